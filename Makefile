@@ -1,0 +1,55 @@
+# pg_steward: PGXS build.  The version lives only in pg_steward.control.
+
+EXTENSION = pg_steward
+EXTVERSION = $(shell sed -n "s/^default_version[[:space:]]*=[[:space:]]*'\([^']*\)'.*/\1/p" $(EXTENSION).control)
+
+MODULE_big = pg_steward
+OBJS = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
+
+# Install script: concatenation of schema/ fragments (00_header.sql first).
+SCHEMA_FRAGMENTS = $(sort $(wildcard schema/*.sql))
+DATA_built = $(EXTENSION)--$(EXTVERSION).sql
+DATA = $(wildcard updates/$(EXTENSION)--*.sql)
+DOCS = $(wildcard docs/*.md)
+
+REGRESS = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/*.sql)))
+REGRESS_OPTS = --temp-config=test/regress.conf --temp-instance=./tmp_check
+EXTRA_CLEAN = META.json.tmp tmp_check results regression.diffs regression.out
+
+PG_CPPFLAGS = -I$(srcdir)/src -DSTEWARD_VERSION='"$(EXTVERSION)"'
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+all: META.json
+
+$(EXTENSION)--$(EXTVERSION).sql: $(SCHEMA_FRAGMENTS) $(EXTENSION).control
+	cat $(SCHEMA_FRAGMENTS) > $@
+
+# PGXN metadata carries the same version as the control file.
+META.json: META.json.in $(EXTENSION).control
+	sed 's/@EXTVERSION@/$(EXTVERSION)/g' META.json.in > META.json.tmp && mv META.json.tmp $@
+
+# The version is compiled in; rebuild objects when it changes.
+$(OBJS): $(EXTENSION).control $(wildcard src/*.h)
+
+# Warnings are errors in tests and CI.
+STRICT_CFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter \
+	-Wno-missing-field-initializers -Wno-sign-compare
+
+.PHONY: deps strict test quickstart quickstart-stop
+deps:
+	bash tools/deps.sh
+
+strict:
+	$(MAKE) PG_CFLAGS="$(STRICT_CFLAGS)"
+
+test:
+	bash tools/test.sh
+
+quickstart:
+	bash tools/quickstart.sh start
+
+quickstart-stop:
+	bash tools/quickstart.sh stop

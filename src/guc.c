@@ -1,0 +1,211 @@
+/*-------------------------------------------------------------------------
+ *
+ * guc.c
+ *	  Definition and validation of the steward.* settings.
+ *
+ * Every setting is validated in a check hook, so a bad value in
+ * postgresql.conf or ALTER SYSTEM is refused with a clear detail instead of
+ * surfacing later inside the worker.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <limits.h>
+
+#include "miscadmin.h"
+#include "pgtime.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/varlena.h"
+
+#include "guc.h"
+
+bool		steward_enabled = true;
+char	   *steward_database_list = NULL;
+int			steward_max_workers = 8;
+int			steward_naptime = 10000;
+char	   *steward_backup_directory = NULL;
+char	   *steward_timezone = NULL;
+int			steward_job_history_retention = 30 * 86400;
+
+/* database_list: '*' or a comma-separated list of database names */
+static bool
+guc_check_database_list(char **newval, void **extra, GucSource source)
+{
+	char	   *rawstring;
+	List	   *names;
+	bool		ok;
+
+	if (strcmp(*newval, "*") == 0)
+		return true;
+
+	rawstring = pstrdup(*newval);
+	ok = SplitIdentifierString(rawstring, ',', &names);
+	if (!ok || names == NIL)
+		GUC_check_errdetail("List syntax is invalid; use \"*\" or a comma-separated list of database names.");
+	list_free(names);
+	pfree(rawstring);
+	return ok && names != NIL;
+}
+
+/*
+ * backup_directory: empty (backups off) or an absolute path outside the data
+ * directory, so that backups never end up inside what they back up.
+ */
+static bool
+guc_check_backup_directory(char **newval, void **extra, GucSource source)
+{
+	char	   *path;
+
+	if (*newval == NULL || (*newval)[0] == '\0')
+		return true;
+
+	if (!is_absolute_path(*newval))
+	{
+		GUC_check_errdetail("steward.backup_directory must be an absolute path.");
+		return false;
+	}
+
+	path = pstrdup(*newval);
+	canonicalize_path(path);
+	if (DataDir != NULL)
+	{
+		char	   *datadir = pstrdup(DataDir);
+
+		canonicalize_path(datadir);
+		if (path_is_prefix_of_path(datadir, path))
+		{
+			GUC_check_errdetail("steward.backup_directory must not be inside the data directory \"%s\".",
+								datadir);
+			pfree(datadir);
+			pfree(path);
+			return false;
+		}
+		pfree(datadir);
+	}
+	pfree(path);
+	return true;
+}
+
+static bool
+guc_check_timezone(char **newval, void **extra, GucSource source)
+{
+	if (*newval == NULL || pg_tzset(*newval) == NULL)
+	{
+		GUC_check_errdetail("Time zone \"%s\" is not recognized.",
+							*newval ? *newval : "");
+		return false;
+	}
+	return true;
+}
+
+/*
+ * Is the worker allowed to serve database 'dbname' according to
+ * steward.database_list?
+ */
+bool
+steward_database_allowed(const char *dbname)
+{
+	char	   *rawstring;
+	List	   *names;
+	ListCell   *lc;
+	bool		found = false;
+
+	if (steward_database_list == NULL || strcmp(steward_database_list, "*") == 0)
+		return true;
+
+	rawstring = pstrdup(steward_database_list);
+	if (!SplitIdentifierString(rawstring, ',', &names))
+	{
+		pfree(rawstring);
+		return false;
+	}
+	foreach(lc, names)
+	{
+		if (strcmp((char *) lfirst(lc), dbname) == 0)
+		{
+			found = true;
+			break;
+		}
+	}
+	list_free(names);
+	pfree(rawstring);
+	return found;
+}
+
+void
+steward_guc_init(void)
+{
+	DefineCustomBoolVariable("steward.enabled",
+							 "Enables the pg_steward job scheduler.",
+							 "When off, no new job runs are started; running jobs finish.",
+							 &steward_enabled,
+							 true,
+							 PGC_SIGHUP,
+							 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomStringVariable("steward.database_list",
+							   "Databases served by the pg_steward worker.",
+							   "\"*\" serves every connectable database that has the extension; otherwise a comma-separated list of names.",
+							   &steward_database_list,
+							   "*",
+							   PGC_SIGHUP,
+							   GUC_LIST_INPUT,
+							   guc_check_database_list, NULL, NULL);
+
+	DefineCustomIntVariable("steward.max_workers",
+							"Maximum number of job runners running at once in the cluster.",
+							"Runners are dynamic background workers and also count against max_worker_processes.",
+							&steward_max_workers,
+							8,
+							1, 1024,
+							PGC_SIGHUP,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("steward.naptime",
+							"Longest time the launcher and schedulers sleep between checks.",
+							"Schedulers wake earlier when a job is due or the job catalog changes.",
+							&steward_naptime,
+							10000,
+							100, 3600 * 1000,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomStringVariable("steward.backup_directory",
+							   "Directory where backups are written.",
+							   "Must be an absolute path outside the data directory; empty disables backups.",
+							   &steward_backup_directory,
+							   "",
+							   PGC_SIGHUP,
+							   0,
+							   guc_check_backup_directory, NULL, NULL);
+
+	DefineCustomStringVariable("steward.timezone",
+							   "Default time zone of job schedules.",
+							   "Used for jobs whose own time zone is not set.",
+							   &steward_timezone,
+							   "UTC",
+							   PGC_SIGHUP,
+							   0,
+							   guc_check_timezone, NULL, NULL);
+
+	DefineCustomIntVariable("steward.job_history_retention",
+							"How long job run history is kept.",
+							"Older rows of steward.job_run are deleted by the scheduler in small batches.",
+							&steward_job_history_retention,
+							30 * 86400,
+							60, INT_MAX,
+							PGC_SIGHUP,
+							GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+#if PG_VERSION_NUM >= 150000
+	MarkGUCPrefixReserved("steward");
+#else
+	EmitWarningsOnPlaceholders("steward");
+#endif
+}

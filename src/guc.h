@@ -1,0 +1,22 @@
+/*-------------------------------------------------------------------------
+ *
+ * guc.h
+ *	  Settings of pg_steward, all under the "steward." prefix.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef STEWARD_GUC_H
+#define STEWARD_GUC_H
+
+extern bool steward_enabled;
+extern char *steward_database_list;
+extern int	steward_max_workers;
+extern int	steward_naptime;
+extern char *steward_backup_directory;
+extern char *steward_timezone;
+extern int	steward_job_history_retention;
+
+extern void steward_guc_init(void);
+extern bool steward_database_allowed(const char *dbname);
+
+#endif							/* STEWARD_GUC_H */

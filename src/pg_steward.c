@@ -1,0 +1,55 @@
+/*-------------------------------------------------------------------------
+ *
+ * pg_steward.c
+ *	  Library entry point: _PG_init delegates to each module's init.
+ *
+ * Pure SQL features work whenever the library is loaded; the worker and
+ * its shared memory only exist when it is in shared_preload_libraries.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+
+#include "pg_steward.h"
+#include "guc.h"
+
+PG_MODULE_MAGIC;
+
+bool		steward_preloaded = false;
+
+void		_PG_init(void);
+
+void
+_PG_init(void)
+{
+	steward_guc_init();
+
+	if (!process_shared_preload_libraries_in_progress)
+		return;
+
+	steward_preloaded = true;
+}
+
+void
+steward_require_preload(const char *what)
+{
+	if (!steward_preloaded)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("%s requires the pg_steward background worker", what),
+				 errdetail("pg_steward is not loaded through shared_preload_libraries."),
+				 errhint("Add pg_steward to shared_preload_libraries in postgresql.conf and restart the server.")));
+}
+
+PG_FUNCTION_INFO_V1(steward_version);
+
+/* steward.version(): version of the loaded library */
+PGDLLEXPORT Datum
+steward_version(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_TEXT_P(cstring_to_text(STEWARD_VERSION));
+}
