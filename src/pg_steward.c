@@ -16,6 +16,10 @@
 
 #include "pg_steward.h"
 #include "guc.h"
+#include "hooks.h"
+#include "job_runner.h"
+#include "launcher.h"
+#include "shmem.h"
 
 PG_MODULE_MAGIC;
 
@@ -27,11 +31,18 @@ void
 _PG_init(void)
 {
 	steward_guc_init();
+	steward_job_kinds_init();
 
 	if (!process_shared_preload_libraries_in_progress)
 		return;
 
 	steward_preloaded = true;
+	steward_shmem_init();
+	steward_hooks_init();
+
+	/* pg_upgrade's servers must not run jobs. */
+	if (!IsBinaryUpgrade)
+		steward_launcher_register();
 }
 
 void

@@ -7,7 +7,10 @@
  */
 #include "postgres.h"
 
+#include "catalog/pg_authid.h"
 #include "executor/spi.h"
+#include "miscadmin.h"
+#include "utils/guc.h"
 #include "utils/builtins.h"
 
 #include "spi_util.h"
@@ -41,4 +44,32 @@ char *
 steward_spi_gettext(int row, int col)
 {
 	return SPI_getvalue(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, col);
+}
+
+void
+steward_catalog_enter(StewardCatalogAccess *acc)
+{
+	GetUserIdAndSecContext(&acc->save_userid, &acc->save_sec_context);
+	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID,
+						   acc->save_sec_context |
+						   SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+	acc->save_nestlevel = NewGUCNestLevel();
+	(void) set_config_option("search_path", "pg_catalog, pg_temp",
+							 PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+}
+
+void
+steward_catalog_exit(StewardCatalogAccess *acc)
+{
+	AtEOXact_GUC(false, acc->save_nestlevel);
+	SetUserIdAndSecContext(acc->save_userid, acc->save_sec_context);
+}
+
+void
+steward_restrict_search_path(void)
+{
+	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET,
+					PGC_S_OVERRIDE);
 }

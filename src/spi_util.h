@@ -18,4 +18,23 @@ extern int	steward_spi_exec(const char *sql, int expected, int nargs,
 extern Datum steward_spi_getdatum(int row, int col, bool *isnull);
 extern char *steward_spi_gettext(int row, int col);
 
+/*
+ * Catalog access on behalf of a less privileged caller: switch to the
+ * bootstrap superuser with a locked-down search_path, so fixed, schema-
+ * qualified statements on steward's tables work whatever the caller's
+ * privileges and search_path are.  Transaction abort undoes both.
+ */
+typedef struct StewardCatalogAccess
+{
+	Oid			save_userid;
+	int			save_sec_context;
+	int			save_nestlevel;
+} StewardCatalogAccess;
+
+extern void steward_catalog_enter(StewardCatalogAccess *acc);
+extern void steward_catalog_exit(StewardCatalogAccess *acc);
+
+/* Restrict this session's search_path for good (workers). */
+extern void steward_restrict_search_path(void);
+
 #endif							/* STEWARD_SPI_UTIL_H */

@@ -1,0 +1,541 @@
+/*-------------------------------------------------------------------------
+ *
+ * job_runner.c
+ *	  The job runner worker, the job-kind registry and the 'sql' kind.
+ *
+ * A runner is a dynamic background worker started by a scheduler (or by
+ * steward.run_job()) for one run of one job.  It connects to the job's
+ * database as the job's owner, creates its steward.job_run row, runs the
+ * job kind's entry point and records the outcome.  Only the bookkeeping on
+ * steward's own tables is done with elevated rights, through
+ * steward_catalog_enter(); the job itself never is.
+ *
+ * If the runner dies before it can record the outcome (FATAL, SIGTERM), its
+ * slot says so and whoever reaps the slot records 'cancelled', 'timed_out'
+ * or 'crashed'.  If it dies by a signal that makes the postmaster restart
+ * the cluster, the next scheduler marks the run 'crashed' at start-up.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <signal.h>
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "parser/analyze.h"
+#include "parser/parser.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "storage/ipc.h"
+#include "storage/proc.h"
+#include "tcop/pquery.h"
+#include "tcop/tcopprot.h"
+#include "tcop/utility.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/json.h"
+#include "utils/memutils.h"
+#include "utils/portal.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+#include "pg_steward.h"
+#include "job_runner.h"
+#include "shmem.h"
+#include "spi_util.h"
+
+#define RUNNER_MAX_KINDS 32
+
+typedef struct RunnerKind
+{
+	char		name[NAMEDATALEN];
+	StewardJobKindMain main;
+} RunnerKind;
+
+static RunnerKind runner_kinds[RUNNER_MAX_KINDS];
+static int	runner_nkinds = 0;
+
+/* This runner's slot, for the exit callback. */
+static int	runner_slotno = -1;
+
+static void runner_kind_sql(StewardJobContext *ctx);
+
+/* ---------------------------------------------------------------------
+ * Job-kind registry
+ * ---------------------------------------------------------------------
+ */
+void
+steward_register_job_kind(const char *name, StewardJobKindMain main)
+{
+	if (runner_nkinds >= RUNNER_MAX_KINDS)
+		elog(ERROR, "too many pg_steward job kinds");
+	if (steward_job_kind_exists(name))
+		elog(ERROR, "pg_steward job kind \"%s\" is registered twice", name);
+	strlcpy(runner_kinds[runner_nkinds].name, name, NAMEDATALEN);
+	runner_kinds[runner_nkinds].main = main;
+	runner_nkinds++;
+}
+
+static StewardJobKindMain
+runner_find_kind(const char *name)
+{
+	int			i;
+
+	for (i = 0; i < runner_nkinds; i++)
+		if (strcmp(runner_kinds[i].name, name) == 0)
+			return runner_kinds[i].main;
+	return NULL;
+}
+
+bool
+steward_job_kind_exists(const char *name)
+{
+	return runner_find_kind(name) != NULL;
+}
+
+void
+steward_job_kinds_init(void)
+{
+	if (runner_nkinds == 0)
+		steward_register_job_kind("sql", runner_kind_sql);
+}
+
+/* ---------------------------------------------------------------------
+ * Starting and reaping runners (called by schedulers and run_job)
+ * ---------------------------------------------------------------------
+ */
+bool
+steward_runner_start(const StewardRunnerArgs *args, const char *job_name,
+					 pid_t notify_pid, BackgroundWorkerHandle **handle)
+{
+	BackgroundWorker worker = {0};
+
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker.bgw_restart_time = BGW_NEVER_RESTART;
+	strlcpy(worker.bgw_library_name, STEWARD_LIBRARY_NAME, BGW_MAXLEN);
+	strlcpy(worker.bgw_function_name, "steward_runner_main", BGW_MAXLEN);
+	snprintf(worker.bgw_name, BGW_MAXLEN, "pg_steward job %s", job_name);
+	strlcpy(worker.bgw_type, "pg_steward runner", BGW_MAXLEN);
+	worker.bgw_main_arg = Int32GetDatum(args->slotno);
+	StaticAssertStmt(sizeof(StewardRunnerArgs) <= BGW_EXTRALEN,
+					 "runner arguments do not fit in bgw_extra");
+	memcpy(worker.bgw_extra, args, sizeof(StewardRunnerArgs));
+	worker.bgw_notify_pid = notify_pid;
+
+	return RegisterDynamicBackgroundWorker(&worker, handle);
+}
+
+int64
+steward_runner_reap(int slotno)
+{
+	StewardRunnerSlot copy;
+	StewardRunnerSlot *r = &steward_shared->runners[slotno];
+
+	LWLockAcquire(steward_shared->lock, LW_EXCLUSIVE);
+	if (r->state != RUNNER_DONE)
+	{
+		LWLockRelease(steward_shared->lock);
+		return -1;
+	}
+	r->state = RUNNER_REAPING;
+	copy = *r;
+	LWLockRelease(steward_shared->lock);
+
+	if (!copy.outcome_recorded && copy.run_id != 0)
+	{
+		StewardCatalogAccess acc;
+		Oid			argtypes[3] = {INT8OID, TEXTOID, TEXTOID};
+		Datum		values[3];
+		const char *status;
+		const char *message;
+
+		if (copy.timeout_requested)
+		{
+			status = "timed_out";
+			message = "job exceeded its max_runtime and was terminated";
+		}
+		else if (copy.cancel_requested)
+		{
+			status = "cancelled";
+			message = "job was cancelled";
+		}
+		else
+		{
+			status = "crashed";
+			message = "job runner exited without recording an outcome";
+		}
+		values[0] = Int64GetDatum(copy.run_id);
+		values[1] = CStringGetTextDatum(status);
+		values[2] = CStringGetTextDatum(message);
+
+		steward_catalog_enter(&acc);
+		SPI_connect();
+		steward_spi_exec("UPDATE steward.job_run"
+						 "   SET status = $2, finished_at = pg_catalog.clock_timestamp(),"
+						 "       message = $3"
+						 " WHERE run_id = $1 AND status = 'running'",
+						 SPI_OK_UPDATE, 3, argtypes, values, NULL);
+		SPI_finish();
+		steward_catalog_exit(&acc);
+	}
+
+	steward_runner_release(slotno);
+	return copy.run_id;
+}
+
+/* ---------------------------------------------------------------------
+ * The runner process
+ * ---------------------------------------------------------------------
+ */
+static void
+runner_on_exit(int code, Datum arg)
+{
+	StewardRunnerSlot *r;
+	Oid			dboid;
+
+	if (runner_slotno < 0 || steward_shared == NULL)
+		return;
+	r = &steward_shared->runners[runner_slotno];
+	LWLockAcquire(steward_shared->lock, LW_EXCLUSIVE);
+	r->state = RUNNER_DONE;
+	r->pid = 0;
+	dboid = r->dboid;
+	LWLockRelease(steward_shared->lock);
+	steward_wake_scheduler(dboid);
+}
+
+/* Append "key": "value" to a JSON object under construction. */
+static void
+runner_json_field(StringInfo buf, const char *key, const char *value)
+{
+	if (value == NULL)
+		return;
+	if (buf->len > 1)
+		appendStringInfoString(buf, ", ");
+	escape_json(buf, key);
+	appendStringInfoString(buf, ": ");
+	escape_json(buf, value);
+}
+
+static void
+runner_record_outcome(int64 run_id, const char *status, const char *message,
+					  const char *detail)
+{
+	StewardCatalogAccess acc;
+	Oid			argtypes[4] = {INT8OID, TEXTOID, TEXTOID, TEXTOID};
+	Datum		values[4];
+	char		nulls[4] = {' ', ' ', ' ', ' '};
+
+	values[0] = Int64GetDatum(run_id);
+	values[1] = CStringGetTextDatum(status);
+	if (message)
+		values[2] = CStringGetTextDatum(message);
+	else
+		nulls[2] = 'n';
+	if (detail)
+		values[3] = CStringGetTextDatum(detail);
+	else
+		nulls[3] = 'n';
+
+	/* A cancel arriving now must not lose the outcome. */
+	HOLD_INTERRUPTS();
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	steward_catalog_enter(&acc);
+	SPI_connect();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	steward_spi_exec("UPDATE steward.job_run"
+					 "   SET status = $2, finished_at = pg_catalog.clock_timestamp(),"
+					 "       message = $3, detail = $4::jsonb"
+					 " WHERE run_id = $1",
+					 SPI_OK_UPDATE, 4, argtypes, values, nulls);
+	SPI_finish();
+	PopActiveSnapshot();
+	steward_catalog_exit(&acc);
+	CommitTransactionCommand();
+
+	LWLockAcquire(steward_shared->lock, LW_EXCLUSIVE);
+	steward_shared->runners[runner_slotno].outcome_recorded = true;
+	LWLockRelease(steward_shared->lock);
+	RESUME_INTERRUPTS();
+}
+
+void
+steward_runner_main(Datum main_arg)
+{
+	StewardRunnerArgs args;
+	StewardRunnerSlot *slot;
+	StewardJobContext ctx = {0};
+	StewardJobKindMain kind_main;
+	StewardCatalogAccess acc;
+	char	   *kind = NULL;
+	char	   *appname;
+	volatile bool failed = false;
+	ErrorData  *volatile edata = NULL;
+
+	memcpy(&args, MyBgworkerEntry->bgw_extra, sizeof(StewardRunnerArgs));
+	runner_slotno = args.slotno;
+	slot = &steward_shared->runners[runner_slotno];
+
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+
+	LWLockAcquire(steward_shared->lock, LW_EXCLUSIVE);
+	slot->pid = MyProcPid;
+	slot->state = RUNNER_RUNNING;
+	LWLockRelease(steward_shared->lock);
+	on_shmem_exit(runner_on_exit, (Datum) 0);
+
+	/* Connect as the job's owner: the job runs with exactly its rights. */
+	BackgroundWorkerInitializeConnectionByOid(args.dboid, args.owner, 0);
+
+	ctx.mcxt = AllocSetContextCreate(TopMemoryContext, "pg_steward runner",
+									 ALLOCSET_DEFAULT_SIZES);
+	ctx.job_id = args.job_id;
+	ctx.attempt = args.attempt;
+
+	/* Read the job and create the run row. */
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	steward_catalog_enter(&acc);
+	SPI_connect();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	{
+		Oid			argtypes[4] = {INT8OID, TIMESTAMPTZOID, INT4OID, INT4OID};
+		Datum		values[4];
+		MemoryContext old;
+
+		values[0] = Int64GetDatum(args.job_id);
+		steward_spi_exec("SELECT job_name, kind, command, config::text"
+						 "  FROM steward.job WHERE job_id = $1 AND owner::pg_catalog.oid = $2",
+						 SPI_OK_SELECT, 2, (Oid[]) {INT8OID, OIDOID},
+						 (Datum[]) {Int64GetDatum(args.job_id), ObjectIdGetDatum(args.owner)},
+						 NULL);
+		if (SPI_processed == 0)
+		{
+			/* Unscheduled (or re-owned) since it was started: nothing to do. */
+			SPI_finish();
+			PopActiveSnapshot();
+			steward_catalog_exit(&acc);
+			CommitTransactionCommand();
+			proc_exit(0);
+		}
+		old = MemoryContextSwitchTo(ctx.mcxt);
+		ctx.job_name = steward_spi_gettext(0, 1);
+		kind = steward_spi_gettext(0, 2);
+		ctx.command = steward_spi_gettext(0, 3);
+		ctx.config = steward_spi_gettext(0, 4);
+		MemoryContextSwitchTo(old);
+
+		values[1] = TimestampTzGetDatum(args.scheduled_for);
+		values[2] = Int32GetDatum(args.attempt);
+		values[3] = Int32GetDatum(MyProcPid);
+		steward_spi_exec("INSERT INTO steward.job_run"
+						 " (job_id, scheduled_for, started_at, status, attempt, pid)"
+						 " VALUES ($1, $2, pg_catalog.clock_timestamp(), 'running', $3, $4)"
+						 " RETURNING run_id",
+						 SPI_OK_INSERT_RETURNING, 4, argtypes, values, NULL);
+		ctx.run_id = DatumGetInt64(steward_spi_getdatum(0, 1, &(bool) {false}));
+	}
+	SPI_finish();
+	PopActiveSnapshot();
+	steward_catalog_exit(&acc);
+	CommitTransactionCommand();
+
+	LWLockAcquire(steward_shared->lock, LW_EXCLUSIVE);
+	slot->run_id = ctx.run_id;
+	LWLockRelease(steward_shared->lock);
+
+	appname = psprintf("pg_steward job %s", ctx.job_name);
+	SetConfigOption("application_name", appname, PGC_USERSET, PGC_S_SESSION);
+
+	kind_main = runner_find_kind(kind);
+
+	PG_TRY();
+	{
+		if (kind_main == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("unknown job kind \"%s\"", kind)));
+		kind_main(&ctx);
+		if (IsTransactionBlock())
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_TRANSACTION_STATE),
+					 errmsg("job command left a transaction block open"),
+					 errhint("End the command with COMMIT.")));
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(ctx.mcxt);
+		EmitErrorReport();
+		edata = CopyErrorData();
+		FlushErrorState();
+		AbortOutOfAnyTransaction();
+		failed = true;
+	}
+	PG_END_TRY();
+
+	pgstat_report_activity(STATE_RUNNING, "recording job outcome");
+	if (!failed)
+		runner_record_outcome(ctx.run_id, "succeeded", ctx.message, ctx.detail);
+	else
+	{
+		StringInfoData detail;
+		const char *status = "failed";
+		char	   *message = edata->message;
+		bool		timeout,
+					cancel;
+
+		LWLockAcquire(steward_shared->lock, LW_SHARED);
+		timeout = slot->timeout_requested;
+		cancel = slot->cancel_requested;
+		LWLockRelease(steward_shared->lock);
+		if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED && timeout)
+		{
+			status = "timed_out";
+			message = "job exceeded its max_runtime and was cancelled";
+		}
+		else if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED && cancel)
+		{
+			status = "cancelled";
+			message = "job was cancelled";
+		}
+
+		initStringInfo(&detail);
+		appendStringInfoChar(&detail, '{');
+		runner_json_field(&detail, "sqlstate", unpack_sql_state(edata->sqlerrcode));
+		runner_json_field(&detail, "error", edata->message);
+		runner_json_field(&detail, "detail", edata->detail);
+		runner_json_field(&detail, "hint", edata->hint);
+		runner_json_field(&detail, "context", edata->context);
+		appendStringInfoChar(&detail, '}');
+		runner_record_outcome(ctx.run_id, status, message, detail.data);
+	}
+	proc_exit(0);
+}
+
+/* ---------------------------------------------------------------------
+ * The 'sql' job kind
+ *
+ * The command may hold several statements.  Each runs as a top-level
+ * statement in its own transaction, like a multi-statement simple query
+ * with implicit commits in between, so VACUUM, CREATE INDEX CONCURRENTLY
+ * and DETACH PARTITION ... CONCURRENTLY work.  The first error stops the
+ * run.  Explicit BEGIN ... COMMIT groups statements as usual.
+ * ---------------------------------------------------------------------
+ */
+typedef struct SqlKindErrorContext
+{
+	int			stmtno;
+	int			nstmts;
+} SqlKindErrorContext;
+
+static void
+sql_kind_error_callback(void *arg)
+{
+	SqlKindErrorContext *c = (SqlKindErrorContext *) arg;
+
+	errcontext("job statement %d of %d", c->stmtno, c->nstmts);
+}
+
+static void
+runner_kind_sql(StewardJobContext *ctx)
+{
+	List	   *parsetrees;
+	ListCell   *lc;
+	MemoryContext old;
+	SqlKindErrorContext errctx = {0};
+	ErrorContextCallback callback;
+	QueryCompletion qc;
+
+	old = MemoryContextSwitchTo(ctx->mcxt);
+	parsetrees = raw_parser(ctx->command, RAW_PARSE_DEFAULT);
+	MemoryContextSwitchTo(old);
+
+	errctx.nstmts = list_length(parsetrees);
+	callback.callback = sql_kind_error_callback;
+	callback.arg = &errctx;
+	callback.previous = error_context_stack;
+	error_context_stack = &callback;
+
+	InitializeQueryCompletion(&qc);
+	foreach(lc, parsetrees)
+	{
+		RawStmt    *parsetree = lfirst_node(RawStmt, lc);
+		const char *sql;
+		bool		snapshot_set = false;
+		List	   *querytrees;
+		List	   *plantrees;
+		Portal		portal;
+		DestReceiver *receiver;
+		CommandTag	tag;
+
+		errctx.stmtno++;
+		old = MemoryContextSwitchTo(ctx->mcxt);
+		if (parsetree->stmt_len > 0)
+			sql = pnstrdup(ctx->command + parsetree->stmt_location,
+						   parsetree->stmt_len);
+		else
+			sql = pstrdup(ctx->command + parsetree->stmt_location);
+		MemoryContextSwitchTo(old);
+
+		SetCurrentStatementStartTimestamp();
+		debug_query_string = sql;
+		pgstat_report_activity(STATE_RUNNING, sql);
+		StartTransactionCommand();
+
+		tag = CreateCommandTag(parsetree->stmt);
+		if (analyze_requires_snapshot(parsetree))
+		{
+			PushActiveSnapshot(GetTransactionSnapshot());
+			snapshot_set = true;
+		}
+#if PG_VERSION_NUM >= 150000
+		querytrees = pg_analyze_and_rewrite_fixedparams(parsetree, sql, NULL, 0, NULL);
+#else
+		querytrees = pg_analyze_and_rewrite(parsetree, sql, NULL, 0, NULL);
+#endif
+		plantrees = pg_plan_queries(querytrees, sql, CURSOR_OPT_PARALLEL_OK, NULL);
+		if (snapshot_set)
+			PopActiveSnapshot();
+
+		portal = CreatePortal("", true, true);
+		portal->visible = false;
+		PortalDefineQuery(portal, NULL, sql, tag, plantrees, NULL);
+		PortalStart(portal, NULL, 0, InvalidSnapshot);
+		receiver = CreateDestReceiver(DestNone);
+		InitializeQueryCompletion(&qc);
+#if PG_VERSION_NUM >= 180000
+		(void) PortalRun(portal, FETCH_ALL, true, receiver, receiver, &qc);
+#else
+		(void) PortalRun(portal, FETCH_ALL, true, true, receiver, receiver, &qc);
+#endif
+		receiver->rDestroy(receiver);
+		PortalDrop(portal, false);
+
+		CommitTransactionCommand();
+		debug_query_string = NULL;
+	}
+	error_context_stack = callback.previous;
+
+	/* Summarise like psql would: the last statement's completion tag. */
+	if (errctx.nstmts > 0)
+	{
+		StringInfoData msg;
+
+		initStringInfo(&msg);
+		appendStringInfoString(&msg, GetCommandTagName(qc.commandTag));
+		if (command_tag_display_rowcount(qc.commandTag))
+			appendStringInfo(&msg, qc.commandTag == CMDTAG_INSERT ? " 0 " UINT64_FORMAT : " " UINT64_FORMAT,
+							 qc.nprocessed);
+		if (errctx.nstmts > 1)
+			appendStringInfo(&msg, " (%d statements)", errctx.nstmts);
+		old = MemoryContextSwitchTo(ctx->mcxt);
+		ctx->message = pstrdup(msg.data);
+		MemoryContextSwitchTo(old);
+	}
+}

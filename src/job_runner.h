@@ -1,0 +1,68 @@
+/*-------------------------------------------------------------------------
+ *
+ * job_runner.h
+ *	  Job runners (dynamic background workers) and the job-kind interface.
+ *
+ * A job kind is a name plus an entry point.  The runner calls the entry
+ * point outside any transaction, connected to the job's database as the
+ * job's owner; the entry point starts and commits its own transactions and
+ * reports failure by ereport(ERROR).  It may set ctx->message and
+ * ctx->detail (a JSON object text) to describe a successful run.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef STEWARD_JOB_RUNNER_H
+#define STEWARD_JOB_RUNNER_H
+
+#include "postgres.h"
+
+#include "datatype/timestamp.h"
+#include "postmaster/bgworker.h"
+
+typedef struct StewardJobContext
+{
+	int64		job_id;
+	int64		run_id;
+	const char *job_name;
+	const char *command;
+	const char *config;			/* jsonb as text */
+	int			attempt;
+	MemoryContext mcxt;			/* lives for the whole run */
+	char	   *message;		/* out: summary of a successful run */
+	char	   *detail;			/* out: JSON object text, or NULL */
+} StewardJobContext;
+
+typedef void (*StewardJobKindMain) (StewardJobContext *ctx);
+
+extern void steward_register_job_kind(const char *name, StewardJobKindMain main);
+extern bool steward_job_kind_exists(const char *name);
+extern void steward_job_kinds_init(void);
+
+/* What a scheduler or run_job() passes to a runner in bgw_extra. */
+typedef struct StewardRunnerArgs
+{
+	Oid			dboid;
+	Oid			owner;
+	int64		job_id;
+	int			slotno;
+	int			attempt;
+	TimestampTz scheduled_for;
+} StewardRunnerArgs;
+
+/* Start a runner for a reserved slot; false if no worker could be started. */
+extern bool steward_runner_start(const StewardRunnerArgs *args,
+								 const char *job_name, pid_t notify_pid,
+								 BackgroundWorkerHandle **handle);
+
+/*
+ * Final bookkeeping for a runner slot whose process has exited: if the
+ * runner could not record its own outcome, record it here.  Returns the
+ * run id (0 if the runner never created its run row) and frees the slot.
+ * Must be called inside a transaction.  Returns -1 if another process is
+ * already reaping the slot or it is not finished.
+ */
+extern int64 steward_runner_reap(int slotno);
+
+PGDLLEXPORT void steward_runner_main(Datum main_arg);
+
+#endif							/* STEWARD_JOB_RUNNER_H */

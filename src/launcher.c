@@ -1,0 +1,392 @@
+/*-------------------------------------------------------------------------
+ *
+ * launcher.c
+ *	  The launcher: a static background worker that keeps one scheduler
+ *	  running per database that has pg_steward installed.
+ *
+ * The launcher connects to no database, so it only reads shared catalogs.
+ * It cannot see whether a database has the extension; it starts a scheduler
+ * for every connectable, non-template database allowed by
+ * steward.database_list, and a scheduler that finds no extension marks its
+ * slot SCHEDULER_NO_EXTENSION and exits.  Such a database is probed again
+ * only when CREATE EXTENSION pg_steward commits there (which wakes the
+ * launcher) or after LAUNCHER_REPROBE_MS, so the launcher never restarts a
+ * scheduler in a tight loop.
+ *
+ * It runs only after recovery has finished (BgWorkerStart_RecoveryFinished),
+ * so nothing is scheduled on a hot standby; after promotion it starts.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <signal.h>
+
+#include "access/heapam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "catalog/pg_database.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/proc.h"
+#include "tcop/tcopprot.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+#include "pg_steward.h"
+#include "guc.h"
+#include "launcher.h"
+#include "shmem.h"
+
+/* How long before a database without the extension is probed again. */
+#define LAUNCHER_REPROBE_MS		(5 * 60 * 1000)
+/* Back-off after a scheduler exited abnormally. */
+#define LAUNCHER_RESTART_MS		5000
+
+typedef struct LauncherDatabase
+{
+	Oid			oid;
+	char		name[NAMEDATALEN];
+} LauncherDatabase;
+
+/* Handles of the schedulers this launcher started, by slot number. */
+static BackgroundWorkerHandle **launcher_handles = NULL;
+
+void
+steward_launcher_register(void)
+{
+	BackgroundWorker worker = {0};
+
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker.bgw_restart_time = 1;
+	strlcpy(worker.bgw_library_name, STEWARD_LIBRARY_NAME, BGW_MAXLEN);
+	strlcpy(worker.bgw_function_name, "steward_launcher_main", BGW_MAXLEN);
+	strlcpy(worker.bgw_name, "pg_steward launcher", BGW_MAXLEN);
+	strlcpy(worker.bgw_type, "pg_steward launcher", BGW_MAXLEN);
+	RegisterBackgroundWorker(&worker);
+}
+
+static void
+launcher_on_exit(int code, Datum arg)
+{
+	LWLockAcquire(steward_shared->lock, LW_EXCLUSIVE);
+	steward_shared->launcher_pid = 0;
+	steward_shared->launcher_latch = NULL;
+	LWLockRelease(steward_shared->lock);
+}
+
+/* Databases the worker may serve, read from pg_database. */
+static List *
+launcher_list_databases(void)
+{
+	List	   *result = NIL;
+	Relation	rel;
+	TableScanDesc scan;
+	HeapTuple	tup;
+	MemoryContext caller = CurrentMemoryContext;
+
+	StartTransactionCommand();
+	(void) GetTransactionSnapshot();
+	rel = table_open(DatabaseRelationId, AccessShareLock);
+	scan = table_beginscan_catalog(rel, 0, NULL);
+	while (HeapTupleIsValid(tup = heap_getnext(scan, ForwardScanDirection)))
+	{
+		Form_pg_database db = (Form_pg_database) GETSTRUCT(tup);
+		LauncherDatabase *d;
+		MemoryContext old;
+
+		/* Template databases are never connected to (CREATE DATABASE ... TEMPLATE). */
+		if (!db->datallowconn || db->datistemplate)
+			continue;
+#if PG_VERSION_NUM >= 150000
+		/* A database whose DROP was interrupted is unusable. */
+		if (db->datconnlimit == DATCONNLIMIT_INVALID_DB)
+			continue;
+#endif
+		if (!steward_database_allowed(NameStr(db->datname)))
+			continue;
+		old = MemoryContextSwitchTo(caller);
+		d = palloc(sizeof(LauncherDatabase));
+		d->oid = db->oid;
+		strlcpy(d->name, NameStr(db->datname), NAMEDATALEN);
+		result = lappend(result, d);
+		MemoryContextSwitchTo(old);
+	}
+	table_endscan(scan);
+	table_close(rel, AccessShareLock);
+	CommitTransactionCommand();
+	return result;
+}
+
+static bool
+launcher_start_scheduler(int slotno, LauncherDatabase *db)
+{
+	BackgroundWorker worker = {0};
+
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker.bgw_restart_time = BGW_NEVER_RESTART;
+	strlcpy(worker.bgw_library_name, STEWARD_LIBRARY_NAME, BGW_MAXLEN);
+	strlcpy(worker.bgw_function_name, "steward_scheduler_main", BGW_MAXLEN);
+	snprintf(worker.bgw_name, BGW_MAXLEN, "pg_steward scheduler %s", db->name);
+	strlcpy(worker.bgw_type, "pg_steward scheduler", BGW_MAXLEN);
+	worker.bgw_main_arg = Int32GetDatum(slotno);
+	worker.bgw_notify_pid = MyProcPid;
+
+	if (launcher_handles[slotno])
+		pfree(launcher_handles[slotno]);
+	launcher_handles[slotno] = NULL;
+	return RegisterDynamicBackgroundWorker(&worker, &launcher_handles[slotno]);
+}
+
+static bool
+launcher_db_listed(List *dbs, Oid dboid)
+{
+	ListCell   *lc;
+
+	foreach(lc, dbs)
+		if (((LauncherDatabase *) lfirst(lc))->oid == dboid)
+			return true;
+	return false;
+}
+
+/* One pass: start missing schedulers, stop unwanted ones. */
+static void
+launcher_scan(void)
+{
+	List	   *dbs = launcher_list_databases();
+	TimestampTz now = GetCurrentTimestamp();
+	ListCell   *lc;
+	int			i;
+	static bool warned = false;
+
+	/* Notice schedulers that exited, and stop those no longer wanted. */
+	for (i = 0; i < steward_shared->nschedulers; i++)
+	{
+		StewardSchedulerSlot *s = &steward_shared->schedulers[i];
+		pid_t		pid;
+		bool		stopped = false;
+
+		if (launcher_handles[i] && s->state == SCHEDULER_STARTING)
+			stopped = GetBackgroundWorkerPid(launcher_handles[i], &pid) == BGWH_STOPPED;
+
+		LWLockAcquire(steward_shared->lock, LW_EXCLUSIVE);
+		if (stopped && s->state == SCHEDULER_STARTING)
+		{
+			/* died before it could register itself */
+			s->state = SCHEDULER_FREE;
+			s->restart_after = TimestampTzPlusMilliseconds(now, LAUNCHER_RESTART_MS);
+		}
+		else if (s->state == SCHEDULER_STARTING && launcher_handles[i] == NULL &&
+				 TimestampDifferenceExceeds(s->state_since, now, 30000))
+		{
+			/* started by an earlier launcher incarnation and never came up */
+			s->state = SCHEDULER_FREE;
+		}
+		if (s->state != SCHEDULER_FREE && !launcher_db_listed(dbs, s->dboid))
+		{
+			if (s->state == SCHEDULER_RUNNING && s->pid != 0)
+				kill(s->pid, SIGTERM);
+			else if (s->state == SCHEDULER_NO_EXTENSION)
+				s->state = SCHEDULER_FREE;
+		}
+		else if (s->state == SCHEDULER_NO_EXTENSION &&
+				 TimestampDifferenceExceeds(s->state_since, now, LAUNCHER_REPROBE_MS))
+			s->state = SCHEDULER_FREE;
+		LWLockRelease(steward_shared->lock);
+	}
+
+	/* Start a scheduler for every listed database that has none. */
+	foreach(lc, dbs)
+	{
+		LauncherDatabase *db = lfirst(lc);
+		int			slotno = -1;
+		bool		present = false;
+
+		LWLockAcquire(steward_shared->lock, LW_EXCLUSIVE);
+		for (i = 0; i < steward_shared->nschedulers; i++)
+		{
+			StewardSchedulerSlot *s = &steward_shared->schedulers[i];
+
+			if (s->dboid == db->oid &&
+				(s->state != SCHEDULER_FREE ||
+				 s->blocked_until > now || s->restart_after > now))
+			{
+				present = true;
+				break;
+			}
+		}
+		if (!present)
+		{
+			for (i = 0; i < steward_shared->nschedulers; i++)
+			{
+				StewardSchedulerSlot *s = &steward_shared->schedulers[i];
+
+				if (s->state == SCHEDULER_FREE &&
+					(s->dboid == db->oid || s->dboid == InvalidOid ||
+					 (s->blocked_until <= now && s->restart_after <= now)))
+				{
+					slotno = i;
+					memset(s, 0, sizeof(*s));
+					s->state = SCHEDULER_STARTING;
+					s->dboid = db->oid;
+					s->state_since = now;
+					break;
+				}
+			}
+		}
+		LWLockRelease(steward_shared->lock);
+
+		if (present || slotno < 0)
+			continue;
+		if (!launcher_start_scheduler(slotno, db))
+		{
+			LWLockAcquire(steward_shared->lock, LW_EXCLUSIVE);
+			steward_shared->schedulers[slotno].state = SCHEDULER_FREE;
+			steward_shared->schedulers[slotno].restart_after =
+				TimestampTzPlusMilliseconds(now, LAUNCHER_RESTART_MS);
+			LWLockRelease(steward_shared->lock);
+			if (!warned)
+				ereport(WARNING,
+						(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+						 errmsg("pg_steward could not start a scheduler for database \"%s\"",
+								db->name),
+						 errhint("Increase max_worker_processes.")));
+			warned = true;
+		}
+		else
+			warned = false;
+	}
+	list_free_deep(dbs);
+}
+
+void
+steward_launcher_main(Datum main_arg)
+{
+	MemoryContext scratch;
+
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+
+	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
+	pgstat_report_appname("pg_steward launcher");
+
+	launcher_handles = MemoryContextAllocZero(TopMemoryContext,
+											  sizeof(BackgroundWorkerHandle *) *
+											  steward_shared->nschedulers);
+	scratch = AllocSetContextCreate(TopMemoryContext, "pg_steward launcher scan",
+									ALLOCSET_DEFAULT_SIZES);
+
+	LWLockAcquire(steward_shared->lock, LW_EXCLUSIVE);
+	steward_shared->launcher_pid = MyProcPid;
+	steward_shared->launcher_latch = MyLatch;
+	LWLockRelease(steward_shared->lock);
+	on_shmem_exit(launcher_on_exit, (Datum) 0);
+
+	ereport(LOG, (errmsg("pg_steward launcher started")));
+
+	for (;;)
+	{
+		MemoryContext old;
+
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+
+		old = MemoryContextSwitchTo(scratch);
+		launcher_scan();
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(scratch);
+		pgstat_report_activity(STATE_IDLE, NULL);
+
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 steward_naptime, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+	}
+}
+
+/*
+ * Called from the utility hook before DROP DATABASE (and CREATE DATABASE
+ * from a template): terminate the scheduler and runners connected to
+ * 'dboid' and wait, up to 10 seconds, until they are gone.  The launcher
+ * does not restart them for 'block_ms'.
+ */
+void
+steward_stop_database_workers(Oid dboid, int block_ms)
+{
+	TimestampTz start = GetCurrentTimestamp();
+	int			i;
+
+	if (steward_shared == NULL)
+		return;
+
+	for (;;)
+	{
+		bool		busy = false;
+
+		LWLockAcquire(steward_shared->lock, LW_EXCLUSIVE);
+		for (i = 0; i < steward_shared->nschedulers; i++)
+		{
+			StewardSchedulerSlot *s = &steward_shared->schedulers[i];
+
+			if (s->dboid != dboid)
+				continue;
+			s->blocked_until = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), block_ms);
+			if (s->state == SCHEDULER_RUNNING || s->state == SCHEDULER_STARTING)
+			{
+				busy = true;
+				if (s->pid != 0)
+					kill(s->pid, SIGTERM);
+			}
+			else if (s->state == SCHEDULER_NO_EXTENSION)
+				s->state = SCHEDULER_FREE;
+		}
+		for (i = 0; i < steward_shared->nrunners; i++)
+		{
+			StewardRunnerSlot *r = &steward_shared->runners[i];
+
+			if (r->dboid != dboid || r->state == RUNNER_FREE ||
+				r->state == RUNNER_DONE || r->state == RUNNER_REAPING)
+				continue;
+			busy = true;
+			r->cancel_requested = true;
+			if (r->pid != 0)
+				kill(r->pid, SIGTERM);
+		}
+		LWLockRelease(steward_shared->lock);
+
+		if (!busy || TimestampDifferenceExceeds(start, GetCurrentTimestamp(), 10000))
+			break;
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 50, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+}
+
+void
+steward_unblock_database(Oid dboid)
+{
+	int			i;
+
+	if (steward_shared == NULL)
+		return;
+	LWLockAcquire(steward_shared->lock, LW_EXCLUSIVE);
+	for (i = 0; i < steward_shared->nschedulers; i++)
+		if (steward_shared->schedulers[i].dboid == dboid)
+			steward_shared->schedulers[i].blocked_until = 0;
+	LWLockRelease(steward_shared->lock);
+	steward_wake_launcher();
+}

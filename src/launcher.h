@@ -1,0 +1,24 @@
+/*-------------------------------------------------------------------------
+ *
+ * launcher.h
+ *	  The launcher: one static worker that starts a scheduler per database.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef STEWARD_LAUNCHER_H
+#define STEWARD_LAUNCHER_H
+
+#include "postgres.h"
+
+extern void steward_launcher_register(void);
+
+/*
+ * Stop the scheduler and runners of a database and keep the launcher from
+ * restarting them for a while (DROP DATABASE, CREATE DATABASE ... TEMPLATE).
+ */
+extern void steward_stop_database_workers(Oid dboid, int block_ms);
+extern void steward_unblock_database(Oid dboid);
+
+PGDLLEXPORT void steward_launcher_main(Datum main_arg);
+
+#endif							/* STEWARD_LAUNCHER_H */

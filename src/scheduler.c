@@ -1,0 +1,906 @@
+/*-------------------------------------------------------------------------
+ *
+ * scheduler.c
+ *	  The per-database scheduler: decides which jobs are due and starts a
+ *	  runner for each.
+ *
+ * State machine of a job, as seen by the scheduler:
+ *
+ *	 idle --due--> running --runner exits--> idle (next_run_at computed)
+ *	                  |                         \
+ *	                  | due again: skipped_runs++ \ failed and attempts left:
+ *	                  v                            retry_at = now + backoff
+ *
+ * next_run_at, retry_at and the counters live in steward.job_state so they
+ * survive restarts: a due time that passed while the server was down makes
+ * the job run once soon after start, then the schedule continues from now.
+ *
+ * Each pass runs in one short transaction; runners are started after it
+ * commits.  The scheduler sleeps on its latch until the next due time (or
+ * steward.naptime); API calls, runner exits and SIGHUP wake it.  Memory:
+ * a long-lived context for runner handles and a scratch context reset on
+ * every pass.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+#include <signal.h>
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "commands/dbcommands.h"
+#include "commands/extension.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/proc.h"
+#include "tcop/tcopprot.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+#include "pg_steward.h"
+#include "cron.h"
+#include "guc.h"
+#include "job_runner.h"
+#include "scheduler.h"
+#include "shmem.h"
+#include "spi_util.h"
+
+/* Give a cancelled runner this long before it is terminated. */
+#define SCHEDULER_KILL_GRACE_MS		5000
+/* History pruning: how often, and how many rows per transaction. */
+#define SCHEDULER_PRUNE_EVERY_MS	60000
+#define SCHEDULER_PRUNE_BATCH		1000
+#define SCHEDULER_PRUNE_MAX_BATCHES 100
+
+typedef struct SchedJob
+{
+	int64		job_id;
+	char	   *name;
+	char	   *schedule;
+	Oid			owner;
+	char	   *timezone;
+	bool		enabled;
+	int64		max_runtime;	/* usecs, 0 = none */
+	int			max_retries;
+	int64		retry_delay;	/* usecs */
+	/* persistent state (steward.job_state) */
+	bool		has_state;
+	char	   *schedule_key;
+	TimestampTz next_run_at;	/* 0 = unknown */
+	TimestampTz retry_at;		/* 0 = no retry pending */
+	int			retry_attempt;
+	int			consecutive_failures;
+	int64		skipped_runs;
+	bool		dirty;
+	/* parsed schedule */
+	bool		valid;
+	CronSchedule sched;
+	pg_tz	   *tz;
+} SchedJob;
+
+typedef struct SchedLaunch
+{
+	SchedJob   *job;
+	int			slotno;
+	int			attempt;
+	TimestampTz scheduled_for;
+} SchedLaunch;
+
+static int	sched_slotno = -1;
+static Oid	sched_dboid = InvalidOid;
+static BackgroundWorkerHandle **sched_runner_handles = NULL;
+static TimestampTz sched_last_prune = 0;
+
+/* ---------------------------------------------------------------------
+ * Small helpers
+ * ---------------------------------------------------------------------
+ */
+static void
+sched_on_exit(int code, Datum arg)
+{
+	StewardSchedulerSlot *s;
+
+	if (sched_slotno < 0)
+		return;
+	s = &steward_shared->schedulers[sched_slotno];
+	LWLockAcquire(steward_shared->lock, LW_EXCLUSIVE);
+	if (s->state == SCHEDULER_RUNNING || s->state == SCHEDULER_STARTING)
+	{
+		s->state = SCHEDULER_FREE;
+		/* an error exit is retried by the launcher after a pause */
+		if (code != 0)
+			s->restart_after = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), 5000);
+	}
+	s->pid = 0;
+	s->latch = NULL;
+	LWLockRelease(steward_shared->lock);
+	steward_wake_launcher();
+}
+
+static void
+sched_set_state(StewardSchedulerState state)
+{
+	StewardSchedulerSlot *s = &steward_shared->schedulers[sched_slotno];
+
+	LWLockAcquire(steward_shared->lock, LW_EXCLUSIVE);
+	s->state = state;
+	s->state_since = GetCurrentTimestamp();
+	if (state == SCHEDULER_RUNNING)
+	{
+		s->pid = MyProcPid;
+		s->latch = MyLatch;
+	}
+	LWLockRelease(steward_shared->lock);
+}
+
+/*
+ * Next regular due time after a run that was due at 'due': anchored on the
+ * due time (so '1 seconds' does not drift), but never in the past, so a
+ * job that missed several due times runs once, not once per missed tick.
+ */
+static TimestampTz sched_next(SchedJob *job, TimestampTz after);
+
+static TimestampTz
+sched_advance(SchedJob *job, TimestampTz due, TimestampTz now)
+{
+	TimestampTz next = sched_next(job, due);
+
+	if (next != 0 && next <= now)
+		next = sched_next(job, now);
+	return next;
+}
+
+/* Next regular due time strictly after 'after'; 0 if none. */
+static TimestampTz
+sched_next(SchedJob *job, TimestampTz after)
+{
+	TimestampTz next;
+
+	if (!job->valid)
+		return 0;
+	next = cron_next_after(&job->sched, after, job->tz);
+	return TIMESTAMP_NOT_FINITE(next) ? 0 : next;
+}
+
+/*
+ * Delay before retry number 'attempt' (1 = first retry): retry_delay
+ * doubled per attempt, capped at the schedule's period, plus up to 10%
+ * jitter so that retries of many jobs do not start in lockstep.
+ */
+static int64
+sched_retry_delay(SchedJob *job, int attempt, TimestampTz now)
+{
+	double		delay = (double) job->retry_delay;
+	int64		period = 0;
+	TimestampTz n1 = sched_next(job, now);
+
+	if (n1 != 0)
+	{
+		TimestampTz n2 = sched_next(job, n1);
+
+		if (n2 != 0)
+			period = n2 - n1;
+	}
+	delay *= pow(2.0, Max(attempt - 1, 0));
+	if (period > 0 && delay > period)
+		delay = period;
+	delay += delay * 0.1 * ((double) random() / (double) PG_INT32_MAX);
+	return (int64) delay;
+}
+
+static bool
+sched_extension_present(void)
+{
+	return OidIsValid(get_extension_oid(STEWARD_EXTENSION_NAME, true));
+}
+
+/* ---------------------------------------------------------------------
+ * Catalog access (inside a transaction, SPI connected)
+ * ---------------------------------------------------------------------
+ */
+/* Parse a job's schedule; a bad one (edited by hand) only skips the job. */
+static void
+sched_parse_job(SchedJob *job)
+{
+	MemoryContext mcxt = CurrentMemoryContext;
+
+	PG_TRY();
+	{
+		cron_parse(job->schedule, &job->sched);
+		job->valid = true;
+	}
+	PG_CATCH();
+	{
+		/* cron_parse has no side effects; reporting is enough */
+		MemoryContextSwitchTo(mcxt);
+		EmitErrorReport();
+		FlushErrorState();
+	}
+	PG_END_TRY();
+}
+
+static List *
+sched_load_jobs(void)
+{
+	List	   *jobs = NIL;
+	ListCell   *lc_job;
+	uint64		i;
+	Datum		tzarg = CStringGetTextDatum(steward_timezone);
+
+	steward_spi_exec("SELECT j.job_id, j.job_name, j.schedule, j.owner::pg_catalog.oid,"
+					 "       COALESCE(j.timezone, $1), j.enabled,"
+					 "       (EXTRACT(epoch FROM j.max_runtime) * 1000000)::int8,"
+					 "       j.max_retries,"
+					 "       (EXTRACT(epoch FROM j.retry_delay) * 1000000)::int8,"
+					 "       s.job_id IS NOT NULL, s.schedule_key, s.next_run_at, s.retry_at,"
+					 "       s.retry_attempt, s.consecutive_failures, s.skipped_runs"
+					 "  FROM steward.job j"
+					 "  LEFT JOIN steward.job_state s ON s.job_id = j.job_id"
+					 " ORDER BY j.job_id",
+					 SPI_OK_SELECT, 1, (Oid[]) {TEXTOID}, &tzarg, NULL);
+
+	for (i = 0; i < SPI_processed; i++)
+	{
+		SchedJob   *job = palloc0(sizeof(SchedJob));
+		bool		isnull;
+		Datum		d;
+
+		job->job_id = DatumGetInt64(steward_spi_getdatum(i, 1, &isnull));
+		job->name = steward_spi_gettext(i, 2);
+		job->schedule = steward_spi_gettext(i, 3);
+		job->owner = DatumGetObjectId(steward_spi_getdatum(i, 4, &isnull));
+		job->timezone = steward_spi_gettext(i, 5);
+		job->enabled = DatumGetBool(steward_spi_getdatum(i, 6, &isnull));
+		d = steward_spi_getdatum(i, 7, &isnull);
+		job->max_runtime = isnull ? 0 : DatumGetInt64(d);
+		job->max_retries = DatumGetInt32(steward_spi_getdatum(i, 8, &isnull));
+		job->retry_delay = DatumGetInt64(steward_spi_getdatum(i, 9, &isnull));
+		job->has_state = DatumGetBool(steward_spi_getdatum(i, 10, &isnull));
+		job->schedule_key = steward_spi_gettext(i, 11);
+		d = steward_spi_getdatum(i, 12, &isnull);
+		job->next_run_at = isnull ? 0 : DatumGetTimestampTz(d);
+		d = steward_spi_getdatum(i, 13, &isnull);
+		job->retry_at = isnull ? 0 : DatumGetTimestampTz(d);
+		d = steward_spi_getdatum(i, 14, &isnull);
+		job->retry_attempt = isnull ? 0 : DatumGetInt32(d);
+		d = steward_spi_getdatum(i, 15, &isnull);
+		job->consecutive_failures = isnull ? 0 : DatumGetInt32(d);
+		d = steward_spi_getdatum(i, 16, &isnull);
+		job->skipped_runs = isnull ? 0 : DatumGetInt64(d);
+		jobs = lappend(jobs, job);
+	}
+
+	foreach(lc_job, jobs)
+	{
+		SchedJob   *job = lfirst(lc_job);
+
+		job->tz = pg_tzset(job->timezone);
+		if (job->tz == NULL)
+		{
+			ereport(WARNING,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("pg_steward job \"%s\" has unknown time zone \"%s\"; skipping it",
+							job->name, job->timezone)));
+			continue;
+		}
+		sched_parse_job(job);
+	}
+	return jobs;
+}
+
+static void
+sched_save_state(SchedJob *job)
+{
+	Oid			argtypes[7] = {INT8OID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID,
+	INT4OID, INT4OID, INT8OID};
+	Datum		values[7];
+	char		nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
+
+	values[0] = Int64GetDatum(job->job_id);
+	if (job->schedule_key)
+		values[1] = CStringGetTextDatum(job->schedule_key);
+	else
+		nulls[1] = 'n';
+	values[2] = TimestampTzGetDatum(job->next_run_at);
+	nulls[2] = job->next_run_at ? ' ' : 'n';
+	values[3] = TimestampTzGetDatum(job->retry_at);
+	nulls[3] = job->retry_at ? ' ' : 'n';
+	values[4] = Int32GetDatum(job->retry_attempt);
+	values[5] = Int32GetDatum(job->consecutive_failures);
+	values[6] = Int64GetDatum(job->skipped_runs);
+
+	/* The job may have been unscheduled meanwhile: insert only if it exists. */
+	steward_spi_exec("INSERT INTO steward.job_state AS s"
+					 " (job_id, schedule_key, next_run_at, retry_at, retry_attempt,"
+					 "  consecutive_failures, skipped_runs)"
+					 " SELECT $1, $2, $3, $4, $5, $6, $7"
+					 "  WHERE EXISTS (SELECT FROM steward.job WHERE job_id = $1)"
+					 " ON CONFLICT (job_id) DO UPDATE SET"
+					 "  schedule_key = EXCLUDED.schedule_key,"
+					 "  next_run_at = EXCLUDED.next_run_at,"
+					 "  retry_at = EXCLUDED.retry_at,"
+					 "  retry_attempt = EXCLUDED.retry_attempt,"
+					 "  consecutive_failures = EXCLUDED.consecutive_failures,"
+					 "  skipped_runs = EXCLUDED.skipped_runs",
+					 SPI_OK_INSERT, 7, argtypes, values, nulls);
+	job->dirty = false;
+}
+
+/*
+ * Runs still marked 'running' that no live runner owns were interrupted by
+ * a crash or restart.  Returns their job ids (for retry accounting).
+ */
+static List *
+sched_mark_crashed(void)
+{
+	List	   *crashed = NIL;
+	Datum	   *ids;
+	ArrayType  *arr;
+	int			i,
+				n = 0;
+	uint64		r;
+
+	ids = palloc(sizeof(Datum) * steward_shared->nrunners);
+	LWLockAcquire(steward_shared->lock, LW_SHARED);
+	for (i = 0; i < steward_shared->nrunners; i++)
+	{
+		StewardRunnerSlot *slot = &steward_shared->runners[i];
+
+		if (slot->state != RUNNER_FREE && slot->dboid == sched_dboid && slot->run_id != 0)
+			ids[n++] = Int64GetDatum(slot->run_id);
+	}
+	LWLockRelease(steward_shared->lock);
+
+	arr = construct_array(ids, n, INT8OID, sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
+
+	steward_spi_exec("UPDATE steward.job_run"
+					 "   SET status = 'crashed', finished_at = pg_catalog.clock_timestamp(),"
+					 "       message = 'the server restarted or the runner crashed while the job was running'"
+					 " WHERE status = 'running' AND run_id <> ALL ($1)"
+					 " RETURNING run_id",
+					 SPI_OK_UPDATE_RETURNING, 1, (Oid[]) {INT8ARRAYOID},
+					 (Datum[]) {PointerGetDatum(arr)}, NULL);
+	for (r = 0; r < SPI_processed; r++)
+	{
+		bool		isnull;
+		int64	   *id = palloc(sizeof(int64));
+
+		*id = DatumGetInt64(steward_spi_getdatum(r, 1, &isnull));
+		crashed = lappend(crashed, id);
+	}
+	return crashed;
+}
+
+/* Reap finished runner slots of this database; returns their run ids. */
+static List *
+sched_reap_runners(void)
+{
+	List	   *runs = NIL;
+	int			i;
+
+	for (i = 0; i < steward_shared->nrunners; i++)
+	{
+		StewardRunnerSlot *slot = &steward_shared->runners[i];
+		bool		mine;
+		bool		stuck = false;
+		int64		run_id;
+
+		LWLockAcquire(steward_shared->lock, LW_SHARED);
+		/* slots with a waiting run_job() caller are reaped by that caller */
+		mine = slot->dboid == sched_dboid && slot->state != RUNNER_FREE &&
+			slot->waiter_pid == 0;
+		LWLockRelease(steward_shared->lock);
+		if (!mine)
+			continue;
+
+		/* A runner we registered that the postmaster never started. */
+		if (sched_runner_handles[i])
+		{
+			pid_t		pid;
+
+			if (GetBackgroundWorkerPid(sched_runner_handles[i], &pid) == BGWH_STOPPED)
+			{
+				LWLockAcquire(steward_shared->lock, LW_EXCLUSIVE);
+				if (slot->state == RUNNER_RESERVED)
+				{
+					slot->state = RUNNER_DONE;
+					stuck = true;
+				}
+				LWLockRelease(steward_shared->lock);
+				pfree(sched_runner_handles[i]);
+				sched_runner_handles[i] = NULL;
+			}
+		}
+		run_id = steward_runner_reap(i);
+		if (run_id > 0)
+		{
+			int64	   *id = palloc(sizeof(int64));
+
+			*id = run_id;
+			runs = lappend(runs, id);
+		}
+		else if (stuck)
+			elog(LOG, "pg_steward runner in slot %d never started", i);
+	}
+	return runs;
+}
+
+/*
+ * Account for finished runs: reset or count failures, and plan a retry when
+ * the run failed and attempts are left.
+ */
+static void
+sched_account_runs(List *jobs, List *run_ids, TimestampTz now)
+{
+	ListCell   *lc_run_id;
+	ListCell   *lc_job;
+
+	foreach(lc_run_id, run_ids)
+	{
+		int64   *run_id = lfirst(lc_run_id);
+
+		char	   *status;
+		int64		job_id;
+		int			attempt;
+		bool		isnull;
+
+		steward_spi_exec("SELECT job_id, status, attempt FROM steward.job_run WHERE run_id = $1",
+						 SPI_OK_SELECT, 1, (Oid[]) {INT8OID},
+						 (Datum[]) {Int64GetDatum(*run_id)}, NULL);
+		if (SPI_processed == 0)
+			continue;
+		job_id = DatumGetInt64(steward_spi_getdatum(0, 1, &isnull));
+		status = steward_spi_gettext(0, 2);
+		attempt = DatumGetInt32(steward_spi_getdatum(0, 3, &isnull));
+
+		foreach(lc_job, jobs)
+		{
+			SchedJob   *job = lfirst(lc_job);
+
+			if (job->job_id != job_id)
+				continue;
+			if (strcmp(status, "succeeded") == 0)
+			{
+				job->consecutive_failures = 0;
+				job->retry_at = 0;
+				job->retry_attempt = 0;
+			}
+			else if (strcmp(status, "running") != 0)
+			{
+				job->consecutive_failures++;
+				if (strcmp(status, "cancelled") != 0 && attempt <= job->max_retries)
+				{
+					job->retry_attempt = attempt + 1;
+					job->retry_at = now + sched_retry_delay(job, attempt, now);
+				}
+				else
+				{
+					job->retry_attempt = 0;
+					job->retry_at = 0;
+				}
+			}
+			job->dirty = true;
+		}
+	}
+}
+
+static void
+sched_prune_history(void)
+{
+	int			batch;
+	Datum		keep = Int32GetDatum(steward_job_history_retention);
+
+	for (batch = 0; batch < SCHEDULER_PRUNE_MAX_BATCHES; batch++)
+	{
+		uint64		n;
+
+		SetCurrentStatementStartTimestamp();
+		StartTransactionCommand();
+		SPI_connect();
+		PushActiveSnapshot(GetTransactionSnapshot());
+		steward_spi_exec("DELETE FROM steward.job_run WHERE run_id IN ("
+						 " SELECT run_id FROM steward.job_run"
+						 "  WHERE finished_at < pg_catalog.now() - pg_catalog.make_interval(secs => $1)"
+						 "  ORDER BY finished_at LIMIT " CppAsString2(SCHEDULER_PRUNE_BATCH) ")",
+						 SPI_OK_DELETE, 1, (Oid[]) {INT4OID}, &keep, NULL);
+		n = SPI_processed;
+		if (batch == 0)
+			steward_spi_exec("DELETE FROM steward.job_state s WHERE NOT EXISTS"
+							 " (SELECT FROM steward.job j WHERE j.job_id = s.job_id)",
+							 SPI_OK_DELETE, 0, NULL, NULL, NULL);
+		SPI_finish();
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+		if (n < SCHEDULER_PRUNE_BATCH)
+			break;
+	}
+}
+
+/* ---------------------------------------------------------------------
+ * Runner supervision (no transaction needed)
+ * ---------------------------------------------------------------------
+ */
+
+/* Enforce max_runtime; returns the next time a deadline needs attention. */
+static TimestampTz
+sched_enforce_deadlines(TimestampTz now)
+{
+	TimestampTz wake = 0;
+	int			i;
+
+	LWLockAcquire(steward_shared->lock, LW_EXCLUSIVE);
+	for (i = 0; i < steward_shared->nrunners; i++)
+	{
+		StewardRunnerSlot *r = &steward_shared->runners[i];
+		TimestampTz at;
+
+		if (r->dboid != sched_dboid || r->state != RUNNER_RUNNING || r->deadline == 0)
+			continue;
+		if (now >= r->deadline && !r->timeout_requested && r->pid != 0)
+		{
+			r->timeout_requested = true;
+			kill(r->pid, SIGINT);
+		}
+		if (r->timeout_requested && !r->kill_sent && r->pid != 0 &&
+			now >= TimestampTzPlusMilliseconds(r->deadline, SCHEDULER_KILL_GRACE_MS))
+		{
+			r->kill_sent = true;
+			kill(r->pid, SIGTERM);
+		}
+		at = r->timeout_requested ?
+			TimestampTzPlusMilliseconds(r->deadline, SCHEDULER_KILL_GRACE_MS) : r->deadline;
+		if (!r->kill_sent && (wake == 0 || at < wake))
+			wake = at;
+	}
+	LWLockRelease(steward_shared->lock);
+	return wake;
+}
+
+/* SIGTERM: cancel this database's runners, give them a moment, reap them. */
+static void
+sched_shutdown(void)
+{
+	TimestampTz start = GetCurrentTimestamp();
+	int			i;
+
+	LWLockAcquire(steward_shared->lock, LW_EXCLUSIVE);
+	for (i = 0; i < steward_shared->nrunners; i++)
+	{
+		StewardRunnerSlot *r = &steward_shared->runners[i];
+
+		if (r->dboid != sched_dboid ||
+			(r->state != RUNNER_RUNNING && r->state != RUNNER_RESERVED))
+			continue;
+		r->cancel_requested = true;
+		if (r->pid != 0)
+			kill(r->pid, SIGINT);
+	}
+	LWLockRelease(steward_shared->lock);
+
+	for (;;)
+	{
+		bool		busy = false;
+
+		LWLockAcquire(steward_shared->lock, LW_SHARED);
+		for (i = 0; i < steward_shared->nrunners; i++)
+		{
+			StewardRunnerSlot *r = &steward_shared->runners[i];
+
+			if (r->dboid == sched_dboid && r->state == RUNNER_RUNNING)
+				busy = true;
+		}
+		LWLockRelease(steward_shared->lock);
+		if (!busy || TimestampDifferenceExceeds(start, GetCurrentTimestamp(), 3000))
+			break;
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 50, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+	}
+
+	/* Record what the runners could not record themselves. */
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	if (sched_extension_present())
+		(void) sched_reap_runners();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+}
+
+/* ---------------------------------------------------------------------
+ * One scheduling pass
+ * ---------------------------------------------------------------------
+ */
+static TimestampTz
+sched_pass(bool first)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	TimestampTz wake = 0;
+	List	   *jobs;
+	List	   *finished;
+	List	   *launches = NIL;
+	bool		waiting_for_capacity = false;
+	ListCell   *lc_job;
+	ListCell   *lc_l;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	SPI_connect();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	pgstat_report_activity(STATE_RUNNING, "pg_steward scheduling pass");
+
+	if (!sched_extension_present())
+	{
+		ereport(LOG,
+				(errmsg("pg_steward scheduler exiting: extension is not installed in database \"%s\"",
+						get_database_name(MyDatabaseId))));
+		SPI_finish();
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+		sched_set_state(SCHEDULER_NO_EXTENSION);
+		proc_exit(0);
+	}
+
+	finished = sched_reap_runners();
+	if (first)
+		finished = list_concat(finished, sched_mark_crashed());
+	jobs = sched_load_jobs();
+	sched_account_runs(jobs, finished, now);
+
+	foreach(lc_job, jobs)
+	{
+		SchedJob   *job = lfirst(lc_job);
+
+		char	   *key;
+		TimestampTz due;
+
+		if (!job->valid)
+			continue;
+
+		/*
+		 * A disabled job forgets its due time, so enabling it later starts
+		 * from the schedule instead of catching up.
+		 */
+		if (!job->enabled)
+		{
+			if (job->schedule_key != NULL || job->retry_at != 0)
+			{
+				job->schedule_key = NULL;
+				job->next_run_at = 0;
+				job->retry_at = 0;
+				job->retry_attempt = 0;
+				job->dirty = true;
+			}
+			if (job->dirty)
+				sched_save_state(job);
+			continue;
+		}
+
+		key = psprintf("%s|%s", job->schedule, job->timezone);
+		if (!job->has_state || job->schedule_key == NULL ||
+			strcmp(key, job->schedule_key) != 0 || job->next_run_at == 0)
+		{
+			job->schedule_key = key;
+			job->next_run_at = sched_next(job, now);
+			job->dirty = true;
+		}
+
+		due = job->next_run_at;
+		if (job->retry_at != 0 && (due == 0 || job->retry_at < due))
+			due = job->retry_at;
+
+		if (due != 0 && due <= now && steward_enabled)
+		{
+			bool		is_retry = job->retry_at != 0 && job->retry_at <= now;
+
+			if (steward_job_is_running(sched_dboid, job->job_id))
+			{
+				/* no overlap: a regular due time passes while it runs */
+				if (job->next_run_at != 0 && job->next_run_at <= now)
+				{
+					job->skipped_runs++;
+					job->next_run_at = sched_advance(job, job->next_run_at, now);
+					job->dirty = true;
+				}
+			}
+			else
+			{
+				int			slotno;
+				TimestampTz deadline = 0;
+				StewardReserveResult res;
+
+				if (job->max_runtime > 0)
+					deadline = now + job->max_runtime;
+				res = steward_runner_reserve(sched_dboid, job->job_id, deadline, &slotno);
+				if (res == RESERVE_OK)
+				{
+					SchedLaunch *l = palloc(sizeof(SchedLaunch));
+
+					l->job = job;
+					l->slotno = slotno;
+					l->scheduled_for = due;
+					if (is_retry)
+					{
+						l->attempt = job->retry_attempt;
+						job->retry_at = 0;
+					}
+					else
+					{
+						/* a regular run supersedes a pending retry */
+						l->attempt = 1;
+						job->retry_at = 0;
+						job->retry_attempt = 0;
+					}
+					if (job->next_run_at != 0 && job->next_run_at <= now)
+						job->next_run_at = sched_advance(job, job->next_run_at, now);
+					job->dirty = true;
+					launches = lappend(launches, l);
+				}
+				else
+					waiting_for_capacity = true;
+			}
+			due = job->next_run_at;
+			if (job->retry_at != 0 && (due == 0 || job->retry_at < due))
+				due = job->retry_at;
+		}
+		if (job->dirty)
+			sched_save_state(job);
+		if (due != 0 && due > now && (wake == 0 || due < wake))
+			wake = due;
+	}
+
+	SPI_finish();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+
+	/* Start runners only now, so they see the committed state. */
+	foreach(lc_l, launches)
+	{
+		SchedLaunch   *l = lfirst(lc_l);
+
+		StewardRunnerArgs args = {0};
+
+		args.dboid = sched_dboid;
+		args.owner = l->job->owner;
+		args.job_id = l->job->job_id;
+		args.slotno = l->slotno;
+		args.attempt = l->attempt;
+		args.scheduled_for = l->scheduled_for;
+		if (sched_runner_handles[l->slotno])
+			pfree(sched_runner_handles[l->slotno]);
+		sched_runner_handles[l->slotno] = NULL;
+		if (!steward_runner_start(&args, l->job->name, MyProcPid,
+								  &sched_runner_handles[l->slotno]))
+		{
+			steward_runner_release(l->slotno);
+			ereport(WARNING,
+					(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+					 errmsg("pg_steward could not start a runner for job \"%s\"",
+							l->job->name),
+					 errhint("Increase max_worker_processes or lower steward.max_workers.")));
+			waiting_for_capacity = true;
+		}
+	}
+
+	if (waiting_for_capacity)
+	{
+		/* runner exits wake us; poll now and then in case one is missed */
+		TimestampTz soon = TimestampTzPlusMilliseconds(now, 1000);
+
+		if (wake == 0 || soon < wake)
+			wake = soon;
+	}
+	return wake;
+}
+
+void
+steward_scheduler_main(Datum main_arg)
+{
+	MemoryContext scratch;
+	volatile bool first = true;
+	StewardSchedulerSlot *slot;
+
+	sched_slotno = DatumGetInt32(main_arg);
+	slot = &steward_shared->schedulers[sched_slotno];
+
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
+	BackgroundWorkerUnblockSignals();
+
+	LWLockAcquire(steward_shared->lock, LW_EXCLUSIVE);
+	sched_dboid = slot->dboid;
+	if (slot->state != SCHEDULER_STARTING ||
+		slot->blocked_until > GetCurrentTimestamp())
+	{
+		/* DROP DATABASE in progress, or a stale start: don't connect */
+		LWLockRelease(steward_shared->lock);
+		proc_exit(0);
+	}
+	LWLockRelease(steward_shared->lock);
+	on_shmem_exit(sched_on_exit, (Datum) 0);
+
+	BackgroundWorkerInitializeConnectionByOid(sched_dboid, InvalidOid, 0);
+	steward_restrict_search_path();
+	pgstat_report_appname("pg_steward scheduler");
+	sched_set_state(SCHEDULER_RUNNING);
+
+	sched_runner_handles = MemoryContextAllocZero(TopMemoryContext,
+												  sizeof(BackgroundWorkerHandle *) *
+												  steward_shared->nrunners);
+	scratch = AllocSetContextCreate(TopMemoryContext, "pg_steward scheduler pass",
+									ALLOCSET_DEFAULT_SIZES);
+
+	for (;;)
+	{
+		TimestampTz wake = 0;
+		TimestampTz deadline_wake;
+		TimestampTz now;
+		long		timeout;
+		MemoryContext old;
+
+		CHECK_FOR_INTERRUPTS();
+		if (ShutdownRequestPending)
+		{
+			sched_shutdown();
+			proc_exit(0);
+		}
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+
+		old = MemoryContextSwitchTo(scratch);
+		PG_TRY();
+		{
+			wake = sched_pass(first);
+			first = false;
+			now = GetCurrentTimestamp();
+			if (TimestampDifferenceExceeds(sched_last_prune, now, SCHEDULER_PRUNE_EVERY_MS))
+			{
+				sched_prune_history();
+				sched_last_prune = now;
+			}
+		}
+		PG_CATCH();
+		{
+			/* A failing pass must not take the scheduler down; retry later. */
+			MemoryContextSwitchTo(scratch);
+			EmitErrorReport();
+			FlushErrorState();
+			AbortOutOfAnyTransaction();
+			wake = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+											   Min(steward_naptime, 5000));
+		}
+		PG_END_TRY();
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(scratch);
+		pgstat_report_activity(STATE_IDLE, NULL);
+
+		now = GetCurrentTimestamp();
+		deadline_wake = sched_enforce_deadlines(now);
+		if (deadline_wake != 0 && (wake == 0 || deadline_wake < wake))
+			wake = deadline_wake;
+
+		timeout = steward_naptime;
+		if (wake != 0)
+		{
+			long		ms = (long) ((wake - now + 999) / 1000);
+
+			timeout = Max(0, Min(ms, timeout));
+		}
+		if (timeout > 0)
+			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+							 timeout, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+	}
+}
