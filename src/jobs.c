@@ -24,7 +24,9 @@
 #include "postmaster/bgworker.h"
 #include "storage/latch.h"
 #include "utils/acl.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/fmgrprotos.h"
 #include "utils/timestamp.h"
 
 #include "pg_steward.h"
@@ -349,6 +351,33 @@ steward_alter_job(PG_FUNCTION_ARGS)
 	PG_RETURN_VOID();
 }
 
+/*
+ * Is the runner waiting for a lock this session holds?  CREATE INDEX
+ * CONCURRENTLY, for one, waits for every older transaction, including the
+ * one waiting in run_job() for it: a cycle the deadlock detector cannot see.
+ */
+static bool
+jobs_runner_waits_for_us(pid_t runner_pid)
+{
+	ArrayType  *blockers;
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n,
+				i;
+	bool		found = false;
+
+	if (runner_pid == 0)
+		return false;
+	blockers = DatumGetArrayTypeP(DirectFunctionCall1(pg_blocking_pids,
+													  Int32GetDatum(runner_pid)));
+	deconstruct_array(blockers, INT4OID, sizeof(int32), true, TYPALIGN_INT,
+					  &elems, &nulls, &n);
+	for (i = 0; i < n; i++)
+		if (!nulls[i] && DatumGetInt32(elems[i]) == MyProcPid)
+			found = true;
+	return found;
+}
+
 /* ---------------------------------------------------------------------
  * steward.run_job(job_name, wait) RETURNS bigint
  * ---------------------------------------------------------------------
@@ -376,6 +405,7 @@ steward_run_job(PG_FUNCTION_ARGS)
 	int			slotno;
 	int64		run_id = 0;
 	volatile bool waiting = false;
+	int			polls = 0;
 
 	steward_require_preload("steward.run_job()");
 
@@ -459,6 +489,12 @@ steward_run_job(PG_FUNCTION_ARGS)
 				break;
 			}
 			(void) state;
+			if (wait && ++polls % 10 == 0 && jobs_runner_waits_for_us(pid))
+				ereport(ERROR,
+						(errcode(ERRCODE_T_R_DEADLOCK_DETECTED),
+						 errmsg("job \"%s\" is waiting for the session that runs it", name),
+						 errdetail("A statement of the job waits for older transactions or locks, including those of this session."),
+						 errhint("Use steward.run_job(..., wait => false) and follow the run in steward.job_run; the run goes on.")));
 			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 							 100, PG_WAIT_EXTENSION);
 			ResetLatch(MyLatch);
