@@ -1,0 +1,220 @@
+# The scheduler end to end: repeated runs, timeouts, retries with backoff,
+# no overlap, max_workers, cancellation, crashes, catch-up after restart,
+# reloads, and databases coming and going.
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+my $node = PostgreSQL::Test::Cluster->new('scheduler');
+$node->init;
+$node->append_conf('postgresql.conf', q{
+shared_preload_libraries = 'pg_steward'
+steward.naptime = 500
+max_worker_processes = 32
+restart_after_crash = on
+});
+$node->start;
+$node->safe_psql('postgres', 'CREATE EXTENSION pg_steward');
+
+sub sql { return $node->safe_psql('postgres', $_[0]); }
+
+# Make a job due now, as if its time had come (the clock is not mocked; the
+# scheduler's state is).
+sub make_due
+{
+	my ($job) = @_;
+	$node->poll_query_until('postgres',
+		"SELECT EXISTS (SELECT FROM steward.job_state s JOIN steward.job j USING (job_id) WHERE j.job_name = '$job')")
+	  or die "no state for $job";
+	sql("UPDATE steward.job_state SET next_run_at = now() FROM steward.job j
+	    WHERE j.job_id = job_state.job_id AND j.job_name = '$job'");
+	sql("SELECT steward.alter_job('$job')");    # wakes the scheduler
+}
+
+sub runs
+{
+	my ($job, $cols) = @_;
+	return sql("SELECT $cols FROM (SELECT r.* FROM steward.job_run r JOIN steward.job j USING (job_id)
+	                             WHERE j.job_name = '$job' ORDER BY run_id) r");
+}
+
+# --- a '1 seconds' job runs repeatedly, anchored on its due times ---
+sql("SELECT steward.schedule('tick', '1 seconds', 'SELECT 1')");
+ok($node->poll_query_until('postgres',
+	"SELECT count(*) >= 4 FROM steward.job_run WHERE status = 'succeeded'"),
+	'1-second job ran repeatedly');
+is(sql("SELECT count(DISTINCT (EXTRACT(epoch FROM scheduled_for) * 1000)::bigint % 1000)
+        FROM steward.job_run"), '1',
+	'due times stay one whole second apart (no drift)');
+sql("SELECT steward.unschedule('tick')");
+
+# --- max_runtime: the run is cancelled and ends timed_out ---
+sql("SELECT steward.schedule('slow', '1 hours', 'SELECT pg_sleep(60)', max_runtime => '1 second')");
+make_due('slow');
+ok($node->poll_query_until('postgres',
+	"SELECT EXISTS (SELECT FROM steward.job_run WHERE status = 'timed_out')"),
+	'job exceeding max_runtime ends timed_out');
+like(runs('slow', 'message'), qr/max_runtime/, 'timed_out run says why');
+is(sql("SELECT (finished_at - started_at) < interval '10 seconds' FROM steward.job_run WHERE status = 'timed_out'"),
+	't', 'the timed-out run did not run to completion');
+sql("SELECT steward.unschedule('slow')");
+
+# --- failures are retried with backoff, then given up ---
+sql("SELECT steward.schedule('flaky', '1 hours', 'SELECT 1/0', max_retries => 2, retry_delay => '1 second')");
+make_due('flaky');
+ok($node->poll_query_until('postgres',
+	"SELECT count(*) = 3 FROM steward.job_run r JOIN steward.job j USING (job_id)
+	  WHERE j.job_name = 'flaky' AND r.status = 'failed'"),
+	'failing job is tried three times');
+is(runs('flaky', "string_agg(attempt::text, ',')"), '1,2,3', 'attempts are numbered');
+my ($gap1, $gap2) = split /\|/, sql(
+	"SELECT EXTRACT(epoch FROM s2 - f1), EXTRACT(epoch FROM s3 - f2) FROM (
+	   SELECT (array_agg(started_at ORDER BY run_id))[2] s2, (array_agg(finished_at ORDER BY run_id))[1] f1,
+	          (array_agg(started_at ORDER BY run_id))[3] s3, (array_agg(finished_at ORDER BY run_id))[2] f2
+	     FROM steward.job_run r JOIN steward.job j USING (job_id) WHERE j.job_name = 'flaky') x");
+cmp_ok($gap1, '>=', 1.0, "first retry waits retry_delay ($gap1 s)");
+cmp_ok($gap2, '>=', 2.0, "second retry waits twice as long ($gap2 s)");
+sleep 3;
+is(runs('flaky', 'count(*)'), '3', 'no attempt after max_retries');
+is(sql("SELECT consecutive_failures FROM steward.jobs WHERE name = 'flaky'"), '3',
+	'consecutive failures are counted');
+like(sql("SELECT detail::text FROM steward.job_run WHERE status = 'failed' LIMIT 1"),
+	qr/"sqlstate": "22012"/, 'failure detail holds the SQLSTATE');
+sql("SELECT steward.unschedule('flaky')");
+
+# --- no overlap: due times pass while the job runs ---
+sql("SELECT steward.schedule('long', '1 seconds', 'SELECT pg_sleep(2.5)')");
+ok($node->poll_query_until('postgres',
+	"SELECT skipped_runs >= 3 FROM steward.jobs WHERE name = 'long'"),
+	'due times during a run are counted as skipped');
+sql("SELECT steward.alter_job('long', enabled => false)");
+$node->poll_query_until('postgres', "SELECT NOT running FROM steward.jobs WHERE name = 'long'");
+is(sql("SELECT count(*) FROM steward.job_run a JOIN steward.job_run b
+        ON a.job_id = b.job_id AND a.run_id < b.run_id
+       WHERE b.started_at < a.finished_at"), '0', 'runs of a job never overlap');
+sql("SELECT steward.unschedule('long')");
+
+# --- steward.max_workers bounds concurrent runners ---
+$node->safe_psql('postgres', "ALTER SYSTEM SET steward.max_workers = 2; SELECT pg_reload_conf()");
+sql("SELECT steward.schedule('par' || i, '1 hours', 'SELECT pg_sleep(1)') FROM generate_series(1, 5) i");
+make_due("par$_") for 1 .. 5;
+ok($node->poll_query_until('postgres',
+	"SELECT count(*) = 5 FROM steward.job_run WHERE status = 'succeeded' AND job_id IN
+	   (SELECT job_id FROM steward.job WHERE job_name LIKE 'par%')"),
+	'all five jobs ran');
+is(sql("SELECT max(c) FROM (SELECT (SELECT count(*) FROM steward.job_run b
+                                  WHERE b.started_at <= a.started_at AND b.finished_at > a.started_at
+                                    AND b.job_id IN (SELECT job_id FROM steward.job WHERE job_name LIKE 'par%')) c
+                             FROM steward.job_run a
+                            WHERE a.job_id IN (SELECT job_id FROM steward.job WHERE job_name LIKE 'par%')) x"),
+	'2', 'never more than steward.max_workers runners at once');
+sql("SELECT steward.unschedule(job_name) FROM steward.job WHERE job_name LIKE 'par%'");
+$node->safe_psql('postgres', "ALTER SYSTEM RESET steward.max_workers; SELECT pg_reload_conf()");
+
+# --- SIGTERM of the scheduler cancels its runners; the launcher restarts it ---
+sql("SELECT steward.schedule('sleeper', '1 hours', 'SELECT pg_sleep(60)')");
+make_due('sleeper');
+$node->poll_query_until('postgres', "SELECT running FROM steward.jobs WHERE name = 'sleeper'");
+my $sched_pid = sql("SELECT pid FROM pg_stat_activity WHERE backend_type = 'pg_steward scheduler'");
+sql("SELECT pg_terminate_backend($sched_pid)");
+ok($node->poll_query_until('postgres',
+	"SELECT last_status = 'cancelled' FROM steward.jobs WHERE name = 'sleeper'"),
+	'runs of a terminated scheduler end cancelled');
+ok($node->poll_query_until('postgres',
+	"SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'pg_steward scheduler' AND pid <> $sched_pid"),
+	'launcher starts a new scheduler');
+
+# --- kill -9 of a runner: crash restart, run marked crashed, scheduler resumes ---
+make_due('sleeper');
+$node->poll_query_until('postgres', "SELECT running FROM steward.jobs WHERE name = 'sleeper'");
+my $runner_pid = sql("SELECT pid FROM steward.job_run WHERE status = 'running'");
+kill 'KILL', $runner_pid;
+ok($node->poll_query_until('postgres',
+	"SELECT status = 'crashed' FROM steward.job_run WHERE pid = $runner_pid"),
+	'run of a killed runner is marked crashed after the restart');
+sql("SELECT steward.unschedule('sleeper')");
+sql("SELECT steward.schedule('after-crash', '1 seconds', 'SELECT 1')");
+ok($node->poll_query_until('postgres',
+	"SELECT count(*) >= 2 FROM steward.job_run r JOIN steward.job j USING (job_id)
+	  WHERE j.job_name = 'after-crash' AND status = 'succeeded'"),
+	'scheduler resumes after the crash');
+sql("SELECT steward.unschedule('after-crash')");
+
+# --- a due time missed while the server was down runs once after start ---
+sql("SELECT steward.schedule('hourly', '0 * * * *', 'SELECT 1')");
+$node->poll_query_until('postgres',
+	"SELECT EXISTS (SELECT FROM steward.job_state s JOIN steward.job j USING (job_id) WHERE j.job_name = 'hourly')");
+$node->safe_psql('postgres', "ALTER SYSTEM SET steward.enabled = off; SELECT pg_reload_conf()");
+$node->poll_query_until('postgres', "SELECT current_setting('steward.enabled') = 'off'");
+sql("UPDATE steward.job_state SET next_run_at = date_trunc('hour', now()) - interval '3 hours'
+     FROM steward.job j WHERE j.job_id = job_state.job_id AND j.job_name = 'hourly'");
+sleep 1;
+is(runs('hourly', 'count(*)'), '0', 'nothing runs while steward.enabled is off');
+$node->stop;
+$node->append_conf('postgresql.conf', 'steward.enabled = on');
+$node->safe_psql('postgres', '') if 0;
+$node->start;
+$node->safe_psql('postgres', "ALTER SYSTEM RESET steward.enabled; SELECT pg_reload_conf()");
+ok($node->poll_query_until('postgres',
+	"SELECT count(*) = 1 FROM steward.job_run r JOIN steward.job j USING (job_id) WHERE j.job_name = 'hourly'"),
+	'missed run is caught up after restart');
+sleep 2;
+is(runs('hourly', 'count(*)'), '1', 'caught up once, not once per missed tick');
+is(sql("SELECT next_run_at > now() FROM steward.jobs WHERE name = 'hourly'"), 't',
+	'then the schedule continues from now');
+sql("SELECT steward.unschedule('hourly')");
+
+# --- SIGHUP reloads settings ---
+$node->safe_psql('postgres', "ALTER SYSTEM SET steward.naptime = '2s'; SELECT pg_reload_conf()");
+sql("SELECT steward.schedule('hup', '1 seconds', 'SELECT 1')");
+ok($node->poll_query_until('postgres',
+	"SELECT count(*) >= 2 FROM steward.job_run r JOIN steward.job j USING (job_id) WHERE j.job_name = 'hup'"),
+	'jobs keep running after a reload');
+sql("SELECT steward.unschedule('hup')");
+$node->safe_psql('postgres', "ALTER SYSTEM RESET steward.naptime; SELECT pg_reload_conf()");
+
+# --- CREATE EXTENSION starts a scheduler; DROP EXTENSION stops it ---
+$node->safe_psql('postgres', 'CREATE DATABASE app');
+sleep 1;
+is(sql("SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'pg_steward scheduler' AND datname = 'app'"),
+	'0', 'no scheduler stays in a database without the extension');
+$node->safe_psql('app', 'CREATE EXTENSION pg_steward');
+ok($node->poll_query_until('postgres',
+	"SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'pg_steward scheduler' AND datname = 'app'"),
+	'CREATE EXTENSION starts a scheduler');
+$node->safe_psql('app', "SELECT steward.schedule('app-job', '1 seconds', 'SELECT pg_sleep(0.5)')");
+ok($node->poll_query_until('app', "SELECT count(*) >= 1 FROM steward.job_run"), 'job runs in the new database');
+
+# CREATE DATABASE ... TEMPLATE of a database with a scheduler works.
+$node->safe_psql('postgres', 'CREATE DATABASE app_copy TEMPLATE app');
+is(sql("SELECT count(*) FROM pg_database WHERE datname = 'app_copy'"), '1',
+	'CREATE DATABASE ... TEMPLATE a served database succeeds');
+ok($node->poll_query_until('postgres',
+	"SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'pg_steward scheduler' AND datname = 'app'"),
+	'the template database is served again afterwards');
+
+ok($node->poll_query_until('postgres',
+	"SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'pg_steward scheduler' AND datname = 'app_copy'"),
+	'the copy gets its own scheduler');
+$node->safe_psql('app_copy', 'DROP EXTENSION pg_steward');
+ok($node->poll_query_until('postgres',
+	"SELECT count(*) = 0 FROM pg_stat_activity WHERE backend_type = 'pg_steward scheduler' AND datname = 'app_copy'"),
+	'DROP EXTENSION stops the scheduler');
+
+# DROP DATABASE (no FORCE) while its scheduler and a runner are active.
+$node->poll_query_until('postgres',
+	"SELECT count(*) >= 1 FROM pg_stat_activity WHERE datname = 'app' AND application_name LIKE 'pg_steward job%'");
+my ($ret, $out, $err) = $node->psql('postgres', 'DROP DATABASE app');
+is($ret, 0, 'DROP DATABASE of a served database succeeds') or diag($err);
+sleep 1;
+is(sql("SELECT count(*) FROM pg_stat_activity WHERE datname = 'app'"), '0', 'nothing reconnects to it');
+
+# No errors from our workers in the log (expected ones excluded).
+my $log = slurp_file($node->logfile);
+my @bad = grep { /ERROR|FATAL/ && !/division by zero|canceling statement|terminating background worker|terminating connection|pg_sleep/ } split /\n/, $log;
+ok(!grep(/pg_steward/, @bad), 'no unexpected pg_steward errors in the log') or diag(join("\n", @bad));
+
+$node->stop;
+done_testing();
