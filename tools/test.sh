@@ -68,7 +68,7 @@ echo "== integration (worker) tests"
 if ls test/t/*.pl >/dev/null 2>&1; then
 	if (cd "$W" && as_pg mkdir -p "$W/t_work" && as_pg env PATH="$PGBIN:$PATH" TESTDIR="$W/t_work" PG_REGRESS="$PGXS_DIR/test/regress/pg_regress" \
 		PERL5LIB="$PGXS_DIR/test/perl" PG_TEST_TIMEOUT_DEFAULT=60 \
-		prove test/t/*.pl); then
+		prove -j2 test/t/*.pl); then
 		passed=$((passed + 1))
 	else
 		for f in "$W"/t_work/tmp_check/log/*; do echo "---- $f"; tail -40 "$f"; done 2>/dev/null

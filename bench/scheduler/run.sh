@@ -45,7 +45,8 @@ CLUSTERS=()
 
 cleanup() {
 	local d
-	for d in "${CLUSTERS[@]}"; do cluster_stop "$d"; done
+	trap '' PIPE   # the reader of our output may be gone already
+	for d in "${CLUSTERS[@]}"; do cluster_stop "$d" 2>/dev/null; done
 	if [ "$KEEP" = 1 ]; then echo "work directory kept: $WORK" >&2; else rm -rf "$WORK"; fi
 }
 trap cleanup EXIT
@@ -66,7 +67,11 @@ until_() { awk -v t="$1" -v n="$(now)" 'BEGIN { printf "%.3f", t - n }'; }
 wait_until() {
 	local s
 	s=$(until_ "$1")
-	awk -v s="$s" 'BEGIN { exit !(s > 0) }' && sleep "$s"
+	if awk -v s="$s" 'BEGIN { exit !(s > 3600) }'; then
+		echo "internal error: asked to wait $s s" >&2
+		exit 1
+	fi
+	if awk -v s="$s" 'BEGIN { exit !(s > 0) }'; then sleep "$s"; fi
 	return 0
 }
 # first whole minute (epoch seconds) at or after epoch $1
@@ -273,7 +278,7 @@ phase_idle_and_burst() {
 	create_idle_jobs "$sys"
 	local t_c m min
 	t_c=$(now)
-	m=$(minute_ceil "$(awk -v t="$t_c" -v i="$IDLE" 'BEGIN { print t + 20 + i + 5 }')")
+	m=$(minute_ceil "$(awk -v t="$t_c" -v i="$IDLE" 'BEGIN { printf "%.3f", t + 20 + i + 5 }')")
 	min=$((10#$(date -u -d "@$m" +%M)))
 	create_burst_jobs "$sys" "$min"
 	log "$sys: $NBURST burst jobs created with schedule '$min * * * *', due $(ts "$m")"
@@ -359,7 +364,7 @@ phase_minute_jobs() {
 		            FROM generate_series(1, $NJOBS) k")
 	fi
 	t0=$(now)
-	b1=$(minute_ceil "$(awk -v t="$t0" 'BEGIN { print t + 5 }')")
+	b1=$(minute_ceil "$(awk -v t="$t0" 'BEGIN { printf "%.3f", t + 5 }')")
 	bt=$((b1 + 60 * (MINUTE_TICKS - 1)))
 	log "$sys: $NJOBS '* * * * *' jobs; measuring the boundaries $(ts "$b1") .. $(ts "$bt")"
 	c0=$(cluster_ticks)

@@ -1,0 +1,58 @@
+# pg_cron next to pg_steward: a pg_cron job can call steward.run_job(), and
+# steward.import_pg_cron() copies pg_cron's jobs.
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+my $node = PostgreSQL::Test::Cluster->new('with_pg_cron');
+$node->init;
+$node->append_conf('postgresql.conf', q{
+shared_preload_libraries = 'pg_cron,pg_steward'
+cron.database_name = 'postgres'
+cron.use_background_workers = on
+steward.naptime = 500
+max_worker_processes = 32
+});
+$node->start;
+$node->safe_psql('postgres', 'CREATE EXTENSION pg_cron; CREATE EXTENSION pg_steward');
+$node->safe_psql('postgres', 'CREATE ROLE cron_user LOGIN');
+
+# import_pg_cron: same names, schedules, commands and owners; disabled.
+$node->safe_psql('postgres', q{
+	SELECT cron.schedule('nightly', '0 3 * * *', 'VACUUM');
+	SELECT cron.schedule('0 * * * *', 'SELECT 1');
+	SELECT cron.schedule('every-5', '*/5 * * * *', 'SELECT 2');
+	UPDATE cron.job SET username = 'cron_user' WHERE jobname = 'nightly';
+	UPDATE cron.job SET active = false WHERE jobname = 'nightly';
+	SELECT steward.schedule('every-5', '@daily', 'SELECT 3');
+});
+my $n = $node->safe_psql('postgres', 'SELECT steward.import_pg_cron()');
+is($n, '2', 'two jobs imported, the clashing name skipped');
+is($node->safe_psql('postgres',
+	"SELECT string_agg(name || ':' || schedule || ':' || owner || ':' || enabled || ':' || timezone, ' ' ORDER BY name)
+	   FROM steward.jobs"),
+	'every-5:@daily:postgres:true:UTC nightly:0 3 * * *:cron_user:false:UTC pg_cron_2:0 * * * *:postgres:false:UTC',
+	'imported jobs keep name, schedule and owner, and start disabled');
+is($node->safe_psql('postgres', 'SELECT steward.import_pg_cron(true)'), '0',
+	'importing again adds nothing');
+$node->safe_psql('postgres', "SELECT steward.unschedule(job_name) FROM steward.job");
+$node->safe_psql('postgres', "SELECT cron.unschedule(jobid) FROM cron.job");
+
+# A pg_cron job that runs a steward job (pg_cron 1.4 runs at minute boundaries).
+$node->safe_psql('postgres', q{
+	CREATE TABLE ran (at timestamptz);
+	SELECT steward.schedule('via-cron', '@yearly', 'INSERT INTO ran VALUES (now())');
+	SELECT cron.schedule('call-steward', '* * * * *', $$SELECT steward.run_job('via-cron')$$);
+});
+ok($node->poll_query_until('postgres',
+	"SELECT count(*) >= 1 FROM steward.job_run WHERE status = 'succeeded'"),
+	'a pg_cron job ran a steward job through run_job()');
+is($node->safe_psql('postgres', 'SELECT count(*) FROM ran'), '1', 'the steward job did its work');
+ok($node->poll_query_until('postgres',
+	"SELECT count(*) >= 1 FROM cron.job_run_details WHERE status = 'succeeded'"),
+	'and the pg_cron job succeeded');
+
+$node->stop;
+done_testing();
