@@ -56,9 +56,16 @@ if cluster_init "$W/tap" $port "shared_preload_libraries = 'pg_steward'" "stewar
 		-c 'CREATE DATABASE steward_tap' &&
 	as_pg "$PGBIN/psql" -X -q -h "$W/tap" -p $port -U postgres -d steward_tap \
 		-c 'CREATE EXTENSION pgtap' -c 'CREATE EXTENSION pg_steward' &&
-	(cd "$W" && as_pg pg_prove -h "$W/tap" -p $port -U postgres -d steward_tap test/pgtap/*.sql); then
+	(cd "$W" && as_pg pg_prove -h "$W/tap" -p $port -U postgres -d steward_tap test/pgtap/*.sql) &&
+	echo "== isolation" &&
+	(cd "$W" && as_pg "$PGXS_DIR/test/isolation/pg_isolation_regress" --use-existing \
+		--bindir="$PGBIN" --host="$W/tap" --port=$port --user=postgres --dbname=steward_tap \
+		--inputdir=test/isolation --outputdir=isolation_output \
+		$(cd test/isolation/specs && ls *.spec | sed 's/\.spec$//')); then
 	passed=$((passed + 1))
 else
+	[ -f "$W/isolation_output/regression.diffs" ] && cat "$W/isolation_output/regression.diffs"
+	rm -rf results_isolation && cp -r "$W/isolation_output/results" results_isolation 2>/dev/null
 	[ -f "$W/tap/server.log" ] && tail -50 "$W/tap/server.log"
 	fail=1; failed=$((failed + 1))
 fi

@@ -166,6 +166,19 @@ is(sql("SELECT next_run_at > now() FROM steward.jobs WHERE name = 'hourly'"), 't
 	'then the schedule continues from now');
 sql("SELECT steward.unschedule('hourly')");
 
+# --- history is pruned by the scheduler, in batches ---
+sql("INSERT INTO steward.job_run (job_id, started_at, finished_at, status)
+     SELECT 0, now() - interval '3 days', now() - interval '3 days', 'succeeded'
+       FROM generate_series(1, 2500)");
+$node->safe_psql('postgres', "ALTER SYSTEM SET steward.job_history_retention = '2d'; SELECT pg_reload_conf()");
+my $spid = sql("SELECT pid FROM pg_stat_activity WHERE backend_type = 'pg_steward scheduler'");
+sql("SELECT pg_terminate_backend($spid)");    # a new scheduler prunes at once
+ok($node->poll_query_until('postgres',
+	"SELECT count(*) = 0 FROM steward.job_run WHERE finished_at < now() - interval '2 days'"),
+	'runs older than steward.job_history_retention are pruned');
+cmp_ok(sql("SELECT count(*) FROM steward.job_run"), '>', 0, 'recent history is kept');
+$node->safe_psql('postgres', "ALTER SYSTEM RESET steward.job_history_retention; SELECT pg_reload_conf()");
+
 # --- SIGHUP reloads settings ---
 $node->safe_psql('postgres', "ALTER SYSTEM SET steward.naptime = '2s'; SELECT pg_reload_conf()");
 sql("SELECT steward.schedule('hup', '1 seconds', 'SELECT 1')");
