@@ -150,6 +150,17 @@ SELECT steward.schedule('carol-job', '@daily', 'SELECT 1');
 SELECT count(*) FROM steward.jobs;
 RESET ROLE;
 
+-- Before PostgreSQL 17 a runner cannot connect as a NOLOGIN role: warned
+-- at schedule() time, and a failed run says so.
+CREATE ROLE steward_dave NOLOGIN;
+GRANT EXECUTE ON FUNCTION steward.schedule(text, text, text, text, interval, int, interval, bool),
+	steward.run_job(text, bool) TO steward_dave;
+SET ROLE steward_dave;
+SELECT steward.schedule('dave-job', '@daily', 'SELECT 1') IS NOT NULL AS scheduled;
+SELECT steward.run_job('dave-job') AS run \gset
+SELECT status, message FROM steward.job_run WHERE run_id = :run;
+RESET ROLE;
+
 -- The superuser sees every job.
 SELECT name, owner FROM steward.jobs ORDER BY name;
 
@@ -163,4 +174,6 @@ REVOKE ALL ON FUNCTION steward.schedule(text, text, text, text, interval, int, i
 	steward.alter_job(text, text, text, bool, text, interval, int),
 	steward.unschedule(text), steward.run_job(text, bool)
 	FROM steward_alice, steward_bob;
-DROP ROLE steward_alice, steward_bob, steward_carol;
+REVOKE ALL ON FUNCTION steward.schedule(text, text, text, text, interval, int, interval, bool),
+	steward.run_job(text, bool) FROM steward_dave;
+DROP ROLE steward_alice, steward_bob, steward_carol, steward_dave;

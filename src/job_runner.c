@@ -183,6 +183,31 @@ steward_runner_reap(int slotno)
 		steward_catalog_exit(&acc);
 	}
 
+	else if (copy.run_id == 0 && !copy.job_missing && !copy.cancel_requested)
+	{
+		/*
+		 * The runner died before it could create its run row, typically
+		 * because it could not connect as the job's owner.  Record that, so
+		 * the failure is visible and counts for retries.
+		 */
+		StewardCatalogAccess acc;
+		Datum		id = Int64GetDatum(copy.job_id);
+		bool		isnull;
+
+		steward_catalog_enter(&acc);
+		SPI_connect();
+		steward_spi_exec("INSERT INTO steward.job_run"
+						 " (job_id, started_at, finished_at, status, message)"
+						 " VALUES ($1, $2, pg_catalog.clock_timestamp(), 'failed',"
+						 "  'job runner could not start; the server log has the reason (e.g. the owner cannot log in)')"
+						 " RETURNING run_id",
+						 SPI_OK_INSERT_RETURNING, 2, (Oid[]) {INT8OID, TIMESTAMPTZOID},
+						 (Datum[]) {id, TimestampTzGetDatum(copy.started_at)}, NULL);
+		copy.run_id = DatumGetInt64(steward_spi_getdatum(0, 1, &isnull));
+		SPI_finish();
+		steward_catalog_exit(&acc);
+	}
+
 	steward_runner_release(slotno);
 	return copy.run_id;
 }
@@ -318,6 +343,9 @@ steward_runner_main(Datum main_arg)
 		if (SPI_processed == 0)
 		{
 			/* Unscheduled (or re-owned) since it was started: nothing to do. */
+			LWLockAcquire(steward_shared->lock, LW_EXCLUSIVE);
+			slot->job_missing = true;
+			LWLockRelease(steward_shared->lock);
 			SPI_finish();
 			PopActiveSnapshot();
 			steward_catalog_exit(&acc);

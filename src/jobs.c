@@ -15,6 +15,8 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "access/htup_details.h"
+#include "catalog/pg_authid.h"
 #include "catalog/pg_type.h"
 #include "commands/extension.h"
 #include "executor/spi.h"
@@ -27,6 +29,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
 
 #include "pg_steward.h"
@@ -111,6 +114,31 @@ jobs_check_retries(int retries)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("max_retries must be between 0 and 100")));
+}
+
+/*
+ * Runners connect as the job's owner; before PostgreSQL 17 a background
+ * worker cannot connect as a role without LOGIN.
+ */
+static void
+jobs_warn_nologin(Oid owner)
+{
+#if PG_VERSION_NUM < 170000
+	HeapTuple	tup = SearchSysCache1(AUTHOID, ObjectIdGetDatum(owner));
+
+	if (HeapTupleIsValid(tup))
+	{
+		Form_pg_authid role = (Form_pg_authid) GETSTRUCT(tup);
+
+		if (!role->rolcanlogin)
+			ereport(WARNING,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("role \"%s\" cannot log in, so its jobs cannot start",
+							NameStr(role->rolname)),
+					 errhint("Grant LOGIN to the role, or schedule the job as a role that can log in.")));
+		ReleaseSysCache(tup);
+	}
+#endif
 }
 
 /* ---------------------------------------------------------------------
@@ -236,6 +264,7 @@ steward_schedule(PG_FUNCTION_ARGS)
 	SPI_finish();
 	steward_catalog_exit(&acc);
 
+	jobs_warn_nologin(caller);
 	steward_wake_scheduler_at_commit();
 	PG_RETURN_INT64(job_id);
 }

@@ -56,6 +56,7 @@ typedef struct StewardRunnerSlot
 	bool		timeout_requested;	/* end the run as 'timed_out' */
 	bool		kill_sent;		/* SIGTERM sent after the grace period */
 	pid_t		waiter_pid;		/* run_job() caller that reaps this slot */
+	bool		job_missing;	/* runner found no such job: nothing to record */
 } StewardRunnerSlot;
 
 typedef struct StewardShared

@@ -98,6 +98,8 @@ fmt_ms() { [ "$1" = "-" ] && echo "-" || echo "$1 ms"; }
 postmaster_pid() { head -1 "$CDIR/data/postmaster.pid"; }
 # utime+stime of one process, in clock ticks
 proc_ticks() { sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | awk '{ print $12 + $13 }'; }
+# time on CPU of one process in ns (scheduler accounting, finer than ticks)
+proc_ns() { awk '{ print $1 }' "/proc/$1/schedstat" 2>/dev/null || echo 0; }
 # CPU of the whole cluster in ticks: postmaster (own + reaped children) plus
 # every live child.  A child that exits moves from the second term into the
 # first, so differences stay consistent.
@@ -114,6 +116,7 @@ cluster_ticks() {
 # pids of the cluster's children whose title matches an ERE
 cluster_pids() { ps -o pid=,args= --ppid "$(postmaster_pid)" | awk -v re="$1" '$0 ~ re { print $1 }'; }
 pct_core() { awk -v t="$1" -v s="$2" -v hz="$CLK_TCK" 'BEGIN { printf "%.3f", (t / hz) / s * 100 }'; }
+pct_core_ns() { awk -v t="$1" -v s="$2" 'BEGIN { printf "%.4f", (t / 1e9) / s * 100 }'; }
 
 start_cluster() {
 	local sys=$1
@@ -291,31 +294,37 @@ phase_idle_and_burst() {
 	else
 		re_launcher='pg_cron launcher'; re_sched='^$'
 	fi
-	local -A tick0=()
+	local -A tick0=() ns0=()
 	local pids
 	pids="$(cluster_pids "$re_launcher") $(cluster_pids "$re_sched")"
 	local c0 c1
 	t0=$(now); c0=$(cluster_ticks)
-	for p in $pids; do tick0[$p]=$(proc_ticks "$p"); done
+	for p in $pids; do tick0[$p]=$(proc_ticks "$p"); ns0[$p]=$(proc_ns "$p"); done
 	log "$sys: idle window until $(ts $((m - 5))) ($(until_ $((m - 5))) s); processes: $(ps -o pid=,args= -p "$(echo $pids | tr ' ' ,)" | tr '\n' ';')"
 	wait_until $((m - 5))
 	t1=$(now); c1=$(cluster_ticks)
 	w=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
-	local l_ticks=0 s_ticks=0 nsched=0 gone=""
+	local l_ticks=0 s_ticks=0 l_ns=0 s_ns=0 nsched=0 gone=""
 	for p in $(cluster_pids "$re_launcher"); do
-		if [ -n "${tick0[$p]:-}" ]; then l_ticks=$((l_ticks + $(proc_ticks "$p") - tick0[$p])); else gone+=" launcher restarted"; fi
+		if [ -n "${tick0[$p]:-}" ]; then
+			l_ticks=$((l_ticks + $(proc_ticks "$p") - tick0[$p]))
+			l_ns=$((l_ns + $(proc_ns "$p") - ns0[$p]))
+		else gone+=" launcher restarted"; fi
 	done
 	for p in $(cluster_pids "$re_sched"); do
 		if [ -n "${tick0[$p]:-}" ]; then
-			s_ticks=$((s_ticks + $(proc_ticks "$p") - tick0[$p])); nsched=$((nsched + 1))
+			s_ticks=$((s_ticks + $(proc_ticks "$p") - tick0[$p]))
+			s_ns=$((s_ns + $(proc_ns "$p") - ns0[$p]))
+			nsched=$((nsched + 1))
 		else gone+=" new scheduler pid $p"; fi
 	done
+	for p in $pids; do [ -e "/proc/$p" ] || gone+=" pid $p exited"; done
 	[ -n "$gone" ] && note "$sys idle window: process set changed:$gone"
 	add_result "$sys" "(c) idle window length" "$w s"
-	add_result "$sys" "(c) idle CPU, launcher" "$(pct_core $l_ticks "$w") % of one core ($l_ticks ticks)"
+	add_result "$sys" "(c) idle CPU, launcher: utime+stime (ticks) / schedstat" "$(pct_core $l_ticks "$w") % ($l_ticks ticks) / $(pct_core_ns $l_ns "$w") % of one core"
 	if [ "$sys" = pg_steward ]; then
-		add_result "$sys" "(c) idle CPU, $nsched schedulers (sum)" "$(pct_core $s_ticks "$w") % of one core ($s_ticks ticks)"
-		add_result "$sys" "(c) idle CPU, launcher + schedulers" "$(pct_core $((l_ticks + s_ticks)) "$w") % of one core"
+		add_result "$sys" "(c) idle CPU, $nsched schedulers (sum): utime+stime / schedstat" "$(pct_core $s_ticks "$w") % ($s_ticks ticks) / $(pct_core_ns $s_ns "$w") % of one core"
+		add_result "$sys" "(c) idle CPU, launcher + schedulers: utime+stime / schedstat" "$(pct_core $((l_ticks + s_ticks)) "$w") % / $(pct_core_ns $((l_ns + s_ns)) "$w") % of one core"
 	fi
 	add_result "$sys" "(c) idle CPU, whole cluster (all processes, incl. exited)" "$(pct_core $((c1 - c0)) "$w") % of one core"
 
@@ -455,7 +464,8 @@ for sys in $SYSTEMS; do
 	log "=== $sys"
 	start_cluster "$sys"
 	if [ "$sys" = pg_steward ]; then
-		add_result "$sys" "version" "$(q bench1 "SELECT steward.version()") (library $($PG_CONFIG --pkglibdir)/pg_steward.so, $(date -u -r "$($PG_CONFIG --pkglibdir)/pg_steward.so" +%FT%TZ))"
+		lib="$($PG_CONFIG --pkglibdir)/pg_steward.so"
+		add_result "$sys" "version" "$(q bench1 "SELECT steward.version()") (installed $lib, modified $(date -u -r "$lib" +%FT%TZ), md5 $(md5sum "$lib" | cut -c1-12))"
 	else
 		add_result "$sys" "version" "$(q postgres "SELECT extversion FROM pg_extension WHERE extname = 'pg_cron'") ($(dpkg-query -W -f '${Package} ${Version}' postgresql-$PGMAJOR-cron 2>/dev/null || echo '?'))"
 	fi
@@ -500,6 +510,6 @@ table() {
 } >"$RESULTS"
 
 echo
-table | sed 's/^| //; s/ |$//' | column -t -s '|'
+table | sed '2d; s/^| //; s/ |$//' | column -t -s '|'
 echo
 echo "written to $RESULTS"
