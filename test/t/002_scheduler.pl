@@ -216,13 +216,20 @@ ok($node->poll_query_until('postgres',
 	"SELECT count(*) = 0 FROM pg_stat_activity WHERE backend_type = 'pg_steward scheduler' AND datname = 'app_copy'"),
 	'DROP EXTENSION stops the scheduler');
 
+# ALTER DATABASE ... RENAME of a served database.
+my ($ret, $out, $err) = $node->psql('postgres', 'ALTER DATABASE app RENAME TO app2');
+is($ret, 0, 'ALTER DATABASE ... RENAME of a served database succeeds') or diag($err);
+ok($node->poll_query_until('postgres',
+	"SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'pg_steward scheduler' AND datname = 'app2'"),
+	'the renamed database is served again');
+
 # DROP DATABASE (no FORCE) while its scheduler and a runner are active.
 $node->poll_query_until('postgres',
-	"SELECT count(*) >= 1 FROM pg_stat_activity WHERE datname = 'app' AND application_name LIKE 'pg_steward job%'");
-my ($ret, $out, $err) = $node->psql('postgres', 'DROP DATABASE app');
+	"SELECT count(*) >= 1 FROM pg_stat_activity WHERE datname = 'app2' AND application_name LIKE 'pg_steward job%'");
+($ret, $out, $err) = $node->psql('postgres', 'DROP DATABASE app2');
 is($ret, 0, 'DROP DATABASE of a served database succeeds') or diag($err);
 sleep 1;
-is(sql("SELECT count(*) FROM pg_stat_activity WHERE datname = 'app'"), '0', 'nothing reconnects to it');
+is(sql("SELECT count(*) FROM pg_stat_activity WHERE datname = 'app2'"), '0', 'nothing reconnects to it');
 
 # No errors from our workers in the log (expected ones excluded).
 my $log = slurp_file($node->logfile);
