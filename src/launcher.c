@@ -106,7 +106,7 @@ launcher_list_databases(void)
 		/* Template databases are never connected to (CREATE DATABASE ... TEMPLATE). */
 		if (!db->datallowconn || db->datistemplate)
 			continue;
-#if PG_VERSION_NUM >= 150000
+#ifdef DATCONNLIMIT_INVALID_DB
 		/* A database whose DROP was interrupted is unusable. */
 		if (db->datconnlimit == DATCONNLIMIT_INVALID_DB)
 			continue;
