@@ -44,6 +44,7 @@
 
 #include "pg_steward.h"
 #include "job_runner.h"
+#include "launcher.h"
 #include "shmem.h"
 #include "spi_util.h"
 
@@ -111,15 +112,10 @@ bool
 steward_runner_start(const StewardRunnerArgs *args, const char *job_name,
 					 pid_t notify_pid, BackgroundWorkerHandle **handle)
 {
-	BackgroundWorker worker = {0};
+	BackgroundWorker worker;
 
-	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-	worker.bgw_restart_time = BGW_NEVER_RESTART;
-	strlcpy(worker.bgw_library_name, STEWARD_LIBRARY_NAME, BGW_MAXLEN);
-	strlcpy(worker.bgw_function_name, "steward_runner_main", BGW_MAXLEN);
+	steward_worker_init(&worker, "steward_runner_main", "pg_steward runner");
 	snprintf(worker.bgw_name, BGW_MAXLEN, "pg_steward job %s", job_name);
-	strlcpy(worker.bgw_type, "pg_steward runner", BGW_MAXLEN);
 	worker.bgw_main_arg = Int32GetDatum(args->slotno);
 	StaticAssertStmt(sizeof(StewardRunnerArgs) <= BGW_EXTRALEN,
 					 "runner arguments do not fit in bgw_extra");

@@ -59,18 +59,32 @@ typedef struct LauncherDatabase
 /* Handles of the schedulers this launcher started, by slot number. */
 static BackgroundWorkerHandle **launcher_handles = NULL;
 
+/*
+ * Common settings of every pg_steward worker.  All connect to a database
+ * (or to shared catalogs) and run only on a primary.
+ */
+void
+steward_worker_init(BackgroundWorker *worker, const char *function,
+					const char *type)
+{
+	memset(worker, 0, sizeof(BackgroundWorker));
+	worker->bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker->bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker->bgw_restart_time = BGW_NEVER_RESTART;
+	strlcpy(worker->bgw_library_name, STEWARD_LIBRARY_NAME, BGW_MAXLEN);
+	strlcpy(worker->bgw_function_name, function, BGW_MAXLEN);
+	strlcpy(worker->bgw_name, type, BGW_MAXLEN);
+	strlcpy(worker->bgw_type, type, BGW_MAXLEN);
+}
+
 void
 steward_launcher_register(void)
 {
-	BackgroundWorker worker = {0};
+	BackgroundWorker worker;
 
-	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	steward_worker_init(&worker, "steward_launcher_main", "pg_steward launcher");
+	/* restarted quickly if it ever fails */
 	worker.bgw_restart_time = 1;
-	strlcpy(worker.bgw_library_name, STEWARD_LIBRARY_NAME, BGW_MAXLEN);
-	strlcpy(worker.bgw_function_name, "steward_launcher_main", BGW_MAXLEN);
-	strlcpy(worker.bgw_name, "pg_steward launcher", BGW_MAXLEN);
-	strlcpy(worker.bgw_type, "pg_steward launcher", BGW_MAXLEN);
 	RegisterBackgroundWorker(&worker);
 }
 
@@ -129,15 +143,10 @@ launcher_list_databases(void)
 static bool
 launcher_start_scheduler(int slotno, LauncherDatabase *db)
 {
-	BackgroundWorker worker = {0};
+	BackgroundWorker worker;
 
-	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-	worker.bgw_restart_time = BGW_NEVER_RESTART;
-	strlcpy(worker.bgw_library_name, STEWARD_LIBRARY_NAME, BGW_MAXLEN);
-	strlcpy(worker.bgw_function_name, "steward_scheduler_main", BGW_MAXLEN);
+	steward_worker_init(&worker, "steward_scheduler_main", "pg_steward scheduler");
 	snprintf(worker.bgw_name, BGW_MAXLEN, "pg_steward scheduler %s", db->name);
-	strlcpy(worker.bgw_type, "pg_steward scheduler", BGW_MAXLEN);
 	worker.bgw_main_arg = Int32GetDatum(slotno);
 	worker.bgw_notify_pid = MyProcPid;
 

@@ -10,7 +10,11 @@
 
 #include "postgres.h"
 
+#include "postmaster/bgworker.h"
+
 extern void steward_launcher_register(void);
+extern void steward_worker_init(BackgroundWorker *worker, const char *function,
+								const char *type);
 
 /*
  * Stop the scheduler and runners of a database and keep the launcher from

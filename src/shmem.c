@@ -164,6 +164,7 @@ steward_wake_launcher(void)
 	LWLockRelease(steward_shared->lock);
 }
 
+/* Wake the scheduler of 'dboid', or every scheduler for InvalidOid. */
 void
 steward_wake_scheduler(Oid dboid)
 {
@@ -176,25 +177,8 @@ steward_wake_scheduler(Oid dboid)
 	{
 		StewardSchedulerSlot *s = &steward_shared->schedulers[i];
 
-		if (s->state == SCHEDULER_RUNNING && s->dboid == dboid && s->latch)
-			SetLatch(s->latch);
-	}
-	LWLockRelease(steward_shared->lock);
-}
-
-void
-steward_wake_all_schedulers(void)
-{
-	int			i;
-
-	if (steward_shared == NULL)
-		return;
-	LWLockAcquire(steward_shared->lock, LW_SHARED);
-	for (i = 0; i < steward_shared->nschedulers; i++)
-	{
-		StewardSchedulerSlot *s = &steward_shared->schedulers[i];
-
-		if (s->state == SCHEDULER_RUNNING && s->latch)
+		if (s->state == SCHEDULER_RUNNING && s->latch &&
+			(dboid == InvalidOid || s->dboid == dboid))
 			SetLatch(s->latch);
 	}
 	LWLockRelease(steward_shared->lock);
@@ -261,7 +245,7 @@ steward_runner_release(int slotno)
 	memset(&steward_shared->runners[slotno], 0, sizeof(StewardRunnerSlot));
 	LWLockRelease(steward_shared->lock);
 	/* A freed slot may let a waiting scheduler start its job. */
-	steward_wake_all_schedulers();
+	steward_wake_scheduler(InvalidOid);
 }
 
 bool

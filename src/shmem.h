@@ -80,8 +80,7 @@ extern void steward_wake_launcher_at_commit(bool reprobe);
 
 /* Immediate wake-ups (caller must not hold the lock). */
 extern void steward_wake_launcher(void);
-extern void steward_wake_scheduler(Oid dboid);
-extern void steward_wake_all_schedulers(void);
+extern void steward_wake_scheduler(Oid dboid);	/* InvalidOid: all */
 
 /* Runner slot management. */
 typedef enum StewardReserveResult
