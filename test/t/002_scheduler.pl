@@ -216,6 +216,16 @@ ok($node->poll_query_until('postgres',
 	"SELECT count(*) = 0 FROM pg_stat_activity WHERE backend_type = 'pg_steward scheduler' AND datname = 'app_copy'"),
 	'DROP EXTENSION stops the scheduler');
 
+# steward.database_list limits the databases served (reloaded on SIGHUP).
+$node->safe_psql('postgres', "ALTER SYSTEM SET steward.database_list = 'postgres'; SELECT pg_reload_conf()");
+ok($node->poll_query_until('postgres',
+	"SELECT count(*) = 0 FROM pg_stat_activity WHERE backend_type = 'pg_steward scheduler' AND datname = 'app'"),
+	'a database removed from steward.database_list loses its scheduler');
+$node->safe_psql('postgres', "ALTER SYSTEM RESET steward.database_list; SELECT pg_reload_conf()");
+ok($node->poll_query_until('postgres',
+	"SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'pg_steward scheduler' AND datname = 'app'"),
+	'and gets it back when listed again');
+
 # ALTER DATABASE ... RENAME of a served database.
 my ($ret, $out, $err) = $node->psql('postgres', 'ALTER DATABASE app RENAME TO app2');
 is($ret, 0, 'ALTER DATABASE ... RENAME of a served database succeeds') or diag($err);
