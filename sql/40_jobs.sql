@@ -30,7 +30,7 @@ SELECT steward.schedule('j', '* * * * *', 'SELECT 1', max_runtime => '0');
 SELECT steward.schedule('j', '* * * * *', 'SELECT 1', max_runtime => '-1 minute');
 SELECT steward.schedule('j', '* * * * *', 'SELECT 1', max_retries => -1);
 SELECT steward.schedule('j', '* * * * *', 'SELECT 1', retry_delay => '-1 second');
-SELECT count(*) AS jobs_after_bad_input FROM steward.job;
+SELECT count(*) AS jobs_after_bad_input FROM steward.job WHERE kind = 'sql';
 
 -- Create, then replace by name (same job id).
 SELECT steward.schedule('nightly-vacuum', '0 3 * * *', 'VACUUM ANALYZE',
@@ -39,12 +39,12 @@ SELECT steward.schedule('nightly-vacuum', '30 3 * * *', 'VACUUM ANALYZE',
                         timezone => 'Europe/Berlin') = :id AS same_job;
 SELECT name, owner, kind, schedule, timezone, enabled, max_runtime, max_retries,
        next_run_at > now() AS next_in_future
-  FROM steward.jobs;
+  FROM steward.jobs WHERE kind = 'sql';
 
 -- alter_job changes only what is given.
 SELECT steward.alter_job('nightly-vacuum', schedule => '@daily', max_retries => 2);
 SELECT steward.alter_job('nightly-vacuum', enabled => false);
-SELECT name, schedule, enabled, max_retries, next_run_at FROM steward.jobs;
+SELECT name, schedule, enabled, max_retries, next_run_at FROM steward.jobs WHERE kind = 'sql';
 SELECT steward.alter_job('nightly-vacuum', schedule => 'sometimes');
 SELECT steward.alter_job('nightly-vacuum', timezone => 'Nowhere/Land');
 SELECT steward.alter_job('no-such-job', enabled => true);
@@ -53,7 +53,7 @@ SELECT steward.alter_job('no-such-job', enabled => true);
 SELECT steward.unschedule('no-such-job');
 SELECT steward.unschedule('nightly-vacuum');
 SELECT steward.unschedule('nightly-vacuum');
-SELECT count(*) AS jobs_left FROM steward.job;
+SELECT count(*) AS jobs_left FROM steward.job WHERE kind = 'sql';
 
 -- Runs: each statement is its own top-level statement, so VACUUM works
 -- (CREATE INDEX CONCURRENTLY is covered by the worker tests).
@@ -91,7 +91,7 @@ SELECT status, message FROM steward.job_run WHERE run_id = :run;
 SELECT count(*) AS rolled_back FROM job_target WHERE x = 200;
 
 -- The jobs view reports the last outcome.
-SELECT name, last_status, last_message, running FROM steward.jobs ORDER BY name;
+SELECT name, last_status, last_message, running FROM steward.jobs WHERE kind = 'sql' ORDER BY name;
 
 -- run_job() without waiting returns as soon as the run exists.
 SELECT steward.schedule('sleepy', '@yearly', 'SELECT pg_sleep(2)') IS NOT NULL;
@@ -168,7 +168,7 @@ SELECT name, owner FROM steward.jobs ORDER BY name;
 SELECT steward.import_pg_cron();
 
 -- Clean up.
-SELECT steward.unschedule(job_name) FROM steward.job ORDER BY job_name;
+SELECT steward.unschedule(job_name) FROM steward.job WHERE kind = 'sql' ORDER BY job_name;
 DROP TABLE secret, job_target;
 REVOKE ALL ON FUNCTION steward.schedule(text, text, text, text, interval, int, interval, bool),
 	steward.alter_job(text, text, text, bool, text, interval, int),

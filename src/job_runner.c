@@ -466,27 +466,25 @@ sql_kind_error_callback(void *arg)
 	errcontext("job statement %d of %d", c->stmtno, c->nstmts);
 }
 
-static void
-runner_kind_sql(StewardJobContext *ctx)
+/*
+ * Run each statement of 'command' as a top-level statement in its own
+ * transaction (like a multi-statement simple query); stops at the first
+ * error.  Returns the number of statements; *qc gets the last completion.
+ */
+static int
+runner_exec_command(const char *command, MemoryContext mcxt,
+					SqlKindErrorContext *errctx, QueryCompletion *qc)
 {
 	List	   *parsetrees;
 	ListCell   *lc;
 	MemoryContext old;
-	SqlKindErrorContext errctx = {0};
-	ErrorContextCallback callback;
-	QueryCompletion qc;
 
-	old = MemoryContextSwitchTo(ctx->mcxt);
-	parsetrees = raw_parser(ctx->command, RAW_PARSE_DEFAULT);
+	old = MemoryContextSwitchTo(mcxt);
+	parsetrees = raw_parser(command, RAW_PARSE_DEFAULT);
 	MemoryContextSwitchTo(old);
+	errctx->nstmts = list_length(parsetrees);
 
-	errctx.nstmts = list_length(parsetrees);
-	callback.callback = sql_kind_error_callback;
-	callback.arg = &errctx;
-	callback.previous = error_context_stack;
-	error_context_stack = &callback;
-
-	InitializeQueryCompletion(&qc);
+	InitializeQueryCompletion(qc);
 	foreach(lc, parsetrees)
 	{
 		RawStmt    *parsetree = lfirst_node(RawStmt, lc);
@@ -498,13 +496,13 @@ runner_kind_sql(StewardJobContext *ctx)
 		DestReceiver *receiver;
 		CommandTag	tag;
 
-		errctx.stmtno++;
-		old = MemoryContextSwitchTo(ctx->mcxt);
+		errctx->stmtno++;
+		old = MemoryContextSwitchTo(mcxt);
 		if (parsetree->stmt_len > 0)
-			sql = pnstrdup(ctx->command + parsetree->stmt_location,
+			sql = pnstrdup(command + parsetree->stmt_location,
 						   parsetree->stmt_len);
 		else
-			sql = pstrdup(ctx->command + parsetree->stmt_location);
+			sql = pstrdup(command + parsetree->stmt_location);
 		MemoryContextSwitchTo(old);
 
 		SetCurrentStatementStartTimestamp();
@@ -532,11 +530,11 @@ runner_kind_sql(StewardJobContext *ctx)
 		PortalDefineQuery(portal, NULL, sql, tag, plantrees, NULL);
 		PortalStart(portal, NULL, 0, InvalidSnapshot);
 		receiver = CreateDestReceiver(DestNone);
-		InitializeQueryCompletion(&qc);
+		InitializeQueryCompletion(qc);
 #if PG_VERSION_NUM >= 180000
-		(void) PortalRun(portal, FETCH_ALL, true, receiver, receiver, &qc);
+		(void) PortalRun(portal, FETCH_ALL, true, receiver, receiver, qc);
 #else
-		(void) PortalRun(portal, FETCH_ALL, true, true, receiver, receiver, &qc);
+		(void) PortalRun(portal, FETCH_ALL, true, true, receiver, receiver, qc);
 #endif
 		receiver->rDestroy(receiver);
 		PortalDrop(portal, false);
@@ -544,6 +542,32 @@ runner_kind_sql(StewardJobContext *ctx)
 		CommitTransactionCommand();
 		debug_query_string = NULL;
 	}
+	return errctx->nstmts;
+}
+
+void
+steward_exec_toplevel(const char *command)
+{
+	SqlKindErrorContext errctx = {0};
+	QueryCompletion qc;
+
+	(void) runner_exec_command(command, CurrentMemoryContext, &errctx, &qc);
+}
+
+static void
+runner_kind_sql(StewardJobContext *ctx)
+{
+	MemoryContext old;
+	SqlKindErrorContext errctx = {0};
+	ErrorContextCallback callback;
+	QueryCompletion qc;
+
+	callback.callback = sql_kind_error_callback;
+	callback.arg = &errctx;
+	callback.previous = error_context_stack;
+	error_context_stack = &callback;
+
+	(void) runner_exec_command(ctx->command, ctx->mcxt, &errctx, &qc);
 	error_context_stack = callback.previous;
 
 	/* Summarise like psql would: the last statement's completion tag. */

@@ -63,6 +63,12 @@ extern bool steward_runner_start(const StewardRunnerArgs *args,
  */
 extern int64 steward_runner_reap(int slotno);
 
+/*
+ * Run SQL as top-level statements, each in its own transaction, from a job
+ * kind's entry point (for DETACH ... CONCURRENTLY and the like).
+ */
+extern void steward_exec_toplevel(const char *command);
+
 PGDLLEXPORT void steward_runner_main(Datum main_arg);
 
 #endif							/* STEWARD_JOB_RUNNER_H */

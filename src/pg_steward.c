@@ -19,6 +19,7 @@
 #include "hooks.h"
 #include "job_runner.h"
 #include "launcher.h"
+#include "partition.h"
 #include "shmem.h"
 
 PG_MODULE_MAGIC;
@@ -32,6 +33,7 @@ _PG_init(void)
 {
 	steward_guc_init();
 	steward_job_kinds_init();
+	steward_partition_init();
 
 	if (!process_shared_preload_libraries_in_progress)
 		return;

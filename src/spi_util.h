@@ -10,6 +10,8 @@
 
 #include "postgres.h"
 
+#include "fmgr.h"
+
 /* Run one parameterised statement; error out unless SPI returns 'expected'. */
 extern int	steward_spi_exec(const char *sql, int expected, int nargs,
 							 Oid *argtypes, Datum *values, const char *nulls);
@@ -33,6 +35,9 @@ typedef struct StewardCatalogAccess
 
 extern void steward_catalog_enter(StewardCatalogAccess *acc);
 extern void steward_catalog_exit(StewardCatalogAccess *acc);
+
+/* Set up a materialized set-returning function (any PostgreSQL version). */
+extern void steward_init_srf(FunctionCallInfo fcinfo);
 
 /* Restrict this session's search_path for good (workers). */
 extern void steward_restrict_search_path(void);

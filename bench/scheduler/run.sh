@@ -22,17 +22,19 @@ MINUTE_TICKS=${MINUTE_TICKS:-3}    # (a') minute boundaries measured with '* * *
 IDLE=${IDLE:-60}                   # (c) shortest idle window, seconds
 BURST_DBS=${BURST_DBS:-5}          # (b)/(c) databases
 BURST_PER_DB=${BURST_PER_DB:-100}  # (b) jobs per database
-BURST_TIMEOUT=${BURST_TIMEOUT:-240} # (b) give up waiting for the burst after this
+BURST_TIMEOUT=${BURST_TIMEOUT:-120} # (b) stop waiting for the burst after this (or 30 s without progress)
 MAX_RUNNERS=${MAX_RUNNERS:-100}    # steward.max_workers = cron.max_running_jobs
 MAX_WORKER_PROCESSES=${MAX_WORKER_PROCESSES:-256}
 MAX_CONNECTIONS=${MAX_CONNECTIONS:-300}
 PORT=${PORT:-55910}                # pg_steward uses PORT, pg_cron PORT+1 (55900-55999)
 SYSTEMS=${SYSTEMS:-"pg_steward pg_cron"}
+PHASES=${PHASES:-"idle_burst minute seconds"}   # phases to run, in this order
 KEEP=${KEEP:-0}                    # 1: keep the work directory (logs, data)
 
 full=0
 [ "$DURATION" -ge 300 ] && [ "$MINUTE_TICKS" -ge 3 ] && [ "$IDLE" -ge 60 ] &&
-	[ "$BURST_DBS" -eq 5 ] && [ "$BURST_PER_DB" -eq 100 ] && [ "$NJOBS" -eq 20 ] && full=1
+	[ "$BURST_DBS" -eq 5 ] && [ "$BURST_PER_DB" -eq 100 ] && [ "$NJOBS" -eq 20 ] &&
+	[ "$PHASES" = "idle_burst minute seconds" ] && [ "$SYSTEMS" = "pg_steward pg_cron" ] && full=1
 STAMP=$(date -u +%Y-%m-%d)
 if [ -z "${RESULTS:-}" ]; then
 	if [ $full -eq 1 ]; then RESULTS="$HERE/results-$STAMP.md"; else RESULTS="$HERE/results-$STAMP-quick.md"; fi
@@ -118,6 +120,32 @@ cluster_pids() { ps -o pid=,args= --ppid "$(postmaster_pid)" | awk -v re="$1" '$
 pct_core() { awk -v t="$1" -v s="$2" -v hz="$CLK_TCK" 'BEGIN { printf "%.3f", (t / hz) / s * 100 }'; }
 pct_core_ns() { awk -v t="$1" -v s="$2" 'BEGIN { printf "%.4f", (t / 1e9) / s * 100 }'; }
 
+# sample_children END_EPOCH OUTFILE: highest number of postmaster children
+# (live or exited but not yet reaped) seen until END_EPOCH, sampled every
+# 50 ms without starting a process per sample except sleep
+sample_children() {
+	local pm end_us=$(($1 * 1000000)) out=$2 max=0 c
+	pm=$(postmaster_pid)
+	while [ "${EPOCHREALTIME/./}" -lt "$end_us" ]; do
+		c=()
+		read -r -a c <"/proc/$pm/task/$pm/children" || true
+		if [ ${#c[@]} -gt "$max" ]; then max=${#c[@]}; fi
+		sleep 0.05
+	done
+	echo "$max" >"$out"
+}
+children_now() {
+	local pm c=()
+	pm=$(postmaster_pid)
+	read -r -a c <"/proc/$pm/task/$pm/children" || true
+	echo "${#c[@]}"
+}
+
+# log_summary FILE: its lines without timestamp and pid, identical ones counted
+log_summary() {
+	sed -E 's/^[0-9-]+ [0-9:.]+ [A-Z]+ \[[0-9]+\] //; s/"[^"]*"/"..."/g' "$1" | sort | uniq -c | sort -rn | head -20
+}
+
 start_cluster() {
 	local sys=$1
 	CDIR="$WORK/$sys"
@@ -165,9 +193,15 @@ stop_cluster() {
 		grep -v -E "invalid schedule: 1 seconds|sec_probe" >"$f" || true
 	add_result "$sys" "server log: WARNING/ERROR/FATAL/PANIC lines" "$(wc -l <"$f")"
 	if [ -s "$f" ]; then
-		note "### $sys server log, WARNING or worse (first 40 of $(wc -l <"$f"))"
+		note "### $sys server log: WARNING or worse, $(wc -l <"$f") lines"
+		note ""
+		note "Grouped (quoted names replaced by \"...\"):"
 		note '```'
-		note "$(head -40 "$f")"
+		note "$(log_summary "$f")"
+		note '```'
+		note "First lines, with the line after each:"
+		note '```'
+		note "$(grep -E '(WARNING|ERROR|FATAL|PANIC):' -A1 "$CDIR/server.log" | grep -v -E "invalid schedule: 1 seconds|sec_probe" | head -12)"
 		note '```'
 	fi
 	as_pg "$PGBIN/pg_ctl" -D "$CDIR/data" -m fast -w stop >/dev/null
@@ -330,21 +364,31 @@ phase_idle_and_burst() {
 
 	# ---- (b) the burst
 	log "$sys: waiting for the burst at $(ts "$m")"
+	local base loglines
+	loglines=$(wc -l <"$CDIR/server.log")
+	wait_until $((m - 2))
+	base=$(children_now)
+	sample_children $((m + 8)) "$WORK/peak" &
+	local sampler=$!
 	wait_until $((m + 5))
-	local n=0 deadline=$((m + BURST_TIMEOUT))
+	local n=0 last=-1 last_change deadline=$((m + BURST_TIMEOUT))
+	last_change=$(now)
 	while :; do
 		n=$(burst_finished "$sys" "$m")
 		[ "$n" -ge "$NBURST" ] && break
-		if awk -v d="$deadline" -v t="$(now)" 'BEGIN { exit !(t > d) }'; then
-			note "$sys burst: only $n of $NBURST runs finished within $BURST_TIMEOUT s"
+		if [ "$n" != "$last" ]; then last=$n; last_change=$(now); fi
+		if awk -v d="$deadline" -v t="$(now)" -v c="$last_change" 'BEGIN { exit !(t > d || t - c > 30) }'; then
+			note "$sys burst: $n of $NBURST runs finished by $(ts "${last_change%.*}") (+$(awk -v c="$last_change" -v m="$m" 'BEGIN { printf "%.0f", c - m }') s); none finished in the following 30 s or more, so the script stopped waiting."
 			break
 		fi
 		sleep 2
 	done
+	wait "$sampler" || true
 	burst_collect "$sys" "$m"
 	local s
 	read -r -a s <<<"$(stats "$WORK/start.ms")"
 	add_result "$sys" "(b) burst runs started (recorded by the scheduler)" "${s[0]} of $NBURST"
+	[ "${s[0]}" -lt "$NBURST" ] && add_result "$sys" "(b) burst runs that never started" "$((NBURST - s[0]))"
 	add_result "$sys" "(b) burst: minute -> last recorded start" "$(fmt_ms "${s[3]}")"
 	add_result "$sys" "(b) burst: minute -> first / median recorded start" "$(fmt_ms "${s[4]}") / $(fmt_ms "${s[1]}")"
 	read -r -a s <<<"$(stats "$WORK/exec.ms")"
@@ -353,6 +397,9 @@ phase_idle_and_burst() {
 	read -r -a s <<<"$(stats "$WORK/end.ms")"
 	add_result "$sys" "(b) burst: minute -> last run finished" "$(fmt_ms "${s[3]}")"
 	add_result "$sys" "(b) burst: run statuses" "$(sort "$WORK/status" | uniq -c | awk '{ c = $1; $1 = ""; printf "%s%s x%d", sep, substr($0, 2), c; sep = ", " }')"
+	add_result "$sys" "(b) burst: peak postmaster children above idle (runners incl. exited, not yet reaped)" "$(( $(cat "$WORK/peak") - base )) (cap: $MAX_RUNNERS)"
+	tail -n +$((loglines + 1)) "$CDIR/server.log" | grep -E '(WARNING|ERROR|FATAL|PANIC):' >"$WORK/burst.log" || true
+	add_result "$sys" "(b) burst: server log lines at WARNING or worse" "$(wc -l <"$WORK/burst.log")$( [ -s "$WORK/burst.log" ] && printf ' (%s)' "$(log_summary "$WORK/burst.log" | head -3 | sed -E 's/^ *([0-9]+) (.*)/\1 x \2/' | paste -sd ';')")"
 	drop_jobs_like "$sys" 'burst\_%'
 	drop_jobs_like "$sys" 'idle\_%'
 }
@@ -470,9 +517,14 @@ for sys in $SYSTEMS; do
 		add_result "$sys" "version" "$(q postgres "SELECT extversion FROM pg_extension WHERE extname = 'pg_cron'") ($(dpkg-query -W -f '${Package} ${Version}' postgresql-$PGMAJOR-cron 2>/dev/null || echo '?'))"
 	fi
 	sleep 5   # let the launcher start its schedulers
-	phase_idle_and_burst "$sys"
-	phase_minute_jobs "$sys"
-	phase_seconds_jobs "$sys"
+	for phase in $PHASES; do
+		case $phase in
+			idle_burst) phase_idle_and_burst "$sys" ;;
+			minute) phase_minute_jobs "$sys" ;;
+			seconds) phase_seconds_jobs "$sys" ;;
+			*) echo "unknown phase $phase" >&2; exit 1 ;;
+		esac
+	done
 	stop_cluster "$sys"
 done
 
@@ -494,7 +546,7 @@ table() {
 	echo
 	echo "- machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(awk '/MemTotal/ { printf "%.0f GB", $2 / 1048576 }' /proc/meminfo); PostgreSQL $($PG_CONFIG --version | awk '{ print $2 }')"
 	echo "- load average before / after: $LOAD_BEFORE / $LOAD_AFTER; other clusters running on the machine at the start: ${OTHER_PM:-?}"
-	echo "- settings: DURATION=$DURATION s, NJOBS=$NJOBS, MINUTE_TICKS=$MINUTE_TICKS, IDLE>=$IDLE s, burst $BURST_DBS x $BURST_PER_DB jobs"
+	echo "- settings: DURATION=$DURATION s, NJOBS=$NJOBS, MINUTE_TICKS=$MINUTE_TICKS, IDLE>=$IDLE s, burst $BURST_DBS x $BURST_PER_DB jobs, PHASES=\"$PHASES\""
 	echo "- both clusters: max_worker_processes = $MAX_WORKER_PROCESSES, max_connections = $MAX_CONNECTIONS, fsync = off, otherwise defaults"
 	echo "- pg_steward: steward.max_workers = $MAX_RUNNERS, steward.naptime = 10s (default)"
 	echo "- pg_cron: cron.use_background_workers = on, cron.max_running_jobs = $MAX_RUNNERS, cron.log_statement = off, cron.database_name = postgres"

@@ -14,6 +14,8 @@ shared_preload_libraries = 'pg_steward'
 steward.naptime = 500
 max_worker_processes = 32
 restart_after_crash = on
+# production-like WAL: a crash must not lose sequence state
+wal_level = replica
 });
 $node->start;
 $node->safe_psql('postgres', 'CREATE EXTENSION pg_steward');
@@ -110,7 +112,7 @@ is(sql("SELECT max(c) FROM (SELECT (SELECT count(*) FROM steward.job_run b
                              FROM steward.job_run a
                             WHERE a.job_id IN (SELECT job_id FROM steward.job WHERE job_name LIKE 'par%')) x"),
 	'2', 'never more than steward.max_workers runners at once');
-sql("SELECT steward.unschedule(job_name) FROM steward.job WHERE job_name LIKE 'par%'");
+sql("SELECT steward.unschedule(job_name) FROM steward.job WHERE job_name LIKE 'par_'");
 $node->safe_psql('postgres', "ALTER SYSTEM RESET steward.max_workers; SELECT pg_reload_conf()");
 
 # --- SIGTERM of the scheduler cancels its runners; the launcher restarts it ---
@@ -151,7 +153,9 @@ $node->poll_query_until('postgres', "SELECT current_setting('steward.enabled') =
 sql("UPDATE steward.job_state SET next_run_at = date_trunc('hour', now()) - interval '3 hours'
      FROM steward.job j WHERE j.job_id = job_state.job_id AND j.job_name = 'hourly'");
 sleep 1;
-is(runs('hourly', 'count(*)'), '0', 'nothing runs while steward.enabled is off');
+is(runs('hourly', 'count(*)'), '0', 'nothing runs while steward.enabled is off')
+  or diag(sql("SELECT string_agg(r::text, E'\\n') FROM steward.job_run r")
+	  . "\n" . sql("SELECT string_agg(s::text, E'\\n') FROM steward.job_state s"));
 $node->stop;
 $node->append_conf('postgresql.conf', 'steward.enabled = on');
 $node->safe_psql('postgres', '') if 0;

@@ -32,12 +32,12 @@ my $n = $node->safe_psql('postgres', 'SELECT steward.import_pg_cron()');
 is($n, '2', 'two jobs imported, the clashing name skipped');
 is($node->safe_psql('postgres',
 	"SELECT string_agg(name || ':' || schedule || ':' || owner || ':' || enabled || ':' || timezone, ' ' ORDER BY name)
-	   FROM steward.jobs"),
+	   FROM steward.jobs WHERE kind = 'sql'"),
 	'every-5:@daily:postgres:true:UTC nightly:0 3 * * *:cron_user:false:UTC pg_cron_2:0 * * * *:postgres:false:UTC',
 	'imported jobs keep name, schedule and owner, and start disabled');
 is($node->safe_psql('postgres', 'SELECT steward.import_pg_cron(true)'), '0',
 	'importing again adds nothing');
-$node->safe_psql('postgres', "SELECT steward.unschedule(job_name) FROM steward.job");
+$node->safe_psql('postgres', "SELECT steward.unschedule(job_name) FROM steward.job WHERE kind = 'sql'");
 $node->safe_psql('postgres', "SELECT cron.unschedule(jobid) FROM cron.job");
 
 # A pg_cron job that runs a steward job (pg_cron 1.4 runs at minute boundaries).
@@ -47,7 +47,8 @@ $node->safe_psql('postgres', q{
 	SELECT cron.schedule('call-steward', '* * * * *', $$SELECT steward.run_job('via-cron')$$);
 });
 ok($node->poll_query_until('postgres',
-	"SELECT count(*) >= 1 FROM steward.job_run WHERE status = 'succeeded'"),
+	"SELECT count(*) >= 1 FROM steward.job_run r JOIN steward.job j USING (job_id)
+	  WHERE j.job_name = 'via-cron' AND r.status = 'succeeded'"),
 	'a pg_cron job ran a steward job through run_job()');
 is($node->safe_psql('postgres', 'SELECT count(*) FROM ran'), '1', 'the steward job did its work');
 ok($node->poll_query_until('postgres',

@@ -1,0 +1,117 @@
+-- Partition sets: catalog, API, status view and the maintenance job.
+
+CREATE TABLE steward.partition_set (
+	parent		regclass PRIMARY KEY,
+	control		text NOT NULL,
+	step		text NOT NULL,
+	premake		int NOT NULL CHECK (premake BETWEEN 1 AND 1000),
+	retention	text,
+	retention_mode text NOT NULL DEFAULT 'drop'
+				CHECK (retention_mode IN ('drop', 'detach', 'detach_concurrently')),
+	retention_schema text,
+	default_partition boolean NOT NULL DEFAULT true,
+	name_template text NOT NULL,
+	timezone	text NOT NULL DEFAULT 'UTC',
+	created_at	timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+
+COMMENT ON TABLE steward.partition_set IS
+'partition sets; change them with steward.partition_table(), partition_alter() and partition_forget()';
+
+CREATE TABLE steward.partition_state (
+	parent		regclass PRIMARY KEY,
+	last_maintained_at timestamptz,
+	last_status text,
+	last_message text
+);
+
+SELECT pg_catalog.pg_extension_config_dump('steward.partition_set', '');
+
+REVOKE ALL ON steward.partition_set, steward.partition_state FROM PUBLIC;
+GRANT SELECT ON steward.partition_set, steward.partition_state TO PUBLIC;
+
+CREATE FUNCTION steward.partition_table(
+	parent regclass, control text, step text, premake int DEFAULT 4,
+	start_at text DEFAULT NULL, retention text DEFAULT NULL,
+	retention_mode text DEFAULT 'drop', default_partition bool DEFAULT true,
+	name_template text DEFAULT NULL, timezone text DEFAULT 'UTC')
+RETURNS int
+AS 'MODULE_PATHNAME', 'steward_partition_table'
+LANGUAGE C VOLATILE
+SET search_path = pg_catalog, pg_temp;
+
+COMMENT ON FUNCTION steward.partition_table(regclass, text, text, int, text, text, text, bool, text, text) IS
+'make a RANGE-partitioned table a managed partition set; returns the number of partitions created';
+
+CREATE FUNCTION steward.partition_maintain(
+	parent regclass DEFAULT NULL,
+	OUT parent regclass, OUT created int, OUT detached int, OUT dropped int,
+	OUT archived int, OUT status text, OUT message text)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'steward_partition_maintain'
+LANGUAGE C VOLATILE
+SET search_path = pg_catalog, pg_temp;
+
+COMMENT ON FUNCTION steward.partition_maintain(regclass) IS
+'create missing partitions and apply retention, for one set or all sets you own';
+
+CREATE FUNCTION steward.partition_alter(
+	parent regclass, premake int DEFAULT NULL, retention text DEFAULT NULL,
+	retention_mode text DEFAULT NULL, name_template text DEFAULT NULL)
+RETURNS void
+AS 'MODULE_PATHNAME', 'steward_partition_alter'
+LANGUAGE C VOLATILE
+SET search_path = pg_catalog, pg_temp;
+
+COMMENT ON FUNCTION steward.partition_alter(regclass, int, text, text, text) IS
+'change a set''s policy (retention ''none'' removes it); applied at the next maintenance';
+
+CREATE FUNCTION steward.partition_forget(parent regclass)
+RETURNS void
+AS 'MODULE_PATHNAME', 'steward_partition_forget'
+LANGUAGE C VOLATILE STRICT
+SET search_path = pg_catalog, pg_temp;
+
+COMMENT ON FUNCTION steward.partition_forget(regclass) IS
+'stop managing a set; no table is touched';
+
+CREATE FUNCTION steward.partition_drain_default(parent regclass, batch_rows int DEFAULT 10000)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'steward_partition_drain_default'
+LANGUAGE C VOLATILE
+SET search_path = pg_catalog, pg_temp;
+
+COMMENT ON FUNCTION steward.partition_drain_default(regclass, int) IS
+'move rows of the default partition into proper partitions, creating them; returns rows moved';
+
+CREATE FUNCTION steward.partition_info(
+	parent regclass,
+	OUT premade_until text, OUT periods_ahead int, OUT oldest_bound text,
+	OUT partitions int, OUT rows_in_default bigint)
+RETURNS record
+AS 'MODULE_PATHNAME', 'steward_partition_info'
+LANGUAGE C STABLE STRICT
+SET search_path = pg_catalog, pg_temp;
+
+CREATE VIEW steward.partition_status AS
+SELECT s.parent, s.step, i.premade_until, i.periods_ahead, i.oldest_bound,
+	   i.partitions, i.rows_in_default, st.last_maintained_at, st.last_status,
+	   st.last_message
+  FROM steward.partition_set s
+  LEFT JOIN steward.partition_state st ON st.parent = s.parent
+  LEFT JOIN LATERAL steward.partition_info(s.parent) i ON true;
+
+COMMENT ON VIEW steward.partition_status IS
+'partition sets with how far ahead they are premade and their last maintenance';
+
+GRANT SELECT ON steward.partition_status TO PUBLIC;
+
+-- Built-in job: maintain every set every 10 minutes, as the role that
+-- created the extension.  Change it with steward.alter_job().
+INSERT INTO steward.job (job_name, kind, schedule, command, owner)
+SELECT 'partition_maintenance', 'partition_maintenance', '10 minutes', '',
+	   r.oid::pg_catalog.regrole
+  FROM pg_catalog.pg_roles r WHERE r.rolname = current_user;
+
+-- pg_dump keeps user jobs; the built-in one is created by the extension.
+SELECT pg_catalog.pg_extension_config_dump('steward.job', 'WHERE kind = ''sql''');

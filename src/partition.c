@@ -1,0 +1,1991 @@
+/*-------------------------------------------------------------------------
+ *
+ * partition.c
+ *	  Partition sets: time- and id-range partitions created ahead of time
+ *	  and retired by retention.
+ *
+ * A set is a RANGE-partitioned parent with one key column ("control") of
+ * type timestamptz, timestamp, date, smallint, int or bigint, and a step.
+ * Values of the control column are handled as 64-bit "points": microseconds
+ * for time types (dates at midnight) and the value itself for ids.
+ *
+ * Periods of time sets are aligned to natural starts: steps in months
+ * start on the 1st (3 months: quarters, 12 months: years), steps in days
+ * start at midnight (7-day multiples on Monday), both in the set's time
+ * zone and independent of the session's TimeZone; steps of hours or minutes
+ * are absolute time, aligned to multiples of the step since the epoch, so a
+ * daily set in Europe/Berlin has 23- and 25-hour days and an hourly set is
+ * never cut by a daylight-saving gap.
+ *
+ * DDL runs under a short lock_timeout (steward.partition_lock_timeout) and
+ * is retried a few times with backoff, each try in a subtransaction, so
+ * maintenance never queues behind long queries and then blocks everyone.
+ * Each set is maintained in its own subtransaction (SQL function) or
+ * transaction (worker), so one failing set does not stop the others.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_inherits.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "mb/pg_wchar.h"
+#include "miscadmin.h"
+#include "nodes/parsenodes.h"
+#include "pgstat.h"
+#include "storage/lmgr.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/datetime.h"
+#include "utils/date.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/partcache.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+#include "utils/syscache.h"
+#include "utils/timestamp.h"
+
+#include "pg_steward.h"
+#include "cron.h"
+#include "guc.h"
+#include "job_runner.h"
+#include "partition.h"
+#include "spi_util.h"
+
+PG_FUNCTION_INFO_V1(steward_partition_table);
+PG_FUNCTION_INFO_V1(steward_partition_maintain);
+PG_FUNCTION_INFO_V1(steward_partition_alter);
+PG_FUNCTION_INFO_V1(steward_partition_forget);
+PG_FUNCTION_INFO_V1(steward_partition_info);
+PG_FUNCTION_INFO_V1(steward_partition_drain_default);
+
+#define PART_MAX_PREMAKE		1000
+#define PART_DDL_TRIES			4
+#define PART_NAME_MAX			(NAMEDATALEN - 1)
+
+typedef struct PartSet
+{
+	Oid			parent;
+	char	   *nspname;
+	char	   *relname;
+	char	   *control;
+	Oid			typid;
+	bool		is_time;
+	char	   *step;
+	int			step_months;	/* time sets: exactly one of these three */
+	int			step_days;
+	int64		step_usecs;
+	int64		step_id;		/* id sets */
+	int			premake;
+	char	   *retention;		/* NULL = keep everything */
+	Interval	retention_iv;	/* time sets */
+	int64		retention_id;	/* id sets */
+	char	   *retention_mode;
+	char	   *retention_schema;
+	bool		default_partition;
+	char	   *name_template;
+	char	   *timezone;
+	pg_tz	   *tz;
+} PartSet;
+
+typedef struct PartRange
+{
+	Oid			relid;
+	char	   *relname;
+	bool		is_default;
+	bool		lo_unbounded;
+	bool		hi_unbounded;
+	int64		lo;
+	int64		hi;
+} PartRange;
+
+typedef struct PartResult
+{
+	int			created;
+	int			detached;
+	int			dropped;
+	int			archived;
+	int64		moved;			/* rows moved out of the default partition */
+	char	   *status;
+	char	   *message;
+	List	   *concurrent_detach;	/* qualified names left for the worker */
+} PartResult;
+
+static int	part_lock_timeout = 2000;
+
+/* ---------------------------------------------------------------------
+ * Settings
+ * ---------------------------------------------------------------------
+ */
+static void part_kind_maintenance(StewardJobContext *ctx);
+
+void
+steward_partition_init(void)
+{
+	steward_register_job_kind("partition_maintenance", part_kind_maintenance);
+
+	DefineCustomIntVariable("steward.partition_lock_timeout",
+							"Lock timeout of each DDL statement of partition maintenance.",
+							"Statements that cannot get their lock in time are retried a few times with backoff before the set's run fails.",
+							&part_lock_timeout,
+							2000,
+							10, 600000,
+							PGC_SUSET,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+}
+
+/* ---------------------------------------------------------------------
+ * Points: values of the control column as int64
+ * ---------------------------------------------------------------------
+ */
+static int64
+part_floor_div(int64 a, int64 b)
+{
+	int64		q = a / b;
+
+	if ((a % b != 0) && ((a < 0) != (b < 0)))
+		q--;
+	return q;
+}
+
+static int64
+part_datum_to_point(Oid typid, Datum d)
+{
+	switch (typid)
+	{
+		case TIMESTAMPTZOID:
+		case TIMESTAMPOID:
+			return DatumGetTimestamp(d);
+		case DATEOID:
+			return (int64) DatumGetDateADT(d) * USECS_PER_DAY;
+		case INT2OID:
+			return DatumGetInt16(d);
+		case INT4OID:
+			return DatumGetInt32(d);
+		default:
+			return DatumGetInt64(d);
+	}
+}
+
+/* Wall-clock fields of a time point (in the set's zone for timestamptz). */
+static void
+part_point_to_tm(PartSet *set, int64 point, struct pg_tm *tm)
+{
+	fsec_t		fsec;
+	int			tzoff;
+
+	if (set->typid == TIMESTAMPTZOID)
+	{
+		if (timestamp2tm(point, &tzoff, tm, &fsec, NULL, set->tz) != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+					 errmsg("timestamp out of range")));
+	}
+	else if (timestamp2tm(point, NULL, tm, &fsec, NULL, NULL) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+				 errmsg("timestamp out of range")));
+}
+
+static int64
+part_tm_to_point(PartSet *set, struct pg_tm *tm)
+{
+	Timestamp	ts;
+
+	if (set->typid == TIMESTAMPTZOID)
+	{
+		int			tzoff = DetermineTimeZoneOffset(tm, set->tz);
+
+		if (tm2timestamp(tm, 0, &tzoff, &ts) != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+					 errmsg("timestamp out of range")));
+	}
+	else if (tm2timestamp(tm, 0, NULL, &ts) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+				 errmsg("timestamp out of range")));
+	return ts;
+}
+
+/* Local calendar arithmetic: add months and days, keep midnight-aligned time. */
+static int64
+part_add_calendar(PartSet *set, int64 point, int months, int days, int64 usecs)
+{
+	struct pg_tm tm;
+	int			m;
+	int			jd;
+
+	part_point_to_tm(set, point, &tm);
+	if (months != 0)
+	{
+		int			mdays;
+
+		m = tm.tm_year * 12 + (tm.tm_mon - 1) + months;
+		tm.tm_year = (int) part_floor_div(m, 12);
+		tm.tm_mon = m - tm.tm_year * 12 + 1;
+		mdays = day_tab[isleap(tm.tm_year)][tm.tm_mon - 1];
+		if (tm.tm_mday > mdays)
+			tm.tm_mday = mdays;
+	}
+	if (days != 0)
+	{
+		jd = date2j(tm.tm_year, tm.tm_mon, tm.tm_mday) + days;
+		j2date(jd, &tm.tm_year, &tm.tm_mon, &tm.tm_mday);
+	}
+	return part_tm_to_point(set, &tm) + usecs;
+}
+
+/* Start of the period containing 'point'. */
+static int64
+part_floor(PartSet *set, int64 point)
+{
+	struct pg_tm tm;
+
+	if (!set->is_time)
+		return part_floor_div(point, set->step_id) * set->step_id;
+	if (set->step_usecs > 0)
+		return part_floor_div(point, set->step_usecs) * set->step_usecs;
+
+	part_point_to_tm(set, point, &tm);
+	tm.tm_hour = tm.tm_min = tm.tm_sec = 0;
+	if (set->step_months > 0)
+	{
+		int			m = tm.tm_year * 12 + (tm.tm_mon - 1);
+
+		m = (int) (part_floor_div(m, set->step_months) * set->step_months);
+		tm.tm_year = (int) part_floor_div(m, 12);
+		tm.tm_mon = m - tm.tm_year * 12 + 1;
+		tm.tm_mday = 1;
+	}
+	else
+	{
+		/* days since a Monday, so 7-day multiples start on Mondays */
+		int			ref = date2j(2000, 1, 3);
+		int			jd = date2j(tm.tm_year, tm.tm_mon, tm.tm_mday);
+
+		jd = ref + (int) (part_floor_div(jd - ref, set->step_days) * set->step_days);
+		j2date(jd, &tm.tm_year, &tm.tm_mon, &tm.tm_mday);
+	}
+	return part_tm_to_point(set, &tm);
+}
+
+static int64
+part_next(PartSet *set, int64 start)
+{
+	if (!set->is_time)
+		return start + set->step_id;
+	if (set->step_usecs > 0)
+		return start + set->step_usecs;
+	return part_add_calendar(set, start, set->step_months, set->step_days, 0);
+}
+
+/* Largest value of the control column's type, as a point. */
+static int64
+part_type_max(Oid typid)
+{
+	switch (typid)
+	{
+		case INT2OID:
+			return PG_INT16_MAX;
+		case INT4OID:
+			return PG_INT32_MAX;
+		case INT8OID:
+			return PG_INT64_MAX;
+		default:
+			return END_TIMESTAMP - 1;
+	}
+}
+
+/* A point as an SQL literal of the control column's type (no quoting). */
+static char *
+part_point_text(PartSet *set, int64 point)
+{
+	struct pg_tm tm;
+	fsec_t		fsec;
+
+	if (!set->is_time)
+		return psprintf(INT64_FORMAT, point);
+	if (timestamp2tm(point, NULL, &tm, &fsec, NULL, NULL) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+				 errmsg("timestamp out of range")));
+	if (set->typid == DATEOID)
+		return psprintf("%04d-%02d-%02d", tm.tm_year, tm.tm_mon, tm.tm_mday);
+	return psprintf("%04d-%02d-%02d %02d:%02d:%02d%s%s",
+					tm.tm_year, tm.tm_mon, tm.tm_mday,
+					tm.tm_hour, tm.tm_min, tm.tm_sec,
+					fsec ? psprintf(".%06d", (int) fsec) : "",
+					set->typid == TIMESTAMPTZOID ? "+00" : "");
+}
+
+/* A point as users read it: timestamptz in the set's time zone. */
+static char *
+part_point_display(PartSet *set, int64 point)
+{
+	Oid			typoutput;
+	bool		isvarlena;
+	Datum		d;
+	char	   *result;
+	int			nest;
+
+	if (!set->is_time)
+		return psprintf(INT64_FORMAT, point);
+	d = set->typid == DATEOID ? DateADTGetDatum((DateADT) (point / USECS_PER_DAY)) :
+		TimestampGetDatum(point);
+	getTypeOutputInfo(set->typid, &typoutput, &isvarlena);
+	nest = NewGUCNestLevel();
+	(void) set_config_option("TimeZone", set->timezone, PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	result = OidOutputFunctionCall(typoutput, d);
+	AtEOXact_GUC(true, nest);
+	return result;
+}
+
+/* "now" for time sets; for id sets the largest value in the table. */
+static int64
+part_current_point(PartSet *set)
+{
+	if (set->is_time)
+	{
+		TimestampTz now = GetCurrentTransactionStartTimestamp();
+
+		if (set->typid == TIMESTAMPTZOID)
+			return now;
+
+		/* timestamp and date columns hold wall-clock values of the set's zone */
+		{
+			struct pg_tm tm;
+			fsec_t		fsec;
+			int			tzoff;
+			Timestamp	ts;
+
+			timestamp2tm(now, &tzoff, &tm, &fsec, NULL, set->tz);
+			tm2timestamp(&tm, fsec, NULL, &ts);
+			return ts;
+		}
+	}
+	else
+	{
+		char	   *sql;
+		bool		isnull;
+		Datum		d;
+
+		sql = psprintf("SELECT max(%s)::int8 FROM %s.%s",
+					   quote_identifier(set->control),
+					   quote_identifier(set->nspname),
+					   quote_identifier(set->relname));
+		steward_spi_exec(sql, SPI_OK_SELECT, 0, NULL, NULL, NULL);
+		d = steward_spi_getdatum(0, 1, &isnull);
+		return isnull ? 0 : DatumGetInt64(d);
+	}
+}
+
+/* ---------------------------------------------------------------------
+ * Validation and set descriptions
+ * ---------------------------------------------------------------------
+ */
+static void
+part_parse_step(PartSet *set)
+{
+	if (set->is_time)
+	{
+		Interval   *iv;
+
+		iv = DatumGetIntervalP(DirectFunctionCall3(interval_in,
+												   CStringGetDatum(set->step),
+												   ObjectIdGetDatum(InvalidOid),
+												   Int32GetDatum(-1)));
+		set->step_months = iv->month;
+		set->step_days = iv->day;
+		set->step_usecs = iv->time;
+		if (iv->month < 0 || iv->day < 0 || iv->time < 0 ||
+			(iv->month == 0 && iv->day == 0 && iv->time == 0))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("step must be a positive interval")));
+		if ((iv->month != 0) + (iv->day != 0) + (iv->time != 0) > 1)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("step \"%s\" mixes units", set->step),
+					 errhint("Use months (\"3 months\", \"1 year\"), days (\"1 day\", \"1 week\") or a time (\"1 hour\", \"15 minutes\").")));
+		if (iv->time != 0 && (iv->time < USECS_PER_MINUTE || USECS_PER_DAY % iv->time != 0))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("step \"%s\" must divide a day into whole minutes", set->step),
+					 errhint("Steps shorter than a day are, for example, \"1 hour\", \"6 hours\" or \"15 minutes\"; use \"1 day\" or more otherwise.")));
+		if (iv->time != 0 && set->typid == DATEOID)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("step of a date column must be whole days or months")));
+	}
+	else
+	{
+		char	   *end;
+		long long	v;
+
+		errno = 0;
+		v = strtoll(set->step, &end, 10);
+		while (*end == ' ')
+			end++;
+		if (errno != 0 || end == set->step || *end != '\0')
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("step of an id set must be a positive integer, not \"%s\"", set->step),
+					 errhint("Intervals are for timestamptz, timestamp and date columns.")));
+		if (v <= 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("step must be positive")));
+		set->step_id = v;
+	}
+}
+
+static void
+part_parse_retention(PartSet *set)
+{
+	if (set->retention == NULL)
+		return;
+	if (set->is_time)
+	{
+		Interval   *iv;
+		Interval	step = {0};
+		Interval   *ivstep;
+
+		iv = DatumGetIntervalP(DirectFunctionCall3(interval_in,
+												   CStringGetDatum(set->retention),
+												   ObjectIdGetDatum(InvalidOid),
+												   Int32GetDatum(-1)));
+		step.month = set->step_months;
+		step.day = set->step_days;
+		step.time = set->step_usecs;
+		ivstep = &step;
+		if (DatumGetInt32(DirectFunctionCall2(interval_cmp, IntervalPGetDatum(iv),
+											  IntervalPGetDatum(ivstep))) < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("retention \"%s\" is shorter than one step (\"%s\")",
+							set->retention, set->step)));
+		set->retention_iv = *iv;
+	}
+	else
+	{
+		char	   *end;
+		long long	v;
+
+		errno = 0;
+		v = strtoll(set->retention, &end, 10);
+		if (errno != 0 || end == set->retention || *end != '\0')
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("retention of an id set must be a number of ids, not \"%s\"",
+							set->retention)));
+		if (v < set->step_id)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("retention %lld is shorter than one step (" INT64_FORMAT ")",
+							v, set->step_id)));
+		set->retention_id = v;
+	}
+}
+
+static void
+part_check_mode(const char *mode)
+{
+	if (strcmp(mode, "archive") == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("retention mode \"archive\" is not available yet"),
+				 errdetail("Archiving needs the backup engine, which is not part of this version."),
+				 errhint("Use \"drop\", \"detach\" or \"detach_concurrently\".")));
+	if (strcmp(mode, "drop") != 0 && strcmp(mode, "detach") != 0 &&
+		strcmp(mode, "detach_concurrently") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("unknown retention mode \"%s\"", mode),
+				 errhint("Retention modes are \"drop\", \"detach\" and \"detach_concurrently\".")));
+}
+
+static char *
+part_default_template(PartSet *set)
+{
+	if (!set->is_time)
+		return "{parent}_p{start}";
+	if (set->step_months > 0)
+		return "{parent}_p{YYYY}{MM}";
+	if (set->step_days > 0)
+		return "{parent}_p{YYYY}{MM}{DD}";
+	return "{parent}_p{YYYY}{MM}{DD}_{HH}{MI}";
+}
+
+/*
+ * Describe the parent: RANGE-partitioned on exactly 'control' of a
+ * supported type.  Fills nspname, relname, typid, is_time.
+ */
+static void
+part_describe_parent(PartSet *set)
+{
+	Relation	rel;
+	PartitionKey key;
+	char	   *colname;
+
+	rel = table_open(set->parent, AccessShareLock);
+	set->nspname = get_namespace_name(RelationGetNamespace(rel));
+	set->relname = pstrdup(RelationGetRelationName(rel));
+
+	if (rel->rd_rel->relkind != RELKIND_PARTITIONED_TABLE)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("table \"%s\" is not partitioned", set->relname),
+				 errhint("Create it with PARTITION BY RANGE (%s).",
+						 set->control ? set->control : "column")));
+	key = RelationGetPartitionKey(rel);
+	if (get_partition_strategy(key) != PARTITION_STRATEGY_RANGE)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("table \"%s\" is not partitioned by range", set->relname),
+				 errdetail("pg_steward manages RANGE partitioning; list and hash partitioning are not supported.")));
+	if (get_partition_natts(key) != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("table \"%s\" has a multi-column partition key", set->relname),
+				 errdetail("pg_steward manages sets partitioned on a single column.")));
+	if (get_partition_col_attnum(key, 0) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("table \"%s\" is partitioned on an expression", set->relname),
+				 errdetail("pg_steward manages sets partitioned on a plain column.")));
+	colname = get_attname(set->parent, get_partition_col_attnum(key, 0), false);
+	if (strcmp(colname, set->control) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("table \"%s\" is partitioned on column \"%s\", not \"%s\"",
+						set->relname, colname, set->control)));
+	set->typid = get_partition_col_typid(key, 0);
+	switch (set->typid)
+	{
+		case TIMESTAMPTZOID:
+		case TIMESTAMPOID:
+		case DATEOID:
+			set->is_time = true;
+			break;
+		case INT2OID:
+		case INT4OID:
+		case INT8OID:
+			set->is_time = false;
+			break;
+		default:
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("control column \"%s\" has unsupported type %s",
+							set->control, format_type_be(set->typid)),
+					 errhint("Supported types are timestamptz, timestamp, date, smallint, integer and bigint.")));
+	}
+	table_close(rel, NoLock);
+}
+
+/* Validate everything after the parent is described. */
+static void
+part_validate(PartSet *set)
+{
+	part_parse_step(set);
+	if (set->premake < 1 || set->premake > PART_MAX_PREMAKE)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("premake must be between 1 and %d", PART_MAX_PREMAKE)));
+	set->tz = cron_lookup_timezone(set->timezone);
+	part_check_mode(set->retention_mode);
+	part_parse_retention(set);
+	if (set->name_template == NULL)
+		set->name_template = part_default_template(set);
+	if (strstr(set->name_template, "{parent}") == NULL &&
+		strchr(set->name_template, '{') == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("name_template \"%s\" has no tokens", set->name_template),
+				 errhint("Use tokens such as {parent}, {YYYY}, {MM}, {DD}, {HH}, {MI} and {start}.")));
+}
+
+/* Load a registered set (SPI connected). */
+static bool
+part_load_set(Oid parent, PartSet *set)
+{
+	Datum		arg = ObjectIdGetDatum(parent);
+	char	   *premake;
+
+	steward_spi_exec("SELECT control, step, premake, retention, retention_mode,"
+					 "       retention_schema, default_partition, name_template, timezone"
+					 "  FROM steward.partition_set WHERE parent::pg_catalog.oid = $1",
+					 SPI_OK_SELECT, 1, (Oid[]) {OIDOID}, &arg, NULL);
+	if (SPI_processed == 0)
+		return false;
+	memset(set, 0, sizeof(PartSet));
+	set->parent = parent;
+	set->control = steward_spi_gettext(0, 1);
+	set->step = steward_spi_gettext(0, 2);
+	premake = steward_spi_gettext(0, 3);
+	set->premake = atoi(premake);
+	set->retention = steward_spi_gettext(0, 4);
+	set->retention_mode = steward_spi_gettext(0, 5);
+	set->retention_schema = steward_spi_gettext(0, 6);
+	set->default_partition = strcmp(steward_spi_gettext(0, 7), "t") == 0;
+	set->name_template = steward_spi_gettext(0, 8);
+	set->timezone = steward_spi_gettext(0, 9);
+	return true;
+}
+
+/* ---------------------------------------------------------------------
+ * Existing partitions
+ * ---------------------------------------------------------------------
+ */
+static int
+part_range_cmp(const ListCell *a, const ListCell *b)
+{
+	PartRange  *ra = lfirst(a);
+	PartRange  *rb = lfirst(b);
+
+	if (ra->is_default != rb->is_default)
+		return ra->is_default ? 1 : -1;
+	if (ra->lo_unbounded != rb->lo_unbounded)
+		return ra->lo_unbounded ? -1 : 1;
+	return (ra->lo > rb->lo) - (ra->lo < rb->lo);
+}
+
+static List *
+part_existing(PartSet *set)
+{
+	List	   *children = find_inheritance_children(set->parent, NoLock);
+	List	   *ranges = NIL;
+	ListCell   *lc;
+
+	foreach(lc, children)
+	{
+		Oid			child = lfirst_oid(lc);
+		HeapTuple	tup;
+		Datum		d;
+		bool		isnull;
+		PartitionBoundSpec *spec;
+		PartRange  *r;
+
+		tup = SearchSysCache1(RELOID, ObjectIdGetDatum(child));
+		if (!HeapTupleIsValid(tup))
+			continue;
+		d = SysCacheGetAttr(RELOID, tup, Anum_pg_class_relpartbound, &isnull);
+		if (isnull)
+		{
+			ReleaseSysCache(tup);
+			continue;
+		}
+		spec = (PartitionBoundSpec *) stringToNode(TextDatumGetCString(d));
+		r = palloc0(sizeof(PartRange));
+		r->relid = child;
+		r->relname = pstrdup(NameStr(((Form_pg_class) GETSTRUCT(tup))->relname));
+		r->is_default = spec->is_default;
+		if (!spec->is_default)
+		{
+			PartitionRangeDatum *lo = linitial(spec->lowerdatums);
+			PartitionRangeDatum *hi = linitial(spec->upperdatums);
+
+			r->lo_unbounded = lo->kind != PARTITION_RANGE_DATUM_VALUE;
+			r->hi_unbounded = hi->kind != PARTITION_RANGE_DATUM_VALUE;
+			if (!r->lo_unbounded)
+				r->lo = part_datum_to_point(set->typid, ((Const *) lo->value)->constvalue);
+			if (!r->hi_unbounded)
+				r->hi = part_datum_to_point(set->typid, ((Const *) hi->value)->constvalue);
+		}
+		ReleaseSysCache(tup);
+		ranges = lappend(ranges, r);
+	}
+	list_sort(ranges, part_range_cmp);
+	return ranges;
+}
+
+static PartRange *
+part_find_default(List *ranges)
+{
+	ListCell   *lc;
+
+	foreach(lc, ranges)
+		if (((PartRange *) lfirst(lc))->is_default)
+			return lfirst(lc);
+	return NULL;
+}
+
+/*
+ * Existing partition covering [lo, hi): returns it if it has exactly these
+ * bounds, NULL if nothing overlaps; sets *overlap to an overlapping
+ * partition with other bounds.
+ */
+static PartRange *
+part_match(List *ranges, int64 lo, int64 hi, PartRange **overlap)
+{
+	ListCell   *lc;
+
+	*overlap = NULL;
+	foreach(lc, ranges)
+	{
+		PartRange  *r = lfirst(lc);
+		bool		before,
+					after;
+
+		if (r->is_default)
+			continue;
+		before = !r->hi_unbounded && r->hi <= lo;
+		after = !r->lo_unbounded && r->lo >= hi;
+		if (before || after)
+			continue;
+		if (!r->lo_unbounded && !r->hi_unbounded && r->lo == lo && r->hi == hi)
+			return r;
+		*overlap = r;
+	}
+	return NULL;
+}
+
+/* ---------------------------------------------------------------------
+ * Names
+ * ---------------------------------------------------------------------
+ */
+static char *
+part_expand_template(PartSet *set, const char *parent_part, int64 start)
+{
+	StringInfoData buf;
+	const char *p;
+	struct pg_tm tm = {0};
+
+	if (set->is_time)
+		part_point_to_tm(set, start, &tm);
+
+	initStringInfo(&buf);
+	for (p = set->name_template; *p; p++)
+	{
+		if (*p == '{')
+		{
+			const char *end = strchr(p, '}');
+
+			if (end != NULL)
+			{
+				int			len = end - p - 1;
+				const char *tok = p + 1;
+
+#define TOKEN_IS(s) (len == (int) strlen(s) && strncmp(tok, s, len) == 0)
+				if (TOKEN_IS("parent"))
+					appendStringInfoString(&buf, parent_part);
+				else if (TOKEN_IS("YYYY"))
+					appendStringInfo(&buf, "%04d", tm.tm_year);
+				else if (TOKEN_IS("MM"))
+					appendStringInfo(&buf, "%02d", tm.tm_mon);
+				else if (TOKEN_IS("DD"))
+					appendStringInfo(&buf, "%02d", tm.tm_mday);
+				else if (TOKEN_IS("HH"))
+					appendStringInfo(&buf, "%02d", tm.tm_hour);
+				else if (TOKEN_IS("MI"))
+					appendStringInfo(&buf, "%02d", tm.tm_min);
+				else if (TOKEN_IS("start"))
+				{
+					if (set->is_time)
+						appendStringInfo(&buf, "%04d%02d%02d%02d%02d", tm.tm_year,
+										 tm.tm_mon, tm.tm_mday, tm.tm_hour, tm.tm_min);
+					else
+						appendStringInfo(&buf, INT64_FORMAT, start);
+				}
+				else
+					ereport(ERROR,
+							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							 errmsg("unknown token \"{%.*s}\" in name_template", len, tok),
+							 errhint("Tokens are {parent}, {YYYY}, {MM}, {DD}, {HH}, {MI} and {start}.")));
+#undef TOKEN_IS
+				p = end;
+				continue;
+			}
+		}
+		appendStringInfoChar(&buf, *p);
+	}
+	return buf.data;
+}
+
+/*
+ * Name of the partition starting at 'start' (or of the default partition
+ * when 'is_default'): the parent's name is shortened so the result fits in
+ * 63 bytes, and a numeric suffix avoids collisions with other relations.
+ */
+static char *
+part_name(PartSet *set, int64 start, bool is_default)
+{
+	char	   *full;
+	char	   *name;
+	int			overflow;
+	int			suffix = 0;
+	Oid			nsp = get_namespace_oid(set->nspname, false);
+
+	if (is_default)
+		full = psprintf("%s_default", set->relname);
+	else
+		full = part_expand_template(set, set->relname, start);
+	overflow = strlen(full) - PART_NAME_MAX;
+	if (overflow > 0)
+	{
+		int			keep = strlen(set->relname) - overflow;
+		char	   *parent_part;
+
+		if (keep < 1)
+			ereport(ERROR,
+					(errcode(ERRCODE_NAME_TOO_LONG),
+					 errmsg("partition names from name_template \"%s\" are too long",
+							set->name_template)));
+		keep = pg_mbcliplen(set->relname, strlen(set->relname), keep);
+		parent_part = pnstrdup(set->relname, keep);
+		full = is_default ? psprintf("%s_default", parent_part) :
+			part_expand_template(set, parent_part, start);
+	}
+
+	name = full;
+	while (OidIsValid(get_relname_relid(name, nsp)))
+	{
+		char		sfx[16];
+		int			room;
+
+		snprintf(sfx, sizeof(sfx), "_%d", ++suffix);
+		room = pg_mbcliplen(full, strlen(full), PART_NAME_MAX - (int) strlen(sfx));
+		name = psprintf("%.*s%s", room, full, sfx);
+	}
+	return name;
+}
+
+/* ---------------------------------------------------------------------
+ * Lock-aware DDL
+ * ---------------------------------------------------------------------
+ */
+
+/*
+ * Run one DDL statement under steward.partition_lock_timeout, retrying with
+ * backoff when the lock is not granted in time.  Each try runs in its own
+ * subtransaction.  SPI must be connected.
+ */
+static void
+part_exec_ddl(const char *sql)
+{
+	volatile int attempt;
+
+	for (attempt = 1;; attempt++)
+	{
+		MemoryContext oldcxt = CurrentMemoryContext;
+		ResourceOwner oldowner = CurrentResourceOwner;
+		bool		retry = false;
+
+		BeginInternalSubTransaction(NULL);
+		MemoryContextSwitchTo(oldcxt);
+		PG_TRY();
+		{
+			char		timeout[32];
+
+			snprintf(timeout, sizeof(timeout), "%d", part_lock_timeout);
+			(void) set_config_option("lock_timeout", timeout, PGC_USERSET,
+									 PGC_S_SESSION, GUC_ACTION_LOCAL, true, 0, false);
+			if (SPI_execute(sql, false, 0) < 0)
+				elog(ERROR, "pg_steward: SPI_execute failed for \"%s\"", sql);
+			ReleaseCurrentSubTransaction();
+			MemoryContextSwitchTo(oldcxt);
+			CurrentResourceOwner = oldowner;
+		}
+		PG_CATCH();
+		{
+			ErrorData  *edata;
+
+			MemoryContextSwitchTo(oldcxt);
+			edata = CopyErrorData();
+			FlushErrorState();
+			RollbackAndReleaseCurrentSubTransaction();
+			MemoryContextSwitchTo(oldcxt);
+			CurrentResourceOwner = oldowner;
+			if (edata->sqlerrcode == ERRCODE_LOCK_NOT_AVAILABLE && attempt < PART_DDL_TRIES)
+				retry = true;
+			else
+				ReThrowError(edata);
+		}
+		PG_END_TRY();
+
+		if (!retry)
+			return;
+		/* 100 ms, 200 ms, 400 ms, ... */
+		pg_usleep(100000L << (attempt - 1));
+		CHECK_FOR_INTERRUPTS();
+	}
+}
+
+typedef struct PartGrant
+{
+	char	   *privilege;
+	char	   *grantee;		/* quoted, or PUBLIC */
+	bool		grantable;
+} PartGrant;
+
+/* The parent's privileges, to be given to each new partition. */
+static List *
+part_grants(PartSet *set)
+{
+	List	   *grants = NIL;
+	Datum		arg = ObjectIdGetDatum(set->parent);
+	uint64		i;
+
+	steward_spi_exec("SELECT a.privilege_type,"
+					 "       CASE WHEN a.grantee = 0 THEN 'PUBLIC'"
+					 "            ELSE pg_catalog.quote_ident(r.rolname) END,"
+					 "       a.is_grantable"
+					 "  FROM pg_catalog.pg_class c,"
+					 "       LATERAL pg_catalog.aclexplode(c.relacl) a"
+					 "  LEFT JOIN pg_catalog.pg_roles r ON r.oid = a.grantee"
+					 " WHERE c.oid = $1 AND a.grantee <> c.relowner",
+					 SPI_OK_SELECT, 1, (Oid[]) {OIDOID}, &arg, NULL);
+	for (i = 0; i < SPI_processed; i++)
+	{
+		PartGrant  *g = palloc(sizeof(PartGrant));
+
+		g->privilege = steward_spi_gettext(i, 1);
+		g->grantee = steward_spi_gettext(i, 2);
+		g->grantable = strcmp(steward_spi_gettext(i, 3), "t") == 0;
+		grants = lappend(grants, g);
+	}
+	return grants;
+}
+
+static Oid
+part_rel_owner(Oid relid)
+{
+	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	Oid			owner;
+
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for relation %u", relid);
+	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
+	ReleaseSysCache(tup);
+	return owner;
+}
+
+/* Give a new partition the parent's owner and privileges. */
+static void
+part_copy_access(PartSet *set, const char *qname, List *grants)
+{
+	Oid			owner = part_rel_owner(set->parent);
+	ListCell   *lc;
+
+	if (owner != GetUserId())
+		part_exec_ddl(psprintf("ALTER TABLE %s OWNER TO %s", qname,
+							   quote_identifier(GetUserNameFromId(owner, false))));
+	foreach(lc, grants)
+	{
+		PartGrant  *g = lfirst(lc);
+
+		part_exec_ddl(psprintf("GRANT %s ON %s TO %s%s", g->privilege, qname,
+							   g->grantee, g->grantable ? " WITH GRANT OPTION" : ""));
+	}
+}
+
+static char *
+part_qparent(PartSet *set)
+{
+	return quote_qualified_identifier(set->nspname, set->relname);
+}
+
+static char *
+part_bound(PartSet *set, int64 point, bool upper)
+{
+	/* the last id partition of a type reaches its end */
+	if (upper && !set->is_time && point > part_type_max(set->typid))
+		return "MAXVALUE";
+	return quote_literal_cstr(part_point_text(set, point));
+}
+
+static bool
+part_can_own(Oid relid)
+{
+#if PG_VERSION_NUM >= 160000
+	return object_ownercheck(RelationRelationId, relid, GetUserId());
+#else
+	return pg_class_ownercheck(relid, GetUserId());
+#endif
+}
+
+/* Insertable columns of the parent, quoted and comma-separated. */
+static char *
+part_columns(PartSet *set)
+{
+	steward_spi_exec("SELECT pg_catalog.string_agg(pg_catalog.quote_ident(attname), ', ' ORDER BY attnum)"
+					 "  FROM pg_catalog.pg_attribute"
+					 " WHERE attrelid = $1 AND attnum > 0 AND NOT attisdropped AND attgenerated = ''",
+					 SPI_OK_SELECT, 1, (Oid[]) {OIDOID}, (Datum[]) {ObjectIdGetDatum(set->parent)}, NULL);
+	return steward_spi_gettext(0, 1);
+}
+
+/*
+ * Move the rows of the default partition 'qdef' that match 'cond' into the
+ * (not yet attached) table 'qname', at most 'batch' rows per statement
+ * (0 = all at once).  Returns the number of rows moved.
+ */
+static int64
+part_move_rows(const char *qdef, const char *qname, const char *cond,
+			   const char *cols, int batch)
+{
+	int64		moved = 0;
+
+	for (;;)
+	{
+		uint64		n;
+
+		if (batch > 0)
+			steward_spi_exec(psprintf("WITH moved AS (DELETE FROM %s WHERE ctid = ANY (ARRAY("
+									  " SELECT ctid FROM %s WHERE %s LIMIT %d)) RETURNING %s)"
+									  " INSERT INTO %s (%s) SELECT %s FROM moved",
+									  qdef, qdef, cond, batch, cols, qname, cols, cols),
+							 SPI_OK_INSERT, 0, NULL, NULL, NULL);
+		else
+			steward_spi_exec(psprintf("WITH moved AS (DELETE FROM %s WHERE %s RETURNING %s)"
+									  " INSERT INTO %s (%s) SELECT %s FROM moved",
+									  qdef, cond, cols, qname, cols, cols),
+							 SPI_OK_INSERT, 0, NULL, NULL, NULL);
+		n = SPI_processed;
+		moved += n;
+		if (batch <= 0 || n < (uint64) batch)
+			break;
+	}
+	return moved;
+}
+
+/* SQL condition selecting the values of [lo, hi) of the control column. */
+static char *
+part_range_cond(PartSet *set, int64 lo, int64 hi)
+{
+	const char *col = quote_identifier(set->control);
+	char	   *upper = part_bound(set, hi, true);
+
+	if (strcmp(upper, "MAXVALUE") == 0)
+		return psprintf("%s >= %s", col, part_bound(set, lo, false));
+	return psprintf("%s >= %s AND %s < %s", col, part_bound(set, lo, false), col, upper);
+}
+
+/*
+ * Create the missing partitions covering [from, to).  'attach' selects the
+ * lock-friendly way for tables in use: the partition is created on its own,
+ * given a CHECK constraint matching its bounds, and attached, which needs
+ * only SHARE UPDATE EXCLUSIVE on the parent (CREATE TABLE ... PARTITION OF
+ * needs ACCESS EXCLUSIVE).  Partitions that overlap a period with other
+ * bounds are refused (error when 'strict', else reported in 'problems').
+ */
+static int
+part_create_range(PartSet *set, List **ranges, int64 from, int64 to,
+				  bool attach, bool strict, StringInfo problems, int64 *moved)
+{
+	PartRange  *def = part_find_default(*ranges);
+	char	   *cols = NULL;
+	List	   *grants = NIL;
+	bool		have_grants = false;
+	char	   *qparent = part_qparent(set);
+	int			created = 0;
+	int64		lo,
+				hi;
+
+	for (lo = from; lo < to; lo = hi)
+	{
+		PartRange  *overlap;
+		PartRange  *r;
+		char	   *name;
+		char	   *qname;
+		char	   *bounds;
+
+		hi = part_next(set, lo);
+		if (part_match(*ranges, lo, hi, &overlap) != NULL)
+			continue;
+		if (overlap != NULL)
+		{
+			if (strict)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_OBJECT_DEFINITION),
+						 errmsg("existing partition \"%s\" overlaps the period from %s to %s",
+								overlap->relname, part_point_display(set, lo),
+								part_point_display(set, hi)),
+						 errdetail("Partitions made by hand are adopted only when their bounds match the set's periods."),
+						 errhint("Detach or re-create \"%s\", or choose a step that matches it.",
+								 overlap->relname)));
+			appendStringInfo(problems, "%s%s overlaps %s..%s", problems->len ? "; " : "",
+							 overlap->relname, part_point_display(set, lo),
+							 part_point_display(set, hi));
+			continue;
+		}
+
+		if (!have_grants)
+		{
+			grants = part_grants(set);
+			have_grants = true;
+		}
+		name = part_name(set, lo, false);
+		qname = quote_qualified_identifier(set->nspname, name);
+		bounds = psprintf("FROM (%s) TO (%s)", part_bound(set, lo, false), part_bound(set, hi, true));
+		if (!attach)
+		{
+			part_exec_ddl(psprintf("CREATE TABLE %s PARTITION OF %s FOR VALUES %s",
+								   qname, qparent, bounds));
+			part_copy_access(set, qname, grants);
+		}
+		else
+		{
+			char	   *cond = part_range_cond(set, lo, hi);
+
+			part_exec_ddl(psprintf("CREATE TABLE %s (LIKE %s INCLUDING DEFAULTS INCLUDING CONSTRAINTS"
+								   " INCLUDING GENERATED INCLUDING STORAGE INCLUDING COMMENTS)",
+								   qname, qparent));
+
+			/*
+			 * Rows of this period that landed in the default partition would
+			 * block the attach: move them into the new partition first.
+			 */
+			if (def != NULL)
+			{
+				if (cols == NULL)
+					cols = part_columns(set);
+				*moved += part_move_rows(quote_qualified_identifier(set->nspname, def->relname),
+										 qname, cond, cols, 0);
+			}
+			part_exec_ddl(psprintf("ALTER TABLE %s ADD CONSTRAINT steward_partition_bound"
+								   " CHECK (%s IS NOT NULL AND %s)",
+								   qname, quote_identifier(set->control), cond));
+			part_copy_access(set, qname, grants);
+			part_exec_ddl(psprintf("ALTER TABLE %s ATTACH PARTITION %s FOR VALUES %s",
+								   qparent, qname, bounds));
+			part_exec_ddl(psprintf("ALTER TABLE %s DROP CONSTRAINT steward_partition_bound", qname));
+		}
+
+		r = palloc0(sizeof(PartRange));
+		r->relname = name;
+		r->relid = get_relname_relid(name, get_namespace_oid(set->nspname, false));
+		r->lo = lo;
+		r->hi = hi;
+		*ranges = lappend(*ranges, r);
+		created++;
+	}
+	return created;
+}
+
+static void
+part_ensure_default(PartSet *set, List *ranges, bool *created)
+{
+	*created = false;
+	if (!set->default_partition || part_find_default(ranges) != NULL)
+		return;
+	part_exec_ddl(psprintf("CREATE TABLE %s PARTITION OF %s DEFAULT",
+						   quote_qualified_identifier(set->nspname, part_name(set, 0, true)),
+						   part_qparent(set)));
+	part_copy_access(set, quote_qualified_identifier(set->nspname, part_name(set, 0, true)),
+					 part_grants(set));
+	*created = true;
+}
+
+/* Retire partitions entirely older than the retention. */
+static void
+part_retire(PartSet *set, List *ranges, int64 current, bool in_worker, PartResult *res)
+{
+	int64		cutoff;
+	ListCell   *lc;
+	char	   *qparent = part_qparent(set);
+
+	if (set->retention == NULL)
+		return;
+	if (set->is_time)
+		cutoff = part_add_calendar(set, current, -set->retention_iv.month,
+								   -set->retention_iv.day, -set->retention_iv.time);
+	else
+		cutoff = current - set->retention_id;
+
+	foreach(lc, ranges)
+	{
+		PartRange  *r = lfirst(lc);
+		char	   *qname;
+
+		if (r->is_default || r->hi_unbounded || r->hi > cutoff)
+			continue;
+		qname = quote_qualified_identifier(set->nspname, r->relname);
+		if (strcmp(set->retention_mode, "drop") == 0)
+		{
+			part_exec_ddl(psprintf("DROP TABLE %s", qname));
+			res->dropped++;
+		}
+		else if (strcmp(set->retention_mode, "detach") == 0)
+		{
+			part_exec_ddl(psprintf("ALTER TABLE %s DETACH PARTITION %s", qparent, qname));
+			if (set->retention_schema != NULL)
+				part_exec_ddl(psprintf("ALTER TABLE %s SET SCHEMA %s", qname,
+									   quote_identifier(set->retention_schema)));
+			res->detached++;
+		}
+		else if (in_worker)
+			res->concurrent_detach = lappend(res->concurrent_detach,
+											 psprintf("ALTER TABLE %s DETACH PARTITION %s CONCURRENTLY",
+													  qparent, qname));
+		else
+			res->message = "retention by DETACH ... CONCURRENTLY is left to the worker";
+	}
+}
+
+/*
+ * Maintain one set: create what is missing up to premake periods ahead,
+ * then apply retention.  Runs in the caller's (sub)transaction.
+ */
+static void
+part_maintain_one(PartSet *set, bool in_worker, PartResult *res)
+{
+	List	   *ranges;
+	int64		current;
+	int64		upto;
+	int64		from;
+	int64		newest_hi = 0;
+	bool		newest_hi_set = false;
+	ListCell   *lc;
+	int			i;
+	StringInfoData problems;
+	bool		made_default;
+
+	memset(res, 0, sizeof(PartResult));
+	res->status = "ok";
+
+	/* One maintainer per set; a second one skips instead of queueing. */
+	if (!ConditionalLockRelationOid(set->parent, ShareUpdateExclusiveLock))
+	{
+		res->status = "skipped";
+		res->message = "the set is locked: another session is maintaining it or holds a conflicting lock";
+		return;
+	}
+	part_describe_parent(set);
+	part_validate(set);
+
+	ranges = part_existing(set);
+	current = part_floor(set, part_current_point(set));
+	upto = current;
+	for (i = 0; i <= set->premake; i++)
+		upto = part_next(set, upto);
+
+	/*
+	 * Fill the gap between the newest partition and the current period too
+	 * (after downtime, or when data outran premake): its rows would
+	 * otherwise stay in the default partition.
+	 */
+	from = current;
+	foreach(lc, ranges)
+	{
+		PartRange  *r = lfirst(lc);
+
+		if (!r->is_default && !r->hi_unbounded && r->hi < from &&
+			part_floor(set, r->hi) == r->hi &&
+			(newest_hi_set == false || r->hi > newest_hi))
+		{
+			newest_hi = r->hi;
+			newest_hi_set = true;
+		}
+	}
+	if (newest_hi_set)
+	{
+		bool		newer = false;
+
+		foreach(lc, ranges)
+		{
+			PartRange  *r = lfirst(lc);
+
+			if (!r->is_default && !r->lo_unbounded && r->lo >= newest_hi)
+				newer = true;
+		}
+		if (!newer)
+			from = newest_hi;
+	}
+
+	initStringInfo(&problems);
+	res->created = part_create_range(set, &ranges, from, upto, true, false, &problems,
+									 &res->moved);
+	part_ensure_default(set, ranges, &made_default);
+	if (made_default)
+		res->created++;
+	part_retire(set, ranges, part_current_point(set), in_worker, res);
+	if (problems.len > 0)
+	{
+		res->status = "failed";
+		res->message = psprintf("overlapping partitions not managed by the set: %s", problems.data);
+	}
+	else if (res->moved > 0)
+		res->message = psprintf("moved " INT64_FORMAT " rows from the default partition into new partitions",
+								res->moved);
+}
+
+static void
+part_save_state(Oid parent, const char *status, const char *message)
+{
+	StewardCatalogAccess acc;
+	Datum		values[3];
+	char		nulls[3] = {' ', ' ', ' '};
+
+	values[0] = ObjectIdGetDatum(parent);
+	values[1] = CStringGetTextDatum(status);
+	if (message)
+		values[2] = CStringGetTextDatum(message);
+	else
+		nulls[2] = 'n';
+	steward_catalog_enter(&acc);
+	steward_spi_exec("INSERT INTO steward.partition_state AS s"
+					 " (parent, last_maintained_at, last_status, last_message)"
+					 " VALUES ($1::pg_catalog.regclass, pg_catalog.now(), $2, $3)"
+					 " ON CONFLICT (parent) DO UPDATE SET"
+					 "  last_maintained_at = EXCLUDED.last_maintained_at,"
+					 "  last_status = EXCLUDED.last_status,"
+					 "  last_message = EXCLUDED.last_message",
+					 SPI_OK_INSERT, 3, (Oid[]) {OIDOID, TEXTOID, TEXTOID}, values, nulls);
+	steward_catalog_exit(&acc);
+}
+
+/* ---------------------------------------------------------------------
+ * SQL functions
+ * ---------------------------------------------------------------------
+ */
+static char *
+part_text_arg(FunctionCallInfo fcinfo, int n)
+{
+	return PG_ARGISNULL(n) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(n));
+}
+
+static void
+part_require_owner(PartSet *set)
+{
+	if (!part_can_own(set->parent))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("must be owner of table %s", get_rel_name(set->parent))));
+}
+
+/* Parse a user-given start value in the set's time zone. */
+static int64
+part_parse_start(PartSet *set, const char *text)
+{
+	Oid			typinput;
+	Oid			typioparam;
+	Datum		d;
+	int			nest = NewGUCNestLevel();
+
+	(void) set_config_option("TimeZone", set->timezone, PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	getTypeInputInfo(set->typid, &typinput, &typioparam);
+	d = OidInputFunctionCall(typinput, (char *) text, typioparam, -1);
+	AtEOXact_GUC(true, nest);
+	return part_datum_to_point(set->typid, d);
+}
+
+/*
+ * steward.partition_table(parent, control, step, premake, start_at,
+ *		retention, retention_mode, default_partition, name_template, timezone)
+ */
+Datum
+steward_partition_table(PG_FUNCTION_ARGS)
+{
+	PartSet		set = {0};
+	StewardCatalogAccess acc;
+	List	   *ranges;
+	int64		start;
+	int64		current;
+	int64		upto;
+	int			created;
+	int			i;
+	bool		made_default;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("parent, control and step must not be null")));
+	set.parent = PG_GETARG_OID(0);
+	set.control = part_text_arg(fcinfo, 1);
+	set.step = part_text_arg(fcinfo, 2);
+	set.premake = PG_ARGISNULL(3) ? 4 : PG_GETARG_INT32(3);
+	set.retention = part_text_arg(fcinfo, 5);
+	set.retention_mode = PG_ARGISNULL(6) ? "drop" : part_text_arg(fcinfo, 6);
+	set.default_partition = PG_ARGISNULL(7) ? true : PG_GETARG_BOOL(7);
+	set.name_template = part_text_arg(fcinfo, 8);
+	set.timezone = PG_ARGISNULL(9) ? "UTC" : part_text_arg(fcinfo, 9);
+
+	part_describe_parent(&set);
+	part_require_owner(&set);
+	part_validate(&set);
+
+	SPI_connect();
+	steward_catalog_enter(&acc);
+	steward_spi_exec("SELECT 1 FROM steward.partition_set WHERE parent::pg_catalog.oid = $1",
+					 SPI_OK_SELECT, 1, (Oid[]) {OIDOID}, (Datum[]) {ObjectIdGetDatum(set.parent)}, NULL);
+	steward_catalog_exit(&acc);
+	if (SPI_processed > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_OBJECT),
+				 errmsg("table \"%s\" is already a partition set", set.relname),
+				 errhint("Use steward.partition_alter() to change it.")));
+
+	/* The set's tables are created and locked under our own lock timeout. */
+	LockRelationOid(set.parent, ShareUpdateExclusiveLock);
+
+	current = part_floor(&set, part_current_point(&set));
+	start = PG_ARGISNULL(4) ? current : part_floor(&set, part_parse_start(&set, part_text_arg(fcinfo, 4)));
+	upto = Max(current, start);
+	for (i = 0; i <= set.premake; i++)
+		upto = part_next(&set, upto);
+
+	ranges = part_existing(&set);
+	created = part_create_range(&set, &ranges, start, upto, false, true, NULL, NULL);
+	part_ensure_default(&set, ranges, &made_default);
+	if (made_default)
+		created++;
+
+	steward_catalog_enter(&acc);
+	{
+		Datum		values[9];
+		char		nulls[9] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
+
+		values[0] = ObjectIdGetDatum(set.parent);
+		values[1] = CStringGetTextDatum(set.control);
+		values[2] = CStringGetTextDatum(set.step);
+		values[3] = Int32GetDatum(set.premake);
+		if (set.retention)
+			values[4] = CStringGetTextDatum(set.retention);
+		else
+			nulls[4] = 'n';
+		values[5] = CStringGetTextDatum(set.retention_mode);
+		values[6] = BoolGetDatum(set.default_partition);
+		values[7] = CStringGetTextDatum(set.name_template);
+		values[8] = CStringGetTextDatum(set.timezone);
+		steward_spi_exec("INSERT INTO steward.partition_set"
+						 " (parent, control, step, premake, retention, retention_mode,"
+						 "  default_partition, name_template, timezone)"
+						 " VALUES ($1::pg_catalog.regclass, $2, $3, $4, $5, $6, $7, $8, $9)",
+						 SPI_OK_INSERT, 9,
+						 (Oid[]) {OIDOID, TEXTOID, TEXTOID, INT4OID, TEXTOID, TEXTOID, BOOLOID, TEXTOID, TEXTOID},
+						 values, nulls);
+	}
+	steward_catalog_exit(&acc);
+	part_save_state(set.parent, "ok", psprintf("created %d partitions", created));
+	SPI_finish();
+	PG_RETURN_INT32(created);
+}
+
+/* Registered sets the caller may maintain (all for superusers). */
+static List *
+part_list_sets(Oid only)
+{
+	StewardCatalogAccess acc;
+	List	   *oids = NIL;
+	uint64		i;
+
+	steward_catalog_enter(&acc);
+	steward_spi_exec("SELECT parent::pg_catalog.oid FROM steward.partition_set"
+					 " WHERE $1 = 0 OR parent::pg_catalog.oid = $1"
+					 " ORDER BY parent::pg_catalog.text",
+					 SPI_OK_SELECT, 1, (Oid[]) {OIDOID}, (Datum[]) {ObjectIdGetDatum(only)}, NULL);
+	for (i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+
+		oids = lappend_oid(oids, DatumGetObjectId(steward_spi_getdatum(i, 1, &isnull)));
+	}
+	steward_catalog_exit(&acc);
+	return oids;
+}
+
+static bool
+part_load_visible(Oid parent, PartSet *set)
+{
+	StewardCatalogAccess acc;
+	bool		found;
+
+	steward_catalog_enter(&acc);
+	found = part_load_set(parent, set);
+	steward_catalog_exit(&acc);
+	return found;
+}
+
+/*
+ * steward.partition_maintain(parent DEFAULT NULL) RETURNS TABLE(parent,
+ *		created, detached, dropped, archived, status, message)
+ * Each set in its own subtransaction: one failure is reported in its row.
+ */
+Datum
+steward_partition_maintain(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	Oid			only = PG_ARGISNULL(0) ? InvalidOid : PG_GETARG_OID(0);
+	List	   *sets;
+	ListCell   *lc;
+	MemoryContext callcxt = CurrentMemoryContext;
+
+	steward_init_srf(fcinfo);
+	SPI_connect();
+	sets = part_list_sets(only);
+	if (OidIsValid(only) && sets == NIL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("table \"%s\" is not a partition set", get_rel_name(only)),
+				 errhint("Create one with steward.partition_table().")));
+
+	foreach(lc, sets)
+	{
+		Oid			parent = lfirst_oid(lc);
+		PartSet		set;
+		PartResult	res = {0};
+		ResourceOwner oldowner = CurrentResourceOwner;
+		Datum		values[7];
+		bool		nulls[7] = {0};
+
+		if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(parent)) ||
+			!part_load_visible(parent, &set))
+			continue;
+		if (!OidIsValid(only) && !part_can_own(parent))
+			continue;
+
+		BeginInternalSubTransaction(NULL);
+		MemoryContextSwitchTo(callcxt);
+		PG_TRY();
+		{
+			part_require_owner(&set);
+			part_maintain_one(&set, false, &res);
+			ReleaseCurrentSubTransaction();
+			MemoryContextSwitchTo(callcxt);
+			CurrentResourceOwner = oldowner;
+		}
+		PG_CATCH();
+		{
+			ErrorData  *edata;
+
+			MemoryContextSwitchTo(callcxt);
+			edata = CopyErrorData();
+			FlushErrorState();
+			RollbackAndReleaseCurrentSubTransaction();
+			MemoryContextSwitchTo(callcxt);
+			CurrentResourceOwner = oldowner;
+			memset(&res, 0, sizeof(res));
+			res.status = "failed";
+			res.message = edata->message;
+		}
+		PG_END_TRY();
+
+		part_save_state(parent, res.status, res.message);
+		values[0] = ObjectIdGetDatum(parent);
+		values[1] = Int32GetDatum(res.created);
+		values[2] = Int32GetDatum(res.detached);
+		values[3] = Int32GetDatum(res.dropped);
+		values[4] = Int32GetDatum(res.archived);
+		values[5] = CStringGetTextDatum(res.status);
+		if (res.message)
+			values[6] = CStringGetTextDatum(res.message);
+		else
+			nulls[6] = true;
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	SPI_finish();
+	return (Datum) 0;
+}
+
+/*
+ * steward.partition_alter(parent, premake, retention, retention_mode,
+ *		name_template) RETURNS void; retention 'none' removes it.
+ */
+Datum
+steward_partition_alter(PG_FUNCTION_ARGS)
+{
+	PartSet		set;
+	StewardCatalogAccess acc;
+	Datum		values[5];
+	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
+	Oid			parent;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("parent must not be null")));
+	parent = PG_GETARG_OID(0);
+	SPI_connect();
+	if (!part_load_visible(parent, &set))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("table \"%s\" is not a partition set", get_rel_name(parent))));
+	part_describe_parent(&set);
+	part_require_owner(&set);
+	if (!PG_ARGISNULL(1))
+		set.premake = PG_GETARG_INT32(1);
+	if (!PG_ARGISNULL(2))
+	{
+		set.retention = part_text_arg(fcinfo, 2);
+		if (pg_strcasecmp(set.retention, "none") == 0)
+			set.retention = NULL;
+	}
+	if (!PG_ARGISNULL(3))
+		set.retention_mode = part_text_arg(fcinfo, 3);
+	if (!PG_ARGISNULL(4))
+		set.name_template = part_text_arg(fcinfo, 4);
+	part_validate(&set);
+
+	values[0] = ObjectIdGetDatum(parent);
+	values[1] = Int32GetDatum(set.premake);
+	if (set.retention)
+		values[2] = CStringGetTextDatum(set.retention);
+	else
+		nulls[2] = 'n';
+	values[3] = CStringGetTextDatum(set.retention_mode);
+	values[4] = CStringGetTextDatum(set.name_template);
+	steward_catalog_enter(&acc);
+	steward_spi_exec("UPDATE steward.partition_set SET premake = $2, retention = $3,"
+					 " retention_mode = $4, name_template = $5"
+					 " WHERE parent::pg_catalog.oid = $1",
+					 SPI_OK_UPDATE, 5, (Oid[]) {OIDOID, INT4OID, TEXTOID, TEXTOID, TEXTOID},
+					 values, nulls);
+	steward_catalog_exit(&acc);
+	SPI_finish();
+	PG_RETURN_VOID();
+}
+
+/* steward.partition_forget(parent): stop managing a set; no table is touched. */
+Datum
+steward_partition_forget(PG_FUNCTION_ARGS)
+{
+	PartSet		set;
+	StewardCatalogAccess acc;
+	Oid			parent = PG_GETARG_OID(0);
+	Datum		arg = ObjectIdGetDatum(parent);
+
+	SPI_connect();
+	if (!part_load_visible(parent, &set))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("table \"%s\" is not a partition set", get_rel_name(parent))));
+	part_require_owner(&set);
+	steward_catalog_enter(&acc);
+	steward_spi_exec("DELETE FROM steward.partition_set WHERE parent::pg_catalog.oid = $1",
+					 SPI_OK_DELETE, 1, (Oid[]) {OIDOID}, &arg, NULL);
+	steward_spi_exec("DELETE FROM steward.partition_state WHERE parent::pg_catalog.oid = $1",
+					 SPI_OK_DELETE, 1, (Oid[]) {OIDOID}, &arg, NULL);
+	steward_catalog_exit(&acc);
+	SPI_finish();
+	PG_RETURN_VOID();
+}
+
+/*
+ * steward.partition_info(parent) RETURNS TABLE(premade_until text,
+ *		periods_ahead int, oldest_bound text, partitions int,
+ *		rows_in_default bigint): the live shape of a set, for the status view.
+ */
+Datum
+steward_partition_info(PG_FUNCTION_ARGS)
+{
+	Oid			parent = PG_GETARG_OID(0);
+	PartSet		set;
+	TupleDesc	tupdesc;
+	Datum		values[5];
+	bool		nulls[5] = {0};
+	List	   *ranges;
+	ListCell   *lc;
+	int64		current;
+	int64		newest = 0;
+	int64		oldest = 0;
+	bool		any = false;
+	int			count = 0;
+	int			ahead = 0;
+	PartRange  *def;
+	HeapTuple	result;
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(parent)))
+		PG_RETURN_NULL();
+
+	SPI_connect();
+	if (!part_load_visible(parent, &set))
+	{
+		SPI_finish();
+		PG_RETURN_NULL();
+	}
+	part_describe_parent(&set);
+	part_parse_step(&set);
+	set.tz = cron_lookup_timezone(set.timezone);
+	ranges = part_existing(&set);
+	current = part_floor(&set, part_current_point(&set));
+	foreach(lc, ranges)
+	{
+		PartRange  *r = lfirst(lc);
+
+		if (r->is_default)
+			continue;
+		count++;
+		if (!r->hi_unbounded && (!any || r->hi > newest))
+			newest = r->hi;
+		if (!r->lo_unbounded && (!any || r->lo < oldest))
+			oldest = r->lo;
+		if (!r->lo_unbounded && r->lo > current)
+			ahead++;
+		any = true;
+	}
+	if (any)
+	{
+		values[0] = CStringGetTextDatum(part_point_display(&set, newest));
+		values[2] = CStringGetTextDatum(part_point_display(&set, oldest));
+	}
+	else
+		nulls[0] = nulls[2] = true;
+	values[1] = Int32GetDatum(ahead);
+	values[3] = Int32GetDatum(count);
+	def = part_find_default(ranges);
+	if (def)
+	{
+		HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(def->relid));
+		float4		reltuples = ((Form_pg_class) GETSTRUCT(tup))->reltuples;
+
+		values[4] = Int64GetDatum(reltuples > 0 ? (int64) reltuples : 0);
+		ReleaseSysCache(tup);
+	}
+	else
+		nulls[4] = true;
+	SPI_finish();
+	result = heap_form_tuple(tupdesc, values, nulls);
+	PG_RETURN_DATUM(HeapTupleGetDatum(result));
+}
+
+/*
+ * steward.partition_drain_default(parent, batch_rows) RETURNS bigint
+ * Moves rows of the default partition into proper partitions, creating
+ * them: per period, a standalone table receives the rows in batches and is
+ * then attached.
+ */
+Datum
+steward_partition_drain_default(PG_FUNCTION_ARGS)
+{
+	Oid			parent = PG_GETARG_OID(0);
+	int			batch = PG_ARGISNULL(1) ? 10000 : PG_GETARG_INT32(1);
+	PartSet		set;
+	List	   *ranges;
+	PartRange  *def;
+	int64		moved = 0;
+	char	   *qdef;
+	char	   *cols;
+	const char *col;
+
+	if (batch < 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("batch_rows must be positive")));
+	SPI_connect();
+	if (!part_load_visible(parent, &set))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("table \"%s\" is not a partition set", get_rel_name(parent))));
+	part_describe_parent(&set);
+	part_require_owner(&set);
+	part_validate(&set);
+	ranges = part_existing(&set);
+	def = part_find_default(ranges);
+	if (def == NULL)
+	{
+		SPI_finish();
+		PG_RETURN_INT64(0);
+	}
+	qdef = quote_qualified_identifier(set.nspname, def->relname);
+	col = quote_identifier(set.control);
+	cols = part_columns(&set);
+
+	for (;;)
+	{
+		bool		isnull;
+		Datum		d;
+		int64		lo,
+					hi;
+		char	   *name;
+		char	   *qname;
+		char	   *cond;
+		PartRange  *overlap;
+		PartRange  *r;
+
+		steward_spi_exec(psprintf("SELECT min(%s) FROM %s", col, qdef),
+						 SPI_OK_SELECT, 0, NULL, NULL, NULL);
+		d = steward_spi_getdatum(0, 1, &isnull);
+		if (isnull)
+			break;
+		lo = part_floor(&set, part_datum_to_point(set.typid, d));
+		hi = part_next(&set, lo);
+		if (part_match(ranges, lo, hi, &overlap) != NULL || overlap != NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_OBJECT_DEFINITION),
+					 errmsg("cannot drain rows from %s to %s: a partition with other bounds overlaps",
+							part_point_display(&set, lo), part_point_display(&set, hi))));
+
+		name = part_name(&set, lo, false);
+		qname = quote_qualified_identifier(set.nspname, name);
+		cond = part_range_cond(&set, lo, hi);
+		part_exec_ddl(psprintf("CREATE TABLE %s (LIKE %s INCLUDING DEFAULTS INCLUDING CONSTRAINTS"
+							   " INCLUDING GENERATED INCLUDING STORAGE INCLUDING COMMENTS)",
+							   qname, part_qparent(&set)));
+		moved += part_move_rows(qdef, qname, cond, cols, batch);
+		part_exec_ddl(psprintf("ALTER TABLE %s ADD CONSTRAINT steward_partition_bound CHECK (%s IS NOT NULL AND %s)",
+							   qname, col, cond));
+		part_copy_access(&set, qname, part_grants(&set));
+		part_exec_ddl(psprintf("ALTER TABLE %s ATTACH PARTITION %s FOR VALUES FROM (%s) TO (%s)",
+							   part_qparent(&set), qname, part_bound(&set, lo, false),
+							   part_bound(&set, hi, true)));
+		part_exec_ddl(psprintf("ALTER TABLE %s DROP CONSTRAINT steward_partition_bound", qname));
+		r = palloc0(sizeof(PartRange));
+		r->relname = name;
+		r->lo = lo;
+		r->hi = hi;
+		ranges = lappend(ranges, r);
+	}
+	SPI_finish();
+	PG_RETURN_INT64(moved);
+}
+
+/* ---------------------------------------------------------------------
+ * Job kind 'partition_maintenance': every set in its own transaction
+ * ---------------------------------------------------------------------
+ */
+/*
+ * Maintain one set in its own transaction; returns the error message of a
+ * set that failed outright, or NULL.  Statements for DETACH ... CONCURRENTLY
+ * are returned in *detach (allocated in 'mcxt').
+ */
+static char *
+part_kind_one(Oid parent, MemoryContext mcxt, PartResult *res, List **detach)
+{
+	PartSet		set;
+	char	   *volatile error = NULL;
+
+	memset(res, 0, sizeof(PartResult));
+	*detach = NIL;
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	SPI_connect();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	PG_TRY();
+	{
+		if (SearchSysCacheExists1(RELOID, ObjectIdGetDatum(parent)) &&
+			part_load_visible(parent, &set))
+		{
+			MemoryContext old;
+
+			part_maintain_one(&set, true, res);
+			part_save_state(parent, res->status, res->message);
+			old = MemoryContextSwitchTo(mcxt);
+			*detach = list_copy_deep(res->concurrent_detach);
+			if (res->message)
+				res->message = pstrdup(res->message);
+			res->status = pstrdup(res->status);
+			MemoryContextSwitchTo(old);
+		}
+		else
+			res->status = "gone";
+		SPI_finish();
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(mcxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		AbortCurrentTransaction();
+		error = edata->message;
+	}
+	PG_END_TRY();
+
+	if (error != NULL)
+	{
+		SetCurrentStatementStartTimestamp();
+		StartTransactionCommand();
+		SPI_connect();
+		PushActiveSnapshot(GetTransactionSnapshot());
+		part_save_state(parent, "failed", error);
+		SPI_finish();
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+	}
+	return error;
+}
+
+static void
+part_kind_maintenance(StewardJobContext *ctx)
+{
+	List	   *sets;
+	ListCell   *lc;
+	int			ok = 0,
+				failed = 0,
+				created = 0,
+				dropped = 0,
+				detached = 0;
+	StringInfoData failures;
+	MemoryContext old;
+
+	old = MemoryContextSwitchTo(ctx->mcxt);
+	initStringInfo(&failures);
+	MemoryContextSwitchTo(old);
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	SPI_connect();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	sets = part_list_sets(InvalidOid);
+	old = MemoryContextSwitchTo(ctx->mcxt);
+	sets = list_copy(sets);
+	MemoryContextSwitchTo(old);
+	SPI_finish();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+
+	foreach(lc, sets)
+	{
+		Oid			parent = lfirst_oid(lc);
+		PartResult	res;
+		List	   *detach;
+		ListCell   *dc;
+		char	   *error = part_kind_one(parent, ctx->mcxt, &res, &detach);
+
+		old = MemoryContextSwitchTo(ctx->mcxt);
+		if (error != NULL || strcmp(res.status, "failed") == 0)
+		{
+			failed++;
+			appendStringInfo(&failures, "%sset %u: %s", failures.len ? "; " : "",
+							 parent, error ? error : res.message);
+		}
+		else if (strcmp(res.status, "gone") != 0)
+			ok++;
+		MemoryContextSwitchTo(old);
+		created += res.created;
+		dropped += res.dropped;
+		detached += res.detached;
+
+		/* DETACH ... CONCURRENTLY runs outside any transaction block. */
+		foreach(dc, detach)
+		{
+			steward_exec_toplevel((char *) lfirst(dc));
+			detached++;
+		}
+	}
+
+	old = MemoryContextSwitchTo(ctx->mcxt);
+	ctx->message = psprintf("%d sets maintained: %d partitions created, %d dropped, %d detached",
+							ok + failed, created, dropped, detached);
+	ctx->detail = psprintf("{\"sets\": %d, \"failed\": %d, \"created\": %d, \"dropped\": %d, \"detached\": %d}",
+						   ok + failed, failed, created, dropped, detached);
+	MemoryContextSwitchTo(old);
+	if (failed > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("%d of %d partition sets failed", failed, ok + failed),
+				 errdetail("%s", failures.data),
+				 errhint("steward.partition_status shows each set's last message.")));
+}
+
+
