@@ -1575,7 +1575,9 @@ steward_partition_maintain(PG_FUNCTION_ARGS)
 		}
 		PG_END_TRY();
 
-		part_save_state(parent, res.status, res.message);
+		/* a skipped set's state belongs to the session maintaining it */
+		if (strcmp(res.status, "skipped") != 0)
+			part_save_state(parent, res.status, res.message);
 		values[0] = ObjectIdGetDatum(parent);
 		values[1] = Int32GetDatum(res.created);
 		values[2] = Int32GetDatum(res.detached);
@@ -1875,7 +1877,8 @@ part_kind_one(Oid parent, MemoryContext mcxt, PartResult *res, List **detach)
 			MemoryContext old;
 
 			part_maintain_one(&set, true, res);
-			part_save_state(parent, res->status, res->message);
+			if (strcmp(res->status, "skipped") != 0)
+				part_save_state(parent, res->status, res->message);
 			old = MemoryContextSwitchTo(mcxt);
 			*detach = list_copy_deep(res->concurrent_detach);
 			if (res->message)
