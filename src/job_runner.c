@@ -478,11 +478,20 @@ runner_exec_command(const char *command, MemoryContext mcxt,
 	List	   *parsetrees;
 	ListCell   *lc;
 	MemoryContext old;
+	MemoryContext stmtcxt;
 
 	old = MemoryContextSwitchTo(mcxt);
 	parsetrees = raw_parser(command, RAW_PARSE_DEFAULT);
 	MemoryContextSwitchTo(old);
 	errctx->nstmts = list_length(parsetrees);
+
+	/*
+	 * Parse and plan trees live in a context of their own, like the simple
+	 * query protocol's MessageContext: statements such as DETACH PARTITION
+	 * ... CONCURRENTLY commit and start transactions while the portal runs,
+	 * so nothing the portal uses may belong to a transaction.
+	 */
+	stmtcxt = AllocSetContextCreate(mcxt, "pg_steward statement", ALLOCSET_DEFAULT_SIZES);
 
 	InitializeQueryCompletion(qc);
 	foreach(lc, parsetrees)
@@ -509,6 +518,7 @@ runner_exec_command(const char *command, MemoryContext mcxt,
 		debug_query_string = sql;
 		pgstat_report_activity(STATE_RUNNING, sql);
 		StartTransactionCommand();
+		MemoryContextSwitchTo(stmtcxt);
 
 		tag = CreateCommandTag(parsetree->stmt);
 		if (analyze_requires_snapshot(parsetree))
@@ -541,7 +551,9 @@ runner_exec_command(const char *command, MemoryContext mcxt,
 
 		CommitTransactionCommand();
 		debug_query_string = NULL;
+		MemoryContextReset(stmtcxt);
 	}
+	MemoryContextDelete(stmtcxt);
 	return errctx->nstmts;
 }
 

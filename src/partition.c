@@ -1858,10 +1858,13 @@ steward_partition_drain_default(PG_FUNCTION_ARGS)
  * are returned in *detach (allocated in 'mcxt').
  */
 static char *
-part_kind_one(Oid parent, MemoryContext mcxt, PartResult *res, List **detach)
+part_kind_one(Oid parent, MemoryContext mcxt, PartResult *res, List **detach,
+			  char **name)
 {
 	PartSet		set;
 	char	   *volatile error = NULL;
+	ListCell   *lc;
+	char	   *relname;
 
 	memset(res, 0, sizeof(PartResult));
 	*detach = NIL;
@@ -1869,6 +1872,8 @@ part_kind_one(Oid parent, MemoryContext mcxt, PartResult *res, List **detach)
 	StartTransactionCommand();
 	SPI_connect();
 	PushActiveSnapshot(GetTransactionSnapshot());
+	relname = get_rel_name(parent);
+	*name = MemoryContextStrdup(mcxt, relname ? relname : "(dropped table)");
 	PG_TRY();
 	{
 		if (SearchSysCacheExists1(RELOID, ObjectIdGetDatum(parent)) &&
@@ -1880,7 +1885,8 @@ part_kind_one(Oid parent, MemoryContext mcxt, PartResult *res, List **detach)
 			if (strcmp(res->status, "skipped") != 0)
 				part_save_state(parent, res->status, res->message);
 			old = MemoryContextSwitchTo(mcxt);
-			*detach = list_copy_deep(res->concurrent_detach);
+			foreach(lc, res->concurrent_detach)
+				*detach = lappend(*detach, pstrdup(lfirst(lc)));
 			if (res->message)
 				res->message = pstrdup(res->message);
 			res->status = pstrdup(res->status);
@@ -1953,14 +1959,15 @@ part_kind_maintenance(StewardJobContext *ctx)
 		PartResult	res;
 		List	   *detach;
 		ListCell   *dc;
-		char	   *error = part_kind_one(parent, ctx->mcxt, &res, &detach);
+		char	   *name;
+		char	   *error = part_kind_one(parent, ctx->mcxt, &res, &detach, &name);
 
 		old = MemoryContextSwitchTo(ctx->mcxt);
 		if (error != NULL || strcmp(res.status, "failed") == 0)
 		{
 			failed++;
-			appendStringInfo(&failures, "%sset %u: %s", failures.len ? "; " : "",
-							 parent, error ? error : res.message);
+			appendStringInfo(&failures, "%s%s: %s", failures.len ? "; " : "",
+							 name, error ? error : res.message);
 		}
 		else if (strcmp(res.status, "gone") != 0)
 			ok++;
