@@ -33,3 +33,30 @@ SELECT count(*) AS heartbeats FROM demo_heartbeat;
 
 -- Stop the heartbeat.
 SELECT steward.alter_job('heartbeat', enabled => false);
+
+-- ---------------------------------------------------------------------
+-- Partitions: daily partitions premade ahead, pruned by retention.
+-- ---------------------------------------------------------------------
+CREATE TABLE demo_events (
+	id		bigint GENERATED ALWAYS AS IDENTITY,
+	ts		timestamptz NOT NULL,
+	payload text
+) PARTITION BY RANGE (ts);
+CREATE INDEX ON demo_events (ts);
+
+-- 3 days back, today, 7 days ahead, plus a default partition; keep 2 days.
+SELECT steward.partition_table('demo_events', 'ts', '1 day', premake => 7,
+                               start_at => (now() - interval '3 days')::text,
+                               retention => '2 days', timezone => 'Europe/Berlin');
+SELECT parent, step, premade_until, periods_ahead, partitions, last_status
+  FROM steward.partition_status;
+
+-- A row far in the future lands in the default partition; maintenance
+-- retires old partitions, and draining moves the stray row out.
+INSERT INTO demo_events (ts, payload) VALUES (now() + interval '30 days', 'early bird');
+SELECT * FROM steward.partition_maintain();
+SELECT steward.partition_drain_default('demo_events') AS rows_moved;
+SELECT tableoid::regclass AS partition, payload FROM demo_events;
+
+-- The worker runs the same maintenance every 10 minutes.
+SELECT name, schedule, next_run_at FROM steward.jobs WHERE name = 'partition_maintenance';

@@ -172,9 +172,10 @@ cluster_init "$CDIR" "$PORT" \
 	"max_wal_size = 8GB" \
 	"checkpoint_timeout = 1h" \
 	"lc_messages = 'C'"
-cluster_start "$CDIR"
-
 SO="$($PG_CONFIG --pkglibdir)/pg_steward.so"
+so_id() { echo "modified $(date -u -r "$SO" +%FT%TZ), md5 $(md5sum "$SO" | cut -c1-12)"; }
+SO_ID=$(so_id)   # what the cluster loads (shared_preload_libraries) at its start
+cluster_start "$CDIR"
 DBS="bare baredo steward partman"
 for s in $BIG_SYSTEMS; do DBS+=" ${s#pg_}$BIG_SETS"; done
 for db in $DBS; do
@@ -380,6 +381,7 @@ grep -E '(WARNING|ERROR|FATAL|PANIC):' "$CDIR/server.log" >"$WORK/warn.log" || t
 [ -s "$WORK/warn.log" ] && note "server log lines at WARNING or worse: $(wc -l <"$WORK/warn.log"): $(sed -E 's/^[^]]*[]] //; s/^.*(WARNING|ERROR|FATAL|PANIC):/\1:/' "$WORK/warn.log" | sort | uniq -c | sort -rn | head -5 | sed 's/^ *//' | paste -sd ';')"
 
 cluster_stop "$CDIR"
+[ "$(so_id)" = "$SO_ID" ] || note "$SO was replaced during the run (now: $(so_id)); every backend of the cluster still ran the library loaded at its start ($SO_ID)"
 T_TOTAL=$(ms_since "$T_START")
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 
@@ -396,7 +398,7 @@ table() {
 	echo
 	echo "- machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(awk '/MemTotal/ { printf "%.0f GB", $2 / 1048576 }' /proc/meminfo); PostgreSQL $($PG_CONFIG --version | awk '{ print $2 }')"
 	echo "- load average before / after: $LOAD_BEFORE / $LOAD_AFTER; other postmasters running at the start: ${OTHER_PM:-?}"
-	echo "- pg_steward $V_STEWARD (installed $SO, modified $(date -u -r "$SO" +%FT%TZ), md5 $(md5sum "$SO" | cut -c1-12)); pg_partman $V_PARTMAN ($(dpkg-query -W -f '${Package} ${Version}' postgresql-$PGMAJOR-partman 2>/dev/null || echo '?'))"
+	echo "- pg_steward $V_STEWARD (installed $SO, $SO_ID at the start of the run); pg_partman $V_PARTMAN ($(dpkg-query -W -f '${Package} ${Version}' postgresql-$PGMAJOR-partman 2>/dev/null || echo '?'))"
 	echo "- one cluster, one database per system; fsync = off, autovacuum = off, max_locks_per_transaction = 2048, timezone = UTC, steward.enabled = off (and the partition_maintenance job disabled)"
 	echo "- workload: $NSETS parents (id bigint identity, ts timestamptz, payload text; index on ts), daily partitions $BACK back + current + $AHEAD ahead + default = $PER_SET each; day of the run (UTC): $TODAY"
 	echo "- total run time: $(secs "$T_TOTAL")"
