@@ -99,6 +99,7 @@ static int	sched_slotno = -1;
 static Oid	sched_dboid = InvalidOid;
 static BackgroundWorkerHandle **sched_runner_handles = NULL;
 static TimestampTz sched_last_prune = 0;
+static bool warned_no_worker = false;
 
 /* ---------------------------------------------------------------------
  * Small helpers
@@ -402,23 +403,26 @@ sched_reap_runners(void)
 		if (!mine)
 			continue;
 
-		/* A runner we registered that the postmaster never started. */
+		/*
+		 * Reap our runners only once the postmaster has seen them exit, so
+		 * that a freed slot always means a free background worker slot; and
+		 * notice a runner the postmaster never started.
+		 */
 		if (sched_runner_handles[i])
 		{
 			pid_t		pid;
 
-			if (GetBackgroundWorkerPid(sched_runner_handles[i], &pid) == BGWH_STOPPED)
+			if (GetBackgroundWorkerPid(sched_runner_handles[i], &pid) != BGWH_STOPPED)
+				continue;
+			LWLockAcquire(steward_shared->lock, LW_EXCLUSIVE);
+			if (slot->state == RUNNER_RESERVED)
 			{
-				LWLockAcquire(steward_shared->lock, LW_EXCLUSIVE);
-				if (slot->state == RUNNER_RESERVED)
-				{
-					slot->state = RUNNER_DONE;
-					stuck = true;
-				}
-				LWLockRelease(steward_shared->lock);
-				pfree(sched_runner_handles[i]);
-				sched_runner_handles[i] = NULL;
+				slot->state = RUNNER_DONE;
+				stuck = true;
 			}
+			LWLockRelease(steward_shared->lock);
+			pfree(sched_runner_handles[i]);
+			sched_runner_handles[i] = NULL;
 		}
 		run_id = steward_runner_reap(i);
 		if (run_id > 0)
@@ -629,6 +633,7 @@ sched_pass(bool first)
 	List	   *finished;
 	List	   *launches = NIL;
 	bool		waiting_for_capacity = false;
+	List	   *failed = NIL;
 	ListCell   *lc_job;
 	ListCell   *lc_l;
 
@@ -782,19 +787,50 @@ sched_pass(bool first)
 								  &sched_runner_handles[l->slotno]))
 		{
 			steward_runner_release(l->slotno);
-			ereport(WARNING,
-					(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
-					 errmsg("pg_steward could not start a runner for job \"%s\"",
-							l->job->name),
-					 errhint("Increase max_worker_processes or lower steward.max_workers.")));
+			if (!warned_no_worker)
+				ereport(WARNING,
+						(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+						 errmsg("pg_steward could not start a runner for job \"%s\"",
+								l->job->name),
+						 errdetail("No background worker slot is free; the run is retried shortly."),
+						 errhint("Increase max_worker_processes or lower steward.max_workers.")));
+			warned_no_worker = true;
+			failed = lappend(failed, l);
 			waiting_for_capacity = true;
 		}
 	}
 
+	/* Runs that could not start stay due, so the next pass retries them. */
+	if (failed != NIL)
+	{
+		ListCell   *lc_f;
+
+		SetCurrentStatementStartTimestamp();
+		StartTransactionCommand();
+		SPI_connect();
+		PushActiveSnapshot(GetTransactionSnapshot());
+		foreach(lc_f, failed)
+		{
+			SchedLaunch *l = lfirst(lc_f);
+
+			steward_spi_exec("UPDATE steward.job_state"
+							 "   SET next_run_at = LEAST(next_run_at, $2)"
+							 " WHERE job_id = $1",
+							 SPI_OK_UPDATE, 2, (Oid[]) {INT8OID, TIMESTAMPTZOID},
+							 (Datum[]) {Int64GetDatum(l->job->job_id),
+							 TimestampTzGetDatum(l->scheduled_for)}, NULL);
+		}
+		SPI_finish();
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+	}
+	else
+		warned_no_worker = false;
+
 	if (waiting_for_capacity)
 	{
 		/* runner exits wake us; poll now and then in case one is missed */
-		TimestampTz soon = TimestampTzPlusMilliseconds(now, 1000);
+		TimestampTz soon = TimestampTzPlusMilliseconds(now, 100);
 
 		if (wake == 0 || soon < wake)
 			wake = soon;

@@ -214,8 +214,11 @@ steward_runner_reserve(Oid dboid, int64 job_id, TimestampTz deadline, int *slotn
 				return RESERVE_NO_CAPACITY;
 			return RESERVE_JOB_RUNNING;
 		}
-		if (r->state == RUNNER_RESERVED || r->state == RUNNER_RUNNING)
-			active++;
+		/*
+		 * A finished runner counts until it is reaped: its process (and its
+		 * background worker slot) may outlive the exit callback a little.
+		 */
+		active++;
 	}
 	if (free_slot < 0 || active >= steward_max_workers)
 	{
