@@ -41,6 +41,7 @@
 #include "storage/latch.h"
 #include "storage/proc.h"
 #include "tcop/tcopprot.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
@@ -298,33 +299,82 @@ sched_load_jobs(void)
 	return jobs;
 }
 
+/*
+ * Save the state of every dirty job in one statement, so a pass costs the
+ * same few queries whatever the number of jobs.
+ */
 static void
-sched_save_state(SchedJob *job)
+sched_save_states(List *jobs)
 {
-	Oid			argtypes[7] = {INT8OID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID,
-	INT4OID, INT4OID, INT8OID};
+	int			n = 0;
+	int			max = list_length(jobs);
+	Datum	   *ids,
+			   *keys,
+			   *nexts,
+			   *retries,
+			   *attempts,
+			   *failures,
+			   *skipped;
+	bool	   *keynulls,
+			   *nextnulls,
+			   *retrynulls;
+	int			dims[1];
+	int			lbs[1] = {1};
+	ListCell   *lc;
 	Datum		values[7];
-	char		nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
 
-	values[0] = Int64GetDatum(job->job_id);
-	if (job->schedule_key)
-		values[1] = CStringGetTextDatum(job->schedule_key);
-	else
-		nulls[1] = 'n';
-	values[2] = TimestampTzGetDatum(job->next_run_at);
-	nulls[2] = job->next_run_at ? ' ' : 'n';
-	values[3] = TimestampTzGetDatum(job->retry_at);
-	nulls[3] = job->retry_at ? ' ' : 'n';
-	values[4] = Int32GetDatum(job->retry_attempt);
-	values[5] = Int32GetDatum(job->consecutive_failures);
-	values[6] = Int64GetDatum(job->skipped_runs);
+	ids = palloc(sizeof(Datum) * max);
+	keys = palloc(sizeof(Datum) * max);
+	nexts = palloc(sizeof(Datum) * max);
+	retries = palloc(sizeof(Datum) * max);
+	attempts = palloc(sizeof(Datum) * max);
+	failures = palloc(sizeof(Datum) * max);
+	skipped = palloc(sizeof(Datum) * max);
+	keynulls = palloc(sizeof(bool) * max);
+	nextnulls = palloc(sizeof(bool) * max);
+	retrynulls = palloc(sizeof(bool) * max);
 
-	/* The job may have been unscheduled meanwhile: insert only if it exists. */
+	foreach(lc, jobs)
+	{
+		SchedJob   *job = lfirst(lc);
+
+		if (!job->dirty)
+			continue;
+		ids[n] = Int64GetDatum(job->job_id);
+		keynulls[n] = job->schedule_key == NULL;
+		keys[n] = keynulls[n] ? (Datum) 0 : CStringGetTextDatum(job->schedule_key);
+		nextnulls[n] = job->next_run_at == 0;
+		nexts[n] = TimestampTzGetDatum(job->next_run_at);
+		retrynulls[n] = job->retry_at == 0;
+		retries[n] = TimestampTzGetDatum(job->retry_at);
+		attempts[n] = Int32GetDatum(job->retry_attempt);
+		failures[n] = Int32GetDatum(job->consecutive_failures);
+		skipped[n] = Int64GetDatum(job->skipped_runs);
+		job->dirty = false;
+		n++;
+	}
+	if (n == 0)
+		return;
+
+	dims[0] = n;
+	values[0] = PointerGetDatum(construct_md_array(ids, NULL, 1, dims, lbs, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	values[1] = PointerGetDatum(construct_md_array(keys, keynulls, 1, dims, lbs, TEXTOID, -1, false, TYPALIGN_INT));
+	values[2] = PointerGetDatum(construct_md_array(nexts, nextnulls, 1, dims, lbs, TIMESTAMPTZOID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	values[3] = PointerGetDatum(construct_md_array(retries, retrynulls, 1, dims, lbs, TIMESTAMPTZOID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	values[4] = PointerGetDatum(construct_md_array(attempts, NULL, 1, dims, lbs, INT4OID, 4, true, TYPALIGN_INT));
+	values[5] = PointerGetDatum(construct_md_array(failures, NULL, 1, dims, lbs, INT4OID, 4, true, TYPALIGN_INT));
+	values[6] = PointerGetDatum(construct_md_array(skipped, NULL, 1, dims, lbs, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+
+	/* Jobs unscheduled meanwhile are left out. */
 	steward_spi_exec("INSERT INTO steward.job_state AS s"
 					 " (job_id, schedule_key, next_run_at, retry_at, retry_attempt,"
 					 "  consecutive_failures, skipped_runs)"
-					 " SELECT $1, $2, $3, $4, $5, $6, $7"
-					 "  WHERE EXISTS (SELECT FROM steward.job WHERE job_id = $1)"
+					 " SELECT u.* FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2),"
+					 "   pg_catalog.unnest($3), pg_catalog.unnest($4), pg_catalog.unnest($5),"
+					 "   pg_catalog.unnest($6), pg_catalog.unnest($7))"
+					 "   AS u(job_id, schedule_key, next_run_at, retry_at, retry_attempt,"
+					 "        consecutive_failures, skipped_runs)"
+					 "  WHERE EXISTS (SELECT FROM steward.job j WHERE j.job_id = u.job_id)"
 					 " ON CONFLICT (job_id) DO UPDATE SET"
 					 "  schedule_key = EXCLUDED.schedule_key,"
 					 "  next_run_at = EXCLUDED.next_run_at,"
@@ -332,8 +382,10 @@ sched_save_state(SchedJob *job)
 					 "  retry_attempt = EXCLUDED.retry_attempt,"
 					 "  consecutive_failures = EXCLUDED.consecutive_failures,"
 					 "  skipped_runs = EXCLUDED.skipped_runs",
-					 SPI_OK_INSERT, 7, argtypes, values, nulls);
-	job->dirty = false;
+					 SPI_OK_INSERT, 7,
+					 (Oid[]) {INT8ARRAYOID, TEXTARRAYOID, TIMESTAMPTZARRAYOID,
+					 TIMESTAMPTZARRAYOID, INT4ARRAYOID, INT4ARRAYOID, INT8ARRAYOID},
+					 values, NULL);
 }
 
 /*
@@ -685,8 +737,6 @@ sched_pass(bool first)
 				job->retry_attempt = 0;
 				job->dirty = true;
 			}
-			if (job->dirty)
-				sched_save_state(job);
 			continue;
 		}
 
@@ -757,12 +807,11 @@ sched_pass(bool first)
 			if (job->retry_at != 0 && (due == 0 || job->retry_at < due))
 				due = job->retry_at;
 		}
-		if (job->dirty)
-			sched_save_state(job);
 		if (due != 0 && due > now && (wake == 0 || due < wake))
 			wake = due;
 	}
 
+	sched_save_states(jobs);
 	SPI_finish();
 	PopActiveSnapshot();
 	CommitTransactionCommand();

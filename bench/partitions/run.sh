@@ -40,8 +40,10 @@ fi
 
 WORK=$(make_workdir)
 CDIR=$WORK/cluster
+SAMPLER=""
 cleanup() {
 	trap '' PIPE
+	[ -n "$SAMPLER" ] && kill "$SAMPLER" 2>/dev/null
 	cluster_stop "$CDIR" 2>/dev/null
 	if [ "$KEEP" = 1 ]; then echo "work directory kept: $WORK" >&2; else rm -rf "$WORK"; fi
 }
@@ -159,7 +161,11 @@ fi
 
 T_START=$(ns)
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
-OTHER_PM=$(ps -eo args= | grep -c -E '^/[^ ]*/bin/postgres( |$)' || true)
+count_pm() { ps -eo args= | grep -c -E '^/[^ ]*/bin/postgres( |$)' || true; }
+OTHER_PM=$(count_pm)
+# other postmasters appearing during the run (tests, other benchmarks) distort it
+( while :; do count_pm; sleep 1; done ) >"$WORK/postmasters" 2>/dev/null &
+SAMPLER=$!
 mkdir -p "$CDIR"; chmod 755 "$CDIR"; [ "$(id -u)" -eq 0 ] && chown postgres: "$CDIR"
 log "work directory $WORK; results go to $RESULTS"
 cluster_init "$CDIR" "$PORT" \
@@ -381,6 +387,10 @@ grep -E '(WARNING|ERROR|FATAL|PANIC):' "$CDIR/server.log" >"$WORK/warn.log" || t
 [ -s "$WORK/warn.log" ] && note "server log lines at WARNING or worse: $(wc -l <"$WORK/warn.log"): $(sed -E 's/^[^]]*[]] //; s/^.*(WARNING|ERROR|FATAL|PANIC):/\1:/' "$WORK/warn.log" | sort | uniq -c | sort -rn | head -5 | sed 's/^ *//' | paste -sd ';')"
 
 cluster_stop "$CDIR"
+kill "$SAMPLER" 2>/dev/null; SAMPLER=""
+MAX_PM=$(sort -n "$WORK/postmasters" | tail -1)
+[ "${MAX_PM:-0}" -gt $((OTHER_PM + 1)) ] &&
+	note "other clusters started during the run: up to $((MAX_PM - 1)) other postmasters ($OTHER_PM at the start); the figures are disturbed, run again on a quiet machine"
 [ "$(so_id)" = "$SO_ID" ] || note "$SO was replaced during the run (now: $(so_id)); every backend of the cluster still ran the library loaded at its start ($SO_ID)"
 T_TOTAL=$(ms_since "$T_START")
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -397,7 +407,7 @@ table() {
 	echo "Produced by \`bash bench/partitions/run.sh\` (see README.md for method and caveats)."
 	echo
 	echo "- machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(awk '/MemTotal/ { printf "%.0f GB", $2 / 1048576 }' /proc/meminfo); PostgreSQL $($PG_CONFIG --version | awk '{ print $2 }')"
-	echo "- load average before / after: $LOAD_BEFORE / $LOAD_AFTER; other postmasters running at the start: ${OTHER_PM:-?}"
+	echo "- load average before / after: $LOAD_BEFORE / $LOAD_AFTER; other postmasters running at the start / at most during the run: ${OTHER_PM:-?} / $(( ${MAX_PM:-1} - 1 ))"
 	echo "- pg_steward $V_STEWARD (installed $SO, $SO_ID at the start of the run); pg_partman $V_PARTMAN ($(dpkg-query -W -f '${Package} ${Version}' postgresql-$PGMAJOR-partman 2>/dev/null || echo '?'))"
 	echo "- one cluster, one database per system; fsync = off, autovacuum = off, max_locks_per_transaction = 2048, timezone = UTC, steward.enabled = off (and the partition_maintenance job disabled)"
 	echo "- workload: $NSETS parents (id bigint identity, ts timestamptz, payload text; index on ts), daily partitions $BACK back + current + $AHEAD ahead + default = $PER_SET each; day of the run (UTC): $TODAY"
