@@ -869,6 +869,53 @@ part_name(PartSet *set, int64 start, bool is_default)
  */
 
 /*
+ * Run fn(arg) in a subtransaction.  Returns NULL on success; on error the
+ * subtransaction is rolled back and the error returned (in the caller's
+ * memory context), so the caller decides whether to retry, report or
+ * rethrow it.  SPI, if connected, stays usable.
+ */
+typedef void (*PartSubxactFn) (void *arg);
+
+static ErrorData *
+part_subxact(PartSubxactFn fn, void *arg)
+{
+	MemoryContext oldcxt = CurrentMemoryContext;
+	ResourceOwner oldowner = CurrentResourceOwner;
+	ErrorData  *volatile edata = NULL;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(oldcxt);
+	PG_TRY();
+	{
+		fn(arg);
+		ReleaseCurrentSubTransaction();
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(oldcxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(oldcxt);
+	CurrentResourceOwner = oldowner;
+	return edata;
+}
+
+static void
+part_ddl_try(void *arg)
+{
+	char		timeout[32];
+
+	snprintf(timeout, sizeof(timeout), "%d", part_lock_timeout);
+	(void) set_config_option("lock_timeout", timeout, PGC_USERSET,
+							 PGC_S_SESSION, GUC_ACTION_LOCAL, true, 0, false);
+	if (SPI_execute((const char *) arg, false, 0) < 0)
+		elog(ERROR, "pg_steward: SPI_execute failed for \"%s\"", (const char *) arg);
+}
+
+/*
  * Run one DDL statement under steward.partition_lock_timeout, retrying with
  * backoff when the lock is not granted in time.  Each try runs in its own
  * subtransaction.  SPI must be connected.
@@ -876,49 +923,17 @@ part_name(PartSet *set, int64 start, bool is_default)
 static void
 part_exec_ddl(const char *sql)
 {
-	volatile int attempt;
+	int			attempt;
 
 	for (attempt = 1;; attempt++)
 	{
-		MemoryContext oldcxt = CurrentMemoryContext;
-		ResourceOwner oldowner = CurrentResourceOwner;
-		bool		retry = false;
+		ErrorData  *edata = part_subxact(part_ddl_try, (void *) sql);
 
-		BeginInternalSubTransaction(NULL);
-		MemoryContextSwitchTo(oldcxt);
-		PG_TRY();
-		{
-			char		timeout[32];
-
-			snprintf(timeout, sizeof(timeout), "%d", part_lock_timeout);
-			(void) set_config_option("lock_timeout", timeout, PGC_USERSET,
-									 PGC_S_SESSION, GUC_ACTION_LOCAL, true, 0, false);
-			if (SPI_execute(sql, false, 0) < 0)
-				elog(ERROR, "pg_steward: SPI_execute failed for \"%s\"", sql);
-			ReleaseCurrentSubTransaction();
-			MemoryContextSwitchTo(oldcxt);
-			CurrentResourceOwner = oldowner;
-		}
-		PG_CATCH();
-		{
-			ErrorData  *edata;
-
-			MemoryContextSwitchTo(oldcxt);
-			edata = CopyErrorData();
-			FlushErrorState();
-			RollbackAndReleaseCurrentSubTransaction();
-			MemoryContextSwitchTo(oldcxt);
-			CurrentResourceOwner = oldowner;
-			if (edata->sqlerrcode == ERRCODE_LOCK_NOT_AVAILABLE && attempt < PART_DDL_TRIES)
-				retry = true;
-			else
-				ReThrowError(edata);
-		}
-		PG_END_TRY();
-
-		if (!retry)
+		if (edata == NULL)
 			return;
-		/* 100 ms, 200 ms, 400 ms, ... */
+		if (edata->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE || attempt >= PART_DDL_TRIES)
+			ReThrowError(edata);
+		/* 100 ms, 200 ms, 400 ms */
 		pg_usleep(100000L << (attempt - 1));
 		CHECK_FOR_INTERRUPTS();
 	}
@@ -1511,6 +1526,21 @@ part_load_visible(Oid parent, PartSet *set)
 	return found;
 }
 
+typedef struct PartMaintainCall
+{
+	PartSet    *set;
+	PartResult *res;
+} PartMaintainCall;
+
+static void
+part_maintain_try(void *arg)
+{
+	PartMaintainCall *call = (PartMaintainCall *) arg;
+
+	part_require_owner(call->set);
+	part_maintain_one(call->set, false, call->res);
+}
+
 /*
  * steward.partition_maintain(parent DEFAULT NULL) RETURNS TABLE(parent,
  *		created, detached, dropped, archived, status, message)
@@ -1523,7 +1553,6 @@ steward_partition_maintain(PG_FUNCTION_ARGS)
 	Oid			only = PG_ARGISNULL(0) ? InvalidOid : PG_GETARG_OID(0);
 	List	   *sets;
 	ListCell   *lc;
-	MemoryContext callcxt = CurrentMemoryContext;
 
 	steward_init_srf(fcinfo);
 	SPI_connect();
@@ -1539,7 +1568,8 @@ steward_partition_maintain(PG_FUNCTION_ARGS)
 		Oid			parent = lfirst_oid(lc);
 		PartSet		set;
 		PartResult	res = {0};
-		ResourceOwner oldowner = CurrentResourceOwner;
+		PartMaintainCall call;
+		ErrorData  *edata;
 		Datum		values[7];
 		bool		nulls[7] = {0};
 
@@ -1549,31 +1579,15 @@ steward_partition_maintain(PG_FUNCTION_ARGS)
 		if (!OidIsValid(only) && !part_can_own(parent))
 			continue;
 
-		BeginInternalSubTransaction(NULL);
-		MemoryContextSwitchTo(callcxt);
-		PG_TRY();
+		call.set = &set;
+		call.res = &res;
+		edata = part_subxact(part_maintain_try, &call);
+		if (edata != NULL)
 		{
-			part_require_owner(&set);
-			part_maintain_one(&set, false, &res);
-			ReleaseCurrentSubTransaction();
-			MemoryContextSwitchTo(callcxt);
-			CurrentResourceOwner = oldowner;
-		}
-		PG_CATCH();
-		{
-			ErrorData  *edata;
-
-			MemoryContextSwitchTo(callcxt);
-			edata = CopyErrorData();
-			FlushErrorState();
-			RollbackAndReleaseCurrentSubTransaction();
-			MemoryContextSwitchTo(callcxt);
-			CurrentResourceOwner = oldowner;
 			memset(&res, 0, sizeof(res));
 			res.status = "failed";
 			res.message = edata->message;
 		}
-		PG_END_TRY();
 
 		/* a skipped set's state belongs to the session maintaining it */
 		if (strcmp(res.status, "skipped") != 0)
