@@ -20,6 +20,7 @@
 #include "job_runner.h"
 #include "launcher.h"
 #include "partition.h"
+#include "retention.h"
 #include "shmem.h"
 
 PG_MODULE_MAGIC;
@@ -34,6 +35,7 @@ _PG_init(void)
 	steward_guc_init();
 	steward_job_kinds_init();
 	steward_partition_init();
+	steward_retention_init();
 
 	if (!process_shared_preload_libraries_in_progress)
 		return;

@@ -60,3 +60,13 @@ SELECT tableoid::regclass AS partition, payload FROM demo_events;
 
 -- The worker runs the same maintenance every 10 minutes.
 SELECT name, schedule, next_run_at FROM steward.jobs WHERE name = 'partition_maintenance';
+
+-- Plain tables get retention too: rows older than 'keep' are deleted in batches.
+CREATE TABLE demo_notifications (id bigserial PRIMARY KEY, sent_at timestamptz NOT NULL);
+CREATE INDEX ON demo_notifications (sent_at);
+INSERT INTO demo_notifications (sent_at)
+SELECT now() - g * interval '1 hour' FROM generate_series(1, 100) g;
+SELECT steward.retention_add('demo_notifications', 'sent_at', '2 days', batch_rows => 20);
+SELECT steward.run_job('row_retention') AS run_id \gset
+SELECT status, message, detail FROM steward.job_run WHERE run_id = :run_id;
+SELECT count(*) AS notifications_kept FROM demo_notifications;

@@ -72,5 +72,20 @@ is(sql("SELECT last_status FROM steward.partition_status WHERE parent = 'late'::
 is(sql("SELECT count(*) FROM pg_inherits WHERE inhparent = 'late'::regclass"), '3',
 	'the missing partition of late was re-created');
 
+# Row retention of a plain table, by the worker, in batches.
+sql(q{
+	CREATE TABLE notes (id bigserial PRIMARY KEY, at timestamptz NOT NULL);
+	CREATE INDEX ON notes (at);
+	INSERT INTO notes (at) SELECT now() - g * interval '1 minute' FROM generate_series(1, 5000) g;
+	SELECT steward.retention_add('notes', 'at', '1 hour', batch_rows => 1000);
+});
+sql("SELECT steward.run_job('row_retention')");
+is(sql("SELECT count(*) FROM notes"), '59', 'row_retention deleted the expired rows');
+is(sql("SELECT last_status || ': ' || last_message FROM steward.jobs WHERE name = 'row_retention'"),
+	'succeeded: deleted 4941 rows from 1 tables', 'the job reports the rows deleted');
+is(sql("SELECT detail->>'notes' FROM steward.job_run r JOIN steward.job j USING (job_id)
+         WHERE j.job_name = 'row_retention' ORDER BY run_id DESC LIMIT 1"),
+	'4941', 'and the rows per table in the run detail');
+
 $node->stop;
 done_testing();

@@ -1,0 +1,364 @@
+/*-------------------------------------------------------------------------
+ *
+ * retention.c
+ *	  Row retention for tables that are not partitioned: delete rows older
+ *	  than a time, in small batches.
+ *
+ * Each batch deletes at most batch_rows rows chosen through the time
+ * column (an index on it makes that cheap; retention_add warns when there
+ * is none) and runs in its own short transaction in the worker, under
+ * steward.partition_lock_timeout, so no lock is held for long and vacuum
+ * can keep up.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/xact.h"
+#include "catalog/pg_attribute.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_index.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+#include "utils/syscache.h"
+#include "utils/timestamp.h"
+
+#include "pg_steward.h"
+#include "job_runner.h"
+#include "retention.h"
+#include "spi_util.h"
+
+PG_FUNCTION_INFO_V1(steward_retention_add);
+PG_FUNCTION_INFO_V1(steward_retention_remove);
+PG_FUNCTION_INFO_V1(steward_retention_run);
+
+static void retention_kind(StewardJobContext *ctx);
+
+void
+steward_retention_init(void)
+{
+	steward_register_job_kind("row_retention", retention_kind);
+}
+
+static bool
+retention_is_owner(Oid relid)
+{
+#if PG_VERSION_NUM >= 160000
+	return object_ownercheck(RelationRelationId, relid, GetUserId());
+#else
+	return pg_class_ownercheck(relid, GetUserId());
+#endif
+}
+
+/* Does some valid index of 'relid' start with column 'attnum'? */
+static bool
+retention_has_index(Relation rel, AttrNumber attnum)
+{
+	List	   *indexes = RelationGetIndexList(rel);
+	ListCell   *lc;
+	bool		found = false;
+
+	foreach(lc, indexes)
+	{
+		HeapTuple	tup = SearchSysCache1(INDEXRELID, ObjectIdGetDatum(lfirst_oid(lc)));
+
+		if (HeapTupleIsValid(tup))
+		{
+			Form_pg_index idx = (Form_pg_index) GETSTRUCT(tup);
+
+			if (idx->indisvalid && idx->indnkeyatts > 0 && idx->indkey.values[0] == attnum)
+				found = true;
+			ReleaseSysCache(tup);
+		}
+	}
+	list_free(indexes);
+	return found;
+}
+
+/*
+ * steward.retention_add(tbl regclass, time_column text, keep interval,
+ *		batch_rows int DEFAULT 10000) RETURNS void
+ */
+Datum
+steward_retention_add(PG_FUNCTION_ARGS)
+{
+	Oid			relid;
+	char	   *column;
+	Interval   *keep;
+	int			batch;
+	Relation	rel;
+	AttrNumber	attnum;
+	Oid			atttype;
+	Interval	zero = {0};
+	StewardCatalogAccess acc;
+	Datum		values[4];
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("tbl, time_column and keep must not be null")));
+	relid = PG_GETARG_OID(0);
+	column = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	keep = PG_GETARG_INTERVAL_P(2);
+	batch = PG_ARGISNULL(3) ? 10000 : PG_GETARG_INT32(3);
+
+	if (DatumGetInt32(DirectFunctionCall2(interval_cmp, IntervalPGetDatum(keep),
+										  IntervalPGetDatum(&zero))) <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("keep must be a positive interval")));
+	if (batch < 1 || batch > 10000000)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("batch_rows must be between 1 and 10000000")));
+
+	rel = table_open(relid, AccessShareLock);
+	if (rel->rd_rel->relkind != RELKIND_RELATION)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("\"%s\" is not a plain table", RelationGetRelationName(rel)),
+				 errhint("Partitioned tables get retention with steward.partition_table(..., retention => ...).")));
+	if (!retention_is_owner(relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("must be owner of table %s", RelationGetRelationName(rel))));
+	attnum = get_attnum(relid, column);
+	if (attnum == InvalidAttrNumber)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("column \"%s\" of relation \"%s\" does not exist",
+						column, RelationGetRelationName(rel))));
+	atttype = get_atttype(relid, attnum);
+	if (atttype != TIMESTAMPTZOID && atttype != TIMESTAMPOID && atttype != DATEOID)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("column \"%s\" has type %s, not a time type", column,
+						format_type_be(atttype)),
+				 errhint("The time column must be timestamptz, timestamp or date.")));
+	if (!retention_has_index(rel, attnum))
+		ereport(WARNING,
+				(errcode(ERRCODE_WARNING),
+				 errmsg("table \"%s\" has no index on \"%s\"",
+						RelationGetRelationName(rel), column),
+				 errdetail("Every retention batch will scan the whole table."),
+				 errhint("CREATE INDEX ON %s (%s);",
+						 quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
+													RelationGetRelationName(rel)),
+						 quote_identifier(column))));
+	table_close(rel, NoLock);
+
+	values[0] = ObjectIdGetDatum(relid);
+	values[1] = CStringGetTextDatum(column);
+	values[2] = IntervalPGetDatum(keep);
+	values[3] = Int32GetDatum(batch);
+	steward_catalog_enter(&acc);
+	SPI_connect();
+	steward_spi_exec("INSERT INTO steward.retention (tbl, time_column, keep, batch_rows)"
+					 " VALUES ($1::pg_catalog.regclass, $2, $3, $4)"
+					 " ON CONFLICT (tbl) DO UPDATE SET time_column = EXCLUDED.time_column,"
+					 "  keep = EXCLUDED.keep, batch_rows = EXCLUDED.batch_rows",
+					 SPI_OK_INSERT, 4, (Oid[]) {OIDOID, TEXTOID, INTERVALOID, INT4OID},
+					 values, NULL);
+	SPI_finish();
+	steward_catalog_exit(&acc);
+	PG_RETURN_VOID();
+}
+
+/* steward.retention_remove(tbl regclass) RETURNS bool */
+Datum
+steward_retention_remove(PG_FUNCTION_ARGS)
+{
+	Oid			relid = PG_GETARG_OID(0);
+	StewardCatalogAccess acc;
+	Datum		arg = ObjectIdGetDatum(relid);
+	bool		found;
+
+	if (!retention_is_owner(relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("must be owner of table %s", get_rel_name(relid))));
+	steward_catalog_enter(&acc);
+	SPI_connect();
+	steward_spi_exec("DELETE FROM steward.retention WHERE tbl::pg_catalog.oid = $1",
+					 SPI_OK_DELETE, 1, (Oid[]) {OIDOID}, &arg, NULL);
+	found = SPI_processed > 0;
+	SPI_finish();
+	steward_catalog_exit(&acc);
+	PG_RETURN_BOOL(found);
+}
+
+/* The DELETE of one batch of table 'relid' (SPI connected). */
+static char *
+retention_batch_sql(Oid relid, const char *column, int batch)
+{
+	char	   *qtbl = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+												  get_rel_name(relid));
+
+	return psprintf("DELETE FROM %s WHERE ctid = ANY (ARRAY("
+					"SELECT ctid FROM %s WHERE %s < pg_catalog.now() - $1"
+					" ORDER BY %s LIMIT %d))",
+					qtbl, qtbl, quote_identifier(column), quote_identifier(column), batch);
+}
+
+/*
+ * Delete expired rows of one table, one batch per transaction when
+ * 'own_xacts' (worker), else all in the caller's transaction.  Returns the
+ * rows deleted.
+ */
+static int64
+retention_apply(Oid relid, const char *column, Interval *keep, int batch,
+				bool own_xacts)
+{
+	int64		deleted = 0;
+
+	for (;;)
+	{
+		uint64		n;
+		Datum		arg = IntervalPGetDatum(keep);
+		char		timeout[32];
+		int			nest;
+
+		if (own_xacts)
+		{
+			SetCurrentStatementStartTimestamp();
+			StartTransactionCommand();
+			SPI_connect();
+			PushActiveSnapshot(GetTransactionSnapshot());
+		}
+		/* the same short lock timeout as partition maintenance, for this batch */
+		snprintf(timeout, sizeof(timeout), "%d",
+				 atoi(GetConfigOption("steward.partition_lock_timeout", false, false)));
+		nest = NewGUCNestLevel();
+		(void) set_config_option("lock_timeout", timeout, PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
+		steward_spi_exec(retention_batch_sql(relid, column, batch), SPI_OK_DELETE,
+						 1, (Oid[]) {INTERVALOID}, &arg, NULL);
+		AtEOXact_GUC(true, nest);
+		n = SPI_processed;
+		deleted += n;
+		if (own_xacts)
+		{
+			SPI_finish();
+			PopActiveSnapshot();
+			CommitTransactionCommand();
+		}
+		CHECK_FOR_INTERRUPTS();
+		if (n < (uint64) batch)
+			break;
+	}
+	return deleted;
+}
+
+/*
+ * steward.retention_run(tbl regclass) RETURNS bigint: apply one table's
+ * retention now, in the caller's transaction; returns the rows deleted.
+ */
+Datum
+steward_retention_run(PG_FUNCTION_ARGS)
+{
+	Oid			relid = PG_GETARG_OID(0);
+	StewardCatalogAccess acc;
+	Datum		arg = ObjectIdGetDatum(relid);
+	char	   *column;
+	Interval   *keep;
+	int			batch;
+	bool		isnull;
+	int64		deleted;
+
+	SPI_connect();
+	steward_catalog_enter(&acc);
+	steward_spi_exec("SELECT time_column, keep, batch_rows FROM steward.retention"
+					 " WHERE tbl::pg_catalog.oid = $1",
+					 SPI_OK_SELECT, 1, (Oid[]) {OIDOID}, &arg, NULL);
+	steward_catalog_exit(&acc);
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("table \"%s\" has no retention", get_rel_name(relid)),
+				 errhint("Add one with steward.retention_add().")));
+	column = steward_spi_gettext(0, 1);
+	keep = DatumGetIntervalP(steward_spi_getdatum(0, 2, &isnull));
+	batch = DatumGetInt32(steward_spi_getdatum(0, 3, &isnull));
+	deleted = retention_apply(relid, column, keep, batch, false);
+	SPI_finish();
+	PG_RETURN_INT64(deleted);
+}
+
+/* Job kind 'row_retention': every registered table, batches in own transactions. */
+static void
+retention_kind(StewardJobContext *ctx)
+{
+	typedef struct RetentionItem
+	{
+		Oid			relid;
+		char	   *column;
+		Interval	keep;
+		int			batch;
+	} RetentionItem;
+	List	   *items = NIL;
+	ListCell   *lc;
+	uint64		i;
+	int64		total = 0;
+	StringInfoData detail;
+	MemoryContext old;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	SPI_connect();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	steward_spi_exec("SELECT r.tbl::pg_catalog.oid, r.time_column, r.keep, r.batch_rows"
+					 "  FROM steward.retention r"
+					 "  JOIN pg_catalog.pg_class c ON c.oid = r.tbl::pg_catalog.oid"
+					 " ORDER BY r.tbl::pg_catalog.text",
+					 SPI_OK_SELECT, 0, NULL, NULL, NULL);
+	old = MemoryContextSwitchTo(ctx->mcxt);
+	for (i = 0; i < SPI_processed; i++)
+	{
+		RetentionItem *it = palloc(sizeof(RetentionItem));
+		bool		isnull;
+
+		it->relid = DatumGetObjectId(steward_spi_getdatum(i, 1, &isnull));
+		it->column = steward_spi_gettext(i, 2);
+		it->keep = *DatumGetIntervalP(steward_spi_getdatum(i, 3, &isnull));
+		it->batch = DatumGetInt32(steward_spi_getdatum(i, 4, &isnull));
+		items = lappend(items, it);
+	}
+	initStringInfo(&detail);
+	appendStringInfoChar(&detail, '{');
+	MemoryContextSwitchTo(old);
+	SPI_finish();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+
+	foreach(lc, items)
+	{
+		RetentionItem *it = lfirst(lc);
+		int64		n = retention_apply(it->relid, it->column, &it->keep, it->batch, true);
+		char	   *name;
+
+		StartTransactionCommand();
+		name = get_rel_name(it->relid);
+		old = MemoryContextSwitchTo(ctx->mcxt);
+		appendStringInfo(&detail, "%s\"%s\": " INT64_FORMAT, detail.len > 1 ? ", " : "",
+						 name ? name : "?", n);
+		MemoryContextSwitchTo(old);
+		CommitTransactionCommand();
+		total += n;
+	}
+
+	old = MemoryContextSwitchTo(ctx->mcxt);
+	appendStringInfoChar(&detail, '}');
+	ctx->message = psprintf("deleted " INT64_FORMAT " rows from %d tables", total,
+							list_length(items));
+	ctx->detail = detail.data;
+	MemoryContextSwitchTo(old);
+}
