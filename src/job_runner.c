@@ -326,11 +326,8 @@ steward_runner_main(Datum main_arg)
 	SPI_connect();
 	PushActiveSnapshot(GetTransactionSnapshot());
 	{
-		Oid			argtypes[4] = {INT8OID, TIMESTAMPTZOID, INT4OID, INT4OID};
-		Datum		values[4];
 		MemoryContext old;
 
-		values[0] = Int64GetDatum(args.job_id);
 		steward_spi_exec("SELECT job_name, kind, command, config::text"
 						 "  FROM steward.job WHERE job_id = $1 AND owner::pg_catalog.oid = $2",
 						 SPI_OK_SELECT, 2, (Oid[]) {INT8OID, OIDOID},
@@ -355,6 +352,40 @@ steward_runner_main(Datum main_arg)
 		ctx.config = steward_spi_gettext(0, 4);
 		MemoryContextSwitchTo(old);
 
+		/* open job_run now, so the insert after the wait is quick */
+		steward_spi_exec("SELECT 1 FROM steward.job_run WHERE run_id = 0",
+						 SPI_OK_SELECT, 0, NULL, NULL, NULL);
+	}
+	SPI_finish();
+	PopActiveSnapshot();
+	steward_catalog_exit(&acc);
+	CommitTransactionCommand();
+
+	/* Started ahead of time by the scheduler: wait for the due time. */
+	for (;;)
+	{
+		TimestampTz now = GetCurrentTimestamp();
+		long		ms;
+
+		CHECK_FOR_INTERRUPTS();
+		if (now >= args.scheduled_for)
+			break;
+		ms = (long) ((args.scheduled_for - now + 999) / 1000);
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 ms, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+	}
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	steward_catalog_enter(&acc);
+	SPI_connect();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	{
+		Oid			argtypes[4] = {INT8OID, TIMESTAMPTZOID, INT4OID, INT4OID};
+		Datum		values[4];
+
+		values[0] = Int64GetDatum(args.job_id);
 		values[1] = TimestampTzGetDatum(args.scheduled_for);
 		values[2] = Int32GetDatum(args.attempt);
 		values[3] = Int32GetDatum(MyProcPid);

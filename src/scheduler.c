@@ -61,6 +61,12 @@
 #define SCHEDULER_PRUNE_EVERY_MS	60000
 #define SCHEDULER_PRUNE_BATCH		1000
 #define SCHEDULER_PRUNE_MAX_BATCHES 100
+/*
+ * Runners are started this long before their due time: they connect and
+ * read their job, then wait for the due time, so connection start-up does
+ * not delay the run.
+ */
+#define SCHEDULER_LEAD_MS			200
 
 typedef struct SchedJob
 {
@@ -680,6 +686,7 @@ static TimestampTz
 sched_pass(bool first)
 {
 	TimestampTz now = GetCurrentTimestamp();
+	TimestampTz horizon = TimestampTzPlusMilliseconds(now, SCHEDULER_LEAD_MS);
 	TimestampTz wake = 0;
 	List	   *jobs;
 	List	   *finished;
@@ -753,9 +760,9 @@ sched_pass(bool first)
 		if (job->retry_at != 0 && (due == 0 || job->retry_at < due))
 			due = job->retry_at;
 
-		if (due != 0 && due <= now && steward_enabled)
+		if (due != 0 && due <= horizon && steward_enabled)
 		{
-			bool		is_retry = job->retry_at != 0 && job->retry_at <= now;
+			bool		is_retry = job->retry_at != 0 && job->retry_at <= horizon;
 
 			if (steward_job_is_running(sched_dboid, job->job_id))
 			{
@@ -774,7 +781,7 @@ sched_pass(bool first)
 				StewardReserveResult res;
 
 				if (job->max_runtime > 0)
-					deadline = now + job->max_runtime;
+					deadline = Max(due, now) + job->max_runtime;
 				res = steward_runner_reserve(sched_dboid, job->job_id, deadline, &slotno);
 				if (res == RESERVE_OK)
 				{
@@ -795,7 +802,7 @@ sched_pass(bool first)
 						job->retry_at = 0;
 						job->retry_attempt = 0;
 					}
-					if (job->next_run_at != 0 && job->next_run_at <= now)
+					if (job->next_run_at != 0 && job->next_run_at <= horizon)
 						job->next_run_at = sched_advance(job, job->next_run_at, now);
 					job->dirty = true;
 					launches = lappend(launches, l);
@@ -807,8 +814,16 @@ sched_pass(bool first)
 			if (job->retry_at != 0 && (due == 0 || job->retry_at < due))
 				due = job->retry_at;
 		}
-		if (due != 0 && due > now && (wake == 0 || due < wake))
-			wake = due;
+		if (due != 0)
+		{
+			/* wake early enough for the runner to connect before the due time */
+			TimestampTz at = due - SCHEDULER_LEAD_MS * INT64CONST(1000);
+
+			if (at <= now)
+				at = due;
+			if (at > now && (wake == 0 || at < wake))
+				wake = at;
+		}
 	}
 
 	sched_save_states(jobs);
