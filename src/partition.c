@@ -122,7 +122,7 @@ typedef struct PartResult
 	List	   *concurrent_detach;	/* qualified names left for the worker */
 } PartResult;
 
-static int	part_lock_timeout = 2000;
+int			steward_partition_lock_timeout = 2000;
 
 /* ---------------------------------------------------------------------
  * Settings
@@ -138,7 +138,7 @@ steward_partition_init(void)
 	DefineCustomIntVariable("steward.partition_lock_timeout",
 							"Lock timeout of each DDL statement of partition maintenance.",
 							"Statements that cannot get their lock in time are retried a few times with backoff before the set's run fails.",
-							&part_lock_timeout,
+							&steward_partition_lock_timeout,
 							2000,
 							10, 600000,
 							PGC_SUSET,
@@ -906,13 +906,11 @@ part_subxact(PartSubxactFn fn, void *arg)
 static void
 part_ddl_try(void *arg)
 {
-	char		timeout[32];
+	int			level = steward_push_lock_timeout(steward_partition_lock_timeout);
 
-	snprintf(timeout, sizeof(timeout), "%d", part_lock_timeout);
-	(void) set_config_option("lock_timeout", timeout, PGC_USERSET,
-							 PGC_S_SESSION, GUC_ACTION_LOCAL, true, 0, false);
 	if (SPI_execute((const char *) arg, false, 0) < 0)
 		elog(ERROR, "pg_steward: SPI_execute failed for \"%s\"", (const char *) arg);
+	AtEOXact_GUC(true, level);
 }
 
 /*
@@ -1022,15 +1020,6 @@ part_bound(PartSet *set, int64 point, bool upper)
 	return quote_literal_cstr(part_point_text(set, point));
 }
 
-static bool
-part_can_own(Oid relid)
-{
-#if PG_VERSION_NUM >= 160000
-	return object_ownercheck(RelationRelationId, relid, GetUserId());
-#else
-	return pg_class_ownercheck(relid, GetUserId());
-#endif
-}
 
 /* Insertable columns of the parent, quoted and comma-separated. */
 static char *
@@ -1376,7 +1365,7 @@ part_text_arg(FunctionCallInfo fcinfo, int n)
 static void
 part_require_owner(PartSet *set)
 {
-	if (!part_can_own(set->parent))
+	if (!steward_is_table_owner(set->parent))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("must be owner of table %s", get_rel_name(set->parent))));
@@ -1576,7 +1565,7 @@ steward_partition_maintain(PG_FUNCTION_ARGS)
 		if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(parent)) ||
 			!part_load_visible(parent, &set))
 			continue;
-		if (!OidIsValid(only) && !part_can_own(parent))
+		if (!OidIsValid(only) && !steward_is_table_owner(parent))
 			continue;
 
 		call.set = &set;

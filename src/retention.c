@@ -23,7 +23,6 @@
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
-#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
@@ -34,6 +33,7 @@
 
 #include "pg_steward.h"
 #include "job_runner.h"
+#include "partition.h"
 #include "retention.h"
 #include "spi_util.h"
 
@@ -49,15 +49,6 @@ steward_retention_init(void)
 	steward_register_job_kind("row_retention", retention_kind);
 }
 
-static bool
-retention_is_owner(Oid relid)
-{
-#if PG_VERSION_NUM >= 160000
-	return object_ownercheck(RelationRelationId, relid, GetUserId());
-#else
-	return pg_class_ownercheck(relid, GetUserId());
-#endif
-}
 
 /* Does some valid index of 'relid' start with column 'attnum'? */
 static bool
@@ -127,7 +118,7 @@ steward_retention_add(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("\"%s\" is not a plain table", RelationGetRelationName(rel)),
 				 errhint("Partitioned tables get retention with steward.partition_table(..., retention => ...).")));
-	if (!retention_is_owner(relid))
+	if (!steward_is_table_owner(relid))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("must be owner of table %s", RelationGetRelationName(rel))));
@@ -182,7 +173,7 @@ steward_retention_remove(PG_FUNCTION_ARGS)
 	Datum		arg = ObjectIdGetDatum(relid);
 	bool		found;
 
-	if (!retention_is_owner(relid))
+	if (!steward_is_table_owner(relid))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("must be owner of table %s", get_rel_name(relid))));
@@ -224,7 +215,6 @@ retention_apply(Oid relid, const char *column, Interval *keep, int batch,
 	{
 		uint64		n;
 		Datum		arg = IntervalPGetDatum(keep);
-		char		timeout[32];
 		int			nest;
 
 		if (own_xacts)
@@ -235,11 +225,7 @@ retention_apply(Oid relid, const char *column, Interval *keep, int batch,
 			PushActiveSnapshot(GetTransactionSnapshot());
 		}
 		/* the same short lock timeout as partition maintenance, for this batch */
-		snprintf(timeout, sizeof(timeout), "%d",
-				 atoi(GetConfigOption("steward.partition_lock_timeout", false, false)));
-		nest = NewGUCNestLevel();
-		(void) set_config_option("lock_timeout", timeout, PGC_USERSET, PGC_S_SESSION,
-								 GUC_ACTION_SAVE, true, 0, false);
+		nest = steward_push_lock_timeout(steward_partition_lock_timeout);
 		steward_spi_exec(retention_batch_sql(relid, column, batch), SPI_OK_DELETE,
 						 1, (Oid[]) {INTERVALOID}, &arg, NULL);
 		AtEOXact_GUC(true, nest);

@@ -8,10 +8,12 @@
 #include "postgres.h"
 
 #include "catalog/pg_authid.h"
+#include "catalog/pg_class.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "utils/guc.h"
 #include "funcapi.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/tuplestore.h"
 
@@ -95,4 +97,26 @@ steward_init_srf(FunctionCallInfo fcinfo)
 	rsinfo->setResult = tuplestore_begin_heap(true, false, work_mem);
 	rsinfo->setDesc = CreateTupleDescCopy(tupdesc);
 	MemoryContextSwitchTo(old);
+}
+
+bool
+steward_is_table_owner(Oid relid)
+{
+#if PG_VERSION_NUM >= 160000
+	return object_ownercheck(RelationRelationId, relid, GetUserId());
+#else
+	return pg_class_ownercheck(relid, GetUserId());
+#endif
+}
+
+int
+steward_push_lock_timeout(int ms)
+{
+	char		value[32];
+	int			level = NewGUCNestLevel();
+
+	snprintf(value, sizeof(value), "%d", ms);
+	(void) set_config_option("lock_timeout", value, PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	return level;
 }

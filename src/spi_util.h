@@ -39,6 +39,15 @@ extern void steward_catalog_exit(StewardCatalogAccess *acc);
 /* Set up a materialized set-returning function (any PostgreSQL version). */
 extern void steward_init_srf(FunctionCallInfo fcinfo);
 
+/* Does the current role own table 'relid' (or have its owner's privileges)? */
+extern bool steward_is_table_owner(Oid relid);
+
+/*
+ * Set lock_timeout to 'ms' for what follows; returns the GUC nest level to
+ * pass to AtEOXact_GUC(true, level) to restore it (abort restores it too).
+ */
+extern int	steward_push_lock_timeout(int ms);
+
 /* Restrict this session's search_path for good (workers). */
 extern void steward_restrict_search_path(void);
 
