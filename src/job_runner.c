@@ -62,6 +62,11 @@ static int	runner_nkinds = 0;
 /* This runner's slot, for the exit callback. */
 static int	runner_slotno = -1;
 
+/* A runner takes over at most this many queued runs before it exits. */
+#define RUNNER_MAX_RUNS			100
+/* ... and only runs due within this time. */
+#define RUNNER_TAKE_AHEAD_MS	200
+
 static void runner_kind_sql(StewardJobContext *ctx);
 
 /* ---------------------------------------------------------------------
@@ -285,11 +290,14 @@ runner_record_outcome(int64 run_id, const char *status, const char *message,
 	RESUME_INTERRUPTS();
 }
 
-void
-steward_runner_main(Datum main_arg)
+/*
+ * One run: read the job, wait for its due time, create the run row, run the
+ * job kind and record the outcome.
+ */
+static void
+runner_run_once(const StewardRunnerArgs *args, MemoryContext mcxt)
 {
-	StewardRunnerArgs args;
-	StewardRunnerSlot *slot;
+	StewardRunnerSlot *slot = &steward_shared->runners[runner_slotno];
 	StewardJobContext ctx = {0};
 	StewardJobKindMain kind_main;
 	StewardCatalogAccess acc;
@@ -298,28 +306,11 @@ steward_runner_main(Datum main_arg)
 	volatile bool failed = false;
 	ErrorData  *volatile edata = NULL;
 
-	memcpy(&args, MyBgworkerEntry->bgw_extra, sizeof(StewardRunnerArgs));
-	runner_slotno = args.slotno;
-	slot = &steward_shared->runners[runner_slotno];
+	ctx.mcxt = mcxt;
+	ctx.job_id = args->job_id;
+	ctx.attempt = args->attempt;
 
-	pqsignal(SIGTERM, die);
-	BackgroundWorkerUnblockSignals();
-
-	LWLockAcquire(steward_shared->lock, LW_EXCLUSIVE);
-	slot->pid = MyProcPid;
-	slot->state = RUNNER_RUNNING;
-	LWLockRelease(steward_shared->lock);
-	on_shmem_exit(runner_on_exit, (Datum) 0);
-
-	/* Connect as the job's owner: the job runs with exactly its rights. */
-	BackgroundWorkerInitializeConnectionByOid(args.dboid, args.owner, 0);
-
-	ctx.mcxt = AllocSetContextCreate(TopMemoryContext, "pg_steward runner",
-									 ALLOCSET_DEFAULT_SIZES);
-	ctx.job_id = args.job_id;
-	ctx.attempt = args.attempt;
-
-	/* Read the job and create the run row. */
+	/* Read the job. */
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	steward_catalog_enter(&acc);
@@ -331,7 +322,7 @@ steward_runner_main(Datum main_arg)
 		steward_spi_exec("SELECT job_name, kind, command, config::text"
 						 "  FROM steward.job WHERE job_id = $1 AND owner::pg_catalog.oid = $2",
 						 SPI_OK_SELECT, 2, (Oid[]) {INT8OID, OIDOID},
-						 (Datum[]) {Int64GetDatum(args.job_id), ObjectIdGetDatum(args.owner)},
+						 (Datum[]) {Int64GetDatum(args->job_id), ObjectIdGetDatum(args->owner)},
 						 NULL);
 		if (SPI_processed == 0)
 		{
@@ -343,7 +334,7 @@ steward_runner_main(Datum main_arg)
 			PopActiveSnapshot();
 			steward_catalog_exit(&acc);
 			CommitTransactionCommand();
-			proc_exit(0);
+			return;
 		}
 		old = MemoryContextSwitchTo(ctx.mcxt);
 		ctx.job_name = steward_spi_gettext(0, 1);
@@ -368,9 +359,9 @@ steward_runner_main(Datum main_arg)
 		long		ms;
 
 		CHECK_FOR_INTERRUPTS();
-		if (now >= args.scheduled_for)
+		if (now >= args->scheduled_for)
 			break;
-		ms = (long) ((args.scheduled_for - now + 999) / 1000);
+		ms = (long) ((args->scheduled_for - now + 999) / 1000);
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 						 ms, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
@@ -385,9 +376,9 @@ steward_runner_main(Datum main_arg)
 		Oid			argtypes[4] = {INT8OID, TIMESTAMPTZOID, INT4OID, INT4OID};
 		Datum		values[4];
 
-		values[0] = Int64GetDatum(args.job_id);
-		values[1] = TimestampTzGetDatum(args.scheduled_for);
-		values[2] = Int32GetDatum(args.attempt);
+		values[0] = Int64GetDatum(args->job_id);
+		values[1] = TimestampTzGetDatum(args->scheduled_for);
+		values[2] = Int32GetDatum(args->attempt);
 		values[3] = Int32GetDatum(MyProcPid);
 		steward_spi_exec("INSERT INTO steward.job_run"
 						 " (job_id, scheduled_for, started_at, status, attempt, pid)"
@@ -470,6 +461,100 @@ steward_runner_main(Datum main_arg)
 		appendStringInfoChar(&detail, '}');
 		runner_record_outcome(ctx.run_id, status, message, detail.data);
 	}
+}
+
+/*
+ * Take over another queued run of this database and owner, so that a burst
+ * of due jobs costs one process start per runner rather than per run.  The
+ * session is reset first (DISCARD ALL), as a connection pooler does, so a
+ * run sees nothing of the runs before it.
+ */
+static bool
+runner_take_next(StewardRunnerArgs *args, int nruns, MemoryContext mcxt)
+{
+	TimestampTz horizon;
+	StewardRunnerSlot *r;
+	int			next;
+	volatile bool ok = true;
+
+	if (!args->chain || nruns >= RUNNER_MAX_RUNS || ProcDiePending ||
+		QueryCancelPending)
+		return false;
+	horizon = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), RUNNER_TAKE_AHEAD_MS);
+	if (!steward_runner_has_queued(args->dboid, args->owner, horizon))
+		return false;
+
+	pgstat_report_activity(STATE_RUNNING, "DISCARD ALL");
+	PG_TRY();
+	{
+		MemoryContextSwitchTo(mcxt);
+		steward_exec_toplevel("DISCARD ALL");
+	}
+	PG_CATCH();
+	{
+		/* e.g. a late cancel of the finished run: just exit */
+		MemoryContextSwitchTo(mcxt);
+		EmitErrorReport();
+		FlushErrorState();
+		AbortOutOfAnyTransaction();
+		ok = false;
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(TopMemoryContext);
+	if (!ok)
+		return false;
+
+	next = steward_runner_take_next(runner_slotno, horizon);
+	if (next < 0)
+		return false;
+	runner_slotno = next;
+	/* a cancel aimed at the finished run must not hit the next one */
+	QueryCancelPending = false;
+	steward_wake_scheduler(args->dboid);
+
+	r = &steward_shared->runners[next];
+	LWLockAcquire(steward_shared->lock, LW_SHARED);
+	args->job_id = r->job_id;
+	args->attempt = r->attempt;
+	args->scheduled_for = r->scheduled_for;
+	args->slotno = next;
+	LWLockRelease(steward_shared->lock);
+	return true;
+}
+
+void
+steward_runner_main(Datum main_arg)
+{
+	StewardRunnerArgs args;
+	StewardRunnerSlot *slot;
+	MemoryContext mcxt;
+	int			nruns = 0;
+
+	memcpy(&args, MyBgworkerEntry->bgw_extra, sizeof(StewardRunnerArgs));
+	runner_slotno = args.slotno;
+	slot = &steward_shared->runners[runner_slotno];
+
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+
+	LWLockAcquire(steward_shared->lock, LW_EXCLUSIVE);
+	slot->pid = MyProcPid;
+	slot->state = RUNNER_RUNNING;
+	LWLockRelease(steward_shared->lock);
+	on_shmem_exit(runner_on_exit, (Datum) 0);
+
+	/* Connect as the job's owner: the job runs with exactly its rights. */
+	BackgroundWorkerInitializeConnectionByOid(args.dboid, args.owner, 0);
+
+	mcxt = AllocSetContextCreate(TopMemoryContext, "pg_steward runner",
+								 ALLOCSET_DEFAULT_SIZES);
+	do
+	{
+		runner_run_once(&args, mcxt);
+		MemoryContextReset(mcxt);
+		nruns++;
+	} while (runner_take_next(&args, nruns, mcxt));
+
 	proc_exit(0);
 }
 

@@ -47,6 +47,7 @@ typedef struct StewardRunnerArgs
 	int			slotno;
 	int			attempt;
 	TimestampTz scheduled_for;
+	bool		chain;			/* may take over queued runs afterwards */
 } StewardRunnerArgs;
 
 /* Start a runner for a reserved slot; false if no worker could be started. */

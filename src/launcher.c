@@ -341,6 +341,8 @@ steward_stop_database_workers(Oid dboid, int block_ms)
 	if (steward_shared == NULL)
 		return;
 
+	/* runs waiting for a runner never start */
+	steward_runner_drop_queued(dboid);
 	for (;;)
 	{
 		bool		busy = false;
@@ -367,6 +369,7 @@ steward_stop_database_workers(Oid dboid, int block_ms)
 			StewardRunnerSlot *r = &steward_shared->runners[i];
 
 			if (r->dboid != dboid || r->state == RUNNER_FREE ||
+				r->state == RUNNER_QUEUED ||
 				r->state == RUNNER_DONE || r->state == RUNNER_REAPING)
 				continue;
 			busy = true;

@@ -94,14 +94,6 @@ typedef struct SchedJob
 	pg_tz	   *tz;
 } SchedJob;
 
-typedef struct SchedLaunch
-{
-	SchedJob   *job;
-	int			slotno;
-	int			attempt;
-	TimestampTz scheduled_for;
-} SchedLaunch;
-
 static int	sched_slotno = -1;
 static Oid	sched_dboid = InvalidOid;
 static BackgroundWorkerHandle **sched_runner_handles = NULL;
@@ -439,6 +431,35 @@ sched_mark_crashed(void)
 	return crashed;
 }
 
+/*
+ * A runner that took over a queued run left its old slot handed off; its
+ * worker handle belongs with the slot the process now serves.
+ */
+static void
+sched_follow_handoffs(void)
+{
+	int			i;
+
+	LWLockAcquire(steward_shared->lock, LW_SHARED);
+	for (i = 0; i < steward_shared->nrunners; i++)
+	{
+		StewardRunnerSlot *slot = &steward_shared->runners[i];
+		int			to;
+
+		if (slot->dboid != sched_dboid || !slot->handed_off ||
+			sched_runner_handles[i] == NULL)
+			continue;
+		to = slot->handoff_to;
+		while (steward_shared->runners[to].handed_off)
+			to = steward_shared->runners[to].handoff_to;
+		if (sched_runner_handles[to] != NULL)
+			pfree(sched_runner_handles[to]);
+		sched_runner_handles[to] = sched_runner_handles[i];
+		sched_runner_handles[i] = NULL;
+	}
+	LWLockRelease(steward_shared->lock);
+}
+
 /* Reap finished runner slots of this database; returns their run ids. */
 static List *
 sched_reap_runners(void)
@@ -446,6 +467,7 @@ sched_reap_runners(void)
 	List	   *runs = NIL;
 	int			i;
 
+	sched_follow_handoffs();
 	for (i = 0; i < steward_shared->nrunners; i++)
 	{
 		StewardRunnerSlot *slot = &steward_shared->runners[i];
@@ -455,8 +477,8 @@ sched_reap_runners(void)
 
 		LWLockAcquire(steward_shared->lock, LW_SHARED);
 		/* slots with a waiting run_job() caller are reaped by that caller */
-		mine = slot->dboid == sched_dboid && slot->state != RUNNER_FREE &&
-			slot->waiter_pid == 0;
+		mine = slot->dboid == sched_dboid && slot->waiter_pid == 0 &&
+			slot->state != RUNNER_FREE && slot->state != RUNNER_QUEUED;
 		LWLockRelease(steward_shared->lock);
 		if (!mine)
 			continue;
@@ -634,6 +656,7 @@ sched_shutdown(void)
 	TimestampTz start = GetCurrentTimestamp();
 	int			i;
 
+	steward_runner_drop_queued(sched_dboid);
 	LWLockAcquire(steward_shared->lock, LW_EXCLUSIVE);
 	for (i = 0; i < steward_shared->nrunners; i++)
 	{
@@ -690,11 +713,9 @@ sched_pass(bool first)
 	TimestampTz wake = 0;
 	List	   *jobs;
 	List	   *finished;
-	List	   *launches = NIL;
 	bool		waiting_for_capacity = false;
-	List	   *failed = NIL;
+	bool		launch_failed = false;
 	ListCell   *lc_job;
-	ListCell   *lc_l;
 
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
@@ -776,36 +797,22 @@ sched_pass(bool first)
 			}
 			else
 			{
-				int			slotno;
-				TimestampTz deadline = 0;
-				StewardReserveResult res;
+				int			attempt = is_retry ? job->retry_attempt : 1;
 
-				if (job->max_runtime > 0)
-					deadline = Max(due, now) + job->max_runtime;
-				res = steward_runner_reserve(sched_dboid, job->job_id, deadline, &slotno);
-				if (res == RESERVE_OK)
+				/*
+				 * Queue the run; a runner of this database and owner that
+				 * finishes takes it over, or one is started for it below.
+				 */
+				if (steward_runner_queue(sched_dboid, job->job_id, job->owner,
+										 attempt, due, job->max_runtime) == RESERVE_OK)
 				{
-					SchedLaunch *l = palloc(sizeof(SchedLaunch));
-
-					l->job = job;
-					l->slotno = slotno;
-					l->scheduled_for = due;
-					if (is_retry)
-					{
-						l->attempt = job->retry_attempt;
-						job->retry_at = 0;
-					}
-					else
-					{
-						/* a regular run supersedes a pending retry */
-						l->attempt = 1;
-						job->retry_at = 0;
+					/* a regular run supersedes a pending retry */
+					job->retry_at = 0;
+					if (!is_retry)
 						job->retry_attempt = 0;
-					}
 					if (job->next_run_at != 0 && job->next_run_at <= horizon)
 						job->next_run_at = sched_advance(job, job->next_run_at, now);
 					job->dirty = true;
-					launches = lappend(launches, l);
 				}
 				else
 					waiting_for_capacity = true;
@@ -831,65 +838,64 @@ sched_pass(bool first)
 	PopActiveSnapshot();
 	CommitTransactionCommand();
 
-	/* Start runners only now, so they see the committed state. */
-	foreach(lc_l, launches)
+	/*
+	 * Start runners for queued runs only now, so they see the committed
+	 * state.  A run whose runner cannot be started stays queued.
+	 */
 	{
-		SchedLaunch   *l = lfirst(lc_l);
+		int		   *slotnos = palloc(sizeof(int) * steward_max_workers);
+		int			left;
+		int			n = steward_runner_promote(sched_dboid, slotnos,
+											   steward_max_workers, &left);
+		int			i;
 
-		StewardRunnerArgs args = {0};
-
-		args.dboid = sched_dboid;
-		args.owner = l->job->owner;
-		args.job_id = l->job->job_id;
-		args.slotno = l->slotno;
-		args.attempt = l->attempt;
-		args.scheduled_for = l->scheduled_for;
-		if (sched_runner_handles[l->slotno])
-			pfree(sched_runner_handles[l->slotno]);
-		sched_runner_handles[l->slotno] = NULL;
-		if (!steward_runner_start(&args, l->job->name, MyProcPid,
-								  &sched_runner_handles[l->slotno]))
+		for (i = 0; i < n; i++)
 		{
-			steward_runner_release(l->slotno);
-			if (!warned_no_worker)
-				ereport(WARNING,
-						(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
-						 errmsg("pg_steward could not start a runner for job \"%s\"",
-								l->job->name),
-						 errdetail("No background worker slot is free; the run is retried shortly."),
-						 errhint("Increase max_worker_processes or lower steward.max_workers.")));
-			warned_no_worker = true;
-			failed = lappend(failed, l);
+			StewardRunnerSlot *slot = &steward_shared->runners[slotnos[i]];
+			StewardRunnerArgs args = {0};
+			const char *name = "?";
+
+			LWLockAcquire(steward_shared->lock, LW_SHARED);
+			args.job_id = slot->job_id;
+			args.owner = slot->owner;
+			args.attempt = slot->attempt;
+			args.scheduled_for = slot->scheduled_for;
+			LWLockRelease(steward_shared->lock);
+			args.dboid = sched_dboid;
+			args.slotno = slotnos[i];
+			args.chain = true;
+			foreach(lc_job, jobs)
+			{
+				SchedJob   *job = lfirst(lc_job);
+
+				if (job->job_id == args.job_id)
+					name = job->name;
+			}
+
+			if (sched_runner_handles[args.slotno])
+				pfree(sched_runner_handles[args.slotno]);
+			sched_runner_handles[args.slotno] = NULL;
+			if (!steward_runner_start(&args, name, MyProcPid,
+									  &sched_runner_handles[args.slotno]))
+			{
+				steward_runner_requeue(args.slotno);
+				if (!warned_no_worker)
+					ereport(WARNING,
+							(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+							 errmsg("pg_steward could not start a runner for job \"%s\"",
+									name),
+							 errdetail("No background worker slot is free; the run stays queued."),
+							 errhint("Increase max_worker_processes or lower steward.max_workers.")));
+				warned_no_worker = true;
+				launch_failed = true;
+				left++;
+			}
+		}
+		if (n > 0 && !launch_failed)
+			warned_no_worker = false;
+		if (left > 0)
 			waiting_for_capacity = true;
-		}
 	}
-
-	/* Runs that could not start stay due, so the next pass retries them. */
-	if (failed != NIL)
-	{
-		ListCell   *lc_f;
-
-		SetCurrentStatementStartTimestamp();
-		StartTransactionCommand();
-		SPI_connect();
-		PushActiveSnapshot(GetTransactionSnapshot());
-		foreach(lc_f, failed)
-		{
-			SchedLaunch *l = lfirst(lc_f);
-
-			steward_spi_exec("UPDATE steward.job_state"
-							 "   SET next_run_at = LEAST(next_run_at, $2)"
-							 " WHERE job_id = $1",
-							 SPI_OK_UPDATE, 2, (Oid[]) {INT8OID, TIMESTAMPTZOID},
-							 (Datum[]) {Int64GetDatum(l->job->job_id),
-							 TimestampTzGetDatum(l->scheduled_for)}, NULL);
-		}
-		SPI_finish();
-		PopActiveSnapshot();
-		CommitTransactionCommand();
-	}
-	else
-		warned_no_worker = false;
 
 	if (waiting_for_capacity)
 	{

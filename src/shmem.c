@@ -45,7 +45,8 @@ shmem_size(void)
 
 	size = MAXALIGN(sizeof(StewardShared));
 	size = add_size(size, mul_size(max_worker_processes, sizeof(StewardSchedulerSlot)));
-	size = add_size(size, mul_size(max_worker_processes, sizeof(StewardRunnerSlot)));
+	size = add_size(size, mul_size(max_worker_processes + STEWARD_RUNNER_QUEUE,
+								   sizeof(StewardRunnerSlot)));
 	return size;
 }
 
@@ -77,7 +78,7 @@ shmem_startup(void)
 		memset(steward_shared, 0, shmem_size());
 		steward_shared->lock = &(GetNamedLWLockTranche("pg_steward"))->lock;
 		steward_shared->nschedulers = max_worker_processes;
-		steward_shared->nrunners = max_worker_processes;
+		steward_shared->nrunners = max_worker_processes + STEWARD_RUNNER_QUEUE;
 		p += MAXALIGN(sizeof(StewardShared));
 		steward_shared->schedulers = (StewardSchedulerSlot *) p;
 		p += max_worker_processes * sizeof(StewardSchedulerSlot);
@@ -184,6 +185,13 @@ steward_wake_scheduler(Oid dboid)
 	LWLockRelease(steward_shared->lock);
 }
 
+/* Does this slot stand for a runner process (started or about to be)? */
+static inline bool
+shmem_runner_active(const StewardRunnerSlot *r)
+{
+	return r->state != RUNNER_FREE && r->state != RUNNER_QUEUED && !r->handed_off;
+}
+
 /*
  * Claim a runner slot for a job.  Refused when the job already has a runner
  * (no overlap) or when steward.max_workers runners are active.
@@ -218,7 +226,8 @@ steward_runner_reserve(Oid dboid, int64 job_id, TimestampTz deadline, int *slotn
 		 * A finished runner counts until it is reaped: its process (and its
 		 * background worker slot) may outlive the exit callback a little.
 		 */
-		active++;
+		if (shmem_runner_active(r))
+			active++;
 	}
 	if (free_slot < 0 || active >= steward_max_workers)
 	{
@@ -270,4 +279,228 @@ steward_job_is_running(Oid dboid, int64 job_id)
 	}
 	LWLockRelease(steward_shared->lock);
 	return running;
+}
+
+/*
+ * Queue a due run of a job.  It needs no worker yet: a runner of the same
+ * database and owner that finishes its run takes it over, or the scheduler
+ * starts a runner for it when steward.max_workers allows.  Refused when the
+ * job already has a run (no overlap) or the queue is full.
+ */
+StewardReserveResult
+steward_runner_queue(Oid dboid, int64 job_id, Oid owner, int attempt,
+					 TimestampTz scheduled_for, int64 max_runtime)
+{
+	int			i;
+	int			free_slot = -1;
+	StewardRunnerSlot *r;
+
+	LWLockAcquire(steward_shared->lock, LW_EXCLUSIVE);
+	for (i = 0; i < steward_shared->nrunners; i++)
+	{
+		r = &steward_shared->runners[i];
+		if (r->state == RUNNER_FREE)
+		{
+			if (free_slot < 0)
+				free_slot = i;
+			continue;
+		}
+		if (r->dboid == dboid && r->job_id == job_id)
+		{
+			LWLockRelease(steward_shared->lock);
+			return RESERVE_JOB_RUNNING;
+		}
+	}
+	if (free_slot < 0)
+	{
+		LWLockRelease(steward_shared->lock);
+		return RESERVE_NO_CAPACITY;
+	}
+	r = &steward_shared->runners[free_slot];
+	memset(r, 0, sizeof(*r));
+	r->state = RUNNER_QUEUED;
+	r->dboid = dboid;
+	r->job_id = job_id;
+	r->owner = owner;
+	r->attempt = attempt;
+	r->scheduled_for = scheduled_for;
+	r->max_runtime = max_runtime;
+	r->started_at = GetCurrentTimestamp();
+	LWLockRelease(steward_shared->lock);
+	return RESERVE_OK;
+}
+
+/* Turn a queued slot into a running one (lock held). */
+static void
+shmem_start_queued(StewardRunnerSlot *r, StewardRunnerState state, TimestampTz now)
+{
+	r->state = state;
+	r->started_at = now;
+	r->deadline = r->max_runtime > 0 ?
+		Max(r->scheduled_for, now) + r->max_runtime : 0;
+}
+
+/*
+ * Move queued runs of 'dboid' to RESERVED, oldest due time first, as far as
+ * steward.max_workers allows; the caller starts a runner for each returned
+ * slot.  When several databases have schedulers, a database gets at most
+ * its fair share of runners at first, so that every database's queue has
+ * runners taking from it; runs that waited longer than
+ * STEWARD_QUEUE_GRACE_MS may use any free capacity.  *left gets the number
+ * of queued runs of 'dboid' that remain.
+ */
+#define STEWARD_QUEUE_GRACE_MS	500
+
+int
+steward_runner_promote(Oid dboid, int *slotnos, int max, int *left)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	TimestampTz grace = TimestampTzPlusMilliseconds(now, -STEWARD_QUEUE_GRACE_MS);
+	int			active = 0;
+	int			mine = 0;
+	int			queued = 0;
+	int			nsched = 0;
+	int			share;
+	int			n = 0;
+	int			i;
+
+	LWLockAcquire(steward_shared->lock, LW_EXCLUSIVE);
+	for (i = 0; i < steward_shared->nschedulers; i++)
+		if (steward_shared->schedulers[i].state == SCHEDULER_RUNNING)
+			nsched++;
+	share = (steward_max_workers + Max(nsched, 1) - 1) / Max(nsched, 1);
+	for (i = 0; i < steward_shared->nrunners; i++)
+	{
+		StewardRunnerSlot *r = &steward_shared->runners[i];
+
+		if (shmem_runner_active(r))
+		{
+			active++;
+			if (r->dboid == dboid)
+				mine++;
+		}
+		else if (r->state == RUNNER_QUEUED && r->dboid == dboid)
+			queued++;
+	}
+
+	while (queued > 0 && n < max && active < steward_max_workers)
+	{
+		StewardRunnerSlot *best = NULL;
+		int			bestno = -1;
+
+		for (i = 0; i < steward_shared->nrunners; i++)
+		{
+			StewardRunnerSlot *r = &steward_shared->runners[i];
+
+			if (r->state == RUNNER_QUEUED && r->dboid == dboid &&
+				(best == NULL || r->scheduled_for < best->scheduled_for))
+			{
+				best = r;
+				bestno = i;
+			}
+		}
+		if (best == NULL)
+			break;
+		if (mine >= share && best->scheduled_for > grace)
+			break;
+		shmem_start_queued(best, RUNNER_RESERVED, now);
+		slotnos[n++] = bestno;
+		active++;
+		mine++;
+		queued--;
+	}
+	LWLockRelease(steward_shared->lock);
+	*left = queued;
+	return n;
+}
+
+/* A runner could not be started for a promoted slot: queue the run again. */
+void
+steward_runner_requeue(int slotno)
+{
+	LWLockAcquire(steward_shared->lock, LW_EXCLUSIVE);
+	steward_shared->runners[slotno].state = RUNNER_QUEUED;
+	steward_shared->runners[slotno].deadline = 0;
+	LWLockRelease(steward_shared->lock);
+}
+
+/* Is a run of this database and owner queued and due by 'horizon'? */
+bool
+steward_runner_has_queued(Oid dboid, Oid owner, TimestampTz horizon)
+{
+	bool		found = false;
+	int			i;
+
+	LWLockAcquire(steward_shared->lock, LW_SHARED);
+	for (i = 0; i < steward_shared->nrunners && !found; i++)
+	{
+		StewardRunnerSlot *r = &steward_shared->runners[i];
+
+		found = r->state == RUNNER_QUEUED && r->dboid == dboid &&
+			r->owner == owner && r->scheduled_for <= horizon;
+	}
+	LWLockRelease(steward_shared->lock);
+	return found;
+}
+
+/*
+ * A runner that finished the run in 'cur_slotno' takes over the queued run
+ * of its database and owner that is due first (by 'horizon').  Its old slot
+ * is left DONE and marked handed off, so the scheduler records that run and
+ * moves its worker handle along.  Returns the new slot, or -1.
+ */
+int
+steward_runner_take_next(int cur_slotno, TimestampTz horizon)
+{
+	StewardRunnerSlot *cur = &steward_shared->runners[cur_slotno];
+	StewardRunnerSlot *best = NULL;
+	int			bestno = -1;
+	int			i;
+
+	LWLockAcquire(steward_shared->lock, LW_EXCLUSIVE);
+	if (cur->cancel_requested || cur->timeout_requested || cur->waiter_pid != 0)
+	{
+		LWLockRelease(steward_shared->lock);
+		return -1;
+	}
+	for (i = 0; i < steward_shared->nrunners; i++)
+	{
+		StewardRunnerSlot *r = &steward_shared->runners[i];
+
+		if (r->state == RUNNER_QUEUED && r->dboid == cur->dboid &&
+			r->owner == cur->owner && r->scheduled_for <= horizon &&
+			(best == NULL || r->scheduled_for < best->scheduled_for))
+		{
+			best = r;
+			bestno = i;
+		}
+	}
+	if (best != NULL)
+	{
+		shmem_start_queued(best, RUNNER_RUNNING, GetCurrentTimestamp());
+		best->pid = MyProcPid;
+		cur->state = RUNNER_DONE;
+		cur->pid = 0;
+		cur->handed_off = true;
+		cur->handoff_to = bestno;
+	}
+	LWLockRelease(steward_shared->lock);
+	return bestno;
+}
+
+/* Forget the queued runs of a database (its scheduler is going away). */
+void
+steward_runner_drop_queued(Oid dboid)
+{
+	int			i;
+
+	LWLockAcquire(steward_shared->lock, LW_EXCLUSIVE);
+	for (i = 0; i < steward_shared->nrunners; i++)
+	{
+		StewardRunnerSlot *r = &steward_shared->runners[i];
+
+		if (r->state == RUNNER_QUEUED && r->dboid == dboid)
+			memset(r, 0, sizeof(*r));
+	}
+	LWLockRelease(steward_shared->lock);
 }

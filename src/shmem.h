@@ -36,6 +36,7 @@ typedef struct StewardSchedulerSlot
 typedef enum StewardRunnerState
 {
 	RUNNER_FREE = 0,
+	RUNNER_QUEUED,				/* run is due; waits for a runner process */
 	RUNNER_RESERVED,			/* slot claimed, worker being started */
 	RUNNER_RUNNING,				/* worker process is up */
 	RUNNER_DONE,				/* worker exited; outcome to be reaped */
@@ -57,7 +58,21 @@ typedef struct StewardRunnerSlot
 	bool		kill_sent;		/* SIGTERM sent after the grace period */
 	pid_t		waiter_pid;		/* run_job() caller that reaps this slot */
 	bool		job_missing;	/* runner found no such job: nothing to record */
+	/* what a runner needs to start the run (set when the run is queued) */
+	Oid			owner;
+	int			attempt;
+	TimestampTz scheduled_for;
+	int64		max_runtime;	/* usecs, 0 = none */
+	/* the process moved on to the run in slot 'handoff_to' */
+	bool		handed_off;
+	int			handoff_to;
 } StewardRunnerSlot;
+
+/*
+ * Runner slots beyond max_worker_processes hold queued runs: runs that are
+ * due while steward.max_workers runners are busy.
+ */
+#define STEWARD_RUNNER_QUEUE	1024
 
 typedef struct StewardShared
 {
@@ -94,6 +109,14 @@ extern StewardReserveResult steward_runner_reserve(Oid dboid, int64 job_id,
 												   TimestampTz deadline,
 												   int *slotno);
 extern void steward_runner_release(int slotno);
+extern StewardReserveResult steward_runner_queue(Oid dboid, int64 job_id, Oid owner,
+												 int attempt, TimestampTz scheduled_for,
+												 int64 max_runtime);
+extern int	steward_runner_promote(Oid dboid, int *slotnos, int max, int *left);
+extern void steward_runner_requeue(int slotno);
+extern bool steward_runner_has_queued(Oid dboid, Oid owner, TimestampTz horizon);
+extern int	steward_runner_take_next(int cur_slotno, TimestampTz horizon);
+extern void steward_runner_drop_queued(Oid dboid);
 extern bool steward_job_is_running(Oid dboid, int64 job_id);
 
 #endif							/* STEWARD_SHMEM_H */

@@ -115,6 +115,37 @@ is(sql("SELECT max(c) FROM (SELECT (SELECT count(*) FROM steward.job_run b
 sql("SELECT steward.unschedule(job_name) FROM steward.job WHERE job_name LIKE 'par_'");
 $node->safe_psql('postgres', "ALTER SYSTEM RESET steward.max_workers; SELECT pg_reload_conf()");
 
+# --- a busy runner takes over queued runs of its owner, in a clean session ---
+$node->safe_psql('postgres', "ALTER SYSTEM SET steward.max_workers = 1; SELECT pg_reload_conf()");
+sql("CREATE TABLE chain_log (job text, pid int, work_mem text, leaked_temp bool, appname text)");
+my $chain_cmd = "INSERT INTO chain_log SELECT '%s', pg_backend_pid(), current_setting('work_mem'),
+                   to_regclass('pg_temp.leak') IS NOT NULL, current_setting('application_name');
+                 SET work_mem = '77kB'; CREATE TEMP TABLE leak (x int); SELECT pg_sleep(0.3)%s";
+sql(sprintf("SELECT steward.schedule('chain$_', '1 hours', \$\$$chain_cmd\$\$)", "chain$_", $_ == 5 ? '; SELECT 1/0' : ''))
+  for 1 .. 5;
+$node->poll_query_until('postgres',
+	"SELECT count(*) = 5 FROM steward.job_state s JOIN steward.job j USING (job_id) WHERE j.job_name LIKE 'chain_'")
+  or die 'no state for chain jobs';
+sql("UPDATE steward.job_state SET next_run_at = now() FROM steward.job j
+      WHERE j.job_id = job_state.job_id AND j.job_name LIKE 'chain_'");
+sql("SELECT steward.alter_job('chain1')");
+ok($node->poll_query_until('postgres',
+	"SELECT count(*) = 5 FROM steward.job_run r JOIN steward.job j USING (job_id)
+	  WHERE j.job_name LIKE 'chain_' AND r.status IN ('succeeded', 'failed')"),
+	'all queued runs ran with one runner allowed');
+is(sql("SELECT count(DISTINCT pid) < 5 FROM chain_log"), 't',
+	'a runner took over queued runs instead of exiting');
+is(sql("SELECT count(*) FROM chain_log WHERE work_mem = '77kB' OR leaked_temp
+         OR appname <> 'pg_steward job ' || job"), '0',
+	'each run starts with a clean session (settings, temp tables, application_name)');
+is(sql("SELECT string_agg(r.pid::text, ',' ORDER BY r.run_id) = string_agg(l.pid::text, ',' ORDER BY r.run_id)
+          FROM steward.job_run r JOIN steward.job j USING (job_id) JOIN chain_log l ON l.job = j.job_name"), 't',
+	'job_run.pid names the process that ran each run');
+is(sql("SELECT last_status || ' ' || consecutive_failures FROM steward.jobs WHERE name = 'chain5'"), 'failed 1',
+	'the scheduler accounts for runs that a runner took over');
+sql("SELECT steward.unschedule(job_name) FROM steward.job WHERE job_name LIKE 'chain_'");
+$node->safe_psql('postgres', "ALTER SYSTEM RESET steward.max_workers; SELECT pg_reload_conf()");
+
 # --- SIGTERM of the scheduler cancels its runners; the launcher restarts it ---
 sql("SELECT steward.schedule('sleeper', '1 hours', 'SELECT pg_sleep(60)')");
 make_due('sleeper');
