@@ -22,7 +22,12 @@ CREATE TABLE steward.partition_state (
 	parent		regclass PRIMARY KEY,
 	last_maintained_at timestamptz,
 	last_status text,
-	last_message text
+	last_message text,
+	-- internal: pg_inherits rows and configuration seen by the last
+	-- maintenance, and the point of the control column before which the set
+	-- needs no work while they stay the same
+	fingerprint bigint,
+	quiet_until bigint
 );
 
 SELECT pg_catalog.pg_extension_config_dump('steward.partition_set', '');

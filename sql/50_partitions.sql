@@ -82,6 +82,28 @@ SELECT parent, created, dropped, detached, status FROM steward.partition_maintai
 SELECT periods_ahead, partitions, oldest_bound::timestamptz >= date_trunc('day', now()) - interval '5 days' AS retention_held
   FROM steward.partition_status WHERE parent = 'metrics'::regclass;
 
+-- A quiet set is remembered (fingerprint of its configuration and
+-- pg_inherits rows): the next maintenance does not read its partitions, yet
+-- a partition dropped by hand is noticed and re-created at once.
+SELECT created, dropped, status FROM steward.partition_maintain('metrics');
+SELECT fingerprint IS NOT NULL AND quiet_until IS NOT NULL AS remembered
+  FROM steward.partition_state WHERE parent = 'metrics'::regclass;
+DO $$ BEGIN EXECUTE format('DROP TABLE %I', (SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+  WHERE i.inhparent = 'metrics'::regclass AND c.relname <> 'metrics_default' ORDER BY c.relname DESC LIMIT 1)); END $$;
+SELECT created, dropped, status FROM steward.partition_maintain('metrics');
+
+-- detach_concurrently with a default partition: PostgreSQL cannot detach
+-- concurrently then; the user is told at configuration time.
+CREATE TABLE dc (ts timestamptz NOT NULL) PARTITION BY RANGE (ts);
+SET client_min_messages = notice;
+SELECT steward.partition_table('dc', 'ts', '1 day', premake => 1, retention => '3 days',
+                               retention_mode => 'detach_concurrently');
+SELECT steward.partition_alter('dc', retention_mode => 'drop');
+SELECT steward.partition_alter('dc', retention_mode => 'detach_concurrently');
+SET client_min_messages = warning;
+SELECT steward.partition_forget('dc');
+DROP TABLE dc;
+
 -- Retention by detaching into another schema.
 CREATE SCHEMA archive;
 CREATE TABLE logs (ts timestamptz NOT NULL) PARTITION BY RANGE (ts);
@@ -178,6 +200,8 @@ RESET ROLE;
 -- partition_alter and partition_forget.
 SELECT steward.partition_alter('metrics', premake => 5, retention => 'none');
 SELECT premake, retention FROM steward.partition_set WHERE parent = 'metrics'::regclass;
+-- a changed policy takes effect at the next maintenance
+SELECT created, status FROM steward.partition_maintain('metrics');
 SELECT steward.partition_alter('metrics', retention => '1 hour');
 SELECT steward.partition_alter('fresh', premake => 2);
 SELECT steward.partition_forget('metrics');

@@ -29,24 +29,29 @@
 
 #include <math.h>
 
+#include "access/genam.h"
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
+#include "catalog/partition.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_inherits.h"
 #include "catalog/pg_type.h"
+#include "common/hashfn.h"
 #include "executor/spi.h"
 #include "funcapi.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
 #include "pgstat.h"
+#include "storage/bufmgr.h"
 #include "storage/lmgr.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
-#include "utils/datetime.h"
 #include "utils/date.h"
+#include "utils/datetime.h"
+#include "utils/fmgroids.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -73,6 +78,8 @@ PG_FUNCTION_INFO_V1(steward_partition_drain_default);
 #define PART_MAX_PREMAKE		1000
 #define PART_DDL_TRIES			4
 #define PART_NAME_MAX			(NAMEDATALEN - 1)
+/* rows per statement when the worker drains a default partition */
+#define PART_DRAIN_BATCH		10000
 
 typedef struct PartSet
 {
@@ -97,6 +104,12 @@ typedef struct PartSet
 	char	   *name_template;
 	char	   *timezone;
 	pg_tz	   *tz;
+	List	   *pending;		/* partitions with an unfinished concurrent
+								 * detach (relids), set by part_existing */
+	/* from steward.partition_state: see part_quiet() */
+	bool		has_quiet;
+	int64		fingerprint;
+	int64		quiet_until;
 } PartSet;
 
 typedef struct PartRange
@@ -119,8 +132,21 @@ typedef struct PartResult
 	int64		moved;			/* rows moved out of the default partition */
 	char	   *status;
 	char	   *message;
-	List	   *concurrent_detach;	/* qualified names left for the worker */
+	List	   *concurrent_detach;	/* PartDetach items left for the worker */
+	bool		deferred;		/* work was left to the worker */
+	bool		has_quiet;		/* fingerprint and quiet_until are valid */
+	int64		fingerprint;
+	int64		quiet_until;
 } PartResult;
+
+/* A partition to detach concurrently, outside the set's transaction. */
+typedef struct PartDetach
+{
+	char	   *qparent;
+	char	   *qname;
+	Oid			relid;
+	char	   *qschema;		/* move it here afterwards, or NULL */
+} PartDetach;
 
 int			steward_partition_lock_timeout = 2000;
 
@@ -129,6 +155,7 @@ int			steward_partition_lock_timeout = 2000;
  * ---------------------------------------------------------------------
  */
 static void part_kind_maintenance(StewardJobContext *ctx);
+static int64 part_retention_cutoff(PartSet *set, int64 current);
 
 void
 steward_partition_init(void)
@@ -618,31 +645,58 @@ part_validate(PartSet *set)
 				 errhint("Use tokens such as {parent}, {YYYY}, {MM}, {DD}, {HH}, {MI} and {start}.")));
 }
 
+#define PART_SET_COLUMNS \
+	"SELECT s.parent::pg_catalog.oid, s.control, s.step, s.premake, s.retention," \
+	"       s.retention_mode, s.retention_schema, s.default_partition, s.name_template," \
+	"       s.timezone, st.fingerprint, st.quiet_until, st.last_status" \
+	"  FROM steward.partition_set s" \
+	"  LEFT JOIN steward.partition_state st ON st.parent = s.parent"
+
+/* Fill 'set' from row 'i' of a PART_SET_COLUMNS result. */
+static void
+part_set_from_row(uint64 i, PartSet *set)
+{
+	bool		isnull;
+	Datum		fp,
+				quiet;
+	char	   *status;
+
+	memset(set, 0, sizeof(PartSet));
+	set->parent = DatumGetObjectId(steward_spi_getdatum(i, 1, &isnull));
+	set->control = steward_spi_gettext(i, 2);
+	set->step = steward_spi_gettext(i, 3);
+	set->premake = DatumGetInt32(steward_spi_getdatum(i, 4, &isnull));
+	set->retention = steward_spi_gettext(i, 5);
+	set->retention_mode = steward_spi_gettext(i, 6);
+	set->retention_schema = steward_spi_gettext(i, 7);
+	set->default_partition = DatumGetBool(steward_spi_getdatum(i, 8, &isnull));
+	set->name_template = steward_spi_gettext(i, 9);
+	set->timezone = steward_spi_gettext(i, 10);
+	fp = steward_spi_getdatum(i, 11, &isnull);
+	if (!isnull)
+	{
+		quiet = steward_spi_getdatum(i, 12, &isnull);
+		status = steward_spi_gettext(i, 13);
+		if (!isnull && status != NULL && strcmp(status, "ok") == 0)
+		{
+			set->has_quiet = true;
+			set->fingerprint = DatumGetInt64(fp);
+			set->quiet_until = DatumGetInt64(quiet);
+		}
+	}
+}
+
 /* Load a registered set (SPI connected). */
 static bool
 part_load_set(Oid parent, PartSet *set)
 {
 	Datum		arg = ObjectIdGetDatum(parent);
-	char	   *premake;
 
-	steward_spi_exec("SELECT control, step, premake, retention, retention_mode,"
-					 "       retention_schema, default_partition, name_template, timezone"
-					 "  FROM steward.partition_set WHERE parent::pg_catalog.oid = $1",
+	steward_spi_exec(PART_SET_COLUMNS " WHERE s.parent::pg_catalog.oid = $1",
 					 SPI_OK_SELECT, 1, (Oid[]) {OIDOID}, &arg, NULL);
 	if (SPI_processed == 0)
 		return false;
-	memset(set, 0, sizeof(PartSet));
-	set->parent = parent;
-	set->control = steward_spi_gettext(0, 1);
-	set->step = steward_spi_gettext(0, 2);
-	premake = steward_spi_gettext(0, 3);
-	set->premake = atoi(premake);
-	set->retention = steward_spi_gettext(0, 4);
-	set->retention_mode = steward_spi_gettext(0, 5);
-	set->retention_schema = steward_spi_gettext(0, 6);
-	set->default_partition = strcmp(steward_spi_gettext(0, 7), "t") == 0;
-	set->name_template = steward_spi_gettext(0, 8);
-	set->timezone = steward_spi_gettext(0, 9);
+	part_set_from_row(0, set);
 	return true;
 }
 
@@ -663,22 +717,40 @@ part_range_cmp(const ListCell *a, const ListCell *b)
 	return (ra->lo > rb->lo) - (ra->lo < rb->lo);
 }
 
+/*
+ * The set's partitions with their bounds, sorted.  pg_inherits is read
+ * directly so that partitions whose concurrent detach was interrupted are
+ * seen too: they go to set->pending instead.
+ */
 static List *
 part_existing(PartSet *set)
 {
-	List	   *children = find_inheritance_children(set->parent, NoLock);
+	Relation	inhrel;
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	inhtup;
 	List	   *ranges = NIL;
-	ListCell   *lc;
 
-	foreach(lc, children)
+	set->pending = NIL;
+	inhrel = table_open(InheritsRelationId, AccessShareLock);
+	ScanKeyInit(&key, Anum_pg_inherits_inhparent, BTEqualStrategyNumber,
+				F_OIDEQ, ObjectIdGetDatum(set->parent));
+	scan = systable_beginscan(inhrel, InheritsParentIndexId, true, NULL, 1, &key);
+	while ((inhtup = systable_getnext(scan)) != NULL)
 	{
-		Oid			child = lfirst_oid(lc);
+		Form_pg_inherits inh = (Form_pg_inherits) GETSTRUCT(inhtup);
+		Oid			child = inh->inhrelid;
 		HeapTuple	tup;
 		Datum		d;
 		bool		isnull;
 		PartitionBoundSpec *spec;
 		PartRange  *r;
 
+		if (inh->inhdetachpending)
+		{
+			set->pending = lappend_oid(set->pending, child);
+			continue;
+		}
 		tup = SearchSysCache1(RELOID, ObjectIdGetDatum(child));
 		if (!HeapTupleIsValid(tup))
 			continue;
@@ -708,6 +780,8 @@ part_existing(PartSet *set)
 		ReleaseSysCache(tup);
 		ranges = lappend(ranges, r);
 	}
+	systable_endscan(scan);
+	table_close(inhrel, AccessShareLock);
 	list_sort(ranges, part_range_cmp);
 	return ranges;
 }
@@ -1194,6 +1268,33 @@ part_ensure_default(PartSet *set, List *ranges, bool *created)
 	*created = true;
 }
 
+/*
+ * Finish concurrent detaches that were interrupted (cancelled, timed out,
+ * crashed): the partition is already invisible to new queries, so only
+ * FINALIZE is left.  It waits for older snapshots under the lock timeout.
+ */
+static void
+part_finalize_pending(PartSet *set, PartResult *res)
+{
+	ListCell   *lc;
+
+	foreach(lc, set->pending)
+	{
+		char	   *relname = get_rel_name(lfirst_oid(lc));
+		char	   *qname;
+
+		if (relname == NULL)
+			continue;
+		qname = quote_qualified_identifier(set->nspname, relname);
+		part_exec_ddl(psprintf("ALTER TABLE %s DETACH PARTITION %s FINALIZE",
+							   part_qparent(set), qname));
+		if (set->retention_schema != NULL && strcmp(set->retention_mode, "drop") != 0)
+			part_exec_ddl(psprintf("ALTER TABLE %s SET SCHEMA %s", qname,
+								   quote_identifier(set->retention_schema)));
+		res->detached++;
+	}
+}
+
 /* Retire partitions entirely older than the retention. */
 static void
 part_retire(PartSet *set, List *ranges, int64 current, bool in_worker, PartResult *res)
@@ -1201,19 +1302,18 @@ part_retire(PartSet *set, List *ranges, int64 current, bool in_worker, PartResul
 	int64		cutoff;
 	ListCell   *lc;
 	char	   *qparent = part_qparent(set);
+	bool		has_default = part_find_default(ranges) != NULL;
+	int			blocking = 0;
 
 	if (set->retention == NULL)
 		return;
-	if (set->is_time)
-		cutoff = part_add_calendar(set, current, -set->retention_iv.month,
-								   -set->retention_iv.day, -set->retention_iv.time);
-	else
-		cutoff = current - set->retention_id;
+	cutoff = part_retention_cutoff(set, current);
 
 	foreach(lc, ranges)
 	{
 		PartRange  *r = lfirst(lc);
 		char	   *qname;
+		bool		concurrently = strcmp(set->retention_mode, "detach_concurrently") == 0;
 
 		if (r->is_default || r->hi_unbounded || r->hi > cutoff)
 			continue;
@@ -1223,21 +1323,142 @@ part_retire(PartSet *set, List *ranges, int64 current, bool in_worker, PartResul
 			part_exec_ddl(psprintf("DROP TABLE %s", qname));
 			res->dropped++;
 		}
-		else if (strcmp(set->retention_mode, "detach") == 0)
+		else if (!concurrently || (in_worker && has_default))
 		{
+			/*
+			 * PostgreSQL refuses DETACH ... CONCURRENTLY while the set has a
+			 * default partition; the plain DETACH needs ACCESS EXCLUSIVE on
+			 * the parent, but only for a catalog change, under the lock
+			 * timeout.
+			 */
 			part_exec_ddl(psprintf("ALTER TABLE %s DETACH PARTITION %s", qparent, qname));
 			if (set->retention_schema != NULL)
 				part_exec_ddl(psprintf("ALTER TABLE %s SET SCHEMA %s", qname,
 									   quote_identifier(set->retention_schema)));
 			res->detached++;
+			if (concurrently)
+				blocking++;
 		}
 		else if (in_worker)
-			res->concurrent_detach = lappend(res->concurrent_detach,
-											 psprintf("ALTER TABLE %s DETACH PARTITION %s CONCURRENTLY",
-													  qparent, qname));
+		{
+			PartDetach *d = palloc0(sizeof(PartDetach));
+
+			d->qparent = qparent;
+			d->qname = qname;
+			d->relid = r->relid;
+			if (set->retention_schema != NULL)
+				d->qschema = pstrdup(quote_identifier(set->retention_schema));
+			res->concurrent_detach = lappend(res->concurrent_detach, d);
+		}
 		else
+		{
 			res->message = "retention by DETACH ... CONCURRENTLY is left to the worker";
+			res->deferred = true;
+		}
 	}
+	if (blocking > 0)
+		res->message = psprintf("detached %d partitions without CONCURRENTLY: PostgreSQL cannot detach concurrently while the set has a default partition",
+								blocking);
+}
+
+/*
+ * A fingerprint of the set: its configuration and its pg_inherits rows
+ * (which change with every attach, detach, drop or pending detach).  While
+ * it stays the same, the partitions are those the last maintenance left.
+ */
+static int64
+part_fingerprint(PartSet *set)
+{
+	StringInfoData cfg;
+	uint64		h;
+	Relation	inhrel;
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tup;
+
+	initStringInfo(&cfg);
+	appendStringInfo(&cfg, "%s|%s|%d|%s|%s|%s|%d|%s|%s",
+					 set->control, set->step, set->premake,
+					 set->retention ? set->retention : "",
+					 set->retention_mode, set->retention_schema ? set->retention_schema : "",
+					 (int) set->default_partition, set->name_template ? set->name_template : "",
+					 set->timezone);
+	h = hash_bytes_extended((unsigned char *) cfg.data, cfg.len, 0);
+	pfree(cfg.data);
+
+	inhrel = table_open(InheritsRelationId, AccessShareLock);
+	ScanKeyInit(&key, Anum_pg_inherits_inhparent, BTEqualStrategyNumber,
+				F_OIDEQ, ObjectIdGetDatum(set->parent));
+	scan = systable_beginscan(inhrel, InheritsParentIndexId, true, NULL, 1, &key);
+	while ((tup = systable_getnext(scan)) != NULL)
+	{
+		Form_pg_inherits inh = (Form_pg_inherits) GETSTRUCT(tup);
+		uint64		t;
+
+		t = hash_bytes_uint32_extended(inh->inhrelid, HeapTupleHeaderGetXmin(tup->t_data));
+		t = hash_bytes_uint32_extended((uint32) inh->inhdetachpending, t);
+		h += t;					/* order does not matter */
+	}
+	systable_endscan(scan);
+	table_close(inhrel, AccessShareLock);
+	return (int64) h;
+}
+
+/* The retention cutoff at 'current': partitions ending by it are retired. */
+static int64
+part_retention_cutoff(PartSet *set, int64 current)
+{
+	if (set->is_time)
+		return part_add_calendar(set, current, -set->retention_iv.month,
+								 -set->retention_iv.day, -set->retention_iv.time);
+	return current - set->retention_id;
+}
+
+/*
+ * After a maintenance that left nothing to do: the first point at which the
+ * set may need work again, i.e. the next period start (premake moves on) or
+ * the time the oldest partition falls out of the retention, whichever comes
+ * first.  Until then, and while the fingerprint holds, maintenance is a
+ * no-op without reading the partitions.  Time sets only: id sets depend on
+ * their data.
+ */
+static void
+part_note_quiet(PartSet *set, List *ranges, PartResult *res)
+{
+	int64		current = part_current_point(set);
+	int64		quiet = part_next(set, part_floor(set, current));
+	ListCell   *lc;
+
+	if (!set->is_time || strcmp(res->status, "ok") != 0 ||
+		res->concurrent_detach != NIL || res->deferred)
+		return;
+	if (set->retention != NULL)
+	{
+		int64		cutoff = part_retention_cutoff(set, current);
+		bool		found = false;
+		int64		oldest = 0;
+
+		foreach(lc, ranges)
+		{
+			PartRange  *r = lfirst(lc);
+
+			if (r->is_default || r->hi_unbounded || r->hi <= cutoff)
+				continue;
+			if (!found || r->hi < oldest)
+				oldest = r->hi;
+			found = true;
+		}
+		if (found)
+		{
+			int64		at = part_add_calendar(set, oldest, set->retention_iv.month,
+											   set->retention_iv.day, set->retention_iv.time);
+
+			quiet = Min(quiet, at);
+		}
+	}
+	res->has_quiet = true;
+	res->quiet_until = quiet;
+	res->fingerprint = part_fingerprint(set);
 }
 
 /*
@@ -1270,6 +1491,17 @@ part_maintain_one(PartSet *set, bool in_worker, PartResult *res)
 	}
 	part_describe_parent(set);
 	part_validate(set);
+
+	/* Nothing can have changed since the last maintenance: done. */
+	if (set->has_quiet && set->is_time &&
+		part_current_point(set) < set->quiet_until &&
+		part_fingerprint(set) == set->fingerprint)
+	{
+		res->has_quiet = true;
+		res->fingerprint = set->fingerprint;
+		res->quiet_until = set->quiet_until;
+		return;
+	}
 
 	ranges = part_existing(set);
 	current = part_floor(set, part_current_point(set));
@@ -1316,46 +1548,130 @@ part_maintain_one(PartSet *set, bool in_worker, PartResult *res)
 	part_ensure_default(set, ranges, &made_default);
 	if (made_default)
 		res->created++;
+	part_finalize_pending(set, res);
 	part_retire(set, ranges, part_current_point(set), in_worker, res);
 	if (problems.len > 0)
 	{
 		res->status = "failed";
 		res->message = psprintf("overlapping partitions not managed by the set: %s", problems.data);
 	}
-	else if (res->moved > 0)
+	else if (res->moved > 0 && res->message == NULL)
 		res->message = psprintf("moved " INT64_FORMAT " rows from the default partition into new partitions",
 								res->moved);
+	part_note_quiet(set, ranges, res);
 }
 
+/* One set's outcome, to be written to steward.partition_state. */
+typedef struct PartStateRow
+{
+	Oid			parent;
+	char	   *status;
+	char	   *message;
+	bool		has_quiet;
+	int64		fingerprint;
+	int64		quiet_until;
+} PartStateRow;
+
+/* Write the outcomes of several sets in one statement (SPI connected). */
 static void
-part_save_state(Oid parent, const char *status, const char *message)
+part_save_states(List *rows)
 {
 	StewardCatalogAccess acc;
-	Datum		values[3];
-	char		nulls[3] = {' ', ' ', ' '};
+	int			n = list_length(rows);
+	Datum	   *parents = palloc(sizeof(Datum) * n);
+	Datum	   *statuses = palloc(sizeof(Datum) * n);
+	Datum	   *messages = palloc(sizeof(Datum) * n);
+	Datum	   *fps = palloc(sizeof(Datum) * n);
+	Datum	   *quiets = palloc(sizeof(Datum) * n);
+	bool	   *msgnulls = palloc(sizeof(bool) * n);
+	bool	   *qnulls = palloc(sizeof(bool) * n);
+	int			dims[1] = {n};
+	int			lbs[1] = {1};
+	Datum		values[5];
+	ListCell   *lc;
+	int			i = 0;
 
-	values[0] = ObjectIdGetDatum(parent);
-	values[1] = CStringGetTextDatum(status);
-	if (message)
-		values[2] = CStringGetTextDatum(message);
-	else
-		nulls[2] = 'n';
+	if (n == 0)
+		return;
+	foreach(lc, rows)
+	{
+		PartStateRow *r = lfirst(lc);
+
+		parents[i] = ObjectIdGetDatum(r->parent);
+		statuses[i] = CStringGetTextDatum(r->status);
+		msgnulls[i] = r->message == NULL;
+		messages[i] = msgnulls[i] ? (Datum) 0 : CStringGetTextDatum(r->message);
+		qnulls[i] = !r->has_quiet;
+		fps[i] = Int64GetDatum(r->fingerprint);
+		quiets[i] = Int64GetDatum(r->quiet_until);
+		i++;
+	}
+	values[0] = PointerGetDatum(construct_md_array(parents, NULL, 1, dims, lbs, OIDOID, 4, true, TYPALIGN_INT));
+	values[1] = PointerGetDatum(construct_md_array(statuses, NULL, 1, dims, lbs, TEXTOID, -1, false, TYPALIGN_INT));
+	values[2] = PointerGetDatum(construct_md_array(messages, msgnulls, 1, dims, lbs, TEXTOID, -1, false, TYPALIGN_INT));
+	values[3] = PointerGetDatum(construct_md_array(fps, qnulls, 1, dims, lbs, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	values[4] = PointerGetDatum(construct_md_array(quiets, qnulls, 1, dims, lbs, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+
 	steward_catalog_enter(&acc);
 	steward_spi_exec("INSERT INTO steward.partition_state AS s"
-					 " (parent, last_maintained_at, last_status, last_message)"
-					 " VALUES ($1::pg_catalog.regclass, pg_catalog.now(), $2, $3)"
+					 " (parent, last_maintained_at, last_status, last_message, fingerprint, quiet_until)"
+					 " SELECT u.parent::pg_catalog.regclass, pg_catalog.now(), u.status, u.message,"
+					 "        u.fingerprint, u.quiet_until"
+					 "   FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3),"
+					 "                   pg_catalog.unnest($4), pg_catalog.unnest($5))"
+					 "        AS u(parent, status, message, fingerprint, quiet_until)"
 					 " ON CONFLICT (parent) DO UPDATE SET"
 					 "  last_maintained_at = EXCLUDED.last_maintained_at,"
 					 "  last_status = EXCLUDED.last_status,"
-					 "  last_message = EXCLUDED.last_message",
-					 SPI_OK_INSERT, 3, (Oid[]) {OIDOID, TEXTOID, TEXTOID}, values, nulls);
+					 "  last_message = EXCLUDED.last_message,"
+					 "  fingerprint = EXCLUDED.fingerprint,"
+					 "  quiet_until = EXCLUDED.quiet_until",
+					 SPI_OK_INSERT, 5,
+					 (Oid[]) {OIDARRAYOID, TEXTARRAYOID, TEXTARRAYOID, INT8ARRAYOID, INT8ARRAYOID},
+					 values, NULL);
 	steward_catalog_exit(&acc);
+}
+
+static PartStateRow *
+part_state_row(Oid parent, const char *status, const char *message, PartResult *res)
+{
+	PartStateRow *row = palloc0(sizeof(PartStateRow));
+
+	row->parent = parent;
+	row->status = pstrdup(status);
+	row->message = message ? pstrdup(message) : NULL;
+	if (res != NULL && res->has_quiet)
+	{
+		row->has_quiet = true;
+		row->fingerprint = res->fingerprint;
+		row->quiet_until = res->quiet_until;
+	}
+	return row;
+}
+
+static void
+part_save_state(Oid parent, const char *status, const char *message, PartResult *res)
+{
+	part_save_states(list_make1(part_state_row(parent, status, message, res)));
 }
 
 /* ---------------------------------------------------------------------
  * SQL functions
  * ---------------------------------------------------------------------
  */
+/* detach_concurrently cannot be concurrent while a default partition exists. */
+static void
+part_notice_detach_default(PartSet *set)
+{
+	if (set->retention_mode != NULL &&
+		strcmp(set->retention_mode, "detach_concurrently") == 0 &&
+		OidIsValid(get_default_partition_oid(set->parent)))
+		ereport(NOTICE,
+				(errmsg("partitions of \"%s\" will be detached without CONCURRENTLY while it has a default partition",
+						set->relname),
+				 errdetail("PostgreSQL refuses DETACH PARTITION ... CONCURRENTLY when a default partition exists; maintenance then uses a plain DETACH, which takes a brief ACCESS EXCLUSIVE lock on the parent under steward.partition_lock_timeout."),
+				 errhint("Drop the default partition (or create the set with default_partition => false) to detach without blocking queries.")));
+}
 static char *
 part_text_arg(FunctionCallInfo fcinfo, int n)
 {
@@ -1475,8 +1791,9 @@ steward_partition_table(PG_FUNCTION_ARGS)
 						 values, nulls);
 	}
 	steward_catalog_exit(&acc);
-	part_save_state(set.parent, "ok", psprintf("created %d partitions", created));
+	part_save_state(set.parent, "ok", psprintf("created %d partitions", created), NULL);
 	SPI_finish();
+	part_notice_detach_default(&set);
 	PG_RETURN_INT32(created);
 }
 
@@ -1501,6 +1818,30 @@ part_list_sets(Oid only)
 	}
 	steward_catalog_exit(&acc);
 	return oids;
+}
+
+/* Every registered set (or only one), configuration and state, in one query. */
+static List *
+part_load_sets(Oid only)
+{
+	StewardCatalogAccess acc;
+	List	   *sets = NIL;
+	uint64		i;
+
+	steward_catalog_enter(&acc);
+	steward_spi_exec(PART_SET_COLUMNS
+					 " WHERE $1 = 0 OR s.parent::pg_catalog.oid = $1"
+					 " ORDER BY s.parent::pg_catalog.text",
+					 SPI_OK_SELECT, 1, (Oid[]) {OIDOID}, (Datum[]) {ObjectIdGetDatum(only)}, NULL);
+	for (i = 0; i < SPI_processed; i++)
+	{
+		PartSet    *set = palloc(sizeof(PartSet));
+
+		part_set_from_row(i, set);
+		sets = lappend(sets, set);
+	}
+	steward_catalog_exit(&acc);
+	return sets;
 }
 
 static bool
@@ -1541,11 +1882,12 @@ steward_partition_maintain(PG_FUNCTION_ARGS)
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	Oid			only = PG_ARGISNULL(0) ? InvalidOid : PG_GETARG_OID(0);
 	List	   *sets;
+	List	   *states = NIL;
 	ListCell   *lc;
 
 	steward_init_srf(fcinfo);
 	SPI_connect();
-	sets = part_list_sets(only);
+	sets = part_load_sets(only);
 	if (OidIsValid(only) && sets == NIL)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
@@ -1554,21 +1896,20 @@ steward_partition_maintain(PG_FUNCTION_ARGS)
 
 	foreach(lc, sets)
 	{
-		Oid			parent = lfirst_oid(lc);
-		PartSet		set;
+		PartSet    *set = lfirst(lc);
+		Oid			parent = set->parent;
 		PartResult	res = {0};
 		PartMaintainCall call;
 		ErrorData  *edata;
 		Datum		values[7];
 		bool		nulls[7] = {0};
 
-		if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(parent)) ||
-			!part_load_visible(parent, &set))
+		if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(parent)))
 			continue;
 		if (!OidIsValid(only) && !steward_is_table_owner(parent))
 			continue;
 
-		call.set = &set;
+		call.set = set;
 		call.res = &res;
 		edata = part_subxact(part_maintain_try, &call);
 		if (edata != NULL)
@@ -1580,7 +1921,7 @@ steward_partition_maintain(PG_FUNCTION_ARGS)
 
 		/* a skipped set's state belongs to the session maintaining it */
 		if (strcmp(res.status, "skipped") != 0)
-			part_save_state(parent, res.status, res.message);
+			states = lappend(states, part_state_row(parent, res.status, res.message, &res));
 		values[0] = ObjectIdGetDatum(parent);
 		values[1] = Int32GetDatum(res.created);
 		values[2] = Int32GetDatum(res.detached);
@@ -1593,6 +1934,7 @@ steward_partition_maintain(PG_FUNCTION_ARGS)
 			nulls[6] = true;
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
+	part_save_states(states);
 	SPI_finish();
 	return (Datum) 0;
 }
@@ -1652,6 +1994,8 @@ steward_partition_alter(PG_FUNCTION_ARGS)
 					 values, nulls);
 	steward_catalog_exit(&acc);
 	SPI_finish();
+	if (!PG_ARGISNULL(3))
+		part_notice_detach_default(&set);
 	PG_RETURN_VOID();
 }
 
@@ -1761,10 +2105,69 @@ steward_partition_info(PG_FUNCTION_ARGS)
 }
 
 /*
+ * Move the rows of the oldest period that has rows in the default partition
+ * into a new partition for that period: a standalone table receives the
+ * rows (DELETE ... RETURNING, 'batch' rows per statement), gets a CHECK
+ * constraint matching its bounds and is attached.  A period is the unit of
+ * atomicity: its rows move in one transaction, so readers never miss them.
+ * Returns false when the default partition has no rows left to move.
+ */
+static bool
+part_drain_period(PartSet *set, List **ranges, PartRange *def, int batch,
+				  int64 *moved)
+{
+	char	   *qdef = quote_qualified_identifier(set->nspname, def->relname);
+	const char *col = quote_identifier(set->control);
+	bool		isnull;
+	Datum		d;
+	int64		lo,
+				hi;
+	char	   *name;
+	char	   *qname;
+	char	   *cond;
+	PartRange  *overlap;
+	PartRange  *r;
+
+	steward_spi_exec(psprintf("SELECT min(%s) FROM %s", col, qdef),
+					 SPI_OK_SELECT, 0, NULL, NULL, NULL);
+	d = steward_spi_getdatum(0, 1, &isnull);
+	if (isnull)
+		return false;
+	lo = part_floor(set, part_datum_to_point(set->typid, d));
+	hi = part_next(set, lo);
+	if (part_match(*ranges, lo, hi, &overlap) != NULL || overlap != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_OBJECT_DEFINITION),
+				 errmsg("cannot drain rows from %s to %s: a partition with other bounds overlaps",
+						part_point_display(set, lo), part_point_display(set, hi))));
+
+	name = part_name(set, lo, false);
+	qname = quote_qualified_identifier(set->nspname, name);
+	cond = part_range_cond(set, lo, hi);
+	part_exec_ddl(psprintf("CREATE TABLE %s (LIKE %s INCLUDING DEFAULTS INCLUDING CONSTRAINTS"
+						   " INCLUDING GENERATED INCLUDING STORAGE INCLUDING COMMENTS)",
+						   qname, part_qparent(set)));
+	*moved += part_move_rows(qdef, qname, cond, part_columns(set), batch);
+	part_exec_ddl(psprintf("ALTER TABLE %s ADD CONSTRAINT steward_partition_bound CHECK (%s IS NOT NULL AND %s)",
+						   qname, col, cond));
+	part_copy_access(set, qname, part_grants(set));
+	part_exec_ddl(psprintf("ALTER TABLE %s ATTACH PARTITION %s FOR VALUES FROM (%s) TO (%s)",
+						   part_qparent(set), qname, part_bound(set, lo, false),
+						   part_bound(set, hi, true)));
+	part_exec_ddl(psprintf("ALTER TABLE %s DROP CONSTRAINT steward_partition_bound", qname));
+	r = palloc0(sizeof(PartRange));
+	r->relname = name;
+	r->lo = lo;
+	r->hi = hi;
+	*ranges = lappend(*ranges, r);
+	return true;
+}
+
+/*
  * steward.partition_drain_default(parent, batch_rows) RETURNS bigint
  * Moves rows of the default partition into proper partitions, creating
- * them: per period, a standalone table receives the rows in batches and is
- * then attached.
+ * them, in the caller's transaction.  (The partition_maintenance job drains
+ * default partitions too, one period per transaction.)
  */
 Datum
 steward_partition_drain_default(PG_FUNCTION_ARGS)
@@ -1775,9 +2178,6 @@ steward_partition_drain_default(PG_FUNCTION_ARGS)
 	List	   *ranges;
 	PartRange  *def;
 	int64		moved = 0;
-	char	   *qdef;
-	char	   *cols;
-	const char *col;
 
 	if (batch < 1)
 		ereport(ERROR,
@@ -1793,60 +2193,9 @@ steward_partition_drain_default(PG_FUNCTION_ARGS)
 	part_validate(&set);
 	ranges = part_existing(&set);
 	def = part_find_default(ranges);
-	if (def == NULL)
-	{
-		SPI_finish();
-		PG_RETURN_INT64(0);
-	}
-	qdef = quote_qualified_identifier(set.nspname, def->relname);
-	col = quote_identifier(set.control);
-	cols = part_columns(&set);
-
-	for (;;)
-	{
-		bool		isnull;
-		Datum		d;
-		int64		lo,
-					hi;
-		char	   *name;
-		char	   *qname;
-		char	   *cond;
-		PartRange  *overlap;
-		PartRange  *r;
-
-		steward_spi_exec(psprintf("SELECT min(%s) FROM %s", col, qdef),
-						 SPI_OK_SELECT, 0, NULL, NULL, NULL);
-		d = steward_spi_getdatum(0, 1, &isnull);
-		if (isnull)
-			break;
-		lo = part_floor(&set, part_datum_to_point(set.typid, d));
-		hi = part_next(&set, lo);
-		if (part_match(ranges, lo, hi, &overlap) != NULL || overlap != NULL)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_OBJECT_DEFINITION),
-					 errmsg("cannot drain rows from %s to %s: a partition with other bounds overlaps",
-							part_point_display(&set, lo), part_point_display(&set, hi))));
-
-		name = part_name(&set, lo, false);
-		qname = quote_qualified_identifier(set.nspname, name);
-		cond = part_range_cond(&set, lo, hi);
-		part_exec_ddl(psprintf("CREATE TABLE %s (LIKE %s INCLUDING DEFAULTS INCLUDING CONSTRAINTS"
-							   " INCLUDING GENERATED INCLUDING STORAGE INCLUDING COMMENTS)",
-							   qname, part_qparent(&set)));
-		moved += part_move_rows(qdef, qname, cond, cols, batch);
-		part_exec_ddl(psprintf("ALTER TABLE %s ADD CONSTRAINT steward_partition_bound CHECK (%s IS NOT NULL AND %s)",
-							   qname, col, cond));
-		part_copy_access(&set, qname, part_grants(&set));
-		part_exec_ddl(psprintf("ALTER TABLE %s ATTACH PARTITION %s FOR VALUES FROM (%s) TO (%s)",
-							   part_qparent(&set), qname, part_bound(&set, lo, false),
-							   part_bound(&set, hi, true)));
-		part_exec_ddl(psprintf("ALTER TABLE %s DROP CONSTRAINT steward_partition_bound", qname));
-		r = palloc0(sizeof(PartRange));
-		r->relname = name;
-		r->lo = lo;
-		r->hi = hi;
-		ranges = lappend(ranges, r);
-	}
+	if (def != NULL)
+		while (part_drain_period(&set, &ranges, def, batch, &moved))
+			;
 	SPI_finish();
 	PG_RETURN_INT64(moved);
 }
@@ -1855,14 +2204,51 @@ steward_partition_drain_default(PG_FUNCTION_ARGS)
  * Job kind 'partition_maintenance': every set in its own transaction
  * ---------------------------------------------------------------------
  */
+/* Does the set's default partition hold rows that belong in a range? */
+static bool
+part_default_has_rows(PartSet *set)
+{
+	Oid			defoid = get_default_partition_oid(set->parent);
+	Relation	rel;
+	BlockNumber nblocks;
+
+	if (!OidIsValid(defoid))
+		return false;
+	rel = table_open(defoid, AccessShareLock);
+	nblocks = RelationGetNumberOfBlocks(rel);
+	table_close(rel, AccessShareLock);
+	if (nblocks == 0)
+		return false;
+	steward_spi_exec(psprintf("SELECT 1 FROM %s WHERE %s IS NOT NULL LIMIT 1",
+							  quote_qualified_identifier(set->nspname, get_rel_name(defoid)),
+							  quote_identifier(set->control)),
+					 SPI_OK_SELECT, 0, NULL, NULL, NULL);
+	return SPI_processed > 0;
+}
+
+/* Record a set's outcome in its own transaction. */
+static void
+part_save_state_xact(Oid parent, const char *status, const char *message)
+{
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	SPI_connect();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	part_save_state(parent, status, message, NULL);
+	SPI_finish();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+}
+
 /*
  * Maintain one set in its own transaction; returns the error message of a
- * set that failed outright, or NULL.  Statements for DETACH ... CONCURRENTLY
- * are returned in *detach (allocated in 'mcxt').
+ * set that failed outright, or NULL.  Partitions to detach concurrently are
+ * returned in *detach (allocated in 'mcxt'); *drain says whether the default
+ * partition holds rows to drain.
  */
 static char *
 part_kind_one(Oid parent, MemoryContext mcxt, PartResult *res, List **detach,
-			  char **name)
+			  bool *drain, char **name)
 {
 	PartSet		set;
 	char	   *volatile error = NULL;
@@ -1871,6 +2257,7 @@ part_kind_one(Oid parent, MemoryContext mcxt, PartResult *res, List **detach,
 
 	memset(res, 0, sizeof(PartResult));
 	*detach = NIL;
+	*drain = false;
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	SPI_connect();
@@ -1886,10 +2273,22 @@ part_kind_one(Oid parent, MemoryContext mcxt, PartResult *res, List **detach,
 
 			part_maintain_one(&set, true, res);
 			if (strcmp(res->status, "skipped") != 0)
-				part_save_state(parent, res->status, res->message);
+			{
+				part_save_state(parent, res->status, res->message, res);
+				*drain = part_default_has_rows(&set);
+			}
 			old = MemoryContextSwitchTo(mcxt);
 			foreach(lc, res->concurrent_detach)
-				*detach = lappend(*detach, pstrdup(lfirst(lc)));
+			{
+				PartDetach *src = lfirst(lc);
+				PartDetach *d = palloc0(sizeof(PartDetach));
+
+				d->qparent = pstrdup(src->qparent);
+				d->qname = pstrdup(src->qname);
+				d->relid = src->relid;
+				d->qschema = src->qschema ? pstrdup(src->qschema) : NULL;
+				*detach = lappend(*detach, d);
+			}
 			if (res->message)
 				res->message = pstrdup(res->message);
 			res->status = pstrdup(res->status);
@@ -1914,17 +2313,155 @@ part_kind_one(Oid parent, MemoryContext mcxt, PartResult *res, List **detach,
 	PG_END_TRY();
 
 	if (error != NULL)
+		part_save_state_xact(parent, "failed", error);
+	return error;
+}
+
+/*
+ * Run one statement at top level, outside any transaction block, under
+ * steward.partition_lock_timeout, retrying with backoff while the lock is
+ * not granted in time.  Returns NULL, or the error (in 'mcxt').
+ */
+static ErrorData *
+part_toplevel_ddl(const char *sql, MemoryContext mcxt)
+{
+	char		ms[32];
+	int			attempt;
+
+	snprintf(ms, sizeof(ms), "%d", steward_partition_lock_timeout);
+	for (attempt = 1;; attempt++)
 	{
+		ErrorData  *volatile edata = NULL;
+
+		SetConfigOption("lock_timeout", ms, PGC_SUSET, PGC_S_SESSION);
+		MemoryContextSwitchTo(mcxt);
+		PG_TRY();
+		{
+			steward_exec_toplevel(sql);
+		}
+		PG_CATCH();
+		{
+			MemoryContextSwitchTo(mcxt);
+			edata = CopyErrorData();
+			FlushErrorState();
+			AbortOutOfAnyTransaction();
+		}
+		PG_END_TRY();
+		/* back to the session's own setting */
+		SetConfigOption("lock_timeout", NULL, PGC_SUSET, PGC_S_SESSION);
+		MemoryContextSwitchTo(mcxt);
+
+		if (edata == NULL || edata->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE ||
+			attempt >= PART_DDL_TRIES)
+			return edata;
+		pg_usleep(100000L << (attempt - 1));
+		CHECK_FOR_INTERRUPTS();
+	}
+}
+
+/* Is the concurrent detach of this partition unfinished? */
+static bool
+part_detach_pending(Oid relid)
+{
+	Relation	inhrel;
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	bool		pending = false;
+
+	StartTransactionCommand();
+	inhrel = table_open(InheritsRelationId, AccessShareLock);
+	ScanKeyInit(&key, Anum_pg_inherits_inhrelid, BTEqualStrategyNumber,
+				F_OIDEQ, ObjectIdGetDatum(relid));
+	scan = systable_beginscan(inhrel, InheritsRelidSeqnoIndexId, true, NULL, 1, &key);
+	while ((tup = systable_getnext(scan)) != NULL)
+		if (((Form_pg_inherits) GETSTRUCT(tup))->inhdetachpending)
+			pending = true;
+	systable_endscan(scan);
+	table_close(inhrel, AccessShareLock);
+	CommitTransactionCommand();
+	return pending;
+}
+
+/*
+ * DETACH ... CONCURRENTLY runs outside any transaction block, in two
+ * transactions of its own.  If it is interrupted after the first one (lock
+ * timeout while waiting for older queries, cancel), the partition is left
+ * pending: FINALIZE completes it, now or at the next maintenance.  Returns
+ * an error message, or NULL.
+ */
+static char *
+part_detach_concurrently(PartDetach *d, MemoryContext mcxt)
+{
+	ErrorData  *e;
+
+	e = part_toplevel_ddl(psprintf("ALTER TABLE %s DETACH PARTITION %s CONCURRENTLY",
+								   d->qparent, d->qname), mcxt);
+	if (e != NULL && part_detach_pending(d->relid))
+		e = part_toplevel_ddl(psprintf("ALTER TABLE %s DETACH PARTITION %s FINALIZE",
+									   d->qparent, d->qname), mcxt);
+	if (e == NULL && d->qschema != NULL)
+		e = part_toplevel_ddl(psprintf("ALTER TABLE %s SET SCHEMA %s", d->qname, d->qschema),
+							  mcxt);
+	if (e == NULL)
+		return NULL;
+	return psprintf("detaching %s: %s", d->qname, e->message);
+}
+
+/*
+ * Drain the default partition, one period per transaction, so that no
+ * transaction holds locks or rows for long.  Returns an error message, or
+ * NULL; *moved counts the rows moved.
+ */
+static char *
+part_drain_worker(Oid parent, MemoryContext mcxt, int64 *moved)
+{
+	for (;;)
+	{
+		PartSet		set;
+		List	   *ranges;
+		PartRange  *def;
+		volatile bool more = false;
+		char	   *volatile error = NULL;
+
 		SetCurrentStatementStartTimestamp();
 		StartTransactionCommand();
 		SPI_connect();
 		PushActiveSnapshot(GetTransactionSnapshot());
-		part_save_state(parent, "failed", error);
-		SPI_finish();
-		PopActiveSnapshot();
-		CommitTransactionCommand();
+		PG_TRY();
+		{
+			if (SearchSysCacheExists1(RELOID, ObjectIdGetDatum(parent)) &&
+				part_load_visible(parent, &set) &&
+				ConditionalLockRelationOid(parent, ShareUpdateExclusiveLock))
+			{
+				part_describe_parent(&set);
+				part_validate(&set);
+				ranges = part_existing(&set);
+				def = part_find_default(ranges);
+				if (def != NULL)
+					more = part_drain_period(&set, &ranges, def, PART_DRAIN_BATCH, moved);
+			}
+			SPI_finish();
+			PopActiveSnapshot();
+			CommitTransactionCommand();
+		}
+		PG_CATCH();
+		{
+			ErrorData  *edata;
+
+			MemoryContextSwitchTo(mcxt);
+			edata = CopyErrorData();
+			FlushErrorState();
+			AbortCurrentTransaction();
+			error = psprintf("draining the default partition: %s", edata->message);
+		}
+		PG_END_TRY();
+		if (error != NULL)
+			return error;
+		if (!more)
+			return NULL;
+		CHECK_FOR_INTERRUPTS();
 	}
-	return error;
 }
 
 static void
@@ -1937,6 +2474,7 @@ part_kind_maintenance(StewardJobContext *ctx)
 				created = 0,
 				dropped = 0,
 				detached = 0;
+	int64		drained = 0;
 	StringInfoData failures;
 	MemoryContext old;
 
@@ -1961,9 +2499,24 @@ part_kind_maintenance(StewardJobContext *ctx)
 		Oid			parent = lfirst_oid(lc);
 		PartResult	res;
 		List	   *detach;
+		bool		drain;
 		ListCell   *dc;
 		char	   *name;
-		char	   *error = part_kind_one(parent, ctx->mcxt, &res, &detach, &name);
+		char	   *error = part_kind_one(parent, ctx->mcxt, &res, &detach, &drain, &name);
+
+		/* DETACH ... CONCURRENTLY, then draining: each in its own transactions */
+		foreach(dc, detach)
+		{
+			if (error != NULL)
+				break;
+			error = part_detach_concurrently(lfirst(dc), ctx->mcxt);
+			if (error == NULL)
+				detached++;
+		}
+		if (error == NULL && drain)
+			error = part_drain_worker(parent, ctx->mcxt, &drained);
+		if (error != NULL && res.status != NULL && strcmp(res.status, "failed") != 0)
+			part_save_state_xact(parent, "failed", error);
 
 		old = MemoryContextSwitchTo(ctx->mcxt);
 		if (error != NULL || strcmp(res.status, "failed") == 0)
@@ -1978,20 +2531,13 @@ part_kind_maintenance(StewardJobContext *ctx)
 		created += res.created;
 		dropped += res.dropped;
 		detached += res.detached;
-
-		/* DETACH ... CONCURRENTLY runs outside any transaction block. */
-		foreach(dc, detach)
-		{
-			steward_exec_toplevel((char *) lfirst(dc));
-			detached++;
-		}
 	}
 
 	old = MemoryContextSwitchTo(ctx->mcxt);
-	ctx->message = psprintf("%d sets maintained: %d partitions created, %d dropped, %d detached",
-							ok + failed, created, dropped, detached);
-	ctx->detail = psprintf("{\"sets\": %d, \"failed\": %d, \"created\": %d, \"dropped\": %d, \"detached\": %d}",
-						   ok + failed, failed, created, dropped, detached);
+	ctx->message = psprintf("%d sets maintained: %d partitions created, %d dropped, %d detached, " INT64_FORMAT " rows drained",
+							ok + failed, created, dropped, detached, drained);
+	ctx->detail = psprintf("{\"sets\": %d, \"failed\": %d, \"created\": %d, \"dropped\": %d, \"detached\": %d, \"drained_rows\": " INT64_FORMAT "}",
+						   ok + failed, failed, created, dropped, detached, drained);
 	MemoryContextSwitchTo(old);
 	if (failed > 0)
 		ereport(ERROR,
@@ -2000,5 +2546,3 @@ part_kind_maintenance(StewardJobContext *ctx)
 				 errdetail("%s", failures.data),
 				 errhint("steward.partition_status shows each set's last message.")));
 }
-
-

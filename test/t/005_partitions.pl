@@ -55,6 +55,62 @@ is(sql("SELECT count(*) FROM ONLY ahead_default"), '0',
 is(sql("SELECT periods_ahead FROM steward.partition_status WHERE parent = 'ahead'::regclass"), '2',
 	'id set: premade ahead of the largest id');
 
+# --- detach_concurrently on a set with a default partition ---
+# PostgreSQL refuses DETACH ... CONCURRENTLY while a default partition
+# exists: the worker detaches with a plain DETACH under the lock timeout and
+# says so.  Rows far ahead of premake that landed in the default partition
+# are drained into their own partition, one period per transaction.
+sql(q{
+	CREATE TABLE concdef (ts timestamptz NOT NULL, v int) PARTITION BY RANGE (ts);
+	SELECT steward.partition_table('concdef', 'ts', '1 day', premake => 1,
+	       start_at => (now() - interval '6 days')::text, retention => '3 days',
+	       retention_mode => 'detach_concurrently');
+	INSERT INTO concdef SELECT now() + interval '30 days', g FROM generate_series(1, 25000) g;
+	INSERT INTO concdef SELECT now() + interval '40 days', g FROM generate_series(1, 10) g;
+});
+my $rid = sql("SELECT steward.run_job('partition_maintenance', wait => false)");
+ok($node->poll_query_until($db, "SELECT status <> 'running' FROM steward.job_run WHERE run_id = $rid"),
+	'maintenance run finished');
+is(sql("SELECT status FROM steward.job_run WHERE run_id = $rid"), 'succeeded',
+	'maintenance of a detach_concurrently set with a default partition succeeded')
+  or diag(sql("SELECT message, detail FROM steward.job_run WHERE run_id = $rid"));
+like(sql("SELECT message FROM steward.job_run WHERE run_id = $rid"),
+	qr/, 3 detached, 25010 rows drained/, 'old partitions detached and default rows drained');
+like(sql("SELECT last_message FROM steward.partition_status WHERE parent = 'concdef'::regclass"),
+	qr/without CONCURRENTLY: PostgreSQL cannot detach concurrently while the set has a default partition/,
+	'the set says why it detached without CONCURRENTLY');
+is(sql("SELECT count(*) FROM pg_class WHERE relname LIKE 'concdef_p%' AND relkind = 'r' AND NOT relispartition"),
+	'3', 'the detached partitions are kept as plain tables');
+is(sql("SELECT count(*) FROM ONLY concdef_default"), '0', 'the default partition was drained');
+is(sql("SELECT count(*) FROM concdef"), '25010', 'no row was lost');
+is(sql("SELECT count(DISTINCT tableoid) FROM concdef"), '2', 'into one partition per period');
+
+# --- an interrupted DETACH ... CONCURRENTLY is finished by maintenance ---
+sql(q{
+	CREATE TABLE pend (ts timestamptz NOT NULL) PARTITION BY RANGE (ts);
+	SELECT steward.partition_table('pend', 'ts', '1 day', premake => 1,
+	       start_at => (now() - interval '2 days')::text, retention => '30 days',
+	       retention_mode => 'detach_concurrently', default_partition => false);
+});
+my $victim = sql("SELECT relname FROM pg_class WHERE relname LIKE 'pend_p%' ORDER BY relname LIMIT 1");
+my $reader = $node->background_psql($db);
+$reader->query_safe("BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT count(*) FROM pend;");
+my ($ret, $out, $err) = $node->psql($db,
+	"SET statement_timeout = '300ms'; ALTER TABLE pend DETACH PARTITION $victim CONCURRENTLY");
+like($err, qr/statement timeout/, 'a concurrent detach waiting for an old snapshot is cancelled');
+is(sql("SELECT inhdetachpending FROM pg_inherits WHERE inhrelid = '$victim'::regclass"), 't',
+	'and left pending');
+is(sql("SELECT count(*) FROM steward.partition_status WHERE parent = 'pend'::regclass AND partitions = 3"), '1',
+	'the pending partition no longer counts as part of the set');
+$reader->query_safe("COMMIT");
+$reader->quit;
+sql("SELECT steward.run_job('partition_maintenance', wait => false)");
+ok($node->poll_query_until($db,
+	"SELECT count(*) = 0 FROM pg_inherits WHERE inhrelid = '$victim'::regclass"),
+	'maintenance finished the pending detach (FINALIZE)');
+is(sql("SELECT relispartition FROM pg_class WHERE relname = '$victim'"), 'f',
+	'the partition is now a plain table');
+
 # One set failing does not stop the others: 'dropped' gets a broken step,
 # while 'late' lost a partition that maintenance must re-create.
 sql("UPDATE steward.partition_set SET step = 'not a step' WHERE parent = 'dropped'::regclass");
@@ -66,7 +122,7 @@ ok($node->poll_query_until($db,
 	"SELECT last_status = 'failed' FROM steward.jobs WHERE name = 'partition_maintenance'"),
 	'a failing set makes the run fail');
 like(sql("SELECT last_message FROM steward.jobs WHERE name = 'partition_maintenance'"),
-	qr/1 of 4 partition sets failed/, 'the message says which part failed');
+	qr/1 of 6 partition sets failed/, 'the message says which part failed');
 is(sql("SELECT last_status FROM steward.partition_status WHERE parent = 'late'::regclass"), 'ok',
 	'the other sets were maintained');
 is(sql("SELECT count(*) FROM pg_inherits WHERE inhparent = 'late'::regclass"), '3',
