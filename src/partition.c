@@ -36,6 +36,7 @@
 #include "catalog/namespace.h"
 #include "catalog/partition.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_constraint.h"
 #include "catalog/pg_inherits.h"
 #include "catalog/pg_type.h"
 #include "common/hashfn.h"
@@ -78,6 +79,14 @@ PG_FUNCTION_INFO_V1(steward_partition_drain_default);
 #define PART_MAX_PREMAKE		1000
 #define PART_DDL_TRIES			4
 #define PART_NAME_MAX			(NAMEDATALEN - 1)
+/*
+ * Attaching a partition makes PostgreSQL scan the default partition under
+ * ACCESS EXCLUSIVE; from this size on, the worker first proves with a
+ * constraint, validated without blocking, that the default holds no rows of
+ * the new ranges.
+ */
+#define PART_DEFAULT_SCAN_BLOCKS	128
+#define PART_EXCLUSION_NAME		"steward_premake_exclusion"
 /* rows per statement when the worker drains a default partition */
 #define PART_DRAIN_BATCH		10000
 
@@ -106,7 +115,11 @@ typedef struct PartSet
 	pg_tz	   *tz;
 	List	   *pending;		/* partitions with an unfinished concurrent
 								 * detach (relids), set by part_existing */
-	/* from steward.partition_state: see part_quiet() */
+	/* the default partition has a validated exclusion of [excl_lo, excl_hi) */
+	bool		has_excl;
+	int64		excl_lo;
+	int64		excl_hi;
+	/* from steward.partition_state: see part_note_quiet() */
 	bool		has_quiet;
 	int64		fingerprint;
 	int64		quiet_until;
@@ -1227,7 +1240,8 @@ part_create_range(PartSet *set, List **ranges, int64 from, int64 to,
 			 * Rows of this period that landed in the default partition would
 			 * block the attach: move them into the new partition first.
 			 */
-			if (def != NULL)
+			if (def != NULL &&
+				!(set->has_excl && lo >= set->excl_lo && hi <= set->excl_hi))
 			{
 				if (cols == NULL)
 					cols = part_columns(set);
@@ -1462,6 +1476,67 @@ part_note_quiet(PartSet *set, List *ranges, PartResult *res)
 }
 
 /*
+ * The window maintenance fills: from the current period to premake periods
+ * ahead, and back to the newest partition if the set fell behind (after
+ * downtime, or when data outran premake), whose rows would otherwise stay
+ * in the default partition.
+ */
+static void
+part_plan_window(PartSet *set, List *ranges, int64 *from, int64 *upto)
+{
+	int64		current = part_floor(set, part_current_point(set));
+	int64		newest_hi = 0;
+	bool		newest_hi_set = false;
+	ListCell   *lc;
+	int			i;
+
+	*upto = current;
+	for (i = 0; i <= set->premake; i++)
+		*upto = part_next(set, *upto);
+
+	*from = current;
+	foreach(lc, ranges)
+	{
+		PartRange  *r = lfirst(lc);
+
+		if (!r->is_default && !r->hi_unbounded && r->hi < *from &&
+			part_floor(set, r->hi) == r->hi &&
+			(newest_hi_set == false || r->hi > newest_hi))
+		{
+			newest_hi = r->hi;
+			newest_hi_set = true;
+		}
+	}
+	if (newest_hi_set)
+	{
+		bool		newer = false;
+
+		foreach(lc, ranges)
+		{
+			PartRange  *r = lfirst(lc);
+
+			if (!r->is_default && !r->lo_unbounded && r->lo >= newest_hi)
+				newer = true;
+		}
+		if (!newer)
+			*from = newest_hi;
+	}
+}
+
+/* Drop the default partition's exclusion constraint once it served. */
+static void
+part_drop_exclusion(PartSet *set, List *ranges)
+{
+	PartRange  *def = part_find_default(ranges);
+
+	if (def == NULL || !OidIsValid(def->relid) ||
+		!OidIsValid(get_relation_constraint_oid(def->relid, PART_EXCLUSION_NAME, true)))
+		return;
+	part_exec_ddl(psprintf("ALTER TABLE %s DROP CONSTRAINT IF EXISTS " PART_EXCLUSION_NAME,
+						   quote_qualified_identifier(set->nspname, def->relname)));
+}
+
+/*
  * Maintain one set: create what is missing up to premake periods ahead,
  * then apply retention.  Runs in the caller's (sub)transaction.
  */
@@ -1469,13 +1544,8 @@ static void
 part_maintain_one(PartSet *set, bool in_worker, PartResult *res)
 {
 	List	   *ranges;
-	int64		current;
 	int64		upto;
 	int64		from;
-	int64		newest_hi = 0;
-	bool		newest_hi_set = false;
-	ListCell   *lc;
-	int			i;
 	StringInfoData problems;
 	bool		made_default;
 
@@ -1504,43 +1574,7 @@ part_maintain_one(PartSet *set, bool in_worker, PartResult *res)
 	}
 
 	ranges = part_existing(set);
-	current = part_floor(set, part_current_point(set));
-	upto = current;
-	for (i = 0; i <= set->premake; i++)
-		upto = part_next(set, upto);
-
-	/*
-	 * Fill the gap between the newest partition and the current period too
-	 * (after downtime, or when data outran premake): its rows would
-	 * otherwise stay in the default partition.
-	 */
-	from = current;
-	foreach(lc, ranges)
-	{
-		PartRange  *r = lfirst(lc);
-
-		if (!r->is_default && !r->hi_unbounded && r->hi < from &&
-			part_floor(set, r->hi) == r->hi &&
-			(newest_hi_set == false || r->hi > newest_hi))
-		{
-			newest_hi = r->hi;
-			newest_hi_set = true;
-		}
-	}
-	if (newest_hi_set)
-	{
-		bool		newer = false;
-
-		foreach(lc, ranges)
-		{
-			PartRange  *r = lfirst(lc);
-
-			if (!r->is_default && !r->lo_unbounded && r->lo >= newest_hi)
-				newer = true;
-		}
-		if (!newer)
-			from = newest_hi;
-	}
+	part_plan_window(set, ranges, &from, &upto);
 
 	initStringInfo(&problems);
 	res->created = part_create_range(set, &ranges, from, upto, true, false, &problems,
@@ -1550,6 +1584,7 @@ part_maintain_one(PartSet *set, bool in_worker, PartResult *res)
 		res->created++;
 	part_finalize_pending(set, res);
 	part_retire(set, ranges, part_current_point(set), in_worker, res);
+	part_drop_exclusion(set, ranges);
 	if (problems.len > 0)
 	{
 		res->status = "failed";
@@ -2226,6 +2261,127 @@ part_default_has_rows(PartSet *set)
 	return SPI_processed > 0;
 }
 
+/*
+ * Before the worker creates partitions ahead in a set whose default
+ * partition is large: exclude the new ranges from the default partition
+ * with a CHECK constraint added NOT VALID (a brief lock) and validated in a
+ * transaction of its own (SHARE UPDATE EXCLUSIVE: reads and writes go on).
+ * The attach that follows then skips its scan of the default partition
+ * under ACCESS EXCLUSIVE, as PostgreSQL's documentation recommends.  Only
+ * periods after the current one are excluded; while the constraint stands,
+ * a row of those periods could not land in the default partition.  Returns
+ * true with the excluded range when the constraint is validated.
+ */
+static bool
+part_exclude_ahead(Oid parent, MemoryContext mcxt, int64 *excl_lo, int64 *excl_hi)
+{
+	char	   *volatile qdef = NULL;
+	volatile bool ok = false;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	SPI_connect();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	PG_TRY();
+	{
+		PartSet		set;
+
+		if (SearchSysCacheExists1(RELOID, ObjectIdGetDatum(parent)) &&
+			part_load_visible(parent, &set) &&
+			ConditionalLockRelationOid(parent, ShareUpdateExclusiveLock))
+		{
+			part_describe_parent(&set);
+			part_validate(&set);
+			if (set.is_time &&
+				!(set.has_quiet && part_current_point(&set) < set.quiet_until &&
+				  part_fingerprint(&set) == set.fingerprint))
+			{
+				List	   *ranges = part_existing(&set);
+				PartRange  *def = part_find_default(ranges);
+				Relation	rel;
+				BlockNumber nblocks = 0;
+
+				if (def != NULL)
+				{
+					rel = table_open(def->relid, AccessShareLock);
+					nblocks = RelationGetNumberOfBlocks(rel);
+					table_close(rel, AccessShareLock);
+				}
+				if (nblocks >= PART_DEFAULT_SCAN_BLOCKS)
+				{
+					int64		from,
+								upto,
+								lo,
+								hi;
+					int64		next = part_next(&set, part_floor(&set, part_current_point(&set)));
+					bool		found = false;
+
+					part_plan_window(&set, ranges, &from, &upto);
+					for (lo = Max(from, next); lo < upto; lo = hi)
+					{
+						PartRange  *overlap;
+
+						hi = part_next(&set, lo);
+						if (part_match(ranges, lo, hi, &overlap) != NULL || overlap != NULL)
+							continue;
+						if (!found)
+							*excl_lo = lo;
+						*excl_hi = hi;
+						found = true;
+					}
+					if (found)
+					{
+						qdef = MemoryContextStrdup(mcxt,
+												   quote_qualified_identifier(set.nspname, def->relname));
+						part_exec_ddl(psprintf("ALTER TABLE %s DROP CONSTRAINT IF EXISTS " PART_EXCLUSION_NAME,
+											   qdef));
+						part_exec_ddl(psprintf("ALTER TABLE %s ADD CONSTRAINT " PART_EXCLUSION_NAME
+											   " CHECK (NOT (%s)) NOT VALID",
+											   qdef, part_range_cond(&set, *excl_lo, *excl_hi)));
+					}
+				}
+			}
+		}
+		SPI_finish();
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+	}
+	PG_CATCH();
+	{
+		/* only an optimisation: maintenance goes on without it */
+		MemoryContextSwitchTo(mcxt);
+		EmitErrorReport();
+		FlushErrorState();
+		AbortCurrentTransaction();
+		return false;
+	}
+	PG_END_TRY();
+	if (qdef == NULL)
+		return false;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	SPI_connect();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	PG_TRY();
+	{
+		part_exec_ddl(psprintf("ALTER TABLE %s VALIDATE CONSTRAINT " PART_EXCLUSION_NAME, qdef));
+		ok = true;
+		SPI_finish();
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+	}
+	PG_CATCH();
+	{
+		/* rows of those periods are there: the attach moves them and scans */
+		MemoryContextSwitchTo(mcxt);
+		FlushErrorState();
+		AbortCurrentTransaction();
+	}
+	PG_END_TRY();
+	return ok;
+}
+
 /* Record a set's outcome in its own transaction. */
 static void
 part_save_state_xact(Oid parent, const char *status, const char *message)
@@ -2248,7 +2404,7 @@ part_save_state_xact(Oid parent, const char *status, const char *message)
  */
 static char *
 part_kind_one(Oid parent, MemoryContext mcxt, PartResult *res, List **detach,
-			  bool *drain, char **name)
+			  bool *drain, char **name, bool excl, int64 excl_lo, int64 excl_hi)
 {
 	PartSet		set;
 	char	   *volatile error = NULL;
@@ -2271,6 +2427,9 @@ part_kind_one(Oid parent, MemoryContext mcxt, PartResult *res, List **detach,
 		{
 			MemoryContext old;
 
+			set.has_excl = excl;
+			set.excl_lo = excl_lo;
+			set.excl_hi = excl_hi;
 			part_maintain_one(&set, true, res);
 			if (strcmp(res->status, "skipped") != 0)
 			{
@@ -2502,7 +2661,11 @@ part_kind_maintenance(StewardJobContext *ctx)
 		bool		drain;
 		ListCell   *dc;
 		char	   *name;
-		char	   *error = part_kind_one(parent, ctx->mcxt, &res, &detach, &drain, &name);
+		int64		excl_lo = 0,
+					excl_hi = 0;
+		bool		excl = part_exclude_ahead(parent, ctx->mcxt, &excl_lo, &excl_hi);
+		char	   *error = part_kind_one(parent, ctx->mcxt, &res, &detach, &drain, &name,
+										  excl, excl_lo, excl_hi);
 
 		/* DETACH ... CONCURRENTLY, then draining: each in its own transactions */
 		foreach(dc, detach)
