@@ -2262,6 +2262,132 @@ part_default_has_rows(PartSet *set)
 }
 
 /*
+ * Run fn(arg) in a transaction of its own, with SPI connected and a
+ * snapshot set.  Returns NULL once committed, or the error (copied into
+ * 'mcxt') after rolling back.
+ */
+typedef void (*PartXactFn) (void *arg);
+
+static ErrorData *
+part_xact(PartXactFn fn, void *arg, MemoryContext mcxt)
+{
+	ErrorData  *volatile edata = NULL;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	SPI_connect();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	PG_TRY();
+	{
+		fn(arg);
+		SPI_finish();
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(mcxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		AbortCurrentTransaction();
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(mcxt);
+	return edata;
+}
+
+/* Load a set for the worker and take the one-maintainer lock. */
+static bool
+part_worker_open(Oid parent, PartSet *set)
+{
+	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(parent)) ||
+		!part_load_visible(parent, set))
+		return false;
+	if (!ConditionalLockRelationOid(parent, ShareUpdateExclusiveLock))
+		return false;
+	part_describe_parent(set);
+	part_validate(set);
+	return true;
+}
+
+typedef struct PartExcludeCall
+{
+	Oid			parent;
+	MemoryContext mcxt;
+	char	   *name;			/* out: the parent's name, for messages */
+	char	   *qdef;			/* out: the default partition, if excluded */
+	int64		lo;
+	int64		hi;
+} PartExcludeCall;
+
+static void
+part_exclude_tx(void *arg)
+{
+	PartExcludeCall *call = (PartExcludeCall *) arg;
+	PartSet		set;
+	List	   *ranges;
+	PartRange  *def;
+	Relation	rel;
+	int64		from,
+				upto,
+				lo,
+				hi,
+				next;
+	bool		found = false;
+	char	   *relname = get_rel_name(call->parent);
+
+	call->name = MemoryContextStrdup(call->mcxt, relname ? relname : "?");
+	if (!part_worker_open(call->parent, &set) || !set.is_time)
+		return;
+	/* a quiet set creates nothing */
+	if (set.has_quiet && part_current_point(&set) < set.quiet_until &&
+		part_fingerprint(&set) == set.fingerprint)
+		return;
+	ranges = part_existing(&set);
+	def = part_find_default(ranges);
+	if (def == NULL)
+		return;
+	rel = table_open(def->relid, AccessShareLock);
+	if (RelationGetNumberOfBlocks(rel) < PART_DEFAULT_SCAN_BLOCKS)
+	{
+		table_close(rel, AccessShareLock);
+		return;
+	}
+	table_close(rel, AccessShareLock);
+
+	/* the periods after the current one that maintenance will create */
+	next = part_next(&set, part_floor(&set, part_current_point(&set)));
+	part_plan_window(&set, ranges, &from, &upto);
+	for (lo = Max(from, next); lo < upto; lo = hi)
+	{
+		PartRange  *overlap;
+
+		hi = part_next(&set, lo);
+		if (part_match(ranges, lo, hi, &overlap) != NULL || overlap != NULL)
+			continue;
+		if (!found)
+			call->lo = lo;
+		call->hi = hi;
+		found = true;
+	}
+	if (!found)
+		return;
+	call->qdef = MemoryContextStrdup(call->mcxt,
+									 quote_qualified_identifier(set.nspname, def->relname));
+	part_exec_ddl(psprintf("ALTER TABLE %s DROP CONSTRAINT IF EXISTS " PART_EXCLUSION_NAME,
+						   call->qdef));
+	part_exec_ddl(psprintf("ALTER TABLE %s ADD CONSTRAINT " PART_EXCLUSION_NAME
+						   " CHECK (NOT (%s)) NOT VALID",
+						   call->qdef, part_range_cond(&set, call->lo, call->hi)));
+}
+
+static void
+part_ddl_tx(void *arg)
+{
+	part_exec_ddl((const char *) arg);
+}
+
+/*
  * Before the worker creates partitions ahead in a set whose default
  * partition is large: exclude the new ranges from the default partition
  * with a CHECK constraint added NOT VALID (a brief lock) and validated in a
@@ -2275,125 +2401,115 @@ part_default_has_rows(PartSet *set)
 static bool
 part_exclude_ahead(Oid parent, MemoryContext mcxt, int64 *excl_lo, int64 *excl_hi)
 {
-	char	   *volatile qdef = NULL;
-	volatile bool ok = false;
+	PartExcludeCall call = {0};
+	ErrorData  *edata;
 
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	SPI_connect();
-	PushActiveSnapshot(GetTransactionSnapshot());
-	PG_TRY();
+	call.parent = parent;
+	call.mcxt = mcxt;
+	edata = part_xact(part_exclude_tx, &call, mcxt);
+	if (edata != NULL)
 	{
-		PartSet		set;
-
-		if (SearchSysCacheExists1(RELOID, ObjectIdGetDatum(parent)) &&
-			part_load_visible(parent, &set) &&
-			ConditionalLockRelationOid(parent, ShareUpdateExclusiveLock))
-		{
-			part_describe_parent(&set);
-			part_validate(&set);
-			if (set.is_time &&
-				!(set.has_quiet && part_current_point(&set) < set.quiet_until &&
-				  part_fingerprint(&set) == set.fingerprint))
-			{
-				List	   *ranges = part_existing(&set);
-				PartRange  *def = part_find_default(ranges);
-				Relation	rel;
-				BlockNumber nblocks = 0;
-
-				if (def != NULL)
-				{
-					rel = table_open(def->relid, AccessShareLock);
-					nblocks = RelationGetNumberOfBlocks(rel);
-					table_close(rel, AccessShareLock);
-				}
-				if (nblocks >= PART_DEFAULT_SCAN_BLOCKS)
-				{
-					int64		from,
-								upto,
-								lo,
-								hi;
-					int64		next = part_next(&set, part_floor(&set, part_current_point(&set)));
-					bool		found = false;
-
-					part_plan_window(&set, ranges, &from, &upto);
-					for (lo = Max(from, next); lo < upto; lo = hi)
-					{
-						PartRange  *overlap;
-
-						hi = part_next(&set, lo);
-						if (part_match(ranges, lo, hi, &overlap) != NULL || overlap != NULL)
-							continue;
-						if (!found)
-							*excl_lo = lo;
-						*excl_hi = hi;
-						found = true;
-					}
-					if (found)
-					{
-						qdef = MemoryContextStrdup(mcxt,
-												   quote_qualified_identifier(set.nspname, def->relname));
-						part_exec_ddl(psprintf("ALTER TABLE %s DROP CONSTRAINT IF EXISTS " PART_EXCLUSION_NAME,
-											   qdef));
-						part_exec_ddl(psprintf("ALTER TABLE %s ADD CONSTRAINT " PART_EXCLUSION_NAME
-											   " CHECK (NOT (%s)) NOT VALID",
-											   qdef, part_range_cond(&set, *excl_lo, *excl_hi)));
-					}
-				}
-			}
-		}
-		SPI_finish();
-		PopActiveSnapshot();
-		CommitTransactionCommand();
-	}
-	PG_CATCH();
-	{
-		/* only an optimisation: maintenance goes on without it */
-		MemoryContextSwitchTo(mcxt);
-		EmitErrorReport();
-		FlushErrorState();
-		AbortCurrentTransaction();
+		/* only an optimisation; maintenance reports a broken set itself */
+		ereport(DEBUG1,
+				(errmsg("pg_steward could not exclude new ranges from the default partition of \"%s\": %s",
+						call.name ? call.name : "?", edata->message)));
 		return false;
 	}
-	PG_END_TRY();
-	if (qdef == NULL)
+	if (call.qdef == NULL)
 		return false;
 
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	SPI_connect();
-	PushActiveSnapshot(GetTransactionSnapshot());
-	PG_TRY();
-	{
-		part_exec_ddl(psprintf("ALTER TABLE %s VALIDATE CONSTRAINT " PART_EXCLUSION_NAME, qdef));
-		ok = true;
-		SPI_finish();
-		PopActiveSnapshot();
-		CommitTransactionCommand();
-	}
-	PG_CATCH();
-	{
-		/* rows of those periods are there: the attach moves them and scans */
-		MemoryContextSwitchTo(mcxt);
-		FlushErrorState();
-		AbortCurrentTransaction();
-	}
-	PG_END_TRY();
-	return ok;
+	/* rows of those periods are there: the attach moves them and scans */
+	if (part_xact(part_ddl_tx,
+				  psprintf("ALTER TABLE %s VALIDATE CONSTRAINT " PART_EXCLUSION_NAME, call.qdef),
+				  mcxt) != NULL)
+		return false;
+	*excl_lo = call.lo;
+	*excl_hi = call.hi;
+	return true;
+}
+
+typedef struct PartStateCall
+{
+	Oid			parent;
+	const char *status;
+	const char *message;
+} PartStateCall;
+
+static void
+part_save_state_tx(void *arg)
+{
+	PartStateCall *call = (PartStateCall *) arg;
+
+	part_save_state(call->parent, call->status, call->message, NULL);
 }
 
 /* Record a set's outcome in its own transaction. */
 static void
 part_save_state_xact(Oid parent, const char *status, const char *message)
 {
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	SPI_connect();
-	PushActiveSnapshot(GetTransactionSnapshot());
-	part_save_state(parent, status, message, NULL);
-	SPI_finish();
-	PopActiveSnapshot();
-	CommitTransactionCommand();
+	PartStateCall call = {parent, status, message};
+	ErrorData  *edata = part_xact(part_save_state_tx, &call, CurrentMemoryContext);
+
+	if (edata != NULL)
+		ReThrowError(edata);
+}
+
+typedef struct PartKindCall
+{
+	Oid			parent;
+	MemoryContext mcxt;
+	bool		excl;
+	int64		excl_lo;
+	int64		excl_hi;
+	PartResult *res;			/* out, in mcxt */
+	List	   *detach;			/* out: PartDetach items, in mcxt */
+	bool		drain;			/* out: the default partition has rows */
+	char	   *name;			/* out: the parent's name */
+} PartKindCall;
+
+static void
+part_kind_one_tx(void *arg)
+{
+	PartKindCall *call = (PartKindCall *) arg;
+	PartResult *res = call->res;
+	PartSet		set;
+	char	   *relname = get_rel_name(call->parent);
+	MemoryContext old;
+	ListCell   *lc;
+
+	call->name = MemoryContextStrdup(call->mcxt, relname ? relname : "(dropped table)");
+	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(call->parent)) ||
+		!part_load_visible(call->parent, &set))
+	{
+		res->status = "gone";
+		return;
+	}
+	set.has_excl = call->excl;
+	set.excl_lo = call->excl_lo;
+	set.excl_hi = call->excl_hi;
+	part_maintain_one(&set, true, res);
+	if (strcmp(res->status, "skipped") != 0)
+	{
+		part_save_state(call->parent, res->status, res->message, res);
+		call->drain = part_default_has_rows(&set);
+	}
+
+	old = MemoryContextSwitchTo(call->mcxt);
+	foreach(lc, res->concurrent_detach)
+	{
+		PartDetach *src = lfirst(lc);
+		PartDetach *d = palloc0(sizeof(PartDetach));
+
+		d->qparent = pstrdup(src->qparent);
+		d->qname = pstrdup(src->qname);
+		d->relid = src->relid;
+		d->qschema = src->qschema ? pstrdup(src->qschema) : NULL;
+		call->detach = lappend(call->detach, d);
+	}
+	if (res->message)
+		res->message = pstrdup(res->message);
+	res->status = pstrdup(res->status);
+	MemoryContextSwitchTo(old);
 }
 
 /*
@@ -2406,74 +2522,28 @@ static char *
 part_kind_one(Oid parent, MemoryContext mcxt, PartResult *res, List **detach,
 			  bool *drain, char **name, bool excl, int64 excl_lo, int64 excl_hi)
 {
-	PartSet		set;
-	char	   *volatile error = NULL;
-	ListCell   *lc;
-	char	   *relname;
+	PartKindCall call = {0};
+	ErrorData  *edata;
 
+	memset(res, 0, sizeof(PartResult));
+	call.parent = parent;
+	call.mcxt = mcxt;
+	call.excl = excl;
+	call.excl_lo = excl_lo;
+	call.excl_hi = excl_hi;
+	call.res = res;
+	edata = part_xact(part_kind_one_tx, &call, mcxt);
+	*detach = call.detach;
+	*drain = call.drain;
+	*name = call.name ? call.name : MemoryContextStrdup(mcxt, "(unknown table)");
+	if (edata == NULL)
+		return NULL;
+	/* what the aborted transaction left in *res is gone with it */
 	memset(res, 0, sizeof(PartResult));
 	*detach = NIL;
 	*drain = false;
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	SPI_connect();
-	PushActiveSnapshot(GetTransactionSnapshot());
-	relname = get_rel_name(parent);
-	*name = MemoryContextStrdup(mcxt, relname ? relname : "(dropped table)");
-	PG_TRY();
-	{
-		if (SearchSysCacheExists1(RELOID, ObjectIdGetDatum(parent)) &&
-			part_load_visible(parent, &set))
-		{
-			MemoryContext old;
-
-			set.has_excl = excl;
-			set.excl_lo = excl_lo;
-			set.excl_hi = excl_hi;
-			part_maintain_one(&set, true, res);
-			if (strcmp(res->status, "skipped") != 0)
-			{
-				part_save_state(parent, res->status, res->message, res);
-				*drain = part_default_has_rows(&set);
-			}
-			old = MemoryContextSwitchTo(mcxt);
-			foreach(lc, res->concurrent_detach)
-			{
-				PartDetach *src = lfirst(lc);
-				PartDetach *d = palloc0(sizeof(PartDetach));
-
-				d->qparent = pstrdup(src->qparent);
-				d->qname = pstrdup(src->qname);
-				d->relid = src->relid;
-				d->qschema = src->qschema ? pstrdup(src->qschema) : NULL;
-				*detach = lappend(*detach, d);
-			}
-			if (res->message)
-				res->message = pstrdup(res->message);
-			res->status = pstrdup(res->status);
-			MemoryContextSwitchTo(old);
-		}
-		else
-			res->status = "gone";
-		SPI_finish();
-		PopActiveSnapshot();
-		CommitTransactionCommand();
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(mcxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		AbortCurrentTransaction();
-		error = edata->message;
-	}
-	PG_END_TRY();
-
-	if (error != NULL)
-		part_save_state_xact(parent, "failed", error);
-	return error;
+	part_save_state_xact(parent, "failed", edata->message);
+	return edata->message;
 }
 
 /*
@@ -2567,6 +2637,30 @@ part_detach_concurrently(PartDetach *d, MemoryContext mcxt)
 	return psprintf("detaching %s: %s", d->qname, e->message);
 }
 
+typedef struct PartDrainCall
+{
+	Oid			parent;
+	int64	   *moved;
+	bool		more;			/* out: another period may follow */
+} PartDrainCall;
+
+static void
+part_drain_tx(void *arg)
+{
+	PartDrainCall *call = (PartDrainCall *) arg;
+	PartSet		set;
+	List	   *ranges;
+	PartRange  *def;
+
+	call->more = false;
+	if (!part_worker_open(call->parent, &set))
+		return;
+	ranges = part_existing(&set);
+	def = part_find_default(ranges);
+	if (def != NULL)
+		call->more = part_drain_period(&set, &ranges, def, PART_DRAIN_BATCH, call->moved);
+}
+
 /*
  * Drain the default partition, one period per transaction, so that no
  * transaction holds locks or rows for long.  Returns an error message, or
@@ -2575,52 +2669,17 @@ part_detach_concurrently(PartDetach *d, MemoryContext mcxt)
 static char *
 part_drain_worker(Oid parent, MemoryContext mcxt, int64 *moved)
 {
-	for (;;)
+	PartDrainCall call = {parent, moved, false};
+
+	do
 	{
-		PartSet		set;
-		List	   *ranges;
-		PartRange  *def;
-		volatile bool more = false;
-		char	   *volatile error = NULL;
+		ErrorData  *edata = part_xact(part_drain_tx, &call, mcxt);
 
-		SetCurrentStatementStartTimestamp();
-		StartTransactionCommand();
-		SPI_connect();
-		PushActiveSnapshot(GetTransactionSnapshot());
-		PG_TRY();
-		{
-			if (SearchSysCacheExists1(RELOID, ObjectIdGetDatum(parent)) &&
-				part_load_visible(parent, &set) &&
-				ConditionalLockRelationOid(parent, ShareUpdateExclusiveLock))
-			{
-				part_describe_parent(&set);
-				part_validate(&set);
-				ranges = part_existing(&set);
-				def = part_find_default(ranges);
-				if (def != NULL)
-					more = part_drain_period(&set, &ranges, def, PART_DRAIN_BATCH, moved);
-			}
-			SPI_finish();
-			PopActiveSnapshot();
-			CommitTransactionCommand();
-		}
-		PG_CATCH();
-		{
-			ErrorData  *edata;
-
-			MemoryContextSwitchTo(mcxt);
-			edata = CopyErrorData();
-			FlushErrorState();
-			AbortCurrentTransaction();
-			error = psprintf("draining the default partition: %s", edata->message);
-		}
-		PG_END_TRY();
-		if (error != NULL)
-			return error;
-		if (!more)
-			return NULL;
+		if (edata != NULL)
+			return psprintf("draining the default partition: %s", edata->message);
 		CHECK_FOR_INTERRUPTS();
-	}
+	} while (call.more);
+	return NULL;
 }
 
 static void

@@ -193,41 +193,87 @@ shmem_runner_active(const StewardRunnerSlot *r)
 }
 
 /*
- * Claim a runner slot for a job.  Refused when the job already has a runner
- * (no overlap) or when steward.max_workers runners are active.
+ * One pass over the runner slots (lock held): the slot of this job's run if
+ * there is one, the first free slot, and the number of active runners.
  */
-StewardReserveResult
-steward_runner_reserve(Oid dboid, int64 job_id, TimestampTz deadline, int *slotno)
+static StewardRunnerSlot *
+shmem_scan(Oid dboid, int64 job_id, int *free_slot, int *active)
 {
 	int			i;
-	int			active = 0;
-	int			free_slot = -1;
 
-	LWLockAcquire(steward_shared->lock, LW_EXCLUSIVE);
+	*free_slot = -1;
+	*active = 0;
 	for (i = 0; i < steward_shared->nrunners; i++)
 	{
 		StewardRunnerSlot *r = &steward_shared->runners[i];
 
 		if (r->state == RUNNER_FREE)
 		{
-			if (free_slot < 0)
-				free_slot = i;
+			if (*free_slot < 0)
+				*free_slot = i;
 			continue;
 		}
 		if (r->dboid == dboid && r->job_id == job_id)
-		{
-			/* a finished run not yet reaped clears up in a moment */
-			LWLockRelease(steward_shared->lock);
-			if (r->state == RUNNER_DONE || r->state == RUNNER_REAPING)
-				return RESERVE_NO_CAPACITY;
-			return RESERVE_JOB_RUNNING;
-		}
+			return r;
+
 		/*
 		 * A finished runner counts until it is reaped: its process (and its
 		 * background worker slot) may outlive the exit callback a little.
 		 */
 		if (shmem_runner_active(r))
-			active++;
+			(*active)++;
+	}
+	return NULL;
+}
+
+/*
+ * The queued run of 'dboid' that is due first (lock held), optionally only
+ * one of 'owner' due by 'horizon'; -1 if none.
+ */
+static int
+shmem_first_queued(Oid dboid, Oid owner, TimestampTz horizon)
+{
+	StewardRunnerSlot *best = NULL;
+	int			bestno = -1;
+	int			i;
+
+	for (i = 0; i < steward_shared->nrunners; i++)
+	{
+		StewardRunnerSlot *r = &steward_shared->runners[i];
+
+		if (r->state != RUNNER_QUEUED || r->dboid != dboid)
+			continue;
+		if (OidIsValid(owner) && (r->owner != owner || r->scheduled_for > horizon))
+			continue;
+		if (best == NULL || r->scheduled_for < best->scheduled_for)
+		{
+			best = r;
+			bestno = i;
+		}
+	}
+	return bestno;
+}
+
+/*
+ * Claim a runner slot for a job.  Refused when the job already has a runner
+ * (no overlap) or when steward.max_workers runners are active.
+ */
+StewardReserveResult
+steward_runner_reserve(Oid dboid, int64 job_id, TimestampTz deadline, int *slotno)
+{
+	int			active;
+	int			free_slot;
+	StewardRunnerSlot *r;
+
+	LWLockAcquire(steward_shared->lock, LW_EXCLUSIVE);
+	r = shmem_scan(dboid, job_id, &free_slot, &active);
+	if (r != NULL)
+	{
+		/* a finished run not yet reaped clears up in a moment */
+		bool		finishing = r->state == RUNNER_DONE || r->state == RUNNER_REAPING;
+
+		LWLockRelease(steward_shared->lock);
+		return finishing ? RESERVE_NO_CAPACITY : RESERVE_JOB_RUNNING;
 	}
 	if (free_slot < 0 || active >= steward_max_workers)
 	{
@@ -235,16 +281,13 @@ steward_runner_reserve(Oid dboid, int64 job_id, TimestampTz deadline, int *slotn
 		return RESERVE_NO_CAPACITY;
 	}
 
-	{
-		StewardRunnerSlot *r = &steward_shared->runners[free_slot];
-
-		memset(r, 0, sizeof(*r));
-		r->state = RUNNER_RESERVED;
-		r->dboid = dboid;
-		r->job_id = job_id;
-		r->started_at = GetCurrentTimestamp();
-		r->deadline = deadline;
-	}
+	r = &steward_shared->runners[free_slot];
+	memset(r, 0, sizeof(*r));
+	r->state = RUNNER_RESERVED;
+	r->dboid = dboid;
+	r->job_id = job_id;
+	r->started_at = GetCurrentTimestamp();
+	r->deadline = deadline;
 	LWLockRelease(steward_shared->lock);
 	*slotno = free_slot;
 	return RESERVE_OK;
@@ -291,25 +334,15 @@ StewardReserveResult
 steward_runner_queue(Oid dboid, int64 job_id, Oid owner, int attempt,
 					 TimestampTz scheduled_for, int64 max_runtime)
 {
-	int			i;
-	int			free_slot = -1;
+	int			free_slot;
+	int			active;
 	StewardRunnerSlot *r;
 
 	LWLockAcquire(steward_shared->lock, LW_EXCLUSIVE);
-	for (i = 0; i < steward_shared->nrunners; i++)
+	if (shmem_scan(dboid, job_id, &free_slot, &active) != NULL)
 	{
-		r = &steward_shared->runners[i];
-		if (r->state == RUNNER_FREE)
-		{
-			if (free_slot < 0)
-				free_slot = i;
-			continue;
-		}
-		if (r->dboid == dboid && r->job_id == job_id)
-		{
-			LWLockRelease(steward_shared->lock);
-			return RESERVE_JOB_RUNNING;
-		}
+		LWLockRelease(steward_shared->lock);
+		return RESERVE_JOB_RUNNING;
 	}
 	if (free_slot < 0)
 	{
@@ -385,22 +418,12 @@ steward_runner_promote(Oid dboid, int *slotnos, int max, int *left)
 
 	while (queued > 0 && n < max && active < steward_max_workers)
 	{
-		StewardRunnerSlot *best = NULL;
-		int			bestno = -1;
+		int			bestno = shmem_first_queued(dboid, InvalidOid, 0);
+		StewardRunnerSlot *best;
 
-		for (i = 0; i < steward_shared->nrunners; i++)
-		{
-			StewardRunnerSlot *r = &steward_shared->runners[i];
-
-			if (r->state == RUNNER_QUEUED && r->dboid == dboid &&
-				(best == NULL || r->scheduled_for < best->scheduled_for))
-			{
-				best = r;
-				bestno = i;
-			}
-		}
-		if (best == NULL)
+		if (bestno < 0)
 			break;
+		best = &steward_shared->runners[bestno];
 		if (mine >= share && best->scheduled_for > grace)
 			break;
 		shmem_start_queued(best, RUNNER_RESERVED, now);
@@ -428,17 +451,10 @@ steward_runner_requeue(int slotno)
 bool
 steward_runner_has_queued(Oid dboid, Oid owner, TimestampTz horizon)
 {
-	bool		found = false;
-	int			i;
+	bool		found;
 
 	LWLockAcquire(steward_shared->lock, LW_SHARED);
-	for (i = 0; i < steward_shared->nrunners && !found; i++)
-	{
-		StewardRunnerSlot *r = &steward_shared->runners[i];
-
-		found = r->state == RUNNER_QUEUED && r->dboid == dboid &&
-			r->owner == owner && r->scheduled_for <= horizon;
-	}
+	found = shmem_first_queued(dboid, owner, horizon) >= 0;
 	LWLockRelease(steward_shared->lock);
 	return found;
 }
@@ -453,30 +469,15 @@ int
 steward_runner_take_next(int cur_slotno, TimestampTz horizon)
 {
 	StewardRunnerSlot *cur = &steward_shared->runners[cur_slotno];
-	StewardRunnerSlot *best = NULL;
 	int			bestno = -1;
-	int			i;
 
 	LWLockAcquire(steward_shared->lock, LW_EXCLUSIVE);
-	if (cur->cancel_requested || cur->timeout_requested || cur->waiter_pid != 0)
+	if (!cur->cancel_requested && !cur->timeout_requested && cur->waiter_pid == 0)
+		bestno = shmem_first_queued(cur->dboid, cur->owner, horizon);
+	if (bestno >= 0)
 	{
-		LWLockRelease(steward_shared->lock);
-		return -1;
-	}
-	for (i = 0; i < steward_shared->nrunners; i++)
-	{
-		StewardRunnerSlot *r = &steward_shared->runners[i];
+		StewardRunnerSlot *best = &steward_shared->runners[bestno];
 
-		if (r->state == RUNNER_QUEUED && r->dboid == cur->dboid &&
-			r->owner == cur->owner && r->scheduled_for <= horizon &&
-			(best == NULL || r->scheduled_for < best->scheduled_for))
-		{
-			best = r;
-			bestno = i;
-		}
-	}
-	if (best != NULL)
-	{
 		shmem_start_queued(best, RUNNER_RUNNING, GetCurrentTimestamp());
 		best->pid = MyProcPid;
 		cur->state = RUNNER_DONE;
