@@ -544,7 +544,13 @@ steward_runner_main(Datum main_arg)
 	on_shmem_exit(runner_on_exit, (Datum) 0);
 
 	/* Connect as the job's owner: the job runs with exactly its rights. */
+#if PG_VERSION_NUM >= 170000
+	/* NOLOGIN roles may own jobs, as they may own objects */
+	BackgroundWorkerInitializeConnectionByOid(args.dboid, args.owner,
+											  BGWORKER_BYPASS_ROLELOGINCHECK);
+#else
 	BackgroundWorkerInitializeConnectionByOid(args.dboid, args.owner, 0);
+#endif
 
 	mcxt = AllocSetContextCreate(TopMemoryContext, "pg_steward runner",
 								 ALLOCSET_DEFAULT_SIZES);

@@ -97,10 +97,12 @@ static void
 jobs_check_interval(Interval *iv, const char *what, bool allow_zero)
 {
 	Interval	zero = {0};
-	int			cmp = DatumGetInt32(DirectFunctionCall2(interval_cmp,
-														IntervalPGetDatum(iv),
-														IntervalPGetDatum(&zero)));
+	int			cmp;
 
+	steward_require_finite_interval(iv, what);
+	cmp = DatumGetInt32(DirectFunctionCall2(interval_cmp,
+											IntervalPGetDatum(iv),
+											IntervalPGetDatum(&zero)));
 	if (cmp < 0 || (cmp == 0 && !allow_zero))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

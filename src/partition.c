@@ -508,6 +508,7 @@ part_parse_retention(PartSet *set)
 												   CStringGetDatum(set->retention),
 												   ObjectIdGetDatum(InvalidOid),
 												   Int32GetDatum(-1)));
+		steward_require_finite_interval(iv, "retention");
 		step.month = set->step_months;
 		step.day = set->step_days;
 		step.time = set->step_usecs;

@@ -102,6 +102,7 @@ steward_retention_add(PG_FUNCTION_ARGS)
 	keep = PG_GETARG_INTERVAL_P(2);
 	batch = PG_ARGISNULL(3) ? 10000 : PG_GETARG_INT32(3);
 
+	steward_require_finite_interval(keep, "keep");
 	if (DatumGetInt32(DirectFunctionCall2(interval_cmp, IntervalPGetDatum(keep),
 										  IntervalPGetDatum(&zero))) <= 0)
 		ereport(ERROR,

@@ -716,6 +716,10 @@ sched_pass(bool first)
 	bool		waiting_for_capacity = false;
 	bool		launch_failed = false;
 	ListCell   *lc_job;
+	MemoryContext passcxt = CurrentMemoryContext;	/* reset after the pass */
+	int64	   *name_ids;
+	char	  **names;
+	int			nnames = 0;
 
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
@@ -834,9 +838,22 @@ sched_pass(bool first)
 	}
 
 	sched_save_states(jobs);
+
+	/* SPI memory goes with SPI_finish: keep the job names for the launches */
+	name_ids = MemoryContextAlloc(passcxt, sizeof(int64) * (list_length(jobs) + 1));
+	names = MemoryContextAlloc(passcxt, sizeof(char *) * (list_length(jobs) + 1));
+	foreach(lc_job, jobs)
+	{
+		SchedJob   *job = lfirst(lc_job);
+
+		name_ids[nnames] = job->job_id;
+		names[nnames++] = MemoryContextStrdup(passcxt, job->name);
+	}
+
 	SPI_finish();
 	PopActiveSnapshot();
 	CommitTransactionCommand();
+	MemoryContextSwitchTo(passcxt);
 
 	/*
 	 * Start runners for queued runs only now, so they see the committed
@@ -847,7 +864,9 @@ sched_pass(bool first)
 		int			left;
 		int			n = steward_runner_promote(sched_dboid, slotnos,
 											   steward_max_workers, &left);
-		int			i;
+		int			i,
+					j;
+		bool		started;
 
 		for (i = 0; i < n; i++)
 		{
@@ -864,19 +883,19 @@ sched_pass(bool first)
 			args.dboid = sched_dboid;
 			args.slotno = slotnos[i];
 			args.chain = true;
-			foreach(lc_job, jobs)
-			{
-				SchedJob   *job = lfirst(lc_job);
-
-				if (job->job_id == args.job_id)
-					name = job->name;
-			}
+			for (j = 0; j < nnames; j++)
+				if (name_ids[j] == args.job_id)
+					name = names[j];
 
 			if (sched_runner_handles[args.slotno])
 				pfree(sched_runner_handles[args.slotno]);
 			sched_runner_handles[args.slotno] = NULL;
-			if (!steward_runner_start(&args, name, MyProcPid,
-									  &sched_runner_handles[args.slotno]))
+			/* handles outlive the pass */
+			MemoryContextSwitchTo(TopMemoryContext);
+			started = steward_runner_start(&args, name, MyProcPid,
+										   &sched_runner_handles[args.slotno]);
+			MemoryContextSwitchTo(passcxt);
+			if (!started)
 			{
 				steward_runner_requeue(args.slotno);
 				if (!warned_no_worker)

@@ -120,3 +120,14 @@ steward_push_lock_timeout(int ms)
 							 GUC_ACTION_SAVE, true, 0, false);
 	return level;
 }
+
+void
+steward_require_finite_interval(const Interval *iv, const char *what)
+{
+#ifdef INTERVAL_NOT_FINITE
+	if (INTERVAL_NOT_FINITE(iv))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be a finite interval", what)));
+#endif
+}

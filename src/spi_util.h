@@ -10,6 +10,8 @@
 
 #include "postgres.h"
 
+#include "datatype/timestamp.h"
+
 #include "fmgr.h"
 
 /* Run one parameterised statement; error out unless SPI returns 'expected'. */
@@ -47,6 +49,9 @@ extern bool steward_is_table_owner(Oid relid);
  * pass to AtEOXact_GUC(true, level) to restore it (abort restores it too).
  */
 extern int	steward_push_lock_timeout(int ms);
+
+/* Refuse infinite intervals (PostgreSQL 17 accepts 'infinity'). */
+extern void steward_require_finite_interval(const Interval *iv, const char *what);
 
 /* Restrict this session's search_path for good (workers). */
 extern void steward_restrict_search_path(void);
