@@ -396,6 +396,8 @@ runner_run_once(const StewardRunnerArgs *args, MemoryContext mcxt)
 	slot->run_id = ctx.run_id;
 	LWLockRelease(steward_shared->lock);
 
+	/* after the commits above: keep per-run memory in the run's context */
+	MemoryContextSwitchTo(ctx.mcxt);
 	appname = psprintf("pg_steward job %s", ctx.job_name);
 	SetConfigOption("application_name", appname, PGC_USERSET, PGC_S_SESSION);
 

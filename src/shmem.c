@@ -448,6 +448,33 @@ steward_runner_requeue(int slotno)
 }
 
 /* Is a run of this database and owner queued and due by 'horizon'? */
+/*
+ * Are all runners busy while another database has runs queued for longer
+ * than the grace period (lock held)?  Then a runner exits instead of taking
+ * over more runs of its own database, so its capacity goes round.
+ */
+static bool
+shmem_others_starved(Oid dboid)
+{
+	TimestampTz grace = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+													-STEWARD_QUEUE_GRACE_MS);
+	bool		waiting = false;
+	int			active = 0;
+	int			i;
+
+	for (i = 0; i < steward_shared->nrunners; i++)
+	{
+		StewardRunnerSlot *r = &steward_shared->runners[i];
+
+		if (shmem_runner_active(r))
+			active++;
+		else if (r->state == RUNNER_QUEUED && r->dboid != dboid &&
+				 r->scheduled_for <= grace)
+			waiting = true;
+	}
+	return waiting && active >= steward_max_workers;
+}
+
 bool
 steward_runner_has_queued(Oid dboid, Oid owner, TimestampTz horizon)
 {
@@ -472,7 +499,8 @@ steward_runner_take_next(int cur_slotno, TimestampTz horizon)
 	int			bestno = -1;
 
 	LWLockAcquire(steward_shared->lock, LW_EXCLUSIVE);
-	if (!cur->cancel_requested && !cur->timeout_requested && cur->waiter_pid == 0)
+	if (!cur->cancel_requested && !cur->timeout_requested && cur->waiter_pid == 0 &&
+		!shmem_others_starved(cur->dboid))
 		bestno = shmem_first_queued(cur->dboid, cur->owner, horizon);
 	if (bestno >= 0)
 	{

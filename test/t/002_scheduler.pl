@@ -144,6 +144,43 @@ is(sql("SELECT string_agg(r.pid::text, ',' ORDER BY r.run_id) = string_agg(l.pid
 is(sql("SELECT last_status || ' ' || consecutive_failures FROM steward.jobs WHERE name = 'chain5'"), 'failed 1',
 	'the scheduler accounts for runs that a runner took over');
 sql("SELECT steward.unschedule(job_name) FROM steward.job WHERE job_name LIKE 'chain_'");
+
+# Capacity goes round: while one database keeps its runner busy with queued
+# runs, a run queued in another database gets the runner after the grace
+# period instead of waiting for the whole queue.
+$node->safe_psql('postgres', 'CREATE DATABASE fair');
+$node->safe_psql('fair', 'CREATE EXTENSION pg_steward');
+$node->safe_psql('fair', "SELECT steward.schedule('other', '1 hours', 'SELECT 1')");
+sql("SELECT steward.schedule('busy' || i, '1 hours', 'SELECT pg_sleep(1)') FROM generate_series(1, 5) i");
+$node->poll_query_until('postgres',
+	"SELECT count(*) = 5 FROM steward.job_state s JOIN steward.job j USING (job_id) WHERE j.job_name LIKE 'busy_'")
+  or die 'no state for busy jobs';
+$node->poll_query_until('fair',
+	"SELECT count(*) = 1 FROM steward.job_state s JOIN steward.job j USING (job_id) WHERE j.job_name = 'other'")
+  or die 'no state in fair';
+sql("UPDATE steward.job_state SET next_run_at = now() FROM steward.job j
+      WHERE j.job_id = job_state.job_id AND j.job_name LIKE 'busy_'");
+sql("SELECT steward.alter_job('busy1')");
+$node->poll_query_until('postgres', "SELECT count(*) > 0 FROM steward.job_run WHERE status = 'running'")
+  or die 'busy jobs did not start';
+$node->safe_psql('fair', "UPDATE steward.job_state SET next_run_at = now() FROM steward.job j
+                          WHERE j.job_id = job_state.job_id AND j.job_name = 'other';
+                          SELECT steward.alter_job('other')");
+ok($node->poll_query_until('postgres',
+	"SELECT count(*) = 5 FROM steward.job_run r JOIN steward.job j USING (job_id)
+	  WHERE j.job_name LIKE 'busy_' AND r.status = 'succeeded'"),
+	'the busy database ran its queue');
+ok($node->poll_query_until('fair', "SELECT count(*) = 1 FROM steward.job_run r JOIN steward.job j USING (job_id)
+                                     WHERE j.job_name = 'other' AND r.status = 'succeeded'"),
+	'the other database ran its job');
+my $other_start = $node->safe_psql('fair',
+	"SELECT r.started_at FROM steward.job_run r JOIN steward.job j USING (job_id) WHERE j.job_name = 'other'");
+is(sql("SELECT '$other_start'::timestamptz < max(r.started_at) FROM steward.job_run r
+         JOIN steward.job j USING (job_id) WHERE j.job_name LIKE 'busy_'"), 't',
+	'the other database did not wait for the whole queue of the busy one');
+sql("SELECT steward.unschedule(job_name) FROM steward.job WHERE job_name LIKE 'busy_'");
+$node->safe_psql('fair', 'DROP EXTENSION pg_steward');
+$node->safe_psql('postgres', 'DROP DATABASE fair');
 $node->safe_psql('postgres', "ALTER SYSTEM RESET steward.max_workers; SELECT pg_reload_conf()");
 
 # --- SIGTERM of the scheduler cancels its runners; the launcher restarts it ---
