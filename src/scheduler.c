@@ -857,8 +857,12 @@ sched_pass(bool first)
 
 	/*
 	 * Start runners for queued runs only now, so they see the committed
-	 * state.  A run whose runner cannot be started stays queued.
+	 * state.  A run whose runner cannot be started stays queued.  With
+	 * steward.enabled off, runs still queued do not start.
 	 */
+	if (!steward_enabled)
+		steward_runner_drop_queued(sched_dboid);
+	else
 	{
 		int		   *slotnos = palloc(sizeof(int) * steward_max_workers);
 		int			left;
