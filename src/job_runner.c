@@ -428,6 +428,7 @@ runner_run_once(const StewardRunnerArgs *args, MemoryContext mcxt)
 	PG_END_TRY();
 
 	pgstat_report_activity(STATE_RUNNING, "recording job outcome");
+	MemoryContextSwitchTo(ctx.mcxt);
 	if (!failed)
 		runner_record_outcome(ctx.run_id, "succeeded", ctx.message, ctx.detail);
 	else
@@ -506,12 +507,17 @@ runner_take_next(StewardRunnerArgs *args, int nruns, MemoryContext mcxt)
 	if (!ok)
 		return false;
 
+	/*
+	 * A stray cancel aimed at the finished run must not hit the next one.
+	 * Cancels from the scheduler set a flag in the slot first, which makes
+	 * steward_runner_take_next() refuse; one aimed at the new run arrives
+	 * after the slot changed hands and stays pending.
+	 */
+	QueryCancelPending = false;
 	next = steward_runner_take_next(runner_slotno, horizon);
 	if (next < 0)
 		return false;
 	runner_slotno = next;
-	/* a cancel aimed at the finished run must not hit the next one */
-	QueryCancelPending = false;
 	steward_wake_scheduler(args->dboid);
 
 	r = &steward_shared->runners[next];

@@ -988,6 +988,9 @@ part_subxact(PartSubxactFn fn, void *arg)
 	PG_END_TRY();
 	MemoryContextSwitchTo(oldcxt);
 	CurrentResourceOwner = oldowner;
+	/* a cancel or statement timeout stops everything, not just this step */
+	if (edata != NULL && edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
+		ReThrowError(edata);
 	return edata;
 }
 
@@ -1288,26 +1291,52 @@ part_ensure_default(PartSet *set, List *ranges, bool *created)
  * crashed): the partition is already invisible to new queries, so only
  * FINALIZE is left.  It waits for older snapshots under the lock timeout.
  */
+typedef struct PartFinalizeCall
+{
+	PartSet    *set;
+	char	   *qname;
+} PartFinalizeCall;
+
 static void
+part_finalize_try(void *arg)
+{
+	PartFinalizeCall *call = (PartFinalizeCall *) arg;
+
+	part_exec_ddl(psprintf("ALTER TABLE %s DETACH PARTITION %s FINALIZE",
+						   part_qparent(call->set), call->qname));
+	if (call->set->retention_schema != NULL &&
+		strcmp(call->set->retention_mode, "drop") != 0)
+		part_exec_ddl(psprintf("ALTER TABLE %s SET SCHEMA %s", call->qname,
+							   quote_identifier(call->set->retention_schema)));
+}
+
+/*
+ * Returns the error of a detach that could not be finished (it waits for
+ * older snapshots), or NULL; the rest of the maintenance goes on either way.
+ */
+static char *
 part_finalize_pending(PartSet *set, PartResult *res)
 {
 	ListCell   *lc;
+	char	   *failure = NULL;
 
 	foreach(lc, set->pending)
 	{
 		char	   *relname = get_rel_name(lfirst_oid(lc));
-		char	   *qname;
+		PartFinalizeCall call;
+		ErrorData  *edata;
 
 		if (relname == NULL)
 			continue;
-		qname = quote_qualified_identifier(set->nspname, relname);
-		part_exec_ddl(psprintf("ALTER TABLE %s DETACH PARTITION %s FINALIZE",
-							   part_qparent(set), qname));
-		if (set->retention_schema != NULL && strcmp(set->retention_mode, "drop") != 0)
-			part_exec_ddl(psprintf("ALTER TABLE %s SET SCHEMA %s", qname,
-								   quote_identifier(set->retention_schema)));
-		res->detached++;
+		call.set = set;
+		call.qname = quote_qualified_identifier(set->nspname, relname);
+		edata = part_subxact(part_finalize_try, &call);
+		if (edata == NULL)
+			res->detached++;
+		else if (failure == NULL)
+			failure = psprintf("could not finish the detach of %s: %s", call.qname, edata->message);
 	}
+	return failure;
 }
 
 /* Retire partitions entirely older than the retention. */
@@ -1524,17 +1553,24 @@ part_plan_window(PartSet *set, List *ranges, int64 *from, int64 *upto)
 	}
 }
 
-/* Drop the default partition's exclusion constraint once it served. */
+/*
+ * Drop the default partition's exclusion constraint, once it served or when
+ * an interrupted run left it behind (it would reject rows).
+ */
 static void
-part_drop_exclusion(PartSet *set, List *ranges)
+part_drop_exclusion(PartSet *set)
 {
-	PartRange  *def = part_find_default(ranges);
+	Oid			defoid = get_default_partition_oid(set->parent);
+	char	   *defname;
 
-	if (def == NULL || !OidIsValid(def->relid) ||
-		!OidIsValid(get_relation_constraint_oid(def->relid, PART_EXCLUSION_NAME, true)))
+	if (!OidIsValid(defoid) ||
+		!OidIsValid(get_relation_constraint_oid(defoid, PART_EXCLUSION_NAME, true)))
+		return;
+	defname = get_rel_name(defoid);
+	if (defname == NULL)
 		return;
 	part_exec_ddl(psprintf("ALTER TABLE %s DROP CONSTRAINT IF EXISTS " PART_EXCLUSION_NAME,
-						   quote_qualified_identifier(set->nspname, def->relname)));
+						   quote_qualified_identifier(set->nspname, defname)));
 }
 
 /*
@@ -1549,6 +1585,7 @@ part_maintain_one(PartSet *set, bool in_worker, PartResult *res)
 	int64		from;
 	StringInfoData problems;
 	bool		made_default;
+	char	   *finalize_error;
 
 	memset(res, 0, sizeof(PartResult));
 	res->status = "ok";
@@ -1575,6 +1612,7 @@ part_maintain_one(PartSet *set, bool in_worker, PartResult *res)
 	}
 
 	ranges = part_existing(set);
+	finalize_error = part_finalize_pending(set, res);
 	part_plan_window(set, ranges, &from, &upto);
 
 	initStringInfo(&problems);
@@ -1583,13 +1621,17 @@ part_maintain_one(PartSet *set, bool in_worker, PartResult *res)
 	part_ensure_default(set, ranges, &made_default);
 	if (made_default)
 		res->created++;
-	part_finalize_pending(set, res);
 	part_retire(set, ranges, part_current_point(set), in_worker, res);
-	part_drop_exclusion(set, ranges);
+	part_drop_exclusion(set);
 	if (problems.len > 0)
 	{
 		res->status = "failed";
 		res->message = psprintf("overlapping partitions not managed by the set: %s", problems.data);
+	}
+	else if (finalize_error != NULL)
+	{
+		res->status = "failed";
+		res->message = finalize_error;
 	}
 	else if (res->moved > 0 && res->message == NULL)
 		res->message = psprintf("moved " INT64_FORMAT " rows from the default partition into new partitions",
@@ -2294,6 +2336,9 @@ part_xact(PartXactFn fn, void *arg, MemoryContext mcxt)
 	}
 	PG_END_TRY();
 	MemoryContextSwitchTo(mcxt);
+	/* a cancel (max_runtime, shutdown) ends the whole run */
+	if (edata != NULL && edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
+		ReThrowError(edata);
 	return edata;
 }
 
@@ -2400,7 +2445,8 @@ part_ddl_tx(void *arg)
  * true with the excluded range when the constraint is validated.
  */
 static bool
-part_exclude_ahead(Oid parent, MemoryContext mcxt, int64 *excl_lo, int64 *excl_hi)
+part_exclude_ahead(Oid parent, MemoryContext mcxt, int64 *excl_lo, int64 *excl_hi,
+				   char **qdef)
 {
 	PartExcludeCall call = {0};
 	ErrorData  *edata;
@@ -2419,13 +2465,23 @@ part_exclude_ahead(Oid parent, MemoryContext mcxt, int64 *excl_lo, int64 *excl_h
 	if (call.qdef == NULL)
 		return false;
 
-	/* rows of those periods are there: the attach moves them and scans */
+	/*
+	 * Rows of those periods are there: drop the constraint (it would reject
+	 * more of them); the attach moves them and scans as usual.
+	 */
 	if (part_xact(part_ddl_tx,
 				  psprintf("ALTER TABLE %s VALIDATE CONSTRAINT " PART_EXCLUSION_NAME, call.qdef),
 				  mcxt) != NULL)
+	{
+		(void) part_xact(part_ddl_tx,
+						 psprintf("ALTER TABLE %s DROP CONSTRAINT IF EXISTS " PART_EXCLUSION_NAME,
+								  call.qdef),
+						 mcxt);
 		return false;
+	}
 	*excl_lo = call.lo;
 	*excl_hi = call.hi;
+	*qdef = call.qdef;
 	return true;
 }
 
@@ -2491,6 +2547,7 @@ part_kind_one_tx(void *arg)
 	part_maintain_one(&set, true, res);
 	if (strcmp(res->status, "skipped") != 0)
 	{
+		part_drop_exclusion(&set);
 		part_save_state(call->parent, res->status, res->message, res);
 		call->drain = part_default_has_rows(&set);
 	}
@@ -2581,6 +2638,8 @@ part_toplevel_ddl(const char *sql, MemoryContext mcxt)
 		SetConfigOption("lock_timeout", NULL, PGC_SUSET, PGC_S_SESSION);
 		MemoryContextSwitchTo(mcxt);
 
+		if (edata != NULL && edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
+			ReThrowError(edata);
 		if (edata == NULL || edata->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE ||
 			attempt >= PART_DDL_TRIES)
 			return edata;
@@ -2723,9 +2782,17 @@ part_kind_maintenance(StewardJobContext *ctx)
 		char	   *name;
 		int64		excl_lo = 0,
 					excl_hi = 0;
-		bool		excl = part_exclude_ahead(parent, ctx->mcxt, &excl_lo, &excl_hi);
+		char	   *qdef = NULL;
+		bool		excl = part_exclude_ahead(parent, ctx->mcxt, &excl_lo, &excl_hi, &qdef);
 		char	   *error = part_kind_one(parent, ctx->mcxt, &res, &detach, &drain, &name,
 										  excl, excl_lo, excl_hi);
+
+		/* the set's run failed or was skipped: the constraint must not stay */
+		if (excl && (error != NULL || strcmp(res.status, "ok") != 0))
+			(void) part_xact(part_ddl_tx,
+							 psprintf("ALTER TABLE %s DROP CONSTRAINT IF EXISTS " PART_EXCLUSION_NAME,
+									  qdef),
+							 ctx->mcxt);
 
 		/* DETACH ... CONCURRENTLY, then draining: each in its own transactions */
 		foreach(dc, detach)

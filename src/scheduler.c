@@ -472,6 +472,7 @@ sched_reap_runners(void)
 	{
 		StewardRunnerSlot *slot = &steward_shared->runners[i];
 		bool		mine;
+		bool		finished;
 		bool		stuck = false;
 		int64		run_id;
 
@@ -479,9 +480,18 @@ sched_reap_runners(void)
 		/* slots with a waiting run_job() caller are reaped by that caller */
 		mine = slot->dboid == sched_dboid && slot->waiter_pid == 0 &&
 			slot->state != RUNNER_FREE && slot->state != RUNNER_QUEUED;
+		finished = slot->state == RUNNER_DONE && !slot->handed_off;
 		LWLockRelease(steward_shared->lock);
 		if (!mine)
 			continue;
+
+		/*
+		 * A run taken over after this pass began may already be over: fetch
+		 * its worker handle first, so the slot is not freed (and reused)
+		 * while the handle still points at it.
+		 */
+		if (finished && sched_runner_handles[i] == NULL)
+			sched_follow_handoffs();
 
 		/*
 		 * Reap our runners only once the postmaster has seen them exit, so

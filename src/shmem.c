@@ -373,13 +373,67 @@ shmem_start_queued(StewardRunnerSlot *r, StewardRunnerState state, TimestampTz n
 		Max(r->scheduled_for, now) + r->max_runtime : 0;
 }
 
+/* The running scheduler of a database (lock held), or NULL. */
+static StewardSchedulerSlot *
+shmem_scheduler_of(Oid dboid)
+{
+	int			i;
+
+	for (i = 0; i < steward_shared->nschedulers; i++)
+	{
+		StewardSchedulerSlot *s = &steward_shared->schedulers[i];
+
+		if (s->state == SCHEDULER_RUNNING && s->dboid == dboid)
+			return s;
+	}
+	return NULL;
+}
+
+/* A run of 'dboid' got a runner now (lock held). */
+static void
+shmem_note_served(Oid dboid, TimestampTz now)
+{
+	StewardSchedulerSlot *s = shmem_scheduler_of(dboid);
+
+	if (s != NULL)
+		s->last_served = now;
+}
+
+/*
+ * Does another database, served less recently than 'dboid', have runs
+ * queued for longer than the grace period (lock held)?  It then gets the
+ * last free runner, so that databases take turns when runners are scarce.
+ */
+static bool
+shmem_other_db_first(Oid dboid, TimestampTz grace)
+{
+	StewardSchedulerSlot *me = shmem_scheduler_of(dboid);
+	TimestampTz mine = me ? me->last_served : 0;
+	int			i;
+
+	for (i = 0; i < steward_shared->nrunners; i++)
+	{
+		StewardRunnerSlot *r = &steward_shared->runners[i];
+		StewardSchedulerSlot *other;
+
+		if (r->state != RUNNER_QUEUED || r->dboid == dboid || r->scheduled_for > grace)
+			continue;
+		other = shmem_scheduler_of(r->dboid);
+		if (other != NULL && other->last_served < mine)
+			return true;
+	}
+	return false;
+}
+
 /*
  * Move queued runs of 'dboid' to RESERVED, oldest due time first, as far as
  * steward.max_workers allows; the caller starts a runner for each returned
  * slot.  When several databases have schedulers, a database gets at most
  * its fair share of runners at first, so that every database's queue has
  * runners taking from it; runs that waited longer than
- * STEWARD_QUEUE_GRACE_MS may use any free capacity.  *left gets the number
+ * STEWARD_QUEUE_GRACE_MS may use any free capacity.  The last free runner
+ * goes to the database served least recently among those with runs waiting
+ * past the grace period, so that databases take turns.  *left gets the number
  * of queued runs of 'dboid' that remain.
  */
 #define STEWARD_QUEUE_GRACE_MS	500
@@ -426,7 +480,10 @@ steward_runner_promote(Oid dboid, int *slotnos, int max, int *left)
 		best = &steward_shared->runners[bestno];
 		if (mine >= share && best->scheduled_for > grace)
 			break;
+		if (active + 1 >= steward_max_workers && shmem_other_db_first(dboid, grace))
+			break;
 		shmem_start_queued(best, RUNNER_RESERVED, now);
+		shmem_note_served(dboid, now);
 		slotnos[n++] = bestno;
 		active++;
 		mine++;
@@ -449,12 +506,14 @@ steward_runner_requeue(int slotno)
 
 /* Is a run of this database and owner queued and due by 'horizon'? */
 /*
- * Are all runners busy while another database has runs queued for longer
- * than the grace period (lock held)?  Then a runner exits instead of taking
- * over more runs of its own database, so its capacity goes round.
+ * Should the runner of slot 'cur' exit rather than take over another run
+ * (lock held)?  Yes when steward.max_workers was lowered below the runners
+ * at work, or when all runners are busy while runs it cannot take (another
+ * database or owner) have been queued for longer than the grace period: its
+ * capacity then goes round.
  */
 static bool
-shmem_others_starved(Oid dboid)
+shmem_should_yield(const StewardRunnerSlot *cur)
 {
 	TimestampTz grace = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
 													-STEWARD_QUEUE_GRACE_MS);
@@ -468,11 +527,12 @@ shmem_others_starved(Oid dboid)
 
 		if (shmem_runner_active(r))
 			active++;
-		else if (r->state == RUNNER_QUEUED && r->dboid != dboid &&
-				 r->scheduled_for <= grace)
+		else if (r->state == RUNNER_QUEUED && r->scheduled_for <= grace &&
+				 (r->dboid != cur->dboid || r->owner != cur->owner))
 			waiting = true;
 	}
-	return waiting && active >= steward_max_workers;
+	return active > steward_max_workers ||
+		(waiting && active >= steward_max_workers);
 }
 
 bool
@@ -500,13 +560,14 @@ steward_runner_take_next(int cur_slotno, TimestampTz horizon)
 
 	LWLockAcquire(steward_shared->lock, LW_EXCLUSIVE);
 	if (!cur->cancel_requested && !cur->timeout_requested && cur->waiter_pid == 0 &&
-		!shmem_others_starved(cur->dboid))
+		!shmem_should_yield(cur))
 		bestno = shmem_first_queued(cur->dboid, cur->owner, horizon);
 	if (bestno >= 0)
 	{
 		StewardRunnerSlot *best = &steward_shared->runners[bestno];
 
 		shmem_start_queued(best, RUNNER_RUNNING, GetCurrentTimestamp());
+		shmem_note_served(cur->dboid, best->started_at);
 		best->pid = MyProcPid;
 		cur->state = RUNNER_DONE;
 		cur->pid = 0;

@@ -31,6 +31,7 @@ typedef struct StewardSchedulerSlot
 	TimestampTz state_since;
 	TimestampTz blocked_until;	/* DROP/CREATE DATABASE in progress */
 	TimestampTz restart_after;	/* backoff after an abnormal exit */
+	TimestampTz last_served;	/* a run of this database last got a runner */
 } StewardSchedulerSlot;
 
 typedef enum StewardRunnerState

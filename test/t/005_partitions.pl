@@ -120,6 +120,13 @@ sql(q{
 	SELECT steward.partition_table('bigdef', 'ts', '1 day', premake => 1);
 	INSERT INTO bigdef SELECT now() - interval '100 days', g FROM generate_series(1, 50000) g;
 	SELECT steward.partition_alter('bigdef', premake => 3);
+	-- same, but a row of a new period already sits in the default partition:
+	-- validation fails, the constraint goes, the row is moved as usual
+	CREATE TABLE bigdef2 (ts timestamptz NOT NULL, v int) PARTITION BY RANGE (ts);
+	SELECT steward.partition_table('bigdef2', 'ts', '1 day', premake => 1);
+	INSERT INTO bigdef2 SELECT now() - interval '100 days', g FROM generate_series(1, 50000) g;
+	INSERT INTO bigdef2 VALUES (date_trunc('day', now()) + interval '3 days 12 hours', -1);
+	SELECT steward.partition_alter('bigdef2', premake => 3);
 	ALTER SYSTEM SET log_min_messages = debug1;
 	SELECT pg_reload_conf();
 });
@@ -138,6 +145,11 @@ is(sql("SELECT count(*) FROM pg_constraint WHERE conname = 'steward_premake_excl
 is(sql("SELECT periods_ahead FROM steward.partition_status WHERE parent = 'bigdef'::regclass"), '3',
 	'the new partitions were created');
 is(sql("SELECT count(*) FROM bigdef"), '50000', 'no row was lost');
+unlike($log, qr/default partition "bigdef2_default" is implied/,
+	'a default partition holding rows of a new period is not excluded');
+is(sql("SELECT count(*) FROM bigdef2 WHERE v = -1 AND tableoid <> 'bigdef2_default'::regclass"), '1',
+	'its row was moved into the new partition');
+is(sql("SELECT count(*) FROM bigdef2"), '50001', 'no row of that set was lost either');
 
 # One set failing does not stop the others: 'dropped' gets a broken step,
 # while 'late' lost a partition that maintenance must re-create.
@@ -150,7 +162,7 @@ ok($node->poll_query_until($db,
 	"SELECT last_status = 'failed' FROM steward.jobs WHERE name = 'partition_maintenance'"),
 	'a failing set makes the run fail');
 like(sql("SELECT last_message FROM steward.jobs WHERE name = 'partition_maintenance'"),
-	qr/1 of 7 partition sets failed/, 'the message says which part failed');
+	qr/1 of 8 partition sets failed/, 'the message says which part failed');
 is(sql("SELECT last_status FROM steward.partition_status WHERE parent = 'late'::regclass"), 'ok',
 	'the other sets were maintained');
 is(sql("SELECT count(*) FROM pg_inherits WHERE inhparent = 'late'::regclass"), '3',
