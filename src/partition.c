@@ -731,6 +731,27 @@ part_range_cmp(const ListCell *a, const ListCell *b)
 	return (ra->lo > rb->lo) - (ra->lo < rb->lo);
 }
 
+/* Begin a scan of pg_inherits: the rows of 'relid' as parent, or as child. */
+static SysScanDesc
+part_inherits_begin(Oid relid, bool as_parent, Relation *inhrel)
+{
+	ScanKeyData key;
+
+	*inhrel = table_open(InheritsRelationId, AccessShareLock);
+	ScanKeyInit(&key, as_parent ? Anum_pg_inherits_inhparent : Anum_pg_inherits_inhrelid,
+				BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(relid));
+	return systable_beginscan(*inhrel,
+							  as_parent ? InheritsParentIndexId : InheritsRelidSeqnoIndexId,
+							  true, NULL, 1, &key);
+}
+
+static void
+part_inherits_end(SysScanDesc scan, Relation inhrel)
+{
+	systable_endscan(scan);
+	table_close(inhrel, AccessShareLock);
+}
+
 /*
  * The set's partitions with their bounds, sorted.  pg_inherits is read
  * directly so that partitions whose concurrent detach was interrupted are
@@ -740,16 +761,12 @@ static List *
 part_existing(PartSet *set)
 {
 	Relation	inhrel;
-	ScanKeyData key;
 	SysScanDesc scan;
 	HeapTuple	inhtup;
 	List	   *ranges = NIL;
 
 	set->pending = NIL;
-	inhrel = table_open(InheritsRelationId, AccessShareLock);
-	ScanKeyInit(&key, Anum_pg_inherits_inhparent, BTEqualStrategyNumber,
-				F_OIDEQ, ObjectIdGetDatum(set->parent));
-	scan = systable_beginscan(inhrel, InheritsParentIndexId, true, NULL, 1, &key);
+	scan = part_inherits_begin(set->parent, true, &inhrel);
 	while ((inhtup = systable_getnext(scan)) != NULL)
 	{
 		Form_pg_inherits inh = (Form_pg_inherits) GETSTRUCT(inhtup);
@@ -794,8 +811,7 @@ part_existing(PartSet *set)
 		ReleaseSysCache(tup);
 		ranges = lappend(ranges, r);
 	}
-	systable_endscan(scan);
-	table_close(inhrel, AccessShareLock);
+	part_inherits_end(scan, inhrel);
 	list_sort(ranges, part_range_cmp);
 	return ranges;
 }
@@ -1416,7 +1432,6 @@ part_fingerprint(PartSet *set)
 	StringInfoData cfg;
 	uint64		h;
 	Relation	inhrel;
-	ScanKeyData key;
 	SysScanDesc scan;
 	HeapTuple	tup;
 
@@ -1430,10 +1445,7 @@ part_fingerprint(PartSet *set)
 	h = hash_bytes_extended((unsigned char *) cfg.data, cfg.len, 0);
 	pfree(cfg.data);
 
-	inhrel = table_open(InheritsRelationId, AccessShareLock);
-	ScanKeyInit(&key, Anum_pg_inherits_inhparent, BTEqualStrategyNumber,
-				F_OIDEQ, ObjectIdGetDatum(set->parent));
-	scan = systable_beginscan(inhrel, InheritsParentIndexId, true, NULL, 1, &key);
+	scan = part_inherits_begin(set->parent, true, &inhrel);
 	while ((tup = systable_getnext(scan)) != NULL)
 	{
 		Form_pg_inherits inh = (Form_pg_inherits) GETSTRUCT(tup);
@@ -1443,8 +1455,7 @@ part_fingerprint(PartSet *set)
 		t = hash_bytes_uint32_extended((uint32) inh->inhdetachpending, t);
 		h += t;					/* order does not matter */
 	}
-	systable_endscan(scan);
-	table_close(inhrel, AccessShareLock);
+	part_inherits_end(scan, inhrel);
 	return (int64) h;
 }
 
@@ -2653,21 +2664,16 @@ static bool
 part_detach_pending(Oid relid)
 {
 	Relation	inhrel;
-	ScanKeyData key;
 	SysScanDesc scan;
 	HeapTuple	tup;
 	bool		pending = false;
 
 	StartTransactionCommand();
-	inhrel = table_open(InheritsRelationId, AccessShareLock);
-	ScanKeyInit(&key, Anum_pg_inherits_inhrelid, BTEqualStrategyNumber,
-				F_OIDEQ, ObjectIdGetDatum(relid));
-	scan = systable_beginscan(inhrel, InheritsRelidSeqnoIndexId, true, NULL, 1, &key);
+	scan = part_inherits_begin(relid, false, &inhrel);
 	while ((tup = systable_getnext(scan)) != NULL)
 		if (((Form_pg_inherits) GETSTRUCT(tup))->inhdetachpending)
 			pending = true;
-	systable_endscan(scan);
-	table_close(inhrel, AccessShareLock);
+	part_inherits_end(scan, inhrel);
 	CommitTransactionCommand();
 	return pending;
 }
