@@ -342,7 +342,7 @@ steward_stop_database_workers(Oid dboid, int block_ms)
 		return;
 
 	/* runs waiting for a runner never start */
-	steward_runner_drop_queued(dboid);
+	(void) steward_runner_drop_queued(dboid, NULL, 0);
 	for (;;)
 	{
 		bool		busy = false;

@@ -659,6 +659,71 @@ sched_enforce_deadlines(TimestampTz now)
 	return wake;
 }
 
+/*
+ * Runs dropped from the queue keep their due time in steward.job_state, so
+ * that they run once when the scheduler is back (after a restart, or when
+ * steward.enabled is on again), like any due time missed meanwhile.  Inside
+ * a transaction, SPI connected.
+ */
+static void
+sched_keep_due(StewardQueuedRun *runs, int n)
+{
+	Datum	   *ids;
+	Datum	   *dues;
+	Datum	   *attempts;
+	Datum		values[3];
+	int			i;
+
+	if (n == 0)
+		return;
+	ids = palloc(sizeof(Datum) * n);
+	dues = palloc(sizeof(Datum) * n);
+	attempts = palloc(sizeof(Datum) * n);
+	for (i = 0; i < n; i++)
+	{
+		ids[i] = Int64GetDatum(runs[i].job_id);
+		dues[i] = TimestampTzGetDatum(runs[i].scheduled_for);
+		attempts[i] = Int32GetDatum(runs[i].attempt);
+	}
+	values[0] = PointerGetDatum(construct_array(ids, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	values[1] = PointerGetDatum(construct_array(dues, n, TIMESTAMPTZOID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	values[2] = PointerGetDatum(construct_array(attempts, n, INT4OID, 4, true, TYPALIGN_INT));
+	steward_spi_exec("UPDATE steward.job_state s"
+					 "   SET next_run_at = CASE WHEN u.attempt = 1"
+					 "                          THEN LEAST(s.next_run_at, u.due) ELSE s.next_run_at END,"
+					 "       retry_at = CASE WHEN u.attempt > 1"
+					 "                       THEN LEAST(s.retry_at, u.due) ELSE s.retry_at END,"
+					 "       retry_attempt = CASE WHEN u.attempt > 1"
+					 "                            THEN u.attempt ELSE s.retry_attempt END"
+					 "  FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2),"
+					 "                  pg_catalog.unnest($3)) AS u(job_id, due, attempt)"
+					 " WHERE s.job_id = u.job_id",
+					 SPI_OK_UPDATE, 3,
+					 (Oid[]) {INT8ARRAYOID, TIMESTAMPTZARRAYOID, INT4ARRAYOID}, values, NULL);
+}
+
+/* Drop this database's queued runs, keeping their due times (own transaction). */
+static void
+sched_drop_queue(void)
+{
+	StewardQueuedRun *runs = palloc(sizeof(StewardQueuedRun) * STEWARD_RUNNER_QUEUE);
+	int			n = steward_runner_drop_queued(sched_dboid, runs, STEWARD_RUNNER_QUEUE);
+
+	if (n > 0)
+	{
+		SetCurrentStatementStartTimestamp();
+		StartTransactionCommand();
+		SPI_connect();
+		PushActiveSnapshot(GetTransactionSnapshot());
+		if (sched_extension_present())
+			sched_keep_due(runs, n);
+		SPI_finish();
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+	}
+	pfree(runs);
+}
+
 /* SIGTERM: cancel this database's runners, give them a moment, reap them. */
 static void
 sched_shutdown(void)
@@ -666,7 +731,7 @@ sched_shutdown(void)
 	TimestampTz start = GetCurrentTimestamp();
 	int			i;
 
-	steward_runner_drop_queued(sched_dboid);
+	sched_drop_queue();
 	LWLockAcquire(steward_shared->lock, LW_EXCLUSIVE);
 	for (i = 0; i < steward_shared->nrunners; i++)
 	{
@@ -871,7 +936,7 @@ sched_pass(bool first)
 	 * steward.enabled off, runs still queued do not start.
 	 */
 	if (!steward_enabled)
-		steward_runner_drop_queued(sched_dboid);
+		sched_drop_queue();
 	else
 	{
 		int		   *slotnos = palloc(sizeof(int) * steward_max_workers);

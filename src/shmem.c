@@ -578,19 +578,33 @@ steward_runner_take_next(int cur_slotno, TimestampTz horizon)
 	return bestno;
 }
 
-/* Forget the queued runs of a database (its scheduler is going away). */
-void
-steward_runner_drop_queued(Oid dboid)
+/*
+ * Forget the queued runs of a database (its scheduler is going away, or
+ * steward.enabled was turned off).  Up to 'max' of them are copied to
+ * 'dropped' (may be NULL); returns how many were copied.
+ */
+int
+steward_runner_drop_queued(Oid dboid, StewardQueuedRun *dropped, int max)
 {
 	int			i;
+	int			n = 0;
 
 	LWLockAcquire(steward_shared->lock, LW_EXCLUSIVE);
 	for (i = 0; i < steward_shared->nrunners; i++)
 	{
 		StewardRunnerSlot *r = &steward_shared->runners[i];
 
-		if (r->state == RUNNER_QUEUED && r->dboid == dboid)
-			memset(r, 0, sizeof(*r));
+		if (r->state != RUNNER_QUEUED || r->dboid != dboid)
+			continue;
+		if (dropped != NULL && n < max)
+		{
+			dropped[n].job_id = r->job_id;
+			dropped[n].attempt = r->attempt;
+			dropped[n].scheduled_for = r->scheduled_for;
+			n++;
+		}
+		memset(r, 0, sizeof(*r));
 	}
 	LWLockRelease(steward_shared->lock);
+	return n;
 }

@@ -117,7 +117,15 @@ extern int	steward_runner_promote(Oid dboid, int *slotnos, int max, int *left);
 extern void steward_runner_requeue(int slotno);
 extern bool steward_runner_has_queued(Oid dboid, Oid owner, TimestampTz horizon);
 extern int	steward_runner_take_next(int cur_slotno, TimestampTz horizon);
-extern void steward_runner_drop_queued(Oid dboid);
+/* A queued run that was dropped, so that its due time can be kept. */
+typedef struct StewardQueuedRun
+{
+	int64		job_id;
+	int			attempt;
+	TimestampTz scheduled_for;
+} StewardQueuedRun;
+
+extern int	steward_runner_drop_queued(Oid dboid, StewardQueuedRun *dropped, int max);
 extern bool steward_job_is_running(Oid dboid, int64 job_id);
 
 #endif							/* STEWARD_SHMEM_H */

@@ -181,6 +181,25 @@ is(sql("SELECT '$other_start'::timestamptz < max(r.started_at) FROM steward.job_
 sql("SELECT steward.unschedule(job_name) FROM steward.job WHERE job_name LIKE 'busy_'");
 $node->safe_psql('fair', 'DROP EXTENSION pg_steward');
 $node->safe_psql('postgres', 'DROP DATABASE fair');
+
+# A run still waiting in the queue when the server stops keeps its due time
+# and runs once after the restart.
+sql("CREATE TABLE patient_log (at timestamptz)");
+sql("SELECT steward.schedule('hog', '1 hours', 'SELECT pg_sleep(60)')");
+sql("SELECT steward.schedule('patient', '1 hours', 'INSERT INTO patient_log VALUES (now())')");
+make_due('hog');
+$node->poll_query_until('postgres', "SELECT running FROM steward.jobs WHERE name = 'hog'")
+  or die 'hog did not start';
+make_due('patient');
+ok($node->poll_query_until('postgres',
+	"SELECT s.next_run_at > now() FROM steward.job_state s JOIN steward.job j USING (job_id)
+	  WHERE j.job_name = 'patient'"),
+	'the second job is queued behind the first (its next due time moved on)');
+is(sql("SELECT count(*) FROM patient_log"), '0', 'and has not run');
+$node->restart;
+ok($node->poll_query_until('postgres', "SELECT count(*) = 1 FROM patient_log"),
+	'the run that waited in the queue at shutdown ran after the restart');
+sql("SELECT steward.unschedule('hog'), steward.unschedule('patient')");
 $node->safe_psql('postgres', "ALTER SYSTEM RESET steward.max_workers; SELECT pg_reload_conf()");
 
 # --- SIGTERM of the scheduler cancels its runners; the launcher restarts it ---
