@@ -169,6 +169,7 @@ int			steward_partition_lock_timeout = 2000;
  */
 static void part_kind_maintenance(StewardJobContext *ctx);
 static int64 part_retention_cutoff(PartSet *set, int64 current);
+static bool part_load_visible(Oid parent, PartSet *set);
 
 void
 steward_partition_init(void)
@@ -1909,6 +1910,24 @@ part_list_sets(Oid only)
 	return oids;
 }
 
+/* The error for a table that is not a registered partition set. */
+static void
+part_not_a_set(Oid relid)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_UNDEFINED_OBJECT),
+			 errmsg("table \"%s\" is not a partition set", get_rel_name(relid)),
+			 errhint("Create one with steward.partition_table().")));
+}
+
+/* Load a registered set for an API call, or fail with a clear error. */
+static void
+part_load_or_error(Oid parent, PartSet *set)
+{
+	if (!part_load_visible(parent, set))
+		part_not_a_set(parent);
+}
+
 /* Every registered set (or only one), configuration and state, in one query. */
 static List *
 part_load_sets(Oid only)
@@ -1978,10 +1997,7 @@ steward_partition_maintain(PG_FUNCTION_ARGS)
 	SPI_connect();
 	sets = part_load_sets(only);
 	if (OidIsValid(only) && sets == NIL)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("table \"%s\" is not a partition set", get_rel_name(only)),
-				 errhint("Create one with steward.partition_table().")));
+		part_not_a_set(only);
 
 	foreach(lc, sets)
 	{
@@ -2047,10 +2063,7 @@ steward_partition_alter(PG_FUNCTION_ARGS)
 				 errmsg("parent must not be null")));
 	parent = PG_GETARG_OID(0);
 	SPI_connect();
-	if (!part_load_visible(parent, &set))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("table \"%s\" is not a partition set", get_rel_name(parent))));
+	part_load_or_error(parent, &set);
 	part_describe_parent(&set);
 	part_require_owner(&set);
 	if (!PG_ARGISNULL(1))
@@ -2098,10 +2111,7 @@ steward_partition_forget(PG_FUNCTION_ARGS)
 	Datum		arg = ObjectIdGetDatum(parent);
 
 	SPI_connect();
-	if (!part_load_visible(parent, &set))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("table \"%s\" is not a partition set", get_rel_name(parent))));
+	part_load_or_error(parent, &set);
 	part_require_owner(&set);
 	steward_catalog_enter(&acc);
 	steward_spi_exec("DELETE FROM steward.partition_set WHERE parent::pg_catalog.oid = $1",
@@ -2273,10 +2283,7 @@ steward_partition_drain_default(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("batch_rows must be positive")));
 	SPI_connect();
-	if (!part_load_visible(parent, &set))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("table \"%s\" is not a partition set", get_rel_name(parent))));
+	part_load_or_error(parent, &set);
 	part_describe_parent(&set);
 	part_require_owner(&set);
 	part_validate(&set);
