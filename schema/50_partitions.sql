@@ -32,6 +32,16 @@ CREATE TABLE steward.partition_state (
 
 SELECT pg_catalog.pg_extension_config_dump('steward.partition_set', '');
 
+-- Ordinary roles see only the sets of tables whose owner's privileges they
+-- have; the API functions make every change.
+ALTER TABLE steward.partition_set ENABLE ROW LEVEL SECURITY;
+ALTER TABLE steward.partition_state ENABLE ROW LEVEL SECURITY;
+CREATE POLICY partition_set_owner ON steward.partition_set FOR SELECT
+	USING (pg_catalog.pg_has_role((SELECT c.relowner FROM pg_catalog.pg_class c
+								   WHERE c.oid = parent::pg_catalog.oid), 'USAGE'));
+CREATE POLICY partition_state_owner ON steward.partition_state FOR SELECT
+	USING (pg_catalog.pg_has_role((SELECT c.relowner FROM pg_catalog.pg_class c
+								   WHERE c.oid = parent::pg_catalog.oid), 'USAGE'));
 REVOKE ALL ON steward.partition_set, steward.partition_state FROM PUBLIC;
 GRANT SELECT ON steward.partition_set, steward.partition_state TO PUBLIC;
 
@@ -104,7 +114,9 @@ SELECT s.parent, s.step, i.premade_until, i.periods_ahead, i.oldest_bound,
 	   st.last_message
   FROM steward.partition_set s
   LEFT JOIN steward.partition_state st ON st.parent = s.parent
-  LEFT JOIN LATERAL steward.partition_info(s.parent) i ON true;
+  LEFT JOIN LATERAL steward.partition_info(s.parent) i ON true
+ WHERE pg_catalog.pg_has_role((SELECT c.relowner FROM pg_catalog.pg_class c
+								 WHERE c.oid = s.parent::pg_catalog.oid), 'USAGE');
 
 COMMENT ON VIEW steward.partition_status IS
 'partition sets with how far ahead they are premade and their last maintenance';

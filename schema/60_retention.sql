@@ -12,6 +12,10 @@ COMMENT ON TABLE steward.retention IS
 'plain tables whose old rows the row_retention job deletes; change with steward.retention_add() and retention_remove()';
 
 SELECT pg_catalog.pg_extension_config_dump('steward.retention', '');
+ALTER TABLE steward.retention ENABLE ROW LEVEL SECURITY;
+CREATE POLICY retention_owner ON steward.retention FOR SELECT
+	USING (pg_catalog.pg_has_role((SELECT c.relowner FROM pg_catalog.pg_class c
+								   WHERE c.oid = tbl::pg_catalog.oid), 'USAGE'));
 REVOKE ALL ON steward.retention FROM PUBLIC;
 GRANT SELECT ON steward.retention TO PUBLIC;
 
@@ -53,7 +57,8 @@ SELECT r.tbl, r.time_column, r.keep, r.batch_rows,
 				 AND i.indkey[0] = a.attnum) AS indexed,
 	   r.created_at
   FROM steward.retention r
-  JOIN pg_catalog.pg_class c ON c.oid = r.tbl::pg_catalog.oid;
+  JOIN pg_catalog.pg_class c ON c.oid = r.tbl::pg_catalog.oid
+ WHERE pg_catalog.pg_has_role(c.relowner, 'USAGE');
 
 COMMENT ON VIEW steward.retentions IS
 'plain tables under row retention; the row_retention job reports rows deleted per table in steward.job_run.detail';

@@ -123,12 +123,16 @@ SELECT steward.partition_drain_default('events', batch_rows => 1) AS moved;
 SELECT count(*) AS in_default FROM ONLY events_default;
 SELECT tableoid::regclass, payload FROM events WHERE ts >= '2030-05-01' ORDER BY payload;
 
--- Owner and privileges of new partitions follow the parent.
+-- Owner and privileges of new partitions follow the parent: they are
+-- created by the owner, who needs CREATE on the schema.
 CREATE ROLE part_owner;
 CREATE ROLE part_reader;
 CREATE TABLE owned (ts timestamptz NOT NULL) PARTITION BY RANGE (ts);
 ALTER TABLE owned OWNER TO part_owner;
 GRANT SELECT ON owned TO part_reader;
+SELECT steward.partition_table('owned', 'ts', '1 day', premake => 1, start_at => '2031-01-01',
+                               default_partition => false);
+GRANT CREATE ON SCHEMA public TO part_owner;
 SELECT steward.partition_table('owned', 'ts', '1 day', premake => 1, start_at => '2031-01-01',
                                default_partition => false);
 SELECT c.relname, pg_get_userbyid(c.relowner) AS owner,
@@ -188,7 +192,27 @@ CREATE TABLE ids (id bigint NOT NULL) PARTITION BY RANGE (id);
 SELECT steward.partition_table('ids', 'id', '1 day');
 SELECT steward.partition_table('ids', 'id', '0');
 SELECT steward.partition_table('ids', 'id', '1000', retention => '10');
+SELECT steward.partition_table('fresh', 'ts', '1 day', name_template => '{');
+SELECT steward.partition_table('fresh', 'ts', '1 day', name_template => '{parent}_{YYYY}{');
+SELECT steward.partition_table('fresh', 'ts', '1 day', name_template => '{parent}');
+SELECT steward.partition_table('fresh', 'ts', '1 day', name_template => 'x_{YYYY}{MM}');
 SELECT count(*) AS fresh_untouched FROM pg_inherits WHERE inhparent IN ('fresh'::regclass, 'ids'::regclass);
+
+-- Steps must fit the column's type; the last id partition ends at MAXVALUE.
+CREATE TABLE small_ids (id smallint NOT NULL) PARTITION BY RANGE (id);
+SELECT steward.partition_table('small_ids', 'id', '100000');
+SELECT steward.partition_table('small_ids', 'id', '30000', premake => 3, default_partition => false);
+SELECT pg_get_expr(relpartbound, oid) FROM pg_class
+ WHERE oid IN (SELECT inhrelid FROM pg_inherits WHERE inhparent = 'small_ids'::regclass)
+ ORDER BY 1;
+CREATE TABLE huge_ids (id bigint NOT NULL) PARTITION BY RANGE (id);
+SELECT steward.partition_table('huge_ids', 'id', '4611686018427387904', premake => 3,
+                               start_at => '9223372036854775000', default_partition => false);
+SELECT pg_get_expr(relpartbound, oid) FROM pg_class
+ WHERE oid IN (SELECT inhrelid FROM pg_inherits WHERE inhparent = 'huge_ids'::regclass)
+ ORDER BY 1;
+INSERT INTO huge_ids VALUES (9223372036854775807);
+SELECT steward.partition_forget('small_ids'), steward.partition_forget('huge_ids');
 
 -- Only the table's owner may manage it.
 CREATE ROLE part_stranger;

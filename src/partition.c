@@ -129,6 +129,7 @@ typedef struct PartRange
 {
 	Oid			relid;
 	char	   *relname;
+	char	   *qname;			/* quoted, in the partition's own schema */
 	bool		is_default;
 	bool		lo_unbounded;
 	bool		hi_unbounded;
@@ -159,6 +160,7 @@ typedef struct PartDetach
 	char	   *qname;
 	Oid			relid;
 	char	   *qschema;		/* move it here afterwards, or NULL */
+	Oid			owner;			/* the set's owner, who runs the detach */
 } PartDetach;
 
 int			steward_partition_lock_timeout = 2000;
@@ -168,6 +170,7 @@ int			steward_partition_lock_timeout = 2000;
  * ---------------------------------------------------------------------
  */
 static void part_kind_maintenance(StewardJobContext *ctx);
+static char *part_expand_template(PartSet *set, const char *parent_part, int64 start);
 static int64 part_retention_cutoff(PartSet *set, int64 current);
 static bool part_load_visible(Oid parent, PartSet *set);
 
@@ -323,16 +326,6 @@ part_floor(PartSet *set, int64 point)
 	return part_tm_to_point(set, &tm);
 }
 
-static int64
-part_next(PartSet *set, int64 start)
-{
-	if (!set->is_time)
-		return start + set->step_id;
-	if (set->step_usecs > 0)
-		return start + set->step_usecs;
-	return part_add_calendar(set, start, set->step_months, set->step_days, 0);
-}
-
 /* Largest value of the control column's type, as a point. */
 static int64
 part_type_max(Oid typid)
@@ -348,6 +341,18 @@ part_type_max(Oid typid)
 		default:
 			return END_TIMESTAMP - 1;
 	}
+}
+
+static int64
+part_next(PartSet *set, int64 start)
+{
+	/* id sets end at their type's largest value (then MAXVALUE) */
+	if (!set->is_time)
+		return start > part_type_max(set->typid) - set->step_id ?
+			part_type_max(set->typid) : start + set->step_id;
+	if (set->step_usecs > 0)
+		return start + set->step_usecs;
+	return part_add_calendar(set, start, set->step_months, set->step_days, 0);
 }
 
 /* A point as an SQL literal of the control column's type (no quoting). */
@@ -490,6 +495,13 @@ part_parse_step(PartSet *set)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("step must be positive")));
+		if (v > part_type_max(set->typid))
+			ereport(ERROR,
+					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+					 errmsg("step %lld does not fit column \"%s\" of type %s",
+							v, set->control, format_type_be(set->typid)),
+					 errhint("The step can be at most " INT64_FORMAT ".",
+							 part_type_max(set->typid))));
 		set->step_id = v;
 	}
 }
@@ -658,6 +670,24 @@ part_validate(PartSet *set)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("name_template \"%s\" has no tokens", set->name_template),
 				 errhint("Use tokens such as {parent}, {YYYY}, {MM}, {DD}, {HH}, {MI} and {start}.")));
+	if (strchr(set->name_template, '{') != NULL &&
+		strchr(strrchr(set->name_template, '{'), '}') == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("name_template \"%s\" has an unclosed \"{\"", set->name_template)));
+	/* unknown tokens fail here; two periods must not share a name */
+	{
+		int64		p0 = part_floor(set, 0);
+		int64		p1 = part_next(set, p0);
+
+		if (strcmp(part_expand_template(set, "p", p0),
+				   part_expand_template(set, "p", p1)) == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("name_template \"%s\" gives consecutive partitions the same name",
+							set->name_template),
+					 errhint("Include tokens that change with every step, such as {start}, or {YYYY}{MM}{DD} for daily sets.")));
+	}
 }
 
 #define PART_SET_COLUMNS \
@@ -754,6 +784,20 @@ part_inherits_end(SysScanDesc scan, Relation inhrel)
 }
 
 /*
+ * A relation's name, quoted and qualified with its own schema (never the
+ * parent's: a partition may live in another schema), or NULL if it is gone.
+ */
+static char *
+part_qualified_name(Oid relid)
+{
+	char	   *relname = get_rel_name(relid);
+
+	if (relname == NULL)
+		return NULL;
+	return quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)), relname);
+}
+
+/*
  * The set's partitions with their bounds, sorted.  pg_inherits is read
  * directly so that partitions whose concurrent detach was interrupted are
  * seen too: they go to set->pending instead.
@@ -796,6 +840,8 @@ part_existing(PartSet *set)
 		r = palloc0(sizeof(PartRange));
 		r->relid = child;
 		r->relname = pstrdup(NameStr(((Form_pg_class) GETSTRUCT(tup))->relname));
+		r->qname = quote_qualified_identifier(get_namespace_name(((Form_pg_class) GETSTRUCT(tup))->relnamespace),
+											  r->relname);
 		r->is_default = spec->is_default;
 		if (!spec->is_default)
 		{
@@ -1081,24 +1127,11 @@ part_grants(PartSet *set)
 	return grants;
 }
 
-static Oid
-part_rel_owner(Oid relid)
-{
-	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
-	Oid			owner;
-
-	if (!HeapTupleIsValid(tup))
-		elog(ERROR, "cache lookup failed for relation %u", relid);
-	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
-	ReleaseSysCache(tup);
-	return owner;
-}
-
 /* Give a new partition the parent's owner and privileges. */
 static void
 part_copy_access(PartSet *set, const char *qname, List *grants)
 {
-	Oid			owner = part_rel_owner(set->parent);
+	Oid			owner = steward_rel_owner(set->parent);
 	ListCell   *lc;
 
 	if (owner != GetUserId())
@@ -1113,6 +1146,26 @@ part_copy_access(PartSet *set, const char *qname, List *grants)
 	}
 }
 
+/*
+ * Partitions are created by the set's owner (the current user here): say
+ * so clearly when the owner may not create tables in the parent's schema.
+ */
+static void
+part_check_create(PartSet *set)
+{
+	Oid			nsp = get_rel_namespace(set->parent);
+
+	if (!steward_may_create_in(nsp, GetUserId()))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("owner %s of table \"%s\" may not create partitions in schema \"%s\"",
+						quote_identifier(GetUserNameFromId(GetUserId(), false)), set->relname,
+						set->nspname),
+				 errdetail("Partitions are created with the rights of the table's owner."),
+				 errhint("GRANT CREATE ON SCHEMA %s TO %s;", quote_identifier(set->nspname),
+						 quote_identifier(GetUserNameFromId(GetUserId(), false)))));
+}
+
 static char *
 part_qparent(PartSet *set)
 {
@@ -1123,7 +1176,7 @@ static char *
 part_bound(PartSet *set, int64 point, bool upper)
 {
 	/* the last id partition of a type reaches its end */
-	if (upper && !set->is_time && point > part_type_max(set->typid))
+	if (upper && !set->is_time && point >= part_type_max(set->typid))
 		return "MAXVALUE";
 	return quote_literal_cstr(part_point_text(set, point));
 }
@@ -1237,6 +1290,7 @@ part_create_range(PartSet *set, List **ranges, int64 from, int64 to,
 
 		if (!have_grants)
 		{
+			part_check_create(set);
 			grants = part_grants(set);
 			have_grants = true;
 		}
@@ -1266,8 +1320,7 @@ part_create_range(PartSet *set, List **ranges, int64 from, int64 to,
 			{
 				if (cols == NULL)
 					cols = part_columns(set);
-				*moved += part_move_rows(quote_qualified_identifier(set->nspname, def->relname),
-										 qname, cond, cols, 0);
+				*moved += part_move_rows(def->qname, qname, cond, cols, 0);
 			}
 			part_exec_ddl(psprintf("ALTER TABLE %s ADD CONSTRAINT steward_partition_bound"
 								   " CHECK (%s IS NOT NULL AND %s)",
@@ -1280,6 +1333,7 @@ part_create_range(PartSet *set, List **ranges, int64 from, int64 to,
 
 		r = palloc0(sizeof(PartRange));
 		r->relname = name;
+		r->qname = qname;
 		r->relid = get_relname_relid(name, get_namespace_oid(set->nspname, false));
 		r->lo = lo;
 		r->hi = hi;
@@ -1292,14 +1346,14 @@ part_create_range(PartSet *set, List **ranges, int64 from, int64 to,
 static void
 part_ensure_default(PartSet *set, List *ranges, bool *created)
 {
+	char	   *qname;
+
 	*created = false;
 	if (!set->default_partition || part_find_default(ranges) != NULL)
 		return;
-	part_exec_ddl(psprintf("CREATE TABLE %s PARTITION OF %s DEFAULT",
-						   quote_qualified_identifier(set->nspname, part_name(set, 0, true)),
-						   part_qparent(set)));
-	part_copy_access(set, quote_qualified_identifier(set->nspname, part_name(set, 0, true)),
-					 part_grants(set));
+	qname = quote_qualified_identifier(set->nspname, part_name(set, 0, true));
+	part_exec_ddl(psprintf("CREATE TABLE %s PARTITION OF %s DEFAULT", qname, part_qparent(set)));
+	part_copy_access(set, qname, part_grants(set));
 	*created = true;
 }
 
@@ -1339,14 +1393,13 @@ part_finalize_pending(PartSet *set, PartResult *res)
 
 	foreach(lc, set->pending)
 	{
-		char	   *relname = get_rel_name(lfirst_oid(lc));
 		PartFinalizeCall call;
 		ErrorData  *edata;
 
-		if (relname == NULL)
+		call.qname = part_qualified_name(lfirst_oid(lc));
+		if (call.qname == NULL)
 			continue;
 		call.set = set;
-		call.qname = quote_qualified_identifier(set->nspname, relname);
 		edata = part_subxact(part_finalize_try, &call);
 		if (edata == NULL)
 			res->detached++;
@@ -1378,7 +1431,7 @@ part_retire(PartSet *set, List *ranges, int64 current, bool in_worker, PartResul
 
 		if (r->is_default || r->hi_unbounded || r->hi > cutoff)
 			continue;
-		qname = quote_qualified_identifier(set->nspname, r->relname);
+		qname = r->qname;
 		if (strcmp(set->retention_mode, "drop") == 0)
 		{
 			part_exec_ddl(psprintf("DROP TABLE %s", qname));
@@ -1407,6 +1460,7 @@ part_retire(PartSet *set, List *ranges, int64 current, bool in_worker, PartResul
 			d->qparent = qparent;
 			d->qname = qname;
 			d->relid = r->relid;
+			d->owner = GetUserId();
 			if (set->retention_schema != NULL)
 				d->qschema = pstrdup(quote_identifier(set->retention_schema));
 			res->concurrent_detach = lappend(res->concurrent_detach, d);
@@ -1573,16 +1627,16 @@ static void
 part_drop_exclusion(PartSet *set)
 {
 	Oid			defoid = get_default_partition_oid(set->parent);
-	char	   *defname;
+	char	   *qdef;
 
 	if (!OidIsValid(defoid) ||
 		!OidIsValid(get_relation_constraint_oid(defoid, PART_EXCLUSION_NAME, true)))
 		return;
-	defname = get_rel_name(defoid);
-	if (defname == NULL)
+	qdef = part_qualified_name(defoid);
+	if (qdef == NULL)
 		return;
 	part_exec_ddl(psprintf("ALTER TABLE %s DROP CONSTRAINT IF EXISTS " PART_EXCLUSION_NAME,
-						   quote_qualified_identifier(set->nspname, defname)));
+						   qdef));
 }
 
 /*
@@ -1768,15 +1822,6 @@ part_text_arg(FunctionCallInfo fcinfo, int n)
 	return PG_ARGISNULL(n) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(n));
 }
 
-static void
-part_require_owner(PartSet *set)
-{
-	if (!steward_is_table_owner(set->parent))
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("must be owner of table %s", get_rel_name(set->parent))));
-}
-
 /* Parse a user-given start value in the set's time zone. */
 static int64
 part_parse_start(PartSet *set, const char *text)
@@ -1803,6 +1848,7 @@ steward_partition_table(PG_FUNCTION_ARGS)
 {
 	PartSet		set = {0};
 	StewardCatalogAccess acc;
+	StewardCatalogAccess owner;
 	List	   *ranges;
 	int64		start;
 	int64		current;
@@ -1826,7 +1872,7 @@ steward_partition_table(PG_FUNCTION_ARGS)
 	set.timezone = PG_ARGISNULL(9) ? "UTC" : part_text_arg(fcinfo, 9);
 
 	part_describe_parent(&set);
-	part_require_owner(&set);
+	steward_require_table_owner(set.parent);
 	part_validate(&set);
 
 	SPI_connect();
@@ -1840,7 +1886,8 @@ steward_partition_table(PG_FUNCTION_ARGS)
 				 errmsg("table \"%s\" is already a partition set", set.relname),
 				 errhint("Use steward.partition_alter() to change it.")));
 
-	/* The set's tables are created and locked under our own lock timeout. */
+	/* The set's tables are created as its owner, under our own lock timeout. */
+	steward_owner_enter(set.parent, &owner);
 	LockRelationOid(set.parent, ShareUpdateExclusiveLock);
 
 	current = part_floor(&set, part_current_point(&set));
@@ -1882,6 +1929,7 @@ steward_partition_table(PG_FUNCTION_ARGS)
 	}
 	steward_catalog_exit(&acc);
 	part_save_state(set.parent, "ok", psprintf("created %d partitions", created), NULL);
+	steward_owner_exit(&owner);
 	SPI_finish();
 	part_notice_detach_default(&set);
 	PG_RETURN_INT32(created);
@@ -1974,9 +2022,12 @@ static void
 part_maintain_try(void *arg)
 {
 	PartMaintainCall *call = (PartMaintainCall *) arg;
+	StewardCatalogAccess owner;
 
-	part_require_owner(call->set);
+	steward_require_table_owner(call->set->parent);
+	steward_owner_enter(call->set->parent, &owner);
 	part_maintain_one(call->set, false, call->res);
+	steward_owner_exit(&owner);
 }
 
 /*
@@ -1994,6 +2045,9 @@ steward_partition_maintain(PG_FUNCTION_ARGS)
 	ListCell   *lc;
 
 	steward_init_srf(fcinfo);
+	/* a set of someone else's is neither maintained nor marked failed */
+	if (OidIsValid(only))
+		steward_require_table_owner(only);
 	SPI_connect();
 	sets = part_load_sets(only);
 	if (OidIsValid(only) && sets == NIL)
@@ -2065,7 +2119,7 @@ steward_partition_alter(PG_FUNCTION_ARGS)
 	SPI_connect();
 	part_load_or_error(parent, &set);
 	part_describe_parent(&set);
-	part_require_owner(&set);
+	steward_require_table_owner(set.parent);
 	if (!PG_ARGISNULL(1))
 		set.premake = PG_GETARG_INT32(1);
 	if (!PG_ARGISNULL(2))
@@ -2112,7 +2166,7 @@ steward_partition_forget(PG_FUNCTION_ARGS)
 
 	SPI_connect();
 	part_load_or_error(parent, &set);
-	part_require_owner(&set);
+	steward_require_table_owner(set.parent);
 	steward_catalog_enter(&acc);
 	steward_spi_exec("DELETE FROM steward.partition_set WHERE parent::pg_catalog.oid = $1",
 					 SPI_OK_DELETE, 1, (Oid[]) {OIDOID}, &arg, NULL);
@@ -2146,10 +2200,15 @@ steward_partition_info(PG_FUNCTION_ARGS)
 	int			ahead = 0;
 	PartRange  *def;
 	HeapTuple	result;
+	MemoryContext callcxt = CurrentMemoryContext;
+	MemoryContext old;
+	StewardCatalogAccess owner;
 
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
-	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(parent)))
+	/* only roles with the owner's privileges see a set's shape */
+	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(parent)) ||
+		!steward_is_table_owner(parent))
 		PG_RETURN_NULL();
 
 	SPI_connect();
@@ -2158,6 +2217,8 @@ steward_partition_info(PG_FUNCTION_ARGS)
 		SPI_finish();
 		PG_RETURN_NULL();
 	}
+	/* an id set's current point is read from the table: as its owner */
+	steward_owner_enter(parent, &owner);
 	part_describe_parent(&set);
 	part_parse_step(&set);
 	set.tz = cron_lookup_timezone(set.timezone);
@@ -2178,6 +2239,9 @@ steward_partition_info(PG_FUNCTION_ARGS)
 			ahead++;
 		any = true;
 	}
+	steward_owner_exit(&owner);
+	/* the result must outlive SPI_finish() */
+	old = MemoryContextSwitchTo(callcxt);
 	if (any)
 	{
 		values[0] = CStringGetTextDatum(part_point_display(&set, newest));
@@ -2185,6 +2249,7 @@ steward_partition_info(PG_FUNCTION_ARGS)
 	}
 	else
 		nulls[0] = nulls[2] = true;
+	MemoryContextSwitchTo(old);
 	values[1] = Int32GetDatum(ahead);
 	values[3] = Int32GetDatum(count);
 	def = part_find_default(ranges);
@@ -2215,7 +2280,7 @@ static bool
 part_drain_period(PartSet *set, List **ranges, PartRange *def, int batch,
 				  int64 *moved)
 {
-	char	   *qdef = quote_qualified_identifier(set->nspname, def->relname);
+	char	   *qdef = def->qname;
 	const char *col = quote_identifier(set->control);
 	bool		isnull;
 	Datum		d;
@@ -2256,6 +2321,7 @@ part_drain_period(PartSet *set, List **ranges, PartRange *def, int batch,
 	part_exec_ddl(psprintf("ALTER TABLE %s DROP CONSTRAINT steward_partition_bound", qname));
 	r = palloc0(sizeof(PartRange));
 	r->relname = name;
+	r->qname = qname;
 	r->lo = lo;
 	r->hi = hi;
 	*ranges = lappend(*ranges, r);
@@ -2277,6 +2343,7 @@ steward_partition_drain_default(PG_FUNCTION_ARGS)
 	List	   *ranges;
 	PartRange  *def;
 	int64		moved = 0;
+	StewardCatalogAccess owner;
 
 	if (batch < 1)
 		ereport(ERROR,
@@ -2285,13 +2352,15 @@ steward_partition_drain_default(PG_FUNCTION_ARGS)
 	SPI_connect();
 	part_load_or_error(parent, &set);
 	part_describe_parent(&set);
-	part_require_owner(&set);
+	steward_require_table_owner(set.parent);
 	part_validate(&set);
+	steward_owner_enter(set.parent, &owner);
 	ranges = part_existing(&set);
 	def = part_find_default(ranges);
 	if (def != NULL)
 		while (part_drain_period(&set, &ranges, def, batch, &moved))
 			;
+	steward_owner_exit(&owner);
 	SPI_finish();
 	PG_RETURN_INT64(moved);
 }
@@ -2316,48 +2385,46 @@ part_default_has_rows(PartSet *set)
 	if (nblocks == 0)
 		return false;
 	steward_spi_exec(psprintf("SELECT 1 FROM %s WHERE %s IS NOT NULL LIMIT 1",
-							  quote_qualified_identifier(set->nspname, get_rel_name(defoid)),
-							  quote_identifier(set->control)),
+							  part_qualified_name(defoid), quote_identifier(set->control)),
 					 SPI_OK_SELECT, 0, NULL, NULL, NULL);
 	return SPI_processed > 0;
 }
 
-/*
- * Run fn(arg) in a transaction of its own, with SPI connected and a
- * snapshot set.  Returns NULL once committed, or the error (copied into
- * 'mcxt') after rolling back.
- */
-typedef void (*PartXactFn) (void *arg);
-
-static ErrorData *
-part_xact(PartXactFn fn, void *arg, MemoryContext mcxt)
+typedef struct PartAsOwnerCall
 {
-	ErrorData  *volatile edata = NULL;
+	Oid			parent;
+	StewardXactFn fn;
+	void	   *arg;
+} PartAsOwnerCall;
 
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	SPI_connect();
-	PushActiveSnapshot(GetTransactionSnapshot());
-	PG_TRY();
+static void
+part_as_owner_tx(void *arg)
+{
+	PartAsOwnerCall *call = (PartAsOwnerCall *) arg;
+	StewardCatalogAccess owner;
+
+	/* a dropped set's fn only notices that it is gone */
+	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(call->parent)))
 	{
-		fn(arg);
-		SPI_finish();
-		PopActiveSnapshot();
-		CommitTransactionCommand();
+		call->fn(call->arg);
+		return;
 	}
-	PG_CATCH();
-	{
-		MemoryContextSwitchTo(mcxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		AbortCurrentTransaction();
-	}
-	PG_END_TRY();
-	MemoryContextSwitchTo(mcxt);
-	/* a cancel (max_runtime, shutdown) ends the whole run */
-	if (edata != NULL && edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
-		ReThrowError(edata);
-	return edata;
+	steward_owner_enter(call->parent, &owner);
+	call->fn(call->arg);
+	steward_owner_exit(&owner);
+}
+
+/*
+ * Run fn(arg) in a transaction of its own as the owner of the set
+ * 'parent' (steward_in_xact, steward_owner_enter).  Returns NULL once
+ * committed, or the error (in 'mcxt').
+ */
+static ErrorData *
+part_xact(Oid parent, StewardXactFn fn, void *arg, MemoryContext mcxt)
+{
+	PartAsOwnerCall call = {parent, fn, arg};
+
+	return steward_in_xact(part_as_owner_tx, &call, mcxt);
 }
 
 /* Load a set for the worker and take the one-maintainer lock. */
@@ -2436,8 +2503,7 @@ part_exclude_tx(void *arg)
 	}
 	if (!found)
 		return;
-	call->qdef = MemoryContextStrdup(call->mcxt,
-									 quote_qualified_identifier(set.nspname, def->relname));
+	call->qdef = MemoryContextStrdup(call->mcxt, def->qname);
 	part_exec_ddl(psprintf("ALTER TABLE %s DROP CONSTRAINT IF EXISTS " PART_EXCLUSION_NAME,
 						   call->qdef));
 	part_exec_ddl(psprintf("ALTER TABLE %s ADD CONSTRAINT " PART_EXCLUSION_NAME
@@ -2471,7 +2537,7 @@ part_exclude_ahead(Oid parent, MemoryContext mcxt, int64 *excl_lo, int64 *excl_h
 
 	call.parent = parent;
 	call.mcxt = mcxt;
-	edata = part_xact(part_exclude_tx, &call, mcxt);
+	edata = part_xact(parent, part_exclude_tx, &call, mcxt);
 	if (edata != NULL)
 	{
 		/* only an optimisation; maintenance reports a broken set itself */
@@ -2487,11 +2553,11 @@ part_exclude_ahead(Oid parent, MemoryContext mcxt, int64 *excl_lo, int64 *excl_h
 	 * Rows of those periods are there: drop the constraint (it would reject
 	 * more of them); the attach moves them and scans as usual.
 	 */
-	if (part_xact(part_ddl_tx,
+	if (part_xact(parent, part_ddl_tx,
 				  psprintf("ALTER TABLE %s VALIDATE CONSTRAINT " PART_EXCLUSION_NAME, call.qdef),
 				  mcxt) != NULL)
 	{
-		(void) part_xact(part_ddl_tx,
+		(void) part_xact(parent, part_ddl_tx,
 						 psprintf("ALTER TABLE %s DROP CONSTRAINT IF EXISTS " PART_EXCLUSION_NAME,
 								  call.qdef),
 						 mcxt);
@@ -2523,7 +2589,7 @@ static void
 part_save_state_xact(Oid parent, const char *status, const char *message)
 {
 	PartStateCall call = {parent, status, message};
-	ErrorData  *edata = part_xact(part_save_state_tx, &call, CurrentMemoryContext);
+	ErrorData  *edata = steward_in_xact(part_save_state_tx, &call, CurrentMemoryContext);
 
 	if (edata != NULL)
 		ReThrowError(edata);
@@ -2579,6 +2645,7 @@ part_kind_one_tx(void *arg)
 		d->qparent = pstrdup(src->qparent);
 		d->qname = pstrdup(src->qname);
 		d->relid = src->relid;
+		d->owner = src->owner;
 		d->qschema = src->qschema ? pstrdup(src->qschema) : NULL;
 		call->detach = lappend(call->detach, d);
 	}
@@ -2608,7 +2675,7 @@ part_kind_one(Oid parent, MemoryContext mcxt, PartResult *res, List **detach,
 	call.excl_lo = excl_lo;
 	call.excl_hi = excl_hi;
 	call.res = res;
-	edata = part_xact(part_kind_one_tx, &call, mcxt);
+	edata = part_xact(parent, part_kind_one_tx, &call, mcxt);
 	*detach = call.detach;
 	*drain = call.drain;
 	*name = call.name ? call.name : MemoryContextStrdup(mcxt, "(unknown table)");
@@ -2623,22 +2690,30 @@ part_kind_one(Oid parent, MemoryContext mcxt, PartResult *res, List **detach,
 }
 
 /*
- * Run one statement at top level, outside any transaction block, under
+ * Run one statement at top level, outside any transaction block, as
+ * 'owner' in a security-restricted operation (like steward_owner_enter,
+ * across the statement's own transactions) and under
  * steward.partition_lock_timeout, retrying with backoff while the lock is
  * not granted in time.  Returns NULL, or the error (in 'mcxt').
  */
 static ErrorData *
-part_toplevel_ddl(const char *sql, MemoryContext mcxt)
+part_toplevel_ddl(const char *sql, Oid owner, MemoryContext mcxt)
 {
 	char		ms[32];
 	int			attempt;
+	Oid			save_userid;
+	int			save_sec_context;
 
 	snprintf(ms, sizeof(ms), "%d", steward_partition_lock_timeout);
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
 	for (attempt = 1;; attempt++)
 	{
 		ErrorData  *volatile edata = NULL;
 
 		SetConfigOption("lock_timeout", ms, PGC_SUSET, PGC_S_SESSION);
+		SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_SESSION);
+		SetUserIdAndSecContext(owner, save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
+							   SECURITY_RESTRICTED_OPERATION);
 		MemoryContextSwitchTo(mcxt);
 		PG_TRY();
 		{
@@ -2652,8 +2727,10 @@ part_toplevel_ddl(const char *sql, MemoryContext mcxt)
 			AbortOutOfAnyTransaction();
 		}
 		PG_END_TRY();
-		/* back to the session's own setting */
+		/* back to the runner's own user and settings */
+		SetUserIdAndSecContext(save_userid, save_sec_context);
 		SetConfigOption("lock_timeout", NULL, PGC_SUSET, PGC_S_SESSION);
+		SetConfigOption("search_path", NULL, PGC_SUSET, PGC_S_SESSION);
 		MemoryContextSwitchTo(mcxt);
 
 		if (edata != NULL && edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
@@ -2698,13 +2775,13 @@ part_detach_concurrently(PartDetach *d, MemoryContext mcxt)
 	ErrorData  *e;
 
 	e = part_toplevel_ddl(psprintf("ALTER TABLE %s DETACH PARTITION %s CONCURRENTLY",
-								   d->qparent, d->qname), mcxt);
+								   d->qparent, d->qname), d->owner, mcxt);
 	if (e != NULL && part_detach_pending(d->relid))
 		e = part_toplevel_ddl(psprintf("ALTER TABLE %s DETACH PARTITION %s FINALIZE",
-									   d->qparent, d->qname), mcxt);
+									   d->qparent, d->qname), d->owner, mcxt);
 	if (e == NULL && d->qschema != NULL)
 		e = part_toplevel_ddl(psprintf("ALTER TABLE %s SET SCHEMA %s", d->qname, d->qschema),
-							  mcxt);
+							  d->owner, mcxt);
 	if (e == NULL)
 		return NULL;
 	return psprintf("detaching %s: %s", d->qname, e->message);
@@ -2746,7 +2823,7 @@ part_drain_worker(Oid parent, MemoryContext mcxt, int64 *moved)
 
 	do
 	{
-		ErrorData  *edata = part_xact(part_drain_tx, &call, mcxt);
+		ErrorData  *edata = part_xact(parent, part_drain_tx, &call, mcxt);
 
 		if (edata != NULL)
 			return psprintf("draining the default partition: %s", edata->message);
@@ -2802,7 +2879,7 @@ part_kind_maintenance(StewardJobContext *ctx)
 
 		/* the set's run failed or was skipped: the constraint must not stay */
 		if (excl && (error != NULL || strcmp(res.status, "ok") != 0))
-			(void) part_xact(part_ddl_tx,
+			(void) part_xact(parent, part_ddl_tx,
 							 psprintf("ALTER TABLE %s DROP CONSTRAINT IF EXISTS " PART_EXCLUSION_NAME,
 									  qdef),
 							 ctx->mcxt);

@@ -8,7 +8,11 @@
  * column (an index on it makes that cheap; retention_add warns when there
  * is none) and runs in its own short transaction in the worker, under
  * steward.partition_lock_timeout, so no lock is held for long and vacuum
- * can keep up.
+ * can keep up.  Every batch runs as the table's owner in a security-
+ * restricted operation (steward_owner_enter), so the table's triggers and
+ * rules never run with the rights of the job or of the caller.  In the
+ * worker, one table's failure (a renamed column, a raising trigger) is
+ * reported and the other tables are still cleaned.
  *
  *-------------------------------------------------------------------------
  */
@@ -24,6 +28,7 @@
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/json.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
@@ -40,6 +45,9 @@
 PG_FUNCTION_INFO_V1(steward_retention_add);
 PG_FUNCTION_INFO_V1(steward_retention_remove);
 PG_FUNCTION_INFO_V1(steward_retention_run);
+
+/* tries of a batch whose lock is not granted within the lock timeout */
+#define RETENTION_TRIES 4
 
 static void retention_kind(StewardJobContext *ctx);
 
@@ -119,10 +127,7 @@ steward_retention_add(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("\"%s\" is not a plain table", RelationGetRelationName(rel)),
 				 errhint("Partitioned tables get retention with steward.partition_table(..., retention => ...).")));
-	if (!steward_is_table_owner(relid))
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("must be owner of table %s", RelationGetRelationName(rel))));
+	steward_require_table_owner(relid);
 	attnum = get_attnum(relid, column);
 	if (attnum == InvalidAttrNumber)
 		ereport(ERROR,
@@ -174,10 +179,7 @@ steward_retention_remove(PG_FUNCTION_ARGS)
 	Datum		arg = ObjectIdGetDatum(relid);
 	bool		found;
 
-	if (!steward_is_table_owner(relid))
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("must be owner of table %s", get_rel_name(relid))));
+	steward_require_table_owner(relid);
 	steward_catalog_enter(&acc);
 	SPI_connect();
 	steward_spi_exec("DELETE FROM steward.retention WHERE tbl::pg_catalog.oid = $1",
@@ -201,53 +203,49 @@ retention_batch_sql(Oid relid, const char *column, int batch)
 					qtbl, qtbl, quote_identifier(column), quote_identifier(column), batch);
 }
 
-/*
- * Delete expired rows of one table, one batch per transaction when
- * 'own_xacts' (worker), else all in the caller's transaction.  Returns the
- * rows deleted.
- */
-static int64
-retention_apply(Oid relid, const char *column, Interval *keep, int batch,
-				bool own_xacts)
+typedef struct RetentionItem
 {
-	int64		deleted = 0;
+	Oid			relid;
+	char	   *name;			/* qualified and quoted, for reports */
+	char	   *column;
+	Interval	keep;
+	int			batch;
+	uint64		deleted;		/* out: rows deleted by the last batch */
+} RetentionItem;
 
-	for (;;)
-	{
-		uint64		n;
-		Datum		arg = IntervalPGetDatum(keep);
-		int			nest;
+/*
+ * Delete one batch of expired rows as the table's owner, under the short
+ * lock timeout (SPI connected, in a transaction).
+ */
+static void
+retention_batch(void *arg)
+{
+	RetentionItem *it = (RetentionItem *) arg;
+	StewardCatalogAccess owner;
+	Datum		keep = IntervalPGetDatum(&it->keep);
+	int			nest;
 
-		if (own_xacts)
-		{
-			SetCurrentStatementStartTimestamp();
-			StartTransactionCommand();
-			SPI_connect();
-			PushActiveSnapshot(GetTransactionSnapshot());
-		}
-		/* the same short lock timeout as partition maintenance, for this batch */
-		nest = steward_push_lock_timeout(steward_partition_lock_timeout);
-		steward_spi_exec(retention_batch_sql(relid, column, batch), SPI_OK_DELETE,
-						 1, (Oid[]) {INTERVALOID}, &arg, NULL);
-		AtEOXact_GUC(true, nest);
-		n = SPI_processed;
-		deleted += n;
-		if (own_xacts)
-		{
-			SPI_finish();
-			PopActiveSnapshot();
-			CommitTransactionCommand();
-		}
-		CHECK_FOR_INTERRUPTS();
-		if (n < (uint64) batch)
-			break;
-	}
-	return deleted;
+	it->deleted = 0;
+	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(it->relid)))
+		return;
+	steward_owner_enter(it->relid, &owner);
+	if (get_attnum(it->relid, it->column) == InvalidAttrNumber)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("column \"%s\" of relation %s does not exist", it->column, it->name),
+				 errhint("Register the table again with steward.retention_add() and its new time column.")));
+	nest = steward_push_lock_timeout(steward_partition_lock_timeout);
+	steward_spi_exec(retention_batch_sql(it->relid, it->column, it->batch), SPI_OK_DELETE,
+					 1, (Oid[]) {INTERVALOID}, &keep, NULL);
+	it->deleted = SPI_processed;
+	AtEOXact_GUC(true, nest);
+	steward_owner_exit(&owner);
 }
 
 /*
  * steward.retention_run(tbl regclass) RETURNS bigint: apply one table's
- * retention now, in the caller's transaction; returns the rows deleted.
+ * retention now, in the caller's transaction, as the table's owner;
+ * returns the rows deleted.
  */
 Datum
 steward_retention_run(PG_FUNCTION_ARGS)
@@ -255,12 +253,11 @@ steward_retention_run(PG_FUNCTION_ARGS)
 	Oid			relid = PG_GETARG_OID(0);
 	StewardCatalogAccess acc;
 	Datum		arg = ObjectIdGetDatum(relid);
-	char	   *column;
-	Interval   *keep;
-	int			batch;
+	RetentionItem it = {0};
 	bool		isnull;
-	int64		deleted;
+	int64		deleted = 0;
 
+	steward_require_table_owner(relid);
 	SPI_connect();
 	steward_catalog_enter(&acc);
 	steward_spi_exec("SELECT time_column, keep, batch_rows FROM steward.retention"
@@ -272,55 +269,94 @@ steward_retention_run(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("table \"%s\" has no retention", get_rel_name(relid)),
 				 errhint("Add one with steward.retention_add().")));
-	column = steward_spi_gettext(0, 1);
-	keep = DatumGetIntervalP(steward_spi_getdatum(0, 2, &isnull));
-	batch = DatumGetInt32(steward_spi_getdatum(0, 3, &isnull));
-	deleted = retention_apply(relid, column, keep, batch, false);
+	it.relid = relid;
+	it.name = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+										 get_rel_name(relid));
+	it.column = steward_spi_gettext(0, 1);
+	it.keep = *DatumGetIntervalP(steward_spi_getdatum(0, 2, &isnull));
+	it.batch = DatumGetInt32(steward_spi_getdatum(0, 3, &isnull));
+	do
+	{
+		retention_batch(&it);
+		deleted += it.deleted;
+		CHECK_FOR_INTERRUPTS();
+	} while (it.deleted >= (uint64) it.batch);
 	SPI_finish();
 	PG_RETURN_INT64(deleted);
+}
+
+/*
+ * One table in the worker: a transaction per batch, retried a few times
+ * when a lock is not granted in time.  Returns the error, or NULL.
+ */
+static ErrorData *
+retention_table(RetentionItem *it, MemoryContext mcxt, int64 *deleted)
+{
+	int			tries = 0;
+
+	*deleted = 0;
+	for (;;)
+	{
+		ErrorData  *edata = steward_in_xact(retention_batch, it, mcxt);
+
+		if (edata != NULL)
+		{
+			if (edata->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE || ++tries >= RETENTION_TRIES)
+				return edata;
+			/* 100 ms, 200 ms, 400 ms */
+			pg_usleep(100000L << (tries - 1));
+		}
+		else
+		{
+			tries = 0;
+			*deleted += it->deleted;
+			if (it->deleted < (uint64) it->batch)
+				return NULL;
+		}
+		CHECK_FOR_INTERRUPTS();
+	}
 }
 
 /* Job kind 'row_retention': every registered table, batches in own transactions. */
 static void
 retention_kind(StewardJobContext *ctx)
 {
-	typedef struct RetentionItem
-	{
-		Oid			relid;
-		char	   *column;
-		Interval	keep;
-		int			batch;
-	} RetentionItem;
 	List	   *items = NIL;
 	ListCell   *lc;
 	uint64		i;
 	int64		total = 0;
+	int			failed = 0;
 	StringInfoData detail;
+	StringInfoData failures;
 	MemoryContext old;
 
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	SPI_connect();
 	PushActiveSnapshot(GetTransactionSnapshot());
-	steward_spi_exec("SELECT r.tbl::pg_catalog.oid, r.time_column, r.keep, r.batch_rows"
+	steward_spi_exec("SELECT r.tbl::pg_catalog.oid, r.time_column, r.keep, r.batch_rows,"
+					 "       pg_catalog.format('%I.%I', n.nspname, c.relname)"
 					 "  FROM steward.retention r"
 					 "  JOIN pg_catalog.pg_class c ON c.oid = r.tbl::pg_catalog.oid"
-					 " ORDER BY r.tbl::pg_catalog.text",
+					 "  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+					 " ORDER BY 5",
 					 SPI_OK_SELECT, 0, NULL, NULL, NULL);
 	old = MemoryContextSwitchTo(ctx->mcxt);
 	for (i = 0; i < SPI_processed; i++)
 	{
-		RetentionItem *it = palloc(sizeof(RetentionItem));
+		RetentionItem *it = palloc0(sizeof(RetentionItem));
 		bool		isnull;
 
 		it->relid = DatumGetObjectId(steward_spi_getdatum(i, 1, &isnull));
 		it->column = steward_spi_gettext(i, 2);
 		it->keep = *DatumGetIntervalP(steward_spi_getdatum(i, 3, &isnull));
 		it->batch = DatumGetInt32(steward_spi_getdatum(i, 4, &isnull));
+		it->name = steward_spi_gettext(i, 5);
 		items = lappend(items, it);
 	}
 	initStringInfo(&detail);
 	appendStringInfoChar(&detail, '{');
+	initStringInfo(&failures);
 	MemoryContextSwitchTo(old);
 	SPI_finish();
 	PopActiveSnapshot();
@@ -329,16 +365,21 @@ retention_kind(StewardJobContext *ctx)
 	foreach(lc, items)
 	{
 		RetentionItem *it = lfirst(lc);
-		int64		n = retention_apply(it->relid, it->column, &it->keep, it->batch, true);
-		char	   *name;
+		int64		n;
+		ErrorData  *edata = retention_table(it, ctx->mcxt, &n);
 
-		StartTransactionCommand();
-		name = get_rel_name(it->relid);
 		old = MemoryContextSwitchTo(ctx->mcxt);
-		appendStringInfo(&detail, "%s\"%s\": " INT64_FORMAT, detail.len > 1 ? ", " : "",
-						 name ? name : "?", n);
+		if (detail.len > 1)
+			appendStringInfoString(&detail, ", ");
+		escape_json(&detail, it->name);
+		appendStringInfo(&detail, ": " INT64_FORMAT, n);
+		if (edata != NULL)
+		{
+			failed++;
+			appendStringInfo(&failures, "%s%s: %s", failures.len ? "; " : "",
+							 it->name, edata->message);
+		}
 		MemoryContextSwitchTo(old);
-		CommitTransactionCommand();
 		total += n;
 	}
 
@@ -348,4 +389,10 @@ retention_kind(StewardJobContext *ctx)
 							list_length(items));
 	ctx->detail = detail.data;
 	MemoryContextSwitchTo(old);
+	if (failed > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("retention failed for %d of %d tables", failed, list_length(items)),
+				 errdetail("%s. Rows deleted per table: %s.", failures.data, detail.data),
+				 errhint("The other tables were cleaned; steward.retentions lists the registered tables.")));
 }

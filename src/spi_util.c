@@ -7,14 +7,20 @@
  */
 #include "postgres.h"
 
+#include "access/htup_details.h"
+#include "access/xact.h"
 #include "catalog/pg_authid.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_namespace.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "utils/guc.h"
 #include "funcapi.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/snapmgr.h"
+#include "utils/syscache.h"
 #include "utils/tuplestore.h"
 
 #include "spi_util.h"
@@ -50,11 +56,12 @@ steward_spi_gettext(int row, int col)
 	return SPI_getvalue(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, col);
 }
 
-void
-steward_catalog_enter(StewardCatalogAccess *acc)
+/* Become 'role' in a security-restricted operation with a safe search_path. */
+static void
+steward_switch_user(Oid role, StewardCatalogAccess *acc)
 {
 	GetUserIdAndSecContext(&acc->save_userid, &acc->save_sec_context);
-	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID,
+	SetUserIdAndSecContext(role,
 						   acc->save_sec_context |
 						   SECURITY_LOCAL_USERID_CHANGE |
 						   SECURITY_RESTRICTED_OPERATION);
@@ -62,6 +69,66 @@ steward_catalog_enter(StewardCatalogAccess *acc)
 	(void) set_config_option("search_path", "pg_catalog, pg_temp",
 							 PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
+}
+
+void
+steward_catalog_enter(StewardCatalogAccess *acc)
+{
+	steward_switch_user(BOOTSTRAP_SUPERUSERID, acc);
+}
+
+Oid
+steward_rel_owner(Oid relid)
+{
+	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	Oid			owner;
+
+	if (!HeapTupleIsValid(tup))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", relid)));
+	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
+	ReleaseSysCache(tup);
+	return owner;
+}
+
+Oid
+steward_owner_enter(Oid relid, StewardCatalogAccess *acc)
+{
+	Oid			owner = steward_rel_owner(relid);
+
+	steward_switch_user(owner, acc);
+	return owner;
+}
+
+ErrorData *
+steward_in_xact(StewardXactFn fn, void *arg, MemoryContext mcxt)
+{
+	ErrorData  *volatile edata = NULL;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	SPI_connect();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	PG_TRY();
+	{
+		fn(arg);
+		SPI_finish();
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(mcxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		AbortCurrentTransaction();
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(mcxt);
+	if (edata != NULL && edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
+		ReThrowError(edata);
+	return edata;
 }
 
 void
@@ -107,6 +174,25 @@ steward_is_table_owner(Oid relid)
 #else
 	return pg_class_ownercheck(relid, GetUserId());
 #endif
+}
+
+bool
+steward_may_create_in(Oid nsp, Oid role)
+{
+#if PG_VERSION_NUM >= 160000
+	return object_aclcheck(NamespaceRelationId, nsp, role, ACL_CREATE) == ACLCHECK_OK;
+#else
+	return pg_namespace_aclcheck(nsp, role, ACL_CREATE) == ACLCHECK_OK;
+#endif
+}
+
+void
+steward_require_table_owner(Oid relid)
+{
+	if (!steward_is_table_owner(relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("must be owner of table %s", get_rel_name(relid))));
 }
 
 int

@@ -23,10 +23,8 @@ extern Datum steward_spi_getdatum(int row, int col, bool *isnull);
 extern char *steward_spi_gettext(int row, int col);
 
 /*
- * Catalog access on behalf of a less privileged caller: switch to the
- * bootstrap superuser with a locked-down search_path, so fixed, schema-
- * qualified statements on steward's tables work whatever the caller's
- * privileges and search_path are.  Transaction abort undoes both.
+ * A switch of the current user, security context and search_path; the
+ * matching exit restores all three.  Transaction abort undoes them too.
  */
 typedef struct StewardCatalogAccess
 {
@@ -35,14 +33,50 @@ typedef struct StewardCatalogAccess
 	int			save_nestlevel;
 } StewardCatalogAccess;
 
+/*
+ * Catalog access on behalf of a less privileged caller: switch to the
+ * bootstrap superuser with a locked-down search_path, so fixed, schema-
+ * qualified statements on steward's tables work whatever the caller's
+ * privileges and search_path are.  Never run users' code inside.
+ */
 extern void steward_catalog_enter(StewardCatalogAccess *acc);
 extern void steward_catalog_exit(StewardCatalogAccess *acc);
+
+/*
+ * Act as the owner of table 'relid', as VACUUM and REFRESH MATERIALIZED
+ * VIEW do: a security-restricted operation with search_path pg_catalog,
+ * pg_temp.  Everything pg_steward does to a user's table (DDL, DELETE,
+ * moving rows, even SELECT) runs inside, so the table's triggers, rules,
+ * policies, index, CHECK and default expressions run with the rights of
+ * the table's owner, never with the job's or the caller's.  Leave with
+ * steward_owner_exit().  Returns the owner.
+ */
+extern Oid	steward_owner_enter(Oid relid, StewardCatalogAccess *acc);
+#define steward_owner_exit(acc) steward_catalog_exit(acc)
+
+/* Owner of relation 'relid'; error if it is gone. */
+extern Oid	steward_rel_owner(Oid relid);
+
+/*
+ * Run fn(arg) in a transaction of its own (outside any transaction), with
+ * SPI connected and a snapshot set.  Returns NULL once committed, or the
+ * error (copied into 'mcxt') after rolling back.  A cancel (max_runtime,
+ * shutdown) is rethrown: it ends the whole run.
+ */
+typedef void (*StewardXactFn) (void *arg);
+extern ErrorData *steward_in_xact(StewardXactFn fn, void *arg, MemoryContext mcxt);
 
 /* Set up a materialized set-returning function (any PostgreSQL version). */
 extern void steward_init_srf(FunctionCallInfo fcinfo);
 
 /* Does the current role own table 'relid' (or have its owner's privileges)? */
 extern bool steward_is_table_owner(Oid relid);
+
+/* May 'role' create objects in schema 'nsp'? */
+extern bool steward_may_create_in(Oid nsp, Oid role);
+
+/* Error 42501 "must be owner of table ..." unless steward_is_table_owner(). */
+extern void steward_require_table_owner(Oid relid);
 
 /*
  * Set lock_timeout to 'ms' for what follows; returns the GUC nest level to

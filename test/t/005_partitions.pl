@@ -179,7 +179,7 @@ sql("SELECT steward.run_job('row_retention')");
 is(sql("SELECT count(*) FROM notes"), '59', 'row_retention deleted the expired rows');
 is(sql("SELECT last_status || ': ' || last_message FROM steward.jobs WHERE name = 'row_retention'"),
 	'succeeded: deleted 4941 rows from 1 tables', 'the job reports the rows deleted');
-is(sql("SELECT detail->>'notes' FROM steward.job_run r JOIN steward.job j USING (job_id)
+is(sql("SELECT detail->>'public.notes' FROM steward.job_run r JOIN steward.job j USING (job_id)
          WHERE j.job_name = 'row_retention' ORDER BY run_id DESC LIMIT 1"),
 	'4941', 'and the rows per table in the run detail');
 
