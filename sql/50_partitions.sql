@@ -236,5 +236,15 @@ SELECT count(*) > 0 AS tables_untouched FROM pg_inherits WHERE inhparent = 'metr
 SELECT parent, step, premade_until, periods_ahead, partitions, last_status
   FROM steward.partition_status WHERE parent::text IN ('events', 'monthly', 'quarterly') ORDER BY 1;
 
+-- A large set read through the view in a fresh session: the row of
+-- partition_info() must not point into freed SPI memory.
+CREATE TABLE wide (ts timestamptz NOT NULL) PARTITION BY RANGE (ts);
+SELECT steward.partition_table('wide', 'ts', '1 day', premake => 400, start_at => '2030-01-01') > 400 AS created;
+\c
+SELECT parent, partitions, periods_ahead > 0 AS ahead, premade_until IS NOT NULL AS has_bound
+  FROM steward.partition_status WHERE parent = 'wide'::regclass;
+SELECT steward.partition_forget('wide');
+DROP TABLE wide;
+
 -- The built-in maintenance job.
 SELECT name, kind, schedule, enabled FROM steward.jobs WHERE kind = 'partition_maintenance';
