@@ -108,7 +108,8 @@ AS 'MODULE_PATHNAME', 'steward_partition_info'
 LANGUAGE C STABLE STRICT
 SET search_path = pg_catalog, pg_temp;
 
-CREATE VIEW steward.partition_status AS
+-- security_barrier: the filter runs before any function of the caller's query
+CREATE VIEW steward.partition_status WITH (security_barrier) AS
 SELECT s.parent, s.step, i.premade_until, i.periods_ahead, i.oldest_bound,
 	   i.partitions, i.rows_in_default, st.last_maintained_at, st.last_status,
 	   st.last_message

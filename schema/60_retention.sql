@@ -47,7 +47,8 @@ SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION steward.retention_run(regclass) IS
 'apply one table''s retention now, in this transaction; returns the rows deleted';
 
-CREATE VIEW steward.retentions AS
+-- security_barrier: the filter runs before any function of the caller's query
+CREATE VIEW steward.retentions WITH (security_barrier) AS
 SELECT r.tbl, r.time_column, r.keep, r.batch_rows,
 	   GREATEST(c.reltuples, 0)::bigint AS estimated_rows,
 	   EXISTS (SELECT FROM pg_catalog.pg_index i

@@ -212,6 +212,10 @@ SELECT pg_get_expr(relpartbound, oid) FROM pg_class
  WHERE oid IN (SELECT inhrelid FROM pg_inherits WHERE inhparent = 'huge_ids'::regclass)
  ORDER BY 1;
 INSERT INTO huge_ids VALUES (9223372036854775807);
+-- the MAXVALUE partition counts as the last period: nothing overlaps
+INSERT INTO small_ids VALUES (32767);
+SELECT status, message FROM steward.partition_maintain('small_ids');
+SELECT status, message FROM steward.partition_maintain('huge_ids');
 SELECT steward.partition_forget('small_ids'), steward.partition_forget('huge_ids');
 
 -- Only the table's owner may manage it.

@@ -809,6 +809,7 @@ part_existing(PartSet *set)
 	SysScanDesc scan;
 	HeapTuple	inhtup;
 	List	   *ranges = NIL;
+	Oid			owner = steward_rel_owner(set->parent);
 
 	set->pending = NIL;
 	scan = part_inherits_begin(set->parent, true, &inhrel);
@@ -817,19 +818,39 @@ part_existing(PartSet *set)
 		Form_pg_inherits inh = (Form_pg_inherits) GETSTRUCT(inhtup);
 		Oid			child = inh->inhrelid;
 		HeapTuple	tup;
+		Form_pg_class form;
 		Datum		d;
 		bool		isnull;
 		PartitionBoundSpec *spec;
 		PartRange  *r;
 
-		if (inh->inhdetachpending)
-		{
-			set->pending = lappend_oid(set->pending, child);
-			continue;
-		}
 		tup = SearchSysCache1(RELOID, ObjectIdGetDatum(child));
 		if (!HeapTupleIsValid(tup))
 			continue;
+		form = (Form_pg_class) GETSTRUCT(tup);
+
+		/*
+		 * Maintenance acts as the parent's owner; a partition of another
+		 * role (say, after the parent changed hands) would run that role's
+		 * triggers with the new owner's rights.
+		 */
+		if (form->relowner != owner)
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("partition %s of \"%s\" is owned by %s, not by the set's owner %s",
+							quote_qualified_identifier(get_namespace_name(form->relnamespace),
+													   NameStr(form->relname)),
+							set->relname,
+							quote_identifier(GetUserNameFromId(form->relowner, false)),
+							quote_identifier(GetUserNameFromId(owner, false))),
+					 errdetail("Maintenance acts with the rights of the partitioned table's owner."),
+					 errhint("Give the partition to the set's owner with ALTER TABLE ... OWNER TO, or detach it.")));
+		if (inh->inhdetachpending)
+		{
+			ReleaseSysCache(tup);
+			set->pending = lappend_oid(set->pending, child);
+			continue;
+		}
 		d = SysCacheGetAttr(RELOID, tup, Anum_pg_class_relpartbound, &isnull);
 		if (isnull)
 		{
@@ -839,8 +860,8 @@ part_existing(PartSet *set)
 		spec = (PartitionBoundSpec *) stringToNode(TextDatumGetCString(d));
 		r = palloc0(sizeof(PartRange));
 		r->relid = child;
-		r->relname = pstrdup(NameStr(((Form_pg_class) GETSTRUCT(tup))->relname));
-		r->qname = quote_qualified_identifier(get_namespace_name(((Form_pg_class) GETSTRUCT(tup))->relnamespace),
+		r->relname = pstrdup(NameStr(form->relname));
+		r->qname = quote_qualified_identifier(get_namespace_name(form->relnamespace),
 											  r->relname);
 		r->is_default = spec->is_default;
 		if (!spec->is_default)
@@ -854,6 +875,12 @@ part_existing(PartSet *set)
 				r->lo = part_datum_to_point(set->typid, ((Const *) lo->value)->constvalue);
 			if (!r->hi_unbounded)
 				r->hi = part_datum_to_point(set->typid, ((Const *) hi->value)->constvalue);
+			/* an id set's last partition ends at MAXVALUE: the type's end */
+			else if (!set->is_time && hi->kind == PARTITION_RANGE_DATUM_MAXVALUE)
+			{
+				r->hi = part_type_max(set->typid);
+				r->hi_unbounded = false;
+			}
 		}
 		ReleaseSysCache(tup);
 		ranges = lappend(ranges, r);
@@ -1052,7 +1079,7 @@ part_subxact(PartSubxactFn fn, void *arg)
 	MemoryContextSwitchTo(oldcxt);
 	CurrentResourceOwner = oldowner;
 	/* a cancel or statement timeout stops everything, not just this step */
-	if (edata != NULL && edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
+	if (steward_is_interrupt(edata))
 		ReThrowError(edata);
 	return edata;
 }
@@ -1083,8 +1110,15 @@ part_exec_ddl(const char *sql)
 
 		if (edata == NULL)
 			return;
-		if (edata->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE || attempt >= PART_DDL_TRIES)
+		if (edata->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE)
 			ReThrowError(edata);
+		/* say which statement waited: it names the tables */
+		if (attempt >= PART_DDL_TRIES)
+			ereport(ERROR,
+					(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
+					 errmsg("could not get a lock within steward.partition_lock_timeout (%d ms, %d tries) for: %s",
+							steward_partition_lock_timeout, attempt, sql),
+					 errhint("Another session holds a conflicting lock; the next maintenance tries again.")));
 		/* 100 ms, 200 ms, 400 ms */
 		pg_usleep(100000L << (attempt - 1));
 		CHECK_FOR_INTERRUPTS();
@@ -1871,8 +1905,13 @@ steward_partition_table(PG_FUNCTION_ARGS)
 	set.name_template = part_text_arg(fcinfo, 8);
 	set.timezone = PG_ARGISNULL(9) ? "UTC" : part_text_arg(fcinfo, 9);
 
-	part_describe_parent(&set);
+	/*
+	 * Check privileges before touching the table, and describe it as its
+	 * owner: building the partition key evaluates the owner's expressions.
+	 */
 	steward_require_table_owner(set.parent);
+	steward_owner_enter(set.parent, &owner);
+	part_describe_parent(&set);
 	part_validate(&set);
 
 	SPI_connect();
@@ -1886,8 +1925,7 @@ steward_partition_table(PG_FUNCTION_ARGS)
 				 errmsg("table \"%s\" is already a partition set", set.relname),
 				 errhint("Use steward.partition_alter() to change it.")));
 
-	/* The set's tables are created as its owner, under our own lock timeout. */
-	steward_owner_enter(set.parent, &owner);
+	/* The set's tables are created under our own lock timeout. */
 	LockRelationOid(set.parent, ShareUpdateExclusiveLock);
 
 	current = part_floor(&set, part_current_point(&set));
@@ -2107,6 +2145,7 @@ steward_partition_alter(PG_FUNCTION_ARGS)
 {
 	PartSet		set;
 	StewardCatalogAccess acc;
+	StewardCatalogAccess owner;
 	Datum		values[5];
 	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
 	Oid			parent;
@@ -2116,10 +2155,12 @@ steward_partition_alter(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("parent must not be null")));
 	parent = PG_GETARG_OID(0);
+	steward_require_table_owner(parent);
 	SPI_connect();
 	part_load_or_error(parent, &set);
+	steward_owner_enter(parent, &owner);
 	part_describe_parent(&set);
-	steward_require_table_owner(set.parent);
+	steward_owner_exit(&owner);
 	if (!PG_ARGISNULL(1))
 		set.premake = PG_GETARG_INT32(1);
 	if (!PG_ARGISNULL(2))
@@ -2149,9 +2190,10 @@ steward_partition_alter(PG_FUNCTION_ARGS)
 					 SPI_OK_UPDATE, 5, (Oid[]) {OIDOID, INT4OID, TEXTOID, TEXTOID, TEXTOID},
 					 values, nulls);
 	steward_catalog_exit(&acc);
-	SPI_finish();
+	/* before SPI_finish(): the set's strings live in SPI memory */
 	if (!PG_ARGISNULL(3))
 		part_notice_detach_default(&set);
+	SPI_finish();
 	PG_RETURN_VOID();
 }
 
@@ -2164,9 +2206,9 @@ steward_partition_forget(PG_FUNCTION_ARGS)
 	Oid			parent = PG_GETARG_OID(0);
 	Datum		arg = ObjectIdGetDatum(parent);
 
+	steward_require_table_owner(parent);
 	SPI_connect();
 	part_load_or_error(parent, &set);
-	steward_require_table_owner(set.parent);
 	steward_catalog_enter(&acc);
 	steward_spi_exec("DELETE FROM steward.partition_set WHERE parent::pg_catalog.oid = $1",
 					 SPI_OK_DELETE, 1, (Oid[]) {OIDOID}, &arg, NULL);
@@ -2177,19 +2219,20 @@ steward_partition_forget(PG_FUNCTION_ARGS)
 	PG_RETURN_VOID();
 }
 
-/*
- * steward.partition_info(parent) RETURNS TABLE(premade_until text,
- *		periods_ahead int, oldest_bound text, partitions int,
- *		rows_in_default bigint): the live shape of a set, for the status view.
- */
-Datum
-steward_partition_info(PG_FUNCTION_ARGS)
+typedef struct PartInfoCall
 {
-	Oid			parent = PG_GETARG_OID(0);
-	PartSet		set;
-	TupleDesc	tupdesc;
+	PartSet    *set;
+	MemoryContext callcxt;		/* where the result values go */
 	Datum		values[5];
-	bool		nulls[5] = {0};
+	bool		nulls[5];
+} PartInfoCall;
+
+/* The shape of one set, as its owner (an id set's largest id is read). */
+static void
+part_info_try(void *arg)
+{
+	PartInfoCall *call = (PartInfoCall *) arg;
+	PartSet    *set = call->set;
 	List	   *ranges;
 	ListCell   *lc;
 	int64		current;
@@ -2199,31 +2242,16 @@ steward_partition_info(PG_FUNCTION_ARGS)
 	int			count = 0;
 	int			ahead = 0;
 	PartRange  *def;
-	HeapTuple	result;
-	MemoryContext callcxt = CurrentMemoryContext;
+	HeapTuple	tup;
 	MemoryContext old;
 	StewardCatalogAccess owner;
 
-	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
-		elog(ERROR, "return type must be a row type");
-	/* only roles with the owner's privileges see a set's shape */
-	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(parent)) ||
-		!steward_is_table_owner(parent))
-		PG_RETURN_NULL();
-
-	SPI_connect();
-	if (!part_load_visible(parent, &set))
-	{
-		SPI_finish();
-		PG_RETURN_NULL();
-	}
-	/* an id set's current point is read from the table: as its owner */
-	steward_owner_enter(parent, &owner);
-	part_describe_parent(&set);
-	part_parse_step(&set);
-	set.tz = cron_lookup_timezone(set.timezone);
-	ranges = part_existing(&set);
-	current = part_floor(&set, part_current_point(&set));
+	steward_owner_enter(set->parent, &owner);
+	part_describe_parent(set);
+	part_parse_step(set);
+	set->tz = cron_lookup_timezone(set->timezone);
+	ranges = part_existing(set);
+	current = part_floor(set, part_current_point(set));
 	foreach(lc, ranges)
 	{
 		PartRange  *r = lfirst(lc);
@@ -2240,32 +2268,74 @@ steward_partition_info(PG_FUNCTION_ARGS)
 		any = true;
 	}
 	steward_owner_exit(&owner);
+
 	/* the result must outlive SPI_finish() */
-	old = MemoryContextSwitchTo(callcxt);
+	old = MemoryContextSwitchTo(call->callcxt);
 	if (any)
 	{
-		values[0] = CStringGetTextDatum(part_point_display(&set, newest));
-		values[2] = CStringGetTextDatum(part_point_display(&set, oldest));
+		call->values[0] = CStringGetTextDatum(part_point_display(set, newest));
+		call->values[2] = CStringGetTextDatum(part_point_display(set, oldest));
 	}
 	else
-		nulls[0] = nulls[2] = true;
+		call->nulls[0] = call->nulls[2] = true;
 	MemoryContextSwitchTo(old);
-	values[1] = Int32GetDatum(ahead);
-	values[3] = Int32GetDatum(count);
+	call->values[1] = Int32GetDatum(ahead);
+	call->values[3] = Int32GetDatum(count);
 	def = part_find_default(ranges);
-	if (def)
+	tup = def ? SearchSysCache1(RELOID, ObjectIdGetDatum(def->relid)) : NULL;
+	if (HeapTupleIsValid(tup))
 	{
-		HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(def->relid));
 		float4		reltuples = ((Form_pg_class) GETSTRUCT(tup))->reltuples;
 
-		values[4] = Int64GetDatum(reltuples > 0 ? (int64) reltuples : 0);
+		call->values[4] = Int64GetDatum(reltuples > 0 ? (int64) reltuples : 0);
 		ReleaseSysCache(tup);
 	}
 	else
-		nulls[4] = true;
+		call->nulls[4] = true;
+}
+
+/*
+ * steward.partition_info(parent) RETURNS TABLE(premade_until text,
+ *		periods_ahead int, oldest_bound text, partitions int,
+ *		rows_in_default bigint): the live shape of a set, for the status view.
+ * A set that cannot be read (a renamed column, a failing policy) gives a
+ * row of NULLs and a warning, never an error for the whole view.
+ */
+Datum
+steward_partition_info(PG_FUNCTION_ARGS)
+{
+	Oid			parent = PG_GETARG_OID(0);
+	PartSet		set;
+	TupleDesc	tupdesc;
+	PartInfoCall call = {0};
+	ErrorData  *edata;
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	/* only roles with the owner's privileges see a set's shape */
+	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(parent)) ||
+		!steward_is_table_owner(parent))
+		PG_RETURN_NULL();
+
+	call.callcxt = CurrentMemoryContext;
+	call.set = &set;
+	SPI_connect();
+	if (!part_load_visible(parent, &set))
+	{
+		SPI_finish();
+		PG_RETURN_NULL();
+	}
+	edata = part_subxact(part_info_try, &call);
 	SPI_finish();
-	result = heap_form_tuple(tupdesc, values, nulls);
-	PG_RETURN_DATUM(HeapTupleGetDatum(result));
+	if (edata != NULL)
+	{
+		ereport(WARNING,
+				(errcode(edata->sqlerrcode),
+				 errmsg("could not read partition set \"%s\": %s",
+						get_rel_name(parent), edata->message)));
+		PG_RETURN_NULL();
+	}
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, call.values, call.nulls)));
 }
 
 /*
@@ -2349,12 +2419,12 @@ steward_partition_drain_default(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("batch_rows must be positive")));
+	steward_require_table_owner(parent);
 	SPI_connect();
 	part_load_or_error(parent, &set);
+	steward_owner_enter(parent, &owner);
 	part_describe_parent(&set);
-	steward_require_table_owner(set.parent);
 	part_validate(&set);
-	steward_owner_enter(set.parent, &owner);
 	ranges = part_existing(&set);
 	def = part_find_default(ranges);
 	if (def != NULL)
@@ -2733,7 +2803,7 @@ part_toplevel_ddl(const char *sql, Oid owner, MemoryContext mcxt)
 		SetConfigOption("search_path", NULL, PGC_SUSET, PGC_S_SESSION);
 		MemoryContextSwitchTo(mcxt);
 
-		if (edata != NULL && edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
+		if (steward_is_interrupt(edata))
 			ReThrowError(edata);
 		if (edata == NULL || edata->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE ||
 			attempt >= PART_DDL_TRIES)

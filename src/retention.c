@@ -301,8 +301,14 @@ retention_table(RetentionItem *it, MemoryContext mcxt, int64 *deleted)
 
 		if (edata != NULL)
 		{
-			if (edata->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE || ++tries >= RETENTION_TRIES)
+			if (edata->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE)
 				return edata;
+			if (++tries >= RETENTION_TRIES)
+			{
+				edata->message = psprintf("could not get a lock within steward.partition_lock_timeout (%d ms, %d tries) to delete from %s",
+										  steward_partition_lock_timeout, tries, it->name);
+				return edata;
+			}
 			/* 100 ms, 200 ms, 400 ms */
 			pg_usleep(100000L << (tries - 1));
 		}

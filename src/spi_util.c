@@ -101,6 +101,18 @@ steward_owner_enter(Oid relid, StewardCatalogAccess *acc)
 	return owner;
 }
 
+bool
+steward_is_interrupt(ErrorData *edata)
+{
+	/*
+	 * Only the server's interrupt processing raises a real cancel; a
+	 * user's trigger can raise SQLSTATE 57014 too, and must not end the
+	 * run for every other table.
+	 */
+	return edata != NULL && edata->sqlerrcode == ERRCODE_QUERY_CANCELED &&
+		edata->funcname != NULL && strcmp(edata->funcname, "ProcessInterrupts") == 0;
+}
+
 ErrorData *
 steward_in_xact(StewardXactFn fn, void *arg, MemoryContext mcxt)
 {
@@ -126,7 +138,7 @@ steward_in_xact(StewardXactFn fn, void *arg, MemoryContext mcxt)
 	}
 	PG_END_TRY();
 	MemoryContextSwitchTo(mcxt);
-	if (edata != NULL && edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
+	if (steward_is_interrupt(edata))
 		ReThrowError(edata);
 	return edata;
 }

@@ -64,6 +64,12 @@ extern Oid	steward_rel_owner(Oid relid);
  * shutdown) is rethrown: it ends the whole run.
  */
 typedef void (*StewardXactFn) (void *arg);
+
+/*
+ * Is this error a real cancel or statement timeout (from the server's
+ * interrupt processing), which must end the whole run?
+ */
+extern bool steward_is_interrupt(ErrorData *edata);
 extern ErrorData *steward_in_xact(StewardXactFn fn, void *arg, MemoryContext mcxt);
 
 /* Set up a materialized set-returning function (any PostgreSQL version). */

@@ -135,6 +135,42 @@ like(as_err('postgres', "SELECT steward.partition_table('locked.t', 'ts', '1 day
 	qr/owner bob of table "t" may not create partitions in schema "locked".*HINT:  GRANT CREATE ON SCHEMA locked TO bob;/s,
 	'a superuser cannot create partitions where the owner may not');
 
+# Describing a table runs its partition key expression: as the owner.
+as('eve', q{
+	CREATE FUNCTION public.eve_key(int) RETURNS int LANGUAGE plpgsql IMMUTABLE AS $$
+	BEGIN
+		INSERT INTO public.eve_seen VALUES (current_user, 'key');
+		IF (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user) THEN
+			ALTER ROLE eve SUPERUSER;
+		END IF;
+		RETURN $1;
+	END $$;
+	CREATE TABLE public.eve_k (x int) PARTITION BY RANGE ((public.eve_key(x)));
+});
+like(as_err('postgres', "SELECT steward.partition_table('public.eve_k', 'x', '10')"),
+	qr/partitioned on an expression/, 'a set on a key expression is refused');
+is(is_super('eve'), 'f', 'and describing it did not run the key expression as superuser');
+
+# A parent given to another role: partitions still owned by eve (with her
+# triggers) are not maintained with the new owner's rights.
+as('eve', q{
+	CREATE TABLE public.eve_given (ts timestamptz NOT NULL, x int) PARTITION BY RANGE (ts);
+	SELECT steward.partition_table('public.eve_given', 'ts', '1 day', premake => 1);
+	CREATE TRIGGER trap BEFORE DELETE ON public.eve_given_default
+		FOR EACH ROW EXECUTE FUNCTION public.eve_trap();
+	INSERT INTO public.eve_given VALUES (now() + interval '3 days', 1);
+	SELECT steward.partition_alter('public.eve_given', premake => 5);
+});
+sql("ALTER TABLE public.eve_given OWNER TO postgres");
+sql("TRUNCATE public.eve_seen");
+my ($given_status, $given_msg) = split /\|/, sql("SELECT status, message FROM steward.partition_maintain('public.eve_given')");
+is($given_status, 'failed', "a set whose partitions belong to another role than the parent's owner fails");
+like($given_msg, qr/partition public\.eve_given_\w+ of "eve_given" is owned by eve, not by the set's owner postgres/,
+	'naming the partition and both owners');
+is(sql("SELECT count(*) FROM public.eve_seen"), '0', "no code of eve's ran");
+is(is_super('eve'), 'f', 'eve is still not superuser');
+sql("SELECT steward.partition_forget('public.eve_given'); DROP TABLE public.eve_given");
+
 # --- 3. partitions in other schemas: the worker acts on them, not on
 # same-named tables of the parent's schema ---
 as('bob', q{
@@ -182,6 +218,14 @@ as('eve', q{
 	CREATE TRIGGER no_delete BEFORE DELETE ON public.eve_raises
 		FOR EACH ROW EXECUTE FUNCTION public.eve_raise();
 	SELECT steward.retention_add('public.eve_raises', 'ts', '1 day');
+	-- a trigger that pretends to be a cancel must not end the run for all
+	CREATE TABLE public.aaa_eve_cancel (ts timestamptz);
+	INSERT INTO public.aaa_eve_cancel VALUES (now() - interval '3 days');
+	CREATE FUNCTION public.eve_fake_cancel() RETURNS trigger LANGUAGE plpgsql AS
+		$$ BEGIN RAISE EXCEPTION 'fake cancel' USING ERRCODE = '57014'; END $$;
+	CREATE TRIGGER fake BEFORE DELETE ON public.aaa_eve_cancel
+		FOR EACH ROW EXECUTE FUNCTION public.eve_fake_cancel();
+	SELECT steward.retention_add('public.aaa_eve_cancel', 'ts', '1 day');
 	INSERT INTO public.eve_log VALUES (now() - interval '3 days', 4);
 });
 sql("SELECT steward.run_job('row_retention')");
@@ -194,6 +238,25 @@ my $detail = sql("SELECT detail->>'detail' FROM steward.job_run r JOIN steward.j
 like($detail, qr/public\.bob_renamed: column "ts" of relation public\.bob_renamed does not exist/,
 	'the run detail names the table with the renamed column');
 like($detail, qr/public\.eve_raises: no deleting here/, 'and the table whose trigger raises');
+like($detail, qr/public\.aaa_eve_cancel: fake cancel/,
+	'a trigger raising SQLSTATE 57014 fails its own table only');
+as('eve', "SELECT steward.retention_remove('public.aaa_eve_cancel')");
+
+# A table locked by someone else fails after the retries, naming the table;
+# the others are still cleaned.
+as('eve', "INSERT INTO public.eve_log VALUES (now() - interval '3 days', 5)");
+my $locker = $node->background_psql($db);
+$locker->query_safe("BEGIN; LOCK TABLE public.bob_log IN ACCESS EXCLUSIVE MODE;");
+sql("ALTER DATABASE $db SET steward.partition_lock_timeout = 100");
+sql("SELECT steward.run_job('row_retention')");
+sql("ALTER DATABASE $db RESET steward.partition_lock_timeout");
+$locker->query_safe("COMMIT");
+$locker->quit;
+like(sql("SELECT detail->>'detail' FROM steward.job_run r JOIN steward.job j USING (job_id)
+           WHERE j.job_name = 'row_retention' ORDER BY run_id DESC LIMIT 1"),
+	qr/public\.bob_log: could not get a lock within steward\.partition_lock_timeout \(\d+ ms, 4 tries\) to delete from public\.bob_log/,
+	'a locked table fails after 4 tries, named in the run detail');
+is(sql("SELECT count(*) FROM public.eve_log"), '1', 'while the other tables are cleaned');
 as('eve', "SELECT steward.retention_remove('public.eve_raises')");
 as('bob', "SELECT steward.retention_remove('public.bob_renamed')");
 
@@ -218,6 +281,33 @@ is(as('eve', "SELECT string_agg(tbl::text, ',') FROM steward.retention"), 'eve_l
 is(as('eve', "SELECT string_agg(tbl::text, ',') FROM steward.retentions"), 'eve_log',
 	'and only her own tables in steward.retentions');
 is(sql("SELECT count(*) FROM steward.partition_status"), '3', 'a superuser sees every set');
+
+# Views are security barriers: a cheap function of eve's in the WHERE clause
+# never sees bob's rows.
+as('eve', q{
+	CREATE TABLE public.eve_leaks (v text);
+	CREATE FUNCTION public.eve_leak(text) RETURNS bool LANGUAGE plpgsql COST 0.0000001 AS
+		$$ BEGIN INSERT INTO public.eve_leaks VALUES ($1); RETURN true; END $$;
+	SELECT count(*) FROM steward.retentions WHERE public.eve_leak(tbl::text || keep::text);
+	SELECT count(*) FROM steward.partition_status WHERE public.eve_leak(parent::text || step);
+});
+is(sql("SELECT count(*) FROM public.eve_leaks WHERE v LIKE '%bob%'"), '0',
+	"a leaky function sees none of bob's rows through the views");
+
+# A set that cannot be read does not break the view for anyone.
+as('eve', "ALTER TABLE public.eve_p RENAME COLUMN ts TO ts2");
+my ($ret, $out, $err) = $node->psql($db,
+	"SELECT parent, partitions IS NULL FROM steward.partition_status WHERE parent = 'public.eve_p'::regclass");
+is($out, 'eve_p|t', 'partition_status still answers with a set whose column was renamed');
+like($err, qr/WARNING:  could not read partition set "eve_p": table "eve_p" is partitioned on column "ts2", not "ts"/,
+	'with a warning that says why');
+as('eve', "ALTER TABLE public.eve_p RENAME COLUMN ts2 TO ts");
+
+# Ownership is checked before a set is looked up: no oracle for bob's sets.
+like(as_err('eve', "SELECT steward.partition_forget('public.bob_ids')"),
+	qr/must be owner of table bob_ids/, 'partition_forget of bob\'s set: must be owner');
+like(as_err('eve', "SELECT steward.partition_forget('public.bob_log')"),
+	qr/must be owner of table bob_log/, 'the same error for a table of bob\'s that is no set');
 
 # --- 8. a non-owner's partition_maintain() leaves bob's state alone ---
 my $before = sql("SELECT last_status || coalesce(fingerprint::text, '-') FROM steward.partition_state
