@@ -1274,6 +1274,22 @@ part_range_cond(PartSet *set, int64 lo, int64 hi)
 }
 
 /*
+ * Writers wait, instead of failing, while rows move out of the default
+ * partition and a partition is attached next to it.  An INSERT that routed
+ * a row to the default partition with the old partition bounds would fail
+ * the default's new partition constraint once the attach commits; SHARE
+ * ROW EXCLUSIVE on the parent alone (not its partitions) makes new writes
+ * wait until the attach commits, then route to the new partition.  Readers
+ * are not blocked.  Held until the end of the (sub)transaction, under the
+ * lock timeout like all DDL.
+ */
+static void
+part_lock_writers(const char *qparent)
+{
+	part_exec_ddl(psprintf("LOCK TABLE ONLY %s IN SHARE ROW EXCLUSIVE MODE", qparent));
+}
+
+/*
  * Create the missing partitions covering [from, to).  'attach' selects the
  * lock-friendly way for tables in use: the partition is created on its own,
  * given a CHECK constraint matching its bounds, and attached, which needs
@@ -1327,6 +1343,8 @@ part_create_range(PartSet *set, List **ranges, int64 from, int64 to,
 			part_check_create(set);
 			grants = part_grants(set);
 			have_grants = true;
+			if (attach && def != NULL)
+				part_lock_writers(qparent);
 		}
 		name = part_name(set, lo, false);
 		qname = quote_qualified_identifier(set->nspname, name);
@@ -2378,6 +2396,7 @@ part_drain_period(PartSet *set, List **ranges, PartRange *def, int batch,
 	name = part_name(set, lo, false);
 	qname = quote_qualified_identifier(set->nspname, name);
 	cond = part_range_cond(set, lo, hi);
+	part_lock_writers(part_qparent(set));
 	part_exec_ddl(psprintf("CREATE TABLE %s (LIKE %s INCLUDING DEFAULTS INCLUDING CONSTRAINTS"
 						   " INCLUDING GENERATED INCLUDING STORAGE INCLUDING COMMENTS)",
 						   qname, part_qparent(set)));

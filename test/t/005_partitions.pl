@@ -5,6 +5,7 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use IPC::Run;
 
 my $node = PostgreSQL::Test::Cluster->new('partitions');
 $node->init;
@@ -182,6 +183,44 @@ is(sql("SELECT last_status || ': ' || last_message FROM steward.jobs WHERE name 
 is(sql("SELECT detail->>'public.notes' FROM steward.job_run r JOIN steward.job j USING (job_id)
          WHERE j.job_name = 'row_retention' ORDER BY run_id DESC LIMIT 1"),
 	'4941', 'and the rows per table in the run detail');
+
+# --- writers go on while maintenance moves rows and attaches ---
+# Four pgbench clients insert rows across the set's range, many of them
+# into periods that have no partition yet (so into the default partition),
+# while maintenance creates those periods, moves their rows out of the
+# default partition and drains it.  No client may fail, no maintenance may
+# fail, and no row may be lost.
+sql(q{
+	CREATE TABLE busy (ts timestamptz NOT NULL, v int) PARTITION BY RANGE (ts);
+	SELECT steward.partition_table('busy', 'ts', '1 hour', premake => 1,
+	       start_at => (now() - interval '2 hours')::text);
+});
+my $script = $node->basedir . '/busy.sql';
+PostgreSQL::Test::Utils::append_to_file($script,
+	"\\set d random(-3600, 30 * 3600)\n" .
+	"INSERT INTO busy VALUES (now() + :d * interval '1 second', 1);\n");
+my ($bench_out, $bench_err) = ('', '');
+my $bench = IPC::Run::start(
+	[ 'pgbench', '-n', '-c', '4', '-T', '6', '-f', $script,
+	  '-h', $node->host, '-p', $node->port, $db ],
+	'>', \$bench_out, '2>', \$bench_err);
+my @statuses;
+for my $premake (2 .. 30)
+{
+	sql("SELECT steward.partition_alter('busy', premake => $premake)");
+	push @statuses, sql("SELECT status || coalesce(': ' || message, '') FROM steward.partition_maintain('busy')");
+}
+sql("SELECT steward.partition_drain_default('busy')");
+$bench->finish;
+is($bench->result(0), 0, 'no pgbench client failed while maintenance attached partitions')
+	or diag($bench_err);
+like($bench_out, qr/number of failed transactions: 0/, 'pgbench counts no failed transaction');
+is(join(', ', grep { !/^ok/ } @statuses), '', 'every maintenance round succeeded');
+my ($inserted) = $bench_out =~ /number of transactions actually processed: (\d+)/;
+ok($inserted > 100, "pgbench inserted rows ($inserted)");
+is(sql("SELECT count(*) FROM busy"), $inserted, 'every inserted row is in the set');
+is(sql("SELECT count(*) FROM ONLY busy_default WHERE ts < date_trunc('hour', now()) + interval '31 hours'"), '0',
+	'and the default partition was drained');
 
 $node->stop;
 done_testing();
