@@ -87,6 +87,8 @@ PG_FUNCTION_INFO_V1(steward_partition_drain_default);
  */
 #define PART_DEFAULT_SCAN_BLOCKS	128
 #define PART_EXCLUSION_NAME		"steward_premake_exclusion"
+/* how long the worker keeps trying to drop it when the attach failed */
+#define PART_EXCLUSION_DROP_SECS	60
 /* rows per statement when the worker drains a default partition */
 #define PART_DRAIN_BATCH		10000
 
@@ -2607,6 +2609,40 @@ part_ddl_tx(void *arg)
 }
 
 /*
+ * Drop the exclusion constraint of the default partition 'qdef' after the
+ * attach it was made for did not happen.  While it stands, inserts of its
+ * range fail, so it must go even when the lock that stopped the attach is
+ * still held: keep trying, each try under the short lock timeout (readers
+ * never queue behind us for long), for up to PART_EXCLUSION_DROP_SECS.  A
+ * cancel ends the run; the next maintenance removes a leftover first.
+ */
+static void
+part_drop_exclusion_persist(Oid parent, const char *qdef, MemoryContext mcxt)
+{
+	char	   *sql = psprintf("ALTER TABLE %s DROP CONSTRAINT IF EXISTS " PART_EXCLUSION_NAME,
+							   qdef);
+	TimestampTz until = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+													PART_EXCLUSION_DROP_SECS * 1000);
+	ErrorData  *edata;
+
+	while ((edata = part_xact(parent, part_ddl_tx, sql, mcxt)) != NULL)
+	{
+		if (edata->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE ||
+			GetCurrentTimestamp() >= until)
+		{
+			ereport(WARNING,
+					(errcode(edata->sqlerrcode),
+					 errmsg("could not drop constraint " PART_EXCLUSION_NAME " of %s: %s",
+							qdef, edata->message),
+					 errdetail("Until it is dropped, rows of its range cannot be inserted."),
+					 errhint("The next maintenance drops it; so does steward.partition_maintain().")));
+			return;
+		}
+		CHECK_FOR_INTERRUPTS();
+	}
+}
+
+/*
  * Before the worker creates partitions ahead in a set whose default
  * partition is large: exclude the new ranges from the default partition
  * with a CHECK constraint added NOT VALID (a brief lock) and validated in a
@@ -2646,10 +2682,7 @@ part_exclude_ahead(Oid parent, MemoryContext mcxt, int64 *excl_lo, int64 *excl_h
 				  psprintf("ALTER TABLE %s VALIDATE CONSTRAINT " PART_EXCLUSION_NAME, call.qdef),
 				  mcxt) != NULL)
 	{
-		(void) part_xact(parent, part_ddl_tx,
-						 psprintf("ALTER TABLE %s DROP CONSTRAINT IF EXISTS " PART_EXCLUSION_NAME,
-								  call.qdef),
-						 mcxt);
+		part_drop_exclusion_persist(parent, call.qdef, mcxt);
 		return false;
 	}
 	*excl_lo = call.lo;
@@ -2968,10 +3001,7 @@ part_kind_maintenance(StewardJobContext *ctx)
 
 		/* the set's run failed or was skipped: the constraint must not stay */
 		if (excl && (error != NULL || strcmp(res.status, "ok") != 0))
-			(void) part_xact(parent, part_ddl_tx,
-							 psprintf("ALTER TABLE %s DROP CONSTRAINT IF EXISTS " PART_EXCLUSION_NAME,
-									  qdef),
-							 ctx->mcxt);
+			part_drop_exclusion_persist(parent, qdef, ctx->mcxt);
 
 		/* DETACH ... CONCURRENTLY, then draining: each in its own transactions */
 		foreach(dc, detach)

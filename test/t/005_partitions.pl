@@ -152,6 +152,44 @@ is(sql("SELECT count(*) FROM bigdef2 WHERE v = -1 AND tableoid <> 'bigdef2_defau
 	'its row was moved into the new partition');
 is(sql("SELECT count(*) FROM bigdef2"), '50001', 'no row of that set was lost either');
 
+# --- the exclusion constraint never outlives a failed attach ---
+# A writer holds ROW EXCLUSIVE on the parent, so the worker's attach waits
+# for its lock and fails; once the constraint is validated the writer also
+# reads the default partition, which blocks dropping the constraint for the
+# same reason.  The worker must keep trying until the writer is done,
+# because the constraint rejects inserts of its range while it stands.
+sql(q{
+	CREATE TABLE bigdef3 (ts timestamptz NOT NULL, v int) PARTITION BY RANGE (ts);
+	SELECT steward.partition_table('bigdef3', 'ts', '1 day', premake => 1);
+	INSERT INTO bigdef3 SELECT now() - interval '100 days', g FROM generate_series(1, 50000) g;
+	SELECT steward.partition_alter('bigdef3', premake => 3);
+});
+sql("ALTER DATABASE $db SET steward.partition_lock_timeout = 500");
+my $writer = $node->background_psql($db);
+$writer->query_safe("BEGIN; INSERT INTO bigdef3 VALUES (now(), 0);");
+$rid = sql("SELECT steward.run_job('partition_maintenance', wait => false)");
+ok($node->poll_query_until($db,
+	"SELECT count(*) = 1 FROM pg_constraint WHERE conname = 'steward_premake_exclusion'
+	    AND conrelid = 'bigdef3_default'::regclass AND convalidated"),
+	'the worker validated the exclusion constraint');
+$writer->query_safe("SELECT count(*) FROM ONLY bigdef3_default;");
+ok($node->poll_query_until($db,
+	"SELECT EXISTS (SELECT FROM pg_locks WHERE relation = 'bigdef3_default'::regclass
+	                   AND mode = 'AccessExclusiveLock' AND NOT granted)
+	     OR EXISTS (SELECT FROM steward.job_run WHERE run_id = $rid AND status <> 'running')"),
+	'after the failed attach the worker waits to drop the constraint (or gave up)');
+$writer->query_safe("COMMIT");
+$writer->quit;
+ok($node->poll_query_until($db, "SELECT status <> 'running' FROM steward.job_run WHERE run_id = $rid"),
+	'the run ended');
+sql("ALTER DATABASE $db RESET steward.partition_lock_timeout");
+is(sql("SELECT count(*) FROM pg_constraint WHERE conname = 'steward_premake_exclusion'"), '0',
+	'the exclusion constraint is gone although its lock was held past the attach');
+like(sql("SELECT last_message FROM steward.partition_status WHERE parent = 'bigdef3'::regclass"),
+	qr/could not get a lock .* LOCK TABLE ONLY public\.bigdef3/, 'the set reports the lock it could not get');
+sql("INSERT INTO bigdef3 VALUES (date_trunc('day', now()) + interval '3 days', 1)");
+sql("SELECT steward.partition_forget('bigdef3'); DROP TABLE bigdef3");
+
 # One set failing does not stop the others: 'dropped' gets a broken step,
 # while 'late' lost a partition that maintenance must re-create.
 sql("UPDATE steward.partition_set SET step = 'not a step' WHERE parent = 'dropped'::regclass");
