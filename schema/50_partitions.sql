@@ -27,7 +27,9 @@ CREATE TABLE steward.partition_state (
 	-- maintenance, and the point of the control column before which the set
 	-- needs no work while they stay the same
 	fingerprint bigint,
-	quiet_until bigint
+	quiet_until bigint,
+	last_ok_at	timestamptz,		-- last maintenance that ended 'ok'
+	skipped_runs int NOT NULL DEFAULT 0	-- skips (set locked) since the last maintenance
 );
 
 SELECT pg_catalog.pg_extension_config_dump('steward.partition_set', '');
@@ -112,7 +114,7 @@ SET search_path = pg_catalog, pg_temp;
 CREATE VIEW steward.partition_status WITH (security_barrier) AS
 SELECT s.parent, s.step, i.premade_until, i.periods_ahead, i.oldest_bound,
 	   i.partitions, i.rows_in_default, st.last_maintained_at, st.last_status,
-	   st.last_message
+	   st.last_message, st.last_ok_at, st.skipped_runs
   FROM steward.partition_set s
   LEFT JOIN steward.partition_state st ON st.parent = s.parent
   LEFT JOIN LATERAL steward.partition_info(s.parent) i ON true

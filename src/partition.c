@@ -1812,9 +1812,11 @@ part_save_states(List *rows)
 
 	steward_catalog_enter(&acc);
 	steward_spi_exec("INSERT INTO steward.partition_state AS s"
-					 " (parent, last_maintained_at, last_status, last_message, fingerprint, quiet_until)"
+					 " (parent, last_maintained_at, last_status, last_message, fingerprint, quiet_until,"
+					 "  last_ok_at, skipped_runs)"
 					 " SELECT u.parent::pg_catalog.regclass, pg_catalog.now(), u.status, u.message,"
-					 "        u.fingerprint, u.quiet_until"
+					 "        u.fingerprint, u.quiet_until,"
+					 "        CASE WHEN u.status = 'ok' THEN pg_catalog.now() END, 0"
 					 "   FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3),"
 					 "                   pg_catalog.unnest($4), pg_catalog.unnest($5))"
 					 "        AS u(parent, status, message, fingerprint, quiet_until)"
@@ -1823,10 +1825,37 @@ part_save_states(List *rows)
 					 "  last_status = EXCLUDED.last_status,"
 					 "  last_message = EXCLUDED.last_message,"
 					 "  fingerprint = EXCLUDED.fingerprint,"
-					 "  quiet_until = EXCLUDED.quiet_until",
+					 "  quiet_until = EXCLUDED.quiet_until,"
+					 "  last_ok_at = COALESCE(EXCLUDED.last_ok_at, s.last_ok_at),"
+					 "  skipped_runs = 0",
 					 SPI_OK_INSERT, 5,
 					 (Oid[]) {OIDARRAYOID, TEXTARRAYOID, TEXTARRAYOID, INT8ARRAYOID, INT8ARRAYOID},
 					 values, NULL);
+	steward_catalog_exit(&acc);
+}
+
+/*
+ * Record that a set was skipped because another session held its lock,
+ * unless that session is about to record its own outcome (it holds the
+ * state row: SKIP LOCKED, so we never wait for it).  skipped_runs counts
+ * the skips since the last completed maintenance.  SPI connected.
+ */
+static void
+part_save_skipped(Oid parent, const char *message)
+{
+	StewardCatalogAccess acc;
+	Datum		values[2];
+
+	values[0] = ObjectIdGetDatum(parent);
+	values[1] = CStringGetTextDatum(message);
+	steward_catalog_enter(&acc);
+	steward_spi_exec("WITH t AS (SELECT parent FROM steward.partition_state"
+					 "            WHERE parent::pg_catalog.oid = $1 FOR UPDATE SKIP LOCKED)"
+					 " UPDATE steward.partition_state s"
+					 "    SET last_maintained_at = pg_catalog.now(), last_status = 'skipped',"
+					 "        last_message = $2, skipped_runs = s.skipped_runs + 1"
+					 "   FROM t WHERE s.parent = t.parent",
+					 SPI_OK_UPDATE, 2, (Oid[]) {OIDOID, TEXTOID}, values, NULL);
 	steward_catalog_exit(&acc);
 }
 
@@ -2136,8 +2165,9 @@ steward_partition_maintain(PG_FUNCTION_ARGS)
 			res.message = edata->message;
 		}
 
-		/* a skipped set's state belongs to the session maintaining it */
-		if (strcmp(res.status, "skipped") != 0)
+		if (strcmp(res.status, "skipped") == 0)
+			part_save_skipped(parent, res.message);
+		else
 			states = lappend(states, part_state_row(parent, res.status, res.message, &res));
 		values[0] = ObjectIdGetDatum(parent);
 		values[1] = Int32GetDatum(res.created);
@@ -2751,7 +2781,9 @@ part_kind_one_tx(void *arg)
 	set.excl_lo = call->excl_lo;
 	set.excl_hi = call->excl_hi;
 	part_maintain_one(&set, true, res);
-	if (strcmp(res->status, "skipped") != 0)
+	if (strcmp(res->status, "skipped") == 0)
+		part_save_skipped(call->parent, res->message);
+	else
 	{
 		part_drop_exclusion(&set);
 		part_save_state(call->parent, res->status, res->message, res);
@@ -2961,6 +2993,7 @@ part_kind_maintenance(StewardJobContext *ctx)
 	ListCell   *lc;
 	int			ok = 0,
 				failed = 0,
+				skipped = 0,
 				created = 0,
 				dropped = 0,
 				detached = 0;
@@ -3024,6 +3057,8 @@ part_kind_maintenance(StewardJobContext *ctx)
 			appendStringInfo(&failures, "%s%s: %s", failures.len ? "; " : "",
 							 name, error ? error : res.message);
 		}
+		else if (strcmp(res.status, "skipped") == 0)
+			skipped++;
 		else if (strcmp(res.status, "gone") != 0)
 			ok++;
 		MemoryContextSwitchTo(old);
@@ -3033,10 +3068,10 @@ part_kind_maintenance(StewardJobContext *ctx)
 	}
 
 	old = MemoryContextSwitchTo(ctx->mcxt);
-	ctx->message = psprintf("%d sets maintained: %d partitions created, %d dropped, %d detached, " INT64_FORMAT " rows drained",
-							ok + failed, created, dropped, detached, drained);
-	ctx->detail = psprintf("{\"sets\": %d, \"failed\": %d, \"created\": %d, \"dropped\": %d, \"detached\": %d, \"drained_rows\": " INT64_FORMAT "}",
-						   ok + failed, failed, created, dropped, detached, drained);
+	ctx->message = psprintf("%d sets maintained, %d skipped: %d partitions created, %d dropped, %d detached, " INT64_FORMAT " rows drained",
+							ok + failed, skipped, created, dropped, detached, drained);
+	ctx->detail = psprintf("{\"sets\": %d, \"failed\": %d, \"skipped\": %d, \"created\": %d, \"dropped\": %d, \"detached\": %d, \"drained_rows\": " INT64_FORMAT "}",
+						   ok + failed, failed, skipped, created, dropped, detached, drained);
 	MemoryContextSwitchTo(old);
 	if (failed > 0)
 		ereport(ERROR,

@@ -272,5 +272,20 @@ is(sql("SELECT count(*) FROM busy"), $inserted, 'every inserted row is in the se
 is(sql("SELECT count(*) FROM ONLY busy_default WHERE ts < date_trunc('hour', now()) + interval '31 hours'"), '0',
 	'and the default partition was drained');
 
+# --- a set skipped because it is locked says so ---
+my $holder = $node->background_psql($db);
+$holder->query_safe("BEGIN; LOCK TABLE ONLY busy IN SHARE UPDATE EXCLUSIVE MODE;");
+sql("SELECT steward.run_job('partition_maintenance')");
+is(sql("SELECT last_status, skipped_runs, last_ok_at IS NOT NULL FROM steward.partition_status WHERE parent = 'busy'::regclass"),
+	'skipped|1|t', 'a locked set is reported skipped, with its last successful maintenance');
+sql("SELECT steward.run_job('partition_maintenance')");
+is(sql("SELECT skipped_runs FROM steward.partition_state WHERE parent = 'busy'::regclass"), '2',
+	'skips are counted');
+$holder->query_safe("COMMIT");
+$holder->quit;
+sql("SELECT steward.run_job('partition_maintenance')");
+is(sql("SELECT last_status, skipped_runs, last_ok_at > now() - interval '1 minute' FROM steward.partition_status WHERE parent = 'busy'::regclass"),
+	'ok|0|t', 'the next maintenance resets the count');
+
 $node->stop;
 done_testing();
