@@ -225,11 +225,17 @@ sql(q{
 	CREATE INDEX ON notes (at);
 	INSERT INTO notes (at) SELECT now() - g * interval '1 minute' FROM generate_series(1, 5000) g;
 	SELECT steward.retention_add('notes', 'at', '1 hour', batch_rows => 1000);
+	CREATE TABLE "we""ird" (at timestamptz);
+	INSERT INTO "we""ird" VALUES (now() - interval '2 hours');
+	SELECT steward.retention_add('"we""ird"', 'at', '1 hour');
 });
 sql("SELECT steward.run_job('row_retention')");
 is(sql("SELECT count(*) FROM notes"), '59', 'row_retention deleted the expired rows');
 is(sql("SELECT last_status || ': ' || last_message FROM steward.jobs WHERE name = 'row_retention'"),
-	'succeeded: deleted 4941 rows from 1 tables', 'the job reports the rows deleted');
+	'succeeded: deleted 4942 rows from 2 tables', 'the job reports the rows deleted');
+is(sql(q{SELECT detail->>'public."we""ird"' FROM steward.job_run r JOIN steward.job j USING (job_id)
+         WHERE j.job_name = 'row_retention' ORDER BY run_id DESC LIMIT 1}),
+	'1', 'a table name with a double quote is escaped in the run detail');
 is(sql("SELECT detail->>'public.notes' FROM steward.job_run r JOIN steward.job j USING (job_id)
          WHERE j.job_name = 'row_retention' ORDER BY run_id DESC LIMIT 1"),
 	'4941', 'and the rows per table in the run detail');
