@@ -234,6 +234,57 @@ runner_on_exit(int code, Datum arg)
 	steward_wake_scheduler(dboid);
 }
 
+/*
+ * Bookkeeping transactions of the runner.  The job runs in this session and
+ * may have changed its settings (SET default_transaction_read_only = on,
+ * lock_timeout, session_replication_role, ...), and so may ALTER ROLE/
+ * DATABASE ... SET: the runner's own writes to steward's tables happen in a
+ * read-write, read-committed transaction without timeouts, with those
+ * settings overridden for the transaction only, as the catalog's owner
+ * (steward_catalog_enter), so that the real outcome is always recorded.
+ */
+typedef struct RunnerXact
+{
+	StewardCatalogAccess acc;
+	int			nestlevel;
+} RunnerXact;
+
+static void
+runner_xact_begin(RunnerXact *x)
+{
+	static const char *const pins[][2] = {
+		{"statement_timeout", "0"},
+		{"lock_timeout", "0"},
+		{"idle_in_transaction_session_timeout", "0"},
+		{"session_replication_role", "origin"},
+	};
+	int			i;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	/* as SET TRANSACTION would, before the first snapshot */
+	XactReadOnly = false;
+	XactIsoLevel = XACT_READ_COMMITTED;
+	XactDeferrable = false;
+	x->nestlevel = NewGUCNestLevel();
+	for (i = 0; i < lengthof(pins); i++)
+		(void) set_config_option(pins[i][0], pins[i][1], PGC_SUSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
+	steward_catalog_enter(&x->acc);
+	SPI_connect();
+	PushActiveSnapshot(GetTransactionSnapshot());
+}
+
+static void
+runner_xact_end(RunnerXact *x)
+{
+	SPI_finish();
+	PopActiveSnapshot();
+	steward_catalog_exit(&x->acc);
+	AtEOXact_GUC(false, x->nestlevel);
+	CommitTransactionCommand();
+}
+
 /* Append "key": "value" to a JSON object under construction. */
 static void
 runner_json_field(StringInfo buf, const char *key, const char *value)
@@ -251,7 +302,7 @@ static void
 runner_record_outcome(int64 run_id, const char *status, const char *message,
 					  const char *detail)
 {
-	StewardCatalogAccess acc;
+	RunnerXact	x;
 	Oid			argtypes[4] = {INT8OID, TEXTOID, TEXTOID, TEXTOID};
 	Datum		values[4];
 	char		nulls[4] = {' ', ' ', ' ', ' '};
@@ -269,20 +320,13 @@ runner_record_outcome(int64 run_id, const char *status, const char *message,
 
 	/* A cancel arriving now must not lose the outcome. */
 	HOLD_INTERRUPTS();
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	steward_catalog_enter(&acc);
-	SPI_connect();
-	PushActiveSnapshot(GetTransactionSnapshot());
+	runner_xact_begin(&x);
 	steward_spi_exec("UPDATE steward.job_run"
 					 "   SET status = $2, finished_at = pg_catalog.clock_timestamp(),"
 					 "       message = $3, detail = $4::jsonb"
 					 " WHERE run_id = $1",
 					 SPI_OK_UPDATE, 4, argtypes, values, nulls);
-	SPI_finish();
-	PopActiveSnapshot();
-	steward_catalog_exit(&acc);
-	CommitTransactionCommand();
+	runner_xact_end(&x);
 
 	LWLockAcquire(steward_shared->lock, LW_EXCLUSIVE);
 	steward_shared->runners[runner_slotno].outcome_recorded = true;
@@ -300,7 +344,7 @@ runner_run_once(const StewardRunnerArgs *args, MemoryContext mcxt)
 	StewardRunnerSlot *slot = &steward_shared->runners[runner_slotno];
 	StewardJobContext ctx = {0};
 	StewardJobKindMain kind_main;
-	StewardCatalogAccess acc;
+	RunnerXact	x;
 	char	   *kind = NULL;
 	char	   *appname;
 	volatile bool failed = false;
@@ -310,17 +354,19 @@ runner_run_once(const StewardRunnerArgs *args, MemoryContext mcxt)
 	ctx.job_id = args->job_id;
 	ctx.attempt = args->attempt;
 
-	/* Read the job. */
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	steward_catalog_enter(&acc);
-	SPI_connect();
-	PushActiveSnapshot(GetTransactionSnapshot());
+	/*
+	 * Read the job.  Its owner must still be the role that scheduled it (a
+	 * role dropped in another database leaves an OID another role may get).
+	 */
+	runner_xact_begin(&x);
 	{
 		MemoryContext old;
 
-		steward_spi_exec("SELECT job_name, kind, command, config::text"
-						 "  FROM steward.job WHERE job_id = $1 AND owner::pg_catalog.oid = $2",
+		steward_spi_exec("SELECT j.job_name, j.kind, j.command, j.config::text"
+						 "  FROM steward.job j"
+						 "  JOIN pg_catalog.pg_authid a ON a.oid = j.owner::pg_catalog.oid"
+						 " WHERE j.job_id = $1 AND j.owner::pg_catalog.oid = $2"
+						 "   AND a.rolname = j.owner_name",
 						 SPI_OK_SELECT, 2, (Oid[]) {INT8OID, OIDOID},
 						 (Datum[]) {Int64GetDatum(args->job_id), ObjectIdGetDatum(args->owner)},
 						 NULL);
@@ -330,10 +376,7 @@ runner_run_once(const StewardRunnerArgs *args, MemoryContext mcxt)
 			LWLockAcquire(steward_shared->lock, LW_EXCLUSIVE);
 			slot->job_missing = true;
 			LWLockRelease(steward_shared->lock);
-			SPI_finish();
-			PopActiveSnapshot();
-			steward_catalog_exit(&acc);
-			CommitTransactionCommand();
+			runner_xact_end(&x);
 			return;
 		}
 		old = MemoryContextSwitchTo(ctx.mcxt);
@@ -347,10 +390,7 @@ runner_run_once(const StewardRunnerArgs *args, MemoryContext mcxt)
 		steward_spi_exec("SELECT 1 FROM steward.job_run WHERE run_id = 0",
 						 SPI_OK_SELECT, 0, NULL, NULL, NULL);
 	}
-	SPI_finish();
-	PopActiveSnapshot();
-	steward_catalog_exit(&acc);
-	CommitTransactionCommand();
+	runner_xact_end(&x);
 
 	/* Started ahead of time by the scheduler: wait for the due time. */
 	for (;;)
@@ -367,11 +407,7 @@ runner_run_once(const StewardRunnerArgs *args, MemoryContext mcxt)
 		ResetLatch(MyLatch);
 	}
 
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	steward_catalog_enter(&acc);
-	SPI_connect();
-	PushActiveSnapshot(GetTransactionSnapshot());
+	runner_xact_begin(&x);
 	{
 		Oid			argtypes[4] = {INT8OID, TIMESTAMPTZOID, INT4OID, INT4OID};
 		Datum		values[4];
@@ -387,10 +423,7 @@ runner_run_once(const StewardRunnerArgs *args, MemoryContext mcxt)
 						 SPI_OK_INSERT_RETURNING, 4, argtypes, values, NULL);
 		ctx.run_id = DatumGetInt64(steward_spi_getdatum(0, 1, &(bool) {false}));
 	}
-	SPI_finish();
-	PopActiveSnapshot();
-	steward_catalog_exit(&acc);
-	CommitTransactionCommand();
+	runner_xact_end(&x);
 
 	LWLockAcquire(steward_shared->lock, LW_EXCLUSIVE);
 	slot->run_id = ctx.run_id;

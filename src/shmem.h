@@ -107,6 +107,7 @@ typedef enum StewardReserveResult
 } StewardReserveResult;
 
 extern StewardReserveResult steward_runner_reserve(Oid dboid, int64 job_id,
+												   Oid owner,
 												   TimestampTz deadline,
 												   int *slotno);
 extern void steward_runner_release(int slotno);

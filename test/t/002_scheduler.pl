@@ -99,7 +99,7 @@ is(sql("SELECT count(*) FROM steward.job_run a JOIN steward.job_run b
 sql("SELECT steward.unschedule('long')");
 
 # --- steward.max_workers bounds concurrent runners ---
-$node->safe_psql('postgres', "ALTER SYSTEM SET steward.max_workers = 2; SELECT pg_reload_conf()");
+$node->safe_psql('postgres', "ALTER SYSTEM SET steward.max_workers = 2; ALTER SYSTEM SET steward.max_workers_per_role = 2; SELECT pg_reload_conf()");
 sql("SELECT steward.schedule('par' || i, '1 hours', 'SELECT pg_sleep(1)') FROM generate_series(1, 5) i");
 make_due("par$_") for 1 .. 5;
 ok($node->poll_query_until('postgres',
@@ -113,7 +113,7 @@ is(sql("SELECT max(c) FROM (SELECT (SELECT count(*) FROM steward.job_run b
                             WHERE a.job_id IN (SELECT job_id FROM steward.job WHERE job_name LIKE 'par%')) x"),
 	'2', 'never more than steward.max_workers runners at once');
 sql("SELECT steward.unschedule(job_name) FROM steward.job WHERE job_name LIKE 'par_'");
-$node->safe_psql('postgres', "ALTER SYSTEM RESET steward.max_workers; SELECT pg_reload_conf()");
+$node->safe_psql('postgres', "ALTER SYSTEM RESET steward.max_workers; ALTER SYSTEM RESET steward.max_workers_per_role; SELECT pg_reload_conf()");
 
 # --- a busy runner takes over queued runs of its owner, in a clean session ---
 $node->safe_psql('postgres', "ALTER SYSTEM SET steward.max_workers = 1; SELECT pg_reload_conf()");
