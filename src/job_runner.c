@@ -149,8 +149,8 @@ steward_runner_reap(int slotno)
 	if (!copy.outcome_recorded && copy.run_id != 0)
 	{
 		StewardCatalogAccess acc;
-		Oid			argtypes[3] = {INT8OID, TEXTOID, TEXTOID};
-		Datum		values[3];
+		Oid			argtypes[4] = {INT8OID, TEXTOID, TEXTOID, INT8OID};
+		Datum		values[4];
 		const char *status;
 		const char *message;
 
@@ -172,14 +172,15 @@ steward_runner_reap(int slotno)
 		values[0] = Int64GetDatum(copy.run_id);
 		values[1] = CStringGetTextDatum(status);
 		values[2] = CStringGetTextDatum(message);
+		values[3] = Int64GetDatum(copy.job_id);
 
 		steward_catalog_enter(&acc);
 		SPI_connect();
 		steward_spi_exec("UPDATE steward.job_run"
 						 "   SET status = $2, finished_at = pg_catalog.clock_timestamp(),"
 						 "       message = $3"
-						 " WHERE run_id = $1 AND status = 'running'",
-						 SPI_OK_UPDATE, 3, argtypes, values, NULL);
+						 " WHERE run_id = $1 AND job_id = $4 AND status = 'running'",
+						 SPI_OK_UPDATE, 4, argtypes, values, NULL);
 		SPI_finish();
 		steward_catalog_exit(&acc);
 	}
@@ -298,15 +299,21 @@ runner_json_field(StringInfo buf, const char *key, const char *value)
 	escape_json(buf, value);
 }
 
+/*
+ * The run's final status.  The row must still be this job's running run:
+ * after DROP and CREATE EXTENSION, ids start again and a stray runner must
+ * not overwrite another run.
+ */
 static void
-runner_record_outcome(int64 run_id, const char *status, const char *message,
-					  const char *detail)
+runner_record_outcome(int64 job_id, int64 run_id, const char *status,
+					  const char *message, const char *detail)
 {
 	RunnerXact	x;
-	Oid			argtypes[4] = {INT8OID, TEXTOID, TEXTOID, TEXTOID};
-	Datum		values[4];
-	char		nulls[4] = {' ', ' ', ' ', ' '};
+	Oid			argtypes[5] = {INT8OID, TEXTOID, TEXTOID, TEXTOID, INT8OID};
+	Datum		values[5];
+	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
 
+	values[4] = Int64GetDatum(job_id);
 	values[0] = Int64GetDatum(run_id);
 	values[1] = CStringGetTextDatum(status);
 	if (message)
@@ -324,8 +331,8 @@ runner_record_outcome(int64 run_id, const char *status, const char *message,
 	steward_spi_exec("UPDATE steward.job_run"
 					 "   SET status = $2, finished_at = pg_catalog.clock_timestamp(),"
 					 "       message = $3, detail = $4::jsonb"
-					 " WHERE run_id = $1",
-					 SPI_OK_UPDATE, 4, argtypes, values, nulls);
+					 " WHERE run_id = $1 AND job_id = $5 AND status = 'running'",
+					 SPI_OK_UPDATE, 5, argtypes, values, nulls);
 	runner_xact_end(&x);
 
 	LWLockAcquire(steward_shared->lock, LW_EXCLUSIVE);
@@ -463,7 +470,7 @@ runner_run_once(const StewardRunnerArgs *args, MemoryContext mcxt)
 	pgstat_report_activity(STATE_RUNNING, "recording job outcome");
 	MemoryContextSwitchTo(ctx.mcxt);
 	if (!failed)
-		runner_record_outcome(ctx.run_id, "succeeded", ctx.message, ctx.detail);
+		runner_record_outcome(ctx.job_id, ctx.run_id, "succeeded", ctx.message, ctx.detail);
 	else
 	{
 		StringInfoData detail;
@@ -495,7 +502,7 @@ runner_run_once(const StewardRunnerArgs *args, MemoryContext mcxt)
 		runner_json_field(&detail, "hint", edata->hint);
 		runner_json_field(&detail, "context", edata->context);
 		appendStringInfoChar(&detail, '}');
-		runner_record_outcome(ctx.run_id, status, message, detail.data);
+		runner_record_outcome(ctx.job_id, ctx.run_id, status, message, detail.data);
 	}
 }
 

@@ -905,6 +905,71 @@ sched_shutdown(void)
 	CommitTransactionCommand();
 }
 
+/*
+ * DROP EXTENSION: the jobs and their history are gone.  Stop this database's
+ * runners (terminate: there is nothing left to record), wait until the
+ * postmaster has seen them exit, and free their slots and the queue without
+ * recording anything, so that nothing of the old jobs survives into a new
+ * CREATE EXTENSION (whose job and run ids start again at 1).  Slots that a
+ * run_job() caller waits on are left to that caller.
+ */
+static void
+sched_abandon_runners(void)
+{
+	TimestampTz start = GetCurrentTimestamp();
+	int			i;
+
+	(void) steward_runner_drop_queued(sched_dboid, NULL, 0);
+	for (;;)
+	{
+		bool		busy = false;
+
+		sched_follow_handoffs();
+		LWLockAcquire(steward_shared->lock, LW_EXCLUSIVE);
+		for (i = 0; i < steward_shared->nrunners; i++)
+		{
+			StewardRunnerSlot *r = &steward_shared->runners[i];
+
+			if (r->dboid != sched_dboid || r->waiter_pid != 0 ||
+				r->state == RUNNER_FREE || r->state == RUNNER_QUEUED)
+				continue;
+			r->cancel_requested = true;
+			if (r->state == RUNNER_RUNNING || r->state == RUNNER_RESERVED)
+			{
+				busy = true;
+				if (r->pid != 0)
+					kill(r->pid, SIGTERM);
+			}
+		}
+		LWLockRelease(steward_shared->lock);
+		for (i = 0; i < steward_shared->nrunners; i++)
+		{
+			pid_t		pid;
+
+			if (sched_runner_handles[i] != NULL &&
+				GetBackgroundWorkerPid(sched_runner_handles[i], &pid) != BGWH_STOPPED)
+				busy = true;
+		}
+		if (!busy || TimestampDifferenceExceeds(start, GetCurrentTimestamp(), 10000))
+			break;
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 50, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+	}
+
+	LWLockAcquire(steward_shared->lock, LW_EXCLUSIVE);
+	for (i = 0; i < steward_shared->nrunners; i++)
+	{
+		StewardRunnerSlot *r = &steward_shared->runners[i];
+
+		if (r->dboid == sched_dboid && r->waiter_pid == 0 &&
+			(r->state == RUNNER_DONE || r->state == RUNNER_QUEUED))
+			memset(r, 0, sizeof(*r));
+	}
+	LWLockRelease(steward_shared->lock);
+	steward_wake_scheduler(InvalidOid);
+}
+
 /* ---------------------------------------------------------------------
  * One scheduling pass
  * ---------------------------------------------------------------------
@@ -939,6 +1004,7 @@ sched_pass(bool first)
 		SPI_finish();
 		PopActiveSnapshot();
 		CommitTransactionCommand();
+		sched_abandon_runners();
 		sched_set_state(SCHEDULER_NO_EXTENSION);
 		proc_exit(0);
 	}
