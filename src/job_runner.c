@@ -40,6 +40,7 @@
 #include "utils/memutils.h"
 #include "utils/portal.h"
 #include "utils/snapmgr.h"
+#include "utils/timeout.h"
 #include "utils/timestamp.h"
 
 #include "pg_steward.h"
@@ -459,6 +460,7 @@ runner_run_once(const StewardRunnerArgs *args, MemoryContext mcxt)
 	PG_CATCH();
 	{
 		MemoryContextSwitchTo(ctx.mcxt);
+		disable_timeout(STATEMENT_TIMEOUT, false);
 		EmitErrorReport();
 		edata = CopyErrorData();
 		FlushErrorState();
@@ -537,6 +539,7 @@ runner_take_next(StewardRunnerArgs *args, int nruns, MemoryContext mcxt)
 	{
 		/* e.g. a late cancel of the finished run: just exit */
 		MemoryContextSwitchTo(mcxt);
+		disable_timeout(STATEMENT_TIMEOUT, false);
 		EmitErrorReport();
 		FlushErrorState();
 		AbortOutOfAnyTransaction();
@@ -637,6 +640,20 @@ sql_kind_error_callback(void *arg)
 }
 
 /*
+ * statement_timeout, as exec_simple_query arms it: per statement, from the
+ * value in force when the statement starts (the job's SET, ALTER ROLE/
+ * DATABASE ... SET).  lock_timeout needs nothing: lock waits arm it.  The
+ * statement's end, or an error (runner_run_once), disarms it.
+ */
+static void
+runner_arm_statement_timeout(void)
+{
+	disable_timeout(STATEMENT_TIMEOUT, false);
+	if (StatementTimeout > 0)
+		enable_timeout_after(STATEMENT_TIMEOUT, StatementTimeout);
+}
+
+/*
  * Run each statement of 'command' as a top-level statement in its own
  * transaction (like a multi-statement simple query); stops at the first
  * error.  Returns the number of statements; *qc gets the last completion.
@@ -688,6 +705,7 @@ runner_exec_command(const char *command, MemoryContext mcxt,
 		debug_query_string = sql;
 		pgstat_report_activity(STATE_RUNNING, sql);
 		StartTransactionCommand();
+		runner_arm_statement_timeout();
 		MemoryContextSwitchTo(stmtcxt);
 
 		tag = CreateCommandTag(parsetree->stmt);
@@ -720,6 +738,7 @@ runner_exec_command(const char *command, MemoryContext mcxt,
 		PortalDrop(portal, false);
 
 		CommitTransactionCommand();
+		disable_timeout(STATEMENT_TIMEOUT, false);
 		debug_query_string = NULL;
 		MemoryContextReset(stmtcxt);
 	}
