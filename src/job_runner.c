@@ -62,6 +62,8 @@ static int	runner_nkinds = 0;
 
 /* This runner's slot, for the exit callback. */
 static int	runner_slotno = -1;
+/* SIGTERM arrived (pg_terminate_backend, shutdown): the run is cancelled. */
+static volatile sig_atomic_t runner_got_sigterm = false;
 
 /* A runner takes over at most this many queued runs before it exits. */
 #define RUNNER_MAX_RUNS			100
@@ -165,6 +167,12 @@ steward_runner_reap(int slotno)
 			status = "cancelled";
 			message = "job was cancelled";
 		}
+		else if (copy.terminated)
+		{
+			/* pg_terminate_backend() or a shutdown, not a crash */
+			status = "cancelled";
+			message = "job runner was terminated";
+		}
 		else
 		{
 			status = "crashed";
@@ -220,6 +228,13 @@ steward_runner_reap(int slotno)
  * ---------------------------------------------------------------------
  */
 static void
+runner_die(SIGNAL_ARGS)
+{
+	runner_got_sigterm = true;
+	die(postgres_signal_arg);
+}
+
+static void
 runner_on_exit(int code, Datum arg)
 {
 	StewardRunnerSlot *r;
@@ -231,6 +246,8 @@ runner_on_exit(int code, Datum arg)
 	LWLockAcquire(steward_shared->lock, LW_EXCLUSIVE);
 	r->state = RUNNER_DONE;
 	r->pid = 0;
+	if (runner_got_sigterm)
+		r->terminated = true;
 	dboid = r->dboid;
 	LWLockRelease(steward_shared->lock);
 	steward_wake_scheduler(dboid);
@@ -585,7 +602,7 @@ steward_runner_main(Datum main_arg)
 	runner_slotno = args.slotno;
 	slot = &steward_shared->runners[runner_slotno];
 
-	pqsignal(SIGTERM, die);
+	pqsignal(SIGTERM, runner_die);
 	BackgroundWorkerUnblockSignals();
 
 	LWLockAcquire(steward_shared->lock, LW_EXCLUSIVE);

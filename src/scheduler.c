@@ -168,7 +168,18 @@ sched_advance(SchedJob *job, TimestampTz due, TimestampTz now)
 	TimestampTz next = sched_next(job, due);
 
 	if (next != 0 && next <= now)
-		next = sched_next(job, now);
+	{
+		int64		iv = job->sched.interval_usecs;
+
+		/*
+		 * An interval schedule keeps its anchor: the first due + k * interval
+		 * after now, not now + interval.
+		 */
+		if (job->sched.kind == CRON_SCHEDULE_INTERVAL && iv > 0 && now >= due)
+			next = due + ((now - due) / iv + 1) * iv;
+		else
+			next = sched_next(job, now);
+	}
 	return next;
 }
 

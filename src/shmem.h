@@ -59,6 +59,7 @@ typedef struct StewardRunnerSlot
 	bool		kill_sent;		/* SIGTERM sent after the grace period */
 	pid_t		waiter_pid;		/* run_job() caller that reaps this slot */
 	bool		job_missing;	/* runner found no such job: nothing to record */
+	bool		terminated;		/* runner got SIGTERM (pg_terminate_backend) */
 	/* what a runner needs to start the run (set when the run is queued) */
 	Oid			owner;
 	int			attempt;

@@ -323,6 +323,9 @@ is($ret, 0, 'ALTER DATABASE ... RENAME of a served database succeeds') or diag($
 ok($node->poll_query_until('postgres',
 	"SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'pg_steward scheduler' AND datname = 'app2'"),
 	'the renamed database is served again');
+my $app2_sched = sql("SELECT pid FROM pg_stat_activity WHERE backend_type = 'pg_steward scheduler' AND datname = 'app2'");
+like(slurp_file("/proc/$app2_sched/cmdline"), qr/pg_steward scheduler app2/,
+	'its process title has the new name');
 
 # DROP DATABASE (no FORCE) while its scheduler and a runner are active.
 $node->poll_query_until('postgres',
