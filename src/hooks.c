@@ -22,7 +22,10 @@
  */
 #include "postgres.h"
 
+#include "access/htup_details.h"
+#include "access/xact.h"
 #include "catalog/pg_authid.h"
+#include "catalog/pg_database.h"
 #include "catalog/pg_type.h"
 #include "commands/dbcommands.h"
 #include "commands/defrem.h"
@@ -35,6 +38,7 @@
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/syscache.h"
 
 #include "pg_steward.h"
 #include "hooks.h"
@@ -47,16 +51,84 @@
 
 static ProcessUtility_hook_type hooks_prev_process_utility = NULL;
 
-/* Database that the statement needs free of other sessions, if any. */
-static Oid
+/* A renamed database is served again only once the new name is committed. */
+static Oid	hooks_unblock_at_end = InvalidOid;
+
+static void
+hooks_xact_callback(XactEvent event, void *arg)
+{
+	if (!OidIsValid(hooks_unblock_at_end))
+		return;
+	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
+		event == XACT_EVENT_PARALLEL_COMMIT || event == XACT_EVENT_PARALLEL_ABORT)
+	{
+		Oid			dboid = hooks_unblock_at_end;
+
+		hooks_unblock_at_end = InvalidOid;
+		steward_unblock_database(dboid);
+	}
+}
+
+#if PG_VERSION_NUM >= 160000
+#define hooks_owns_database(dboid) \
+	object_ownercheck(DatabaseRelationId, (dboid), GetUserId())
+#else
+#define hooks_owns_database(dboid) pg_database_ownercheck((dboid), GetUserId())
+#endif
+
+/*
+ * Sessions other than ours (and our workers) connected to the database, and
+ * prepared transactions in it: either makes DROP DATABASE (without FORCE),
+ * RENAME and CREATE DATABASE ... TEMPLATE fail.
+ */
+static bool
+hooks_database_in_use(Oid dboid)
+{
+	int64		n;
+	bool		isnull;
+
+	SPI_connect();
+	steward_spi_exec("SELECT (SELECT count(*) FROM pg_catalog.pg_stat_activity a"
+					 "         WHERE a.datid = $1 AND a.pid <> pg_catalog.pg_backend_pid()"
+					 "           AND a.backend_type NOT IN ('pg_steward scheduler', 'pg_steward runner'))"
+					 "     + (SELECT count(*) FROM pg_catalog.pg_prepared_xacts x"
+					 "          JOIN pg_catalog.pg_database d ON d.datname = x.database"
+					 "         WHERE d.oid = $1)",
+					 SPI_OK_SELECT, 1, (Oid[]) {OIDOID},
+					 (Datum[]) {ObjectIdGetDatum(dboid)}, NULL);
+	n = DatumGetInt64(steward_spi_getdatum(0, 1, &isnull));
+	SPI_finish();
+	return n > 0;
+}
+
+/*
+ * Database that the statement needs free of other sessions, if any, and
+ * only if the statement will go ahead: checked as the statement itself
+ * checks (ownership, CREATEDB, the current database, template flags, other
+ * sessions), so that a statement that is bound to fail never stops that
+ * database's jobs.
+ */
+static pg_noinline Oid
 hooks_exclusive_database(Node *parsetree)
 {
 	const char *dbname = NULL;
+	bool		force = false;
+	Oid			dboid;
+	HeapTuple	tup;
+	bool		istemplate;
+	bool		ok;
 
 	switch (nodeTag(parsetree))
 	{
 		case T_DropdbStmt:
-			dbname = ((DropdbStmt *) parsetree)->dbname;
+			{
+				ListCell   *lc;
+
+				dbname = ((DropdbStmt *) parsetree)->dbname;
+				foreach(lc, ((DropdbStmt *) parsetree)->options)
+					if (strcmp(lfirst_node(DefElem, lc)->defname, "force") == 0)
+						force = true;
+			}
 			break;
 		case T_RenameStmt:
 			if (((RenameStmt *) parsetree)->renameType == OBJECT_DATABASE)
@@ -78,7 +150,33 @@ hooks_exclusive_database(Node *parsetree)
 		default:
 			break;
 	}
-	return dbname ? get_database_oid(dbname, true) : InvalidOid;
+	if (dbname == NULL || steward_shared == NULL)
+		return InvalidOid;
+	dboid = get_database_oid(dbname, true);
+	if (!OidIsValid(dboid) || dboid == MyDatabaseId)
+		return InvalidOid;
+	tup = SearchSysCache1(DATABASEOID, ObjectIdGetDatum(dboid));
+	if (!HeapTupleIsValid(tup))
+		return InvalidOid;
+	istemplate = ((Form_pg_database) GETSTRUCT(tup))->datistemplate;
+	ReleaseSysCache(tup);
+
+	switch (nodeTag(parsetree))
+	{
+		case T_DropdbStmt:
+			ok = hooks_owns_database(dboid) && !istemplate;
+			break;
+		case T_RenameStmt:
+			ok = hooks_owns_database(dboid) && have_createdb_privilege();
+			break;
+		default:
+			ok = have_createdb_privilege() &&
+				(istemplate || hooks_owns_database(dboid));
+			break;
+	}
+	if (!ok || (!force && hooks_database_in_use(dboid)))
+		return InvalidOid;
+	return dboid;
 }
 
 static bool
@@ -297,8 +395,18 @@ hooks_process_utility(PlannedStmt *pstmt, const char *queryString,
 	 * A dropped database stays blocked: its removal commits only after we
 	 * return, and the launcher must not race to reconnect before that.
 	 */
-	if (OidIsValid(exclusive_db) && !IsA(parsetree, DropdbStmt))
+	if (OidIsValid(exclusive_db) && IsA(parsetree, RenameStmt))
+	{
+		/*
+		 * A scheduler started before the rename commits would carry the old
+		 * name in its process title: unblock at the end of the transaction.
+		 */
+		hooks_unblock_at_end = exclusive_db;
+	}
+	else if (OidIsValid(exclusive_db) && !IsA(parsetree, DropdbStmt))
 		steward_unblock_database(exclusive_db);
+	else if (OidIsValid(exclusive_db))
+		steward_runner_forget_database(exclusive_db);
 
 	if (IsA(parsetree, ReassignOwnedStmt))
 		hooks_reassign_jobs((ReassignOwnedStmt *) parsetree);
@@ -319,4 +427,5 @@ steward_hooks_init(void)
 {
 	hooks_prev_process_utility = ProcessUtility_hook;
 	ProcessUtility_hook = hooks_process_utility;
+	RegisterXactCallback(hooks_xact_callback, NULL);
 }

@@ -899,6 +899,16 @@ sched_shutdown(void)
 				busy = true;
 		}
 		LWLockRelease(steward_shared->lock);
+		/* reaping waits for the postmaster to have seen them exit */
+		sched_follow_handoffs();
+		for (i = 0; i < steward_shared->nrunners; i++)
+		{
+			pid_t		pid;
+
+			if (sched_runner_handles[i] != NULL &&
+				GetBackgroundWorkerPid(sched_runner_handles[i], &pid) != BGWH_STOPPED)
+				busy = true;
+		}
 		if (!busy || TimestampDifferenceExceeds(start, GetCurrentTimestamp(), 3000))
 			break;
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,

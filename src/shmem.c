@@ -703,3 +703,25 @@ steward_runner_drop_queued(Oid dboid, StewardQueuedRun *dropped, int max)
 	LWLockRelease(steward_shared->lock);
 	return n;
 }
+
+/*
+ * A dropped database's runner slots: its scheduler and runners are gone, and
+ * so is the database their outcomes belonged to.  Free them, so that they do
+ * not count against steward.max_workers for ever.
+ */
+void
+steward_runner_forget_database(Oid dboid)
+{
+	int			i;
+
+	LWLockAcquire(steward_shared->lock, LW_EXCLUSIVE);
+	for (i = 0; i < steward_shared->nrunners; i++)
+	{
+		StewardRunnerSlot *r = &steward_shared->runners[i];
+
+		if (r->dboid == dboid && r->state != RUNNER_REAPING)
+			memset(r, 0, sizeof(*r));
+	}
+	LWLockRelease(steward_shared->lock);
+	steward_wake_scheduler(InvalidOid);
+}

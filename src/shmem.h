@@ -129,5 +129,6 @@ typedef struct StewardQueuedRun
 
 extern int	steward_runner_drop_queued(Oid dboid, StewardQueuedRun *dropped, int max);
 extern bool steward_job_is_running(Oid dboid, int64 job_id);
+extern void steward_runner_forget_database(Oid dboid);
 
 #endif							/* STEWARD_SHMEM_H */
