@@ -86,7 +86,10 @@ hooks_database_in_use(Oid dboid)
 {
 	int64		n;
 	bool		isnull;
+	StewardCatalogAccess acc;
 
+	/* a fixed search_path: operators resolve in pg_catalog */
+	steward_catalog_enter(&acc);
 	SPI_connect();
 	steward_spi_exec("SELECT (SELECT count(*) FROM pg_catalog.pg_stat_activity a"
 					 "         WHERE a.datid = $1 AND a.pid <> pg_catalog.pg_backend_pid()"
@@ -98,6 +101,7 @@ hooks_database_in_use(Oid dboid)
 					 (Datum[]) {ObjectIdGetDatum(dboid)}, NULL);
 	n = DatumGetInt64(steward_spi_getdatum(0, 1, &isnull));
 	SPI_finish();
+	steward_catalog_exit(&acc);
 	return n > 0;
 }
 
