@@ -2,12 +2,13 @@
 
 CREATE TABLE steward.job (
 	job_id		bigserial PRIMARY KEY,
-	job_name	text NOT NULL UNIQUE,
+	job_name	text NOT NULL,
 	kind		text NOT NULL DEFAULT 'sql',
 	schedule	text NOT NULL,
 	command		text NOT NULL DEFAULT '',
 	config		jsonb NOT NULL DEFAULT '{}',
 	owner		regrole NOT NULL,
+	owner_name	name NOT NULL,
 	enabled		boolean NOT NULL DEFAULT true,
 	timezone	text,
 	max_runtime interval CHECK (max_runtime > interval '0'),
@@ -15,8 +16,33 @@ CREATE TABLE steward.job (
 	retry_delay interval NOT NULL DEFAULT interval '1 minute'
 				CHECK (retry_delay >= interval '0'),
 	created_at	timestamptz NOT NULL DEFAULT pg_catalog.now(),
-	CHECK (job_name <> '')
+	CHECK (job_name <> ''),
+	UNIQUE (owner, job_name)
 );
+
+COMMENT ON COLUMN steward.job.owner_name IS
+'the owner''s name when the job was scheduled (kept by ALTER ROLE ... RENAME and REASSIGN OWNED in this database); a job whose owner OID now names another role, or no role, never runs';
+
+-- Rows inserted without owner_name (the built-in jobs, restores of older
+-- dumps) take the owner's current name.
+CREATE FUNCTION steward.job_owner_name()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF NEW.owner_name IS NULL THEN
+		NEW.owner_name := (SELECT a.rolname FROM pg_catalog.pg_roles a
+							WHERE a.oid = NEW.owner::pg_catalog.oid);
+	END IF;
+	RETURN NEW;
+END
+$$;
+
+REVOKE ALL ON FUNCTION steward.job_owner_name() FROM PUBLIC;
+
+CREATE TRIGGER job_owner_name BEFORE INSERT ON steward.job
+	FOR EACH ROW EXECUTE FUNCTION steward.job_owner_name();
 
 COMMENT ON TABLE steward.job IS
 'scheduled jobs; change them with steward.schedule(), steward.alter_job() and steward.unschedule()';
@@ -30,7 +56,8 @@ CREATE TABLE steward.job_state (
 	retry_at	timestamptz,
 	retry_attempt int NOT NULL DEFAULT 0,
 	consecutive_failures int NOT NULL DEFAULT 0,
-	skipped_runs bigint NOT NULL DEFAULT 0
+	skipped_runs bigint NOT NULL DEFAULT 0,
+	problem		text		-- why the scheduler skips the job, if it does
 );
 
 CREATE TABLE steward.job_run (
@@ -94,13 +121,14 @@ COMMENT ON FUNCTION steward.unschedule(text) IS
 CREATE FUNCTION steward.alter_job(
 	job_name text, schedule text DEFAULT NULL, command text DEFAULT NULL,
 	enabled bool DEFAULT NULL, timezone text DEFAULT NULL,
-	max_runtime interval DEFAULT NULL, max_retries int DEFAULT NULL)
+	max_runtime interval DEFAULT NULL, max_retries int DEFAULT NULL,
+	retry_delay interval DEFAULT NULL)
 RETURNS void
 AS 'MODULE_PATHNAME', 'steward_alter_job'
 LANGUAGE C VOLATILE
 SET search_path = pg_catalog, pg_temp;
 
-COMMENT ON FUNCTION steward.alter_job(text, text, text, bool, text, interval, int) IS
+COMMENT ON FUNCTION steward.alter_job(text, text, text, bool, text, interval, int, interval) IS
 'change a job; NULL arguments keep the current setting';
 
 CREATE FUNCTION steward.run_job(job_name text, wait bool DEFAULT true)
@@ -125,7 +153,7 @@ COMMENT ON FUNCTION steward.import_pg_cron(bool) IS
 REVOKE ALL ON FUNCTION
 	steward.schedule(text, text, text, text, interval, int, interval, bool),
 	steward.unschedule(text),
-	steward.alter_job(text, text, text, bool, text, interval, int),
+	steward.alter_job(text, text, text, bool, text, interval, int, interval),
 	steward.run_job(text, bool),
 	steward.import_pg_cron(bool)
 FROM PUBLIC;
@@ -153,7 +181,8 @@ SELECT j.job_name AS name,
 	   j.max_runtime,
 	   j.max_retries,
 	   j.retry_delay,
-	   j.command
+	   j.command,
+	   s.problem
   FROM steward.job j
   LEFT JOIN steward.job_state s ON s.job_id = j.job_id
   LEFT JOIN LATERAL (

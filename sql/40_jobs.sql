@@ -114,7 +114,7 @@ SELECT steward.run_job('no-such-job');
 CREATE ROLE steward_alice LOGIN;
 CREATE ROLE steward_bob LOGIN;
 GRANT EXECUTE ON FUNCTION steward.schedule(text, text, text, text, interval, int, interval, bool),
-	steward.alter_job(text, text, text, bool, text, interval, int),
+	steward.alter_job(text, text, text, bool, text, interval, int, interval),
 	steward.unschedule(text), steward.run_job(text, bool)
 	TO steward_alice, steward_bob;
 CREATE TABLE secret (s text);
@@ -139,7 +139,11 @@ SELECT count(*) AS visible_runs FROM steward.job_run;
 SELECT steward.alter_job('alice-job', command => 'DROP TABLE secret');
 SELECT steward.unschedule('alice-job');
 SELECT steward.run_job('alice-job');
-SELECT steward.schedule('alice-job', '@daily', 'SELECT 1');
+-- Job names are per owner: bob gets a job of his own, and learns nothing
+-- about alice's.
+SELECT steward.schedule('alice-job', '@daily', 'SELECT 1') IS NOT NULL AS own_job;
+SELECT name, owner, command FROM steward.jobs;
+SELECT steward.unschedule('alice-job');
 SELECT steward.import_pg_cron();
 RESET ROLE;
 
@@ -171,7 +175,7 @@ SELECT steward.import_pg_cron();
 SELECT steward.unschedule(job_name) FROM steward.job WHERE kind = 'sql' ORDER BY job_name;
 DROP TABLE secret, job_target;
 REVOKE ALL ON FUNCTION steward.schedule(text, text, text, text, interval, int, interval, bool),
-	steward.alter_job(text, text, text, bool, text, interval, int),
+	steward.alter_job(text, text, text, bool, text, interval, int, interval),
 	steward.unschedule(text), steward.run_job(text, bool)
 	FROM steward_alice, steward_bob;
 REVOKE ALL ON FUNCTION steward.schedule(text, text, text, text, interval, int, interval, bool),

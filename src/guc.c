@@ -23,11 +23,49 @@
 
 bool		steward_enabled = true;
 char	   *steward_database_list = NULL;
-int			steward_max_workers = 8;
+int			steward_max_workers = -1;
 int			steward_naptime = 10000;
 char	   *steward_backup_directory = NULL;
 char	   *steward_timezone = NULL;
 int			steward_job_history_retention = 30 * 86400;
+int			steward_max_workers_per_role = -1;
+int			steward_max_jobs_per_role = 1000;
+
+/*
+ * Runners are background workers and take max_worker_processes slots, which
+ * parallel query, logical replication and other extensions need too.  By
+ * default (-1) at most a quarter of them run jobs: 2 of the default 8.
+ */
+int
+steward_effective_max_workers(void)
+{
+	if (steward_max_workers > 0)
+		return steward_max_workers;
+	return Max(1, max_worker_processes / 4);
+}
+
+/* By default (-1) one role may use at most half the runners, rounded up. */
+int
+steward_effective_max_workers_per_role(void)
+{
+	int			max = steward_effective_max_workers();
+
+	if (steward_max_workers_per_role > 0)
+		return Min(steward_max_workers_per_role, max);
+	return Max(1, (max + 1) / 2);
+}
+
+/* -1 (automatic) or a positive number */
+static bool
+guc_check_auto_or_positive(int *newval, void **extra, GucSource source)
+{
+	if (*newval == 0)
+	{
+		GUC_check_errdetail("Use -1 for the automatic value or a positive number.");
+		return false;
+	}
+	return true;
+}
 
 /* database_list: '*' or a comma-separated list of database names */
 static bool
@@ -157,10 +195,30 @@ steward_guc_init(void)
 
 	DefineCustomIntVariable("steward.max_workers",
 							"Maximum number of job runners running at once in the cluster.",
-							"Runners are dynamic background workers and also count against max_worker_processes.",
+							"Runners are dynamic background workers and count against max_worker_processes; -1 means a quarter of max_worker_processes (at least 1).",
 							&steward_max_workers,
-							8,
-							1, 1024,
+							-1,
+							-1, 1024,
+							PGC_SIGHUP,
+							0,
+							guc_check_auto_or_positive, NULL, NULL);
+
+	DefineCustomIntVariable("steward.max_workers_per_role",
+							"Maximum number of job runners running at once for one job owner in the cluster.",
+							"-1 means half of steward.max_workers, rounded up.",
+							&steward_max_workers_per_role,
+							-1,
+							-1, 1024,
+							PGC_SIGHUP,
+							0,
+							guc_check_auto_or_positive, NULL, NULL);
+
+	DefineCustomIntVariable("steward.max_jobs_per_role",
+							"Maximum number of jobs one role may own in a database.",
+							"steward.schedule() refuses new jobs beyond it; 0 means no limit.",
+							&steward_max_jobs_per_role,
+							1000,
+							0, INT_MAX,
 							PGC_SIGHUP,
 							0,
 							NULL, NULL, NULL);

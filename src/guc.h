@@ -15,6 +15,12 @@ extern int	steward_naptime;
 extern char *steward_backup_directory;
 extern char *steward_timezone;
 extern int	steward_job_history_retention;
+extern int	steward_max_workers_per_role;
+extern int	steward_max_jobs_per_role;
+
+/* steward.max_workers and max_workers_per_role with -1 (auto) resolved */
+extern int	steward_effective_max_workers(void);
+extern int	steward_effective_max_workers_per_role(void);
 
 extern void steward_guc_init(void);
 extern bool steward_database_allowed(const char *dbname);

@@ -11,35 +11,128 @@
  * then starts within a second) and DROP EXTENSION wakes the scheduler,
  * which notices and exits; both only when the transaction commits.
  *
+ * Jobs act for their owner role, so role commands keep them consistent in
+ * the current database: DROP ROLE of a role that owns jobs here is refused,
+ * REASSIGN OWNED moves its jobs, DROP OWNED deletes them, and ALTER ROLE ...
+ * RENAME updates the owner name they record.  Other databases are out of
+ * this session's reach; there the scheduler disables jobs whose owner OID
+ * no longer names the role that scheduled them (scheduler.c).
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
+#include "access/htup_details.h"
+#include "access/xact.h"
+#include "catalog/pg_authid.h"
+#include "catalog/pg_database.h"
+#include "catalog/pg_type.h"
 #include "commands/dbcommands.h"
 #include "commands/defrem.h"
+#include "commands/extension.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
 #include "nodes/parsenodes.h"
+#include "storage/lmgr.h"
 #include "tcop/utility.h"
+#include "utils/acl.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/syscache.h"
 
 #include "pg_steward.h"
 #include "hooks.h"
 #include "launcher.h"
 #include "shmem.h"
+#include "spi_util.h"
 
 /* How long the launcher keeps away from a database being dropped. */
 #define HOOKS_BLOCK_MS	60000
 
 static ProcessUtility_hook_type hooks_prev_process_utility = NULL;
 
-/* Database that the statement needs free of other sessions, if any. */
-static Oid
+/* A renamed database is served again only once the new name is committed. */
+static Oid	hooks_unblock_at_end = InvalidOid;
+
+static void
+hooks_xact_callback(XactEvent event, void *arg)
+{
+	if (!OidIsValid(hooks_unblock_at_end))
+		return;
+	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
+		event == XACT_EVENT_PARALLEL_COMMIT || event == XACT_EVENT_PARALLEL_ABORT)
+	{
+		Oid			dboid = hooks_unblock_at_end;
+
+		hooks_unblock_at_end = InvalidOid;
+		steward_unblock_database(dboid);
+	}
+}
+
+#if PG_VERSION_NUM >= 160000
+#define hooks_owns_database(dboid) \
+	object_ownercheck(DatabaseRelationId, (dboid), GetUserId())
+#else
+#define hooks_owns_database(dboid) pg_database_ownercheck((dboid), GetUserId())
+#endif
+
+/*
+ * Sessions other than ours (and our workers) connected to the database, and
+ * prepared transactions in it: either makes DROP DATABASE (without FORCE),
+ * RENAME and CREATE DATABASE ... TEMPLATE fail.
+ */
+static bool
+hooks_database_in_use(Oid dboid)
+{
+	int64		n;
+	bool		isnull;
+	StewardCatalogAccess acc;
+
+	/* a fixed search_path: operators resolve in pg_catalog */
+	steward_catalog_enter(&acc);
+	SPI_connect();
+	steward_spi_exec("SELECT (SELECT count(*) FROM pg_catalog.pg_stat_activity a"
+					 "         WHERE a.datid = $1 AND a.pid <> pg_catalog.pg_backend_pid()"
+					 "           AND a.backend_type NOT IN ('pg_steward scheduler', 'pg_steward runner'))"
+					 "     + (SELECT count(*) FROM pg_catalog.pg_prepared_xacts x"
+					 "          JOIN pg_catalog.pg_database d ON d.datname = x.database"
+					 "         WHERE d.oid = $1)",
+					 SPI_OK_SELECT, 1, (Oid[]) {OIDOID},
+					 (Datum[]) {ObjectIdGetDatum(dboid)}, NULL);
+	n = DatumGetInt64(steward_spi_getdatum(0, 1, &isnull));
+	SPI_finish();
+	steward_catalog_exit(&acc);
+	return n > 0;
+}
+
+/*
+ * Database that the statement needs free of other sessions, if any, and
+ * only if the statement will go ahead: checked as the statement itself
+ * checks (ownership, CREATEDB, the current database, template flags, other
+ * sessions), so that a statement that is bound to fail never stops that
+ * database's jobs.
+ */
+static pg_noinline Oid
 hooks_exclusive_database(Node *parsetree)
 {
 	const char *dbname = NULL;
+	bool		force = false;
+	Oid			dboid;
+	HeapTuple	tup;
+	bool		istemplate;
+	bool		ok;
 
 	switch (nodeTag(parsetree))
 	{
 		case T_DropdbStmt:
-			dbname = ((DropdbStmt *) parsetree)->dbname;
+			{
+				ListCell   *lc;
+
+				dbname = ((DropdbStmt *) parsetree)->dbname;
+				foreach(lc, ((DropdbStmt *) parsetree)->options)
+					if (strcmp(lfirst_node(DefElem, lc)->defname, "force") == 0)
+						force = true;
+			}
 			break;
 		case T_RenameStmt:
 			if (((RenameStmt *) parsetree)->renameType == OBJECT_DATABASE)
@@ -61,7 +154,33 @@ hooks_exclusive_database(Node *parsetree)
 		default:
 			break;
 	}
-	return dbname ? get_database_oid(dbname, true) : InvalidOid;
+	if (dbname == NULL || steward_shared == NULL)
+		return InvalidOid;
+	dboid = get_database_oid(dbname, true);
+	if (!OidIsValid(dboid) || dboid == MyDatabaseId)
+		return InvalidOid;
+	tup = SearchSysCache1(DATABASEOID, ObjectIdGetDatum(dboid));
+	if (!HeapTupleIsValid(tup))
+		return InvalidOid;
+	istemplate = ((Form_pg_database) GETSTRUCT(tup))->datistemplate;
+	ReleaseSysCache(tup);
+
+	switch (nodeTag(parsetree))
+	{
+		case T_DropdbStmt:
+			ok = hooks_owns_database(dboid) && !istemplate;
+			break;
+		case T_RenameStmt:
+			ok = hooks_owns_database(dboid) && have_createdb_privilege();
+			break;
+		default:
+			ok = have_createdb_privilege() &&
+				(istemplate || hooks_owns_database(dboid));
+			break;
+	}
+	if (!ok || (!force && hooks_database_in_use(dboid)))
+		return InvalidOid;
+	return dboid;
 }
 
 static bool
@@ -81,6 +200,165 @@ hooks_is_steward_extension_drop(Node *parsetree)
 	return false;
 }
 
+/* ---------------------------------------------------------------------
+ * Roles that own jobs
+ * ---------------------------------------------------------------------
+ */
+static bool
+hooks_steward_installed(void)
+{
+	return IsTransactionState() &&
+		OidIsValid(get_extension_oid(STEWARD_EXTENSION_NAME, true));
+}
+
+/* OIDs of the existing roles of a RoleSpec list, as an oid[] datum. */
+static Datum
+hooks_role_array(List *roles, int *n)
+{
+	Datum	   *oids = palloc(sizeof(Datum) * Max(list_length(roles), 1));
+	ListCell   *lc;
+
+	*n = 0;
+	foreach(lc, roles)
+	{
+		Oid			roleid = get_rolespec_oid(lfirst(lc), true);
+
+		if (OidIsValid(roleid))
+			oids[(*n)++] = ObjectIdGetDatum(roleid);
+	}
+	return PointerGetDatum(construct_array(oids, *n, OIDOID, sizeof(Oid), true,
+										   TYPALIGN_INT));
+}
+
+/*
+ * DROP ROLE: refuse to drop a role that owns jobs in this database, as
+ * PostgreSQL refuses to drop a role that owns objects.  The role is locked
+ * first, as DROP ROLE itself does, so that no schedule() of that role (which
+ * takes a conflicting lock) commits in between.
+ */
+static void
+hooks_check_drop_role(DropRoleStmt *stmt)
+{
+	ListCell   *lc;
+
+	if (!hooks_steward_installed() || !has_createrole_privilege(GetUserId()))
+		return;					/* DROP ROLE refuses on its own */
+	foreach(lc, stmt->roles)
+	{
+		RoleSpec   *spec = lfirst(lc);
+		Oid			roleid;
+		StewardCatalogAccess acc;
+		int64		n;
+		bool		isnull;
+
+		if (spec->roletype != ROLESPEC_CSTRING)
+			continue;
+		roleid = get_role_oid(spec->rolename, true);
+		if (!OidIsValid(roleid))
+			continue;
+		LockSharedObject(AuthIdRelationId, roleid, 0, AccessExclusiveLock);
+
+		steward_catalog_enter(&acc);
+		SPI_connect();
+		steward_spi_exec("SELECT count(*) FROM steward.job WHERE owner::pg_catalog.oid = $1",
+						 SPI_OK_SELECT, 1, (Oid[]) {OIDOID},
+						 (Datum[]) {ObjectIdGetDatum(roleid)}, NULL);
+		n = DatumGetInt64(steward_spi_getdatum(0, 1, &isnull));
+		SPI_finish();
+		steward_catalog_exit(&acc);
+		if (n > 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST),
+					 errmsg("role \"%s\" cannot be dropped because it owns pg_steward jobs",
+							spec->rolename),
+					 errdetail("It owns %lld jobs in database \"%s\".", (long long) n,
+							   get_database_name(MyDatabaseId)),
+					 errhint("Unschedule them, or run REASSIGN OWNED BY or DROP OWNED BY in each database where the role owns jobs.")));
+	}
+}
+
+/* REASSIGN OWNED BY ... TO ...: the jobs move too (after the statement). */
+static void
+hooks_reassign_jobs(ReassignOwnedStmt *stmt)
+{
+	Oid			newrole;
+	int			n;
+	Datum		values[3];
+	StewardCatalogAccess acc;
+
+	if (!hooks_steward_installed())
+		return;
+	newrole = get_rolespec_oid(stmt->newrole, false);
+	values[0] = hooks_role_array(stmt->roles, &n);
+	if (n == 0)
+		return;
+	values[1] = ObjectIdGetDatum(newrole);
+	values[2] = CStringGetDatum(GetUserNameFromId(newrole, false));
+
+	steward_catalog_enter(&acc);
+	SPI_connect();
+	steward_spi_exec("SELECT job_name FROM steward.job"
+					 " WHERE owner::pg_catalog.oid = ANY ($1) OR owner::pg_catalog.oid = $2"
+					 " GROUP BY job_name HAVING count(*) > 1 ORDER BY job_name LIMIT 1",
+					 SPI_OK_SELECT, 2, (Oid[]) {OIDARRAYOID, OIDOID}, values, NULL);
+	if (SPI_processed > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_OBJECT),
+				 errmsg("cannot reassign pg_steward job \"%s\" to role \"%s\"",
+						steward_spi_gettext(0, 1), DatumGetCString(values[2])),
+				 errdetail("Job names are unique per owner, and the role would own two jobs of that name."),
+				 errhint("Unschedule one of them first.")));
+	steward_spi_exec("UPDATE steward.job SET owner = $2::pg_catalog.regrole, owner_name = $3"
+					 " WHERE owner::pg_catalog.oid = ANY ($1)",
+					 SPI_OK_UPDATE, 3, (Oid[]) {OIDARRAYOID, OIDOID, NAMEOID}, values, NULL);
+	if (SPI_processed > 0)
+		steward_wake_scheduler_at_commit();
+	SPI_finish();
+	steward_catalog_exit(&acc);
+}
+
+/* DROP OWNED BY ...: the roles' jobs are deleted too (after the statement). */
+static void
+hooks_drop_jobs(DropOwnedStmt *stmt)
+{
+	int			n;
+	Datum		roles;
+	StewardCatalogAccess acc;
+
+	if (!hooks_steward_installed())
+		return;
+	roles = hooks_role_array(stmt->roles, &n);
+	if (n == 0)
+		return;
+	steward_catalog_enter(&acc);
+	SPI_connect();
+	steward_spi_exec("WITH d AS (DELETE FROM steward.job WHERE owner::pg_catalog.oid = ANY ($1)"
+					 "            RETURNING job_id)"
+					 "DELETE FROM steward.job_state s USING d WHERE s.job_id = d.job_id",
+					 SPI_OK_DELETE, 1, (Oid[]) {OIDARRAYOID}, &roles, NULL);
+	steward_wake_scheduler_at_commit();
+	SPI_finish();
+	steward_catalog_exit(&acc);
+}
+
+/* ALTER ROLE ... RENAME: jobs keep recording their owner's name. */
+static void
+hooks_rename_owner(Oid roleid, const char *newname)
+{
+	StewardCatalogAccess acc;
+
+	if (!OidIsValid(roleid) || !hooks_steward_installed())
+		return;
+	steward_catalog_enter(&acc);
+	SPI_connect();
+	steward_spi_exec("UPDATE steward.job SET owner_name = $2"
+					 " WHERE owner::pg_catalog.oid = $1",
+					 SPI_OK_UPDATE, 2, (Oid[]) {OIDOID, NAMEOID},
+					 (Datum[]) {ObjectIdGetDatum(roleid), CStringGetDatum(newname)}, NULL);
+	SPI_finish();
+	steward_catalog_exit(&acc);
+}
+
 static void
 hooks_process_utility(PlannedStmt *pstmt, const char *queryString,
 					  bool readOnlyTree, ProcessUtilityContext context,
@@ -89,6 +367,13 @@ hooks_process_utility(PlannedStmt *pstmt, const char *queryString,
 {
 	Node	   *parsetree = pstmt->utilityStmt;
 	Oid			exclusive_db = hooks_exclusive_database(parsetree);
+	Oid			renamed_role = InvalidOid;
+
+	if (IsA(parsetree, DropRoleStmt))
+		hooks_check_drop_role((DropRoleStmt *) parsetree);
+	else if (IsA(parsetree, RenameStmt) &&
+			 ((RenameStmt *) parsetree)->renameType == OBJECT_ROLE)
+		renamed_role = get_role_oid(((RenameStmt *) parsetree)->subname, true);
 
 	if (OidIsValid(exclusive_db))
 		steward_stop_database_workers(exclusive_db, HOOKS_BLOCK_MS);
@@ -114,8 +399,25 @@ hooks_process_utility(PlannedStmt *pstmt, const char *queryString,
 	 * A dropped database stays blocked: its removal commits only after we
 	 * return, and the launcher must not race to reconnect before that.
 	 */
-	if (OidIsValid(exclusive_db) && !IsA(parsetree, DropdbStmt))
+	if (OidIsValid(exclusive_db) && IsA(parsetree, RenameStmt))
+	{
+		/*
+		 * A scheduler started before the rename commits would carry the old
+		 * name in its process title: unblock at the end of the transaction.
+		 */
+		hooks_unblock_at_end = exclusive_db;
+	}
+	else if (OidIsValid(exclusive_db) && !IsA(parsetree, DropdbStmt))
 		steward_unblock_database(exclusive_db);
+	else if (OidIsValid(exclusive_db))
+		steward_runner_forget_database(exclusive_db);
+
+	if (IsA(parsetree, ReassignOwnedStmt))
+		hooks_reassign_jobs((ReassignOwnedStmt *) parsetree);
+	else if (IsA(parsetree, DropOwnedStmt))
+		hooks_drop_jobs((DropOwnedStmt *) parsetree);
+	else if (OidIsValid(renamed_role))
+		hooks_rename_owner(renamed_role, ((RenameStmt *) parsetree)->newname);
 
 	if (IsA(parsetree, CreateExtensionStmt) &&
 		strcmp(((CreateExtensionStmt *) parsetree)->extname, STEWARD_EXTENSION_NAME) == 0)
@@ -129,4 +431,5 @@ steward_hooks_init(void)
 {
 	hooks_prev_process_utility = ProcessUtility_hook;
 	ProcessUtility_hook = hooks_process_utility;
+	RegisterXactCallback(hooks_xact_callback, NULL);
 }

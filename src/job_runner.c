@@ -40,6 +40,7 @@
 #include "utils/memutils.h"
 #include "utils/portal.h"
 #include "utils/snapmgr.h"
+#include "utils/timeout.h"
 #include "utils/timestamp.h"
 
 #include "pg_steward.h"
@@ -61,6 +62,8 @@ static int	runner_nkinds = 0;
 
 /* This runner's slot, for the exit callback. */
 static int	runner_slotno = -1;
+/* SIGTERM arrived (pg_terminate_backend, shutdown): the run is cancelled. */
+static volatile sig_atomic_t runner_got_sigterm = false;
 
 /* A runner takes over at most this many queued runs before it exits. */
 #define RUNNER_MAX_RUNS			100
@@ -149,8 +152,8 @@ steward_runner_reap(int slotno)
 	if (!copy.outcome_recorded && copy.run_id != 0)
 	{
 		StewardCatalogAccess acc;
-		Oid			argtypes[3] = {INT8OID, TEXTOID, TEXTOID};
-		Datum		values[3];
+		Oid			argtypes[4] = {INT8OID, TEXTOID, TEXTOID, INT8OID};
+		Datum		values[4];
 		const char *status;
 		const char *message;
 
@@ -164,6 +167,12 @@ steward_runner_reap(int slotno)
 			status = "cancelled";
 			message = "job was cancelled";
 		}
+		else if (copy.terminated)
+		{
+			/* pg_terminate_backend() or a shutdown, not a crash */
+			status = "cancelled";
+			message = "job runner was terminated";
+		}
 		else
 		{
 			status = "crashed";
@@ -172,14 +181,15 @@ steward_runner_reap(int slotno)
 		values[0] = Int64GetDatum(copy.run_id);
 		values[1] = CStringGetTextDatum(status);
 		values[2] = CStringGetTextDatum(message);
+		values[3] = Int64GetDatum(copy.job_id);
 
 		steward_catalog_enter(&acc);
 		SPI_connect();
 		steward_spi_exec("UPDATE steward.job_run"
 						 "   SET status = $2, finished_at = pg_catalog.clock_timestamp(),"
 						 "       message = $3"
-						 " WHERE run_id = $1 AND status = 'running'",
-						 SPI_OK_UPDATE, 3, argtypes, values, NULL);
+						 " WHERE run_id = $1 AND job_id = $4 AND status = 'running'",
+						 SPI_OK_UPDATE, 4, argtypes, values, NULL);
 		SPI_finish();
 		steward_catalog_exit(&acc);
 	}
@@ -218,6 +228,13 @@ steward_runner_reap(int slotno)
  * ---------------------------------------------------------------------
  */
 static void
+runner_die(SIGNAL_ARGS)
+{
+	runner_got_sigterm = true;
+	die(postgres_signal_arg);
+}
+
+static void
 runner_on_exit(int code, Datum arg)
 {
 	StewardRunnerSlot *r;
@@ -229,9 +246,62 @@ runner_on_exit(int code, Datum arg)
 	LWLockAcquire(steward_shared->lock, LW_EXCLUSIVE);
 	r->state = RUNNER_DONE;
 	r->pid = 0;
+	if (runner_got_sigterm)
+		r->terminated = true;
 	dboid = r->dboid;
 	LWLockRelease(steward_shared->lock);
 	steward_wake_scheduler(dboid);
+}
+
+/*
+ * Bookkeeping transactions of the runner.  The job runs in this session and
+ * may have changed its settings (SET default_transaction_read_only = on,
+ * lock_timeout, session_replication_role, ...), and so may ALTER ROLE/
+ * DATABASE ... SET: the runner's own writes to steward's tables happen in a
+ * read-write, read-committed transaction without timeouts, with those
+ * settings overridden for the transaction only, as the catalog's owner
+ * (steward_catalog_enter), so that the real outcome is always recorded.
+ */
+typedef struct RunnerXact
+{
+	StewardCatalogAccess acc;
+	int			nestlevel;
+} RunnerXact;
+
+static void
+runner_xact_begin(RunnerXact *x)
+{
+	static const char *const pins[][2] = {
+		{"statement_timeout", "0"},
+		{"lock_timeout", "0"},
+		{"idle_in_transaction_session_timeout", "0"},
+		{"session_replication_role", "origin"},
+	};
+	int			i;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	/* as SET TRANSACTION would, before the first snapshot */
+	XactReadOnly = false;
+	XactIsoLevel = XACT_READ_COMMITTED;
+	XactDeferrable = false;
+	x->nestlevel = NewGUCNestLevel();
+	for (i = 0; i < lengthof(pins); i++)
+		(void) set_config_option(pins[i][0], pins[i][1], PGC_SUSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
+	steward_catalog_enter(&x->acc);
+	SPI_connect();
+	PushActiveSnapshot(GetTransactionSnapshot());
+}
+
+static void
+runner_xact_end(RunnerXact *x)
+{
+	SPI_finish();
+	PopActiveSnapshot();
+	steward_catalog_exit(&x->acc);
+	AtEOXact_GUC(false, x->nestlevel);
+	CommitTransactionCommand();
 }
 
 /* Append "key": "value" to a JSON object under construction. */
@@ -247,15 +317,21 @@ runner_json_field(StringInfo buf, const char *key, const char *value)
 	escape_json(buf, value);
 }
 
+/*
+ * The run's final status.  The row must still be this job's running run:
+ * after DROP and CREATE EXTENSION, ids start again and a stray runner must
+ * not overwrite another run.
+ */
 static void
-runner_record_outcome(int64 run_id, const char *status, const char *message,
-					  const char *detail)
+runner_record_outcome(int64 job_id, int64 run_id, const char *status,
+					  const char *message, const char *detail)
 {
-	StewardCatalogAccess acc;
-	Oid			argtypes[4] = {INT8OID, TEXTOID, TEXTOID, TEXTOID};
-	Datum		values[4];
-	char		nulls[4] = {' ', ' ', ' ', ' '};
+	RunnerXact	x;
+	Oid			argtypes[5] = {INT8OID, TEXTOID, TEXTOID, TEXTOID, INT8OID};
+	Datum		values[5];
+	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
 
+	values[4] = Int64GetDatum(job_id);
 	values[0] = Int64GetDatum(run_id);
 	values[1] = CStringGetTextDatum(status);
 	if (message)
@@ -269,20 +345,13 @@ runner_record_outcome(int64 run_id, const char *status, const char *message,
 
 	/* A cancel arriving now must not lose the outcome. */
 	HOLD_INTERRUPTS();
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	steward_catalog_enter(&acc);
-	SPI_connect();
-	PushActiveSnapshot(GetTransactionSnapshot());
+	runner_xact_begin(&x);
 	steward_spi_exec("UPDATE steward.job_run"
 					 "   SET status = $2, finished_at = pg_catalog.clock_timestamp(),"
 					 "       message = $3, detail = $4::jsonb"
-					 " WHERE run_id = $1",
-					 SPI_OK_UPDATE, 4, argtypes, values, nulls);
-	SPI_finish();
-	PopActiveSnapshot();
-	steward_catalog_exit(&acc);
-	CommitTransactionCommand();
+					 " WHERE run_id = $1 AND job_id = $5 AND status = 'running'",
+					 SPI_OK_UPDATE, 5, argtypes, values, nulls);
+	runner_xact_end(&x);
 
 	LWLockAcquire(steward_shared->lock, LW_EXCLUSIVE);
 	steward_shared->runners[runner_slotno].outcome_recorded = true;
@@ -300,7 +369,7 @@ runner_run_once(const StewardRunnerArgs *args, MemoryContext mcxt)
 	StewardRunnerSlot *slot = &steward_shared->runners[runner_slotno];
 	StewardJobContext ctx = {0};
 	StewardJobKindMain kind_main;
-	StewardCatalogAccess acc;
+	RunnerXact	x;
 	char	   *kind = NULL;
 	char	   *appname;
 	volatile bool failed = false;
@@ -310,17 +379,19 @@ runner_run_once(const StewardRunnerArgs *args, MemoryContext mcxt)
 	ctx.job_id = args->job_id;
 	ctx.attempt = args->attempt;
 
-	/* Read the job. */
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	steward_catalog_enter(&acc);
-	SPI_connect();
-	PushActiveSnapshot(GetTransactionSnapshot());
+	/*
+	 * Read the job.  Its owner must still be the role that scheduled it (a
+	 * role dropped in another database leaves an OID another role may get).
+	 */
+	runner_xact_begin(&x);
 	{
 		MemoryContext old;
 
-		steward_spi_exec("SELECT job_name, kind, command, config::text"
-						 "  FROM steward.job WHERE job_id = $1 AND owner::pg_catalog.oid = $2",
+		steward_spi_exec("SELECT j.job_name, j.kind, j.command, j.config::text"
+						 "  FROM steward.job j"
+						 "  JOIN pg_catalog.pg_authid a ON a.oid = j.owner::pg_catalog.oid"
+						 " WHERE j.job_id = $1 AND j.owner::pg_catalog.oid = $2"
+						 "   AND a.rolname = j.owner_name",
 						 SPI_OK_SELECT, 2, (Oid[]) {INT8OID, OIDOID},
 						 (Datum[]) {Int64GetDatum(args->job_id), ObjectIdGetDatum(args->owner)},
 						 NULL);
@@ -330,10 +401,7 @@ runner_run_once(const StewardRunnerArgs *args, MemoryContext mcxt)
 			LWLockAcquire(steward_shared->lock, LW_EXCLUSIVE);
 			slot->job_missing = true;
 			LWLockRelease(steward_shared->lock);
-			SPI_finish();
-			PopActiveSnapshot();
-			steward_catalog_exit(&acc);
-			CommitTransactionCommand();
+			runner_xact_end(&x);
 			return;
 		}
 		old = MemoryContextSwitchTo(ctx.mcxt);
@@ -347,10 +415,7 @@ runner_run_once(const StewardRunnerArgs *args, MemoryContext mcxt)
 		steward_spi_exec("SELECT 1 FROM steward.job_run WHERE run_id = 0",
 						 SPI_OK_SELECT, 0, NULL, NULL, NULL);
 	}
-	SPI_finish();
-	PopActiveSnapshot();
-	steward_catalog_exit(&acc);
-	CommitTransactionCommand();
+	runner_xact_end(&x);
 
 	/* Started ahead of time by the scheduler: wait for the due time. */
 	for (;;)
@@ -367,11 +432,7 @@ runner_run_once(const StewardRunnerArgs *args, MemoryContext mcxt)
 		ResetLatch(MyLatch);
 	}
 
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	steward_catalog_enter(&acc);
-	SPI_connect();
-	PushActiveSnapshot(GetTransactionSnapshot());
+	runner_xact_begin(&x);
 	{
 		Oid			argtypes[4] = {INT8OID, TIMESTAMPTZOID, INT4OID, INT4OID};
 		Datum		values[4];
@@ -387,10 +448,7 @@ runner_run_once(const StewardRunnerArgs *args, MemoryContext mcxt)
 						 SPI_OK_INSERT_RETURNING, 4, argtypes, values, NULL);
 		ctx.run_id = DatumGetInt64(steward_spi_getdatum(0, 1, &(bool) {false}));
 	}
-	SPI_finish();
-	PopActiveSnapshot();
-	steward_catalog_exit(&acc);
-	CommitTransactionCommand();
+	runner_xact_end(&x);
 
 	LWLockAcquire(steward_shared->lock, LW_EXCLUSIVE);
 	slot->run_id = ctx.run_id;
@@ -419,6 +477,7 @@ runner_run_once(const StewardRunnerArgs *args, MemoryContext mcxt)
 	PG_CATCH();
 	{
 		MemoryContextSwitchTo(ctx.mcxt);
+		disable_timeout(STATEMENT_TIMEOUT, false);
 		EmitErrorReport();
 		edata = CopyErrorData();
 		FlushErrorState();
@@ -430,7 +489,7 @@ runner_run_once(const StewardRunnerArgs *args, MemoryContext mcxt)
 	pgstat_report_activity(STATE_RUNNING, "recording job outcome");
 	MemoryContextSwitchTo(ctx.mcxt);
 	if (!failed)
-		runner_record_outcome(ctx.run_id, "succeeded", ctx.message, ctx.detail);
+		runner_record_outcome(ctx.job_id, ctx.run_id, "succeeded", ctx.message, ctx.detail);
 	else
 	{
 		StringInfoData detail;
@@ -462,7 +521,7 @@ runner_run_once(const StewardRunnerArgs *args, MemoryContext mcxt)
 		runner_json_field(&detail, "hint", edata->hint);
 		runner_json_field(&detail, "context", edata->context);
 		appendStringInfoChar(&detail, '}');
-		runner_record_outcome(ctx.run_id, status, message, detail.data);
+		runner_record_outcome(ctx.job_id, ctx.run_id, status, message, detail.data);
 	}
 }
 
@@ -497,6 +556,7 @@ runner_take_next(StewardRunnerArgs *args, int nruns, MemoryContext mcxt)
 	{
 		/* e.g. a late cancel of the finished run: just exit */
 		MemoryContextSwitchTo(mcxt);
+		disable_timeout(STATEMENT_TIMEOUT, false);
 		EmitErrorReport();
 		FlushErrorState();
 		AbortOutOfAnyTransaction();
@@ -542,7 +602,7 @@ steward_runner_main(Datum main_arg)
 	runner_slotno = args.slotno;
 	slot = &steward_shared->runners[runner_slotno];
 
-	pqsignal(SIGTERM, die);
+	pqsignal(SIGTERM, runner_die);
 	BackgroundWorkerUnblockSignals();
 
 	LWLockAcquire(steward_shared->lock, LW_EXCLUSIVE);
@@ -597,6 +657,20 @@ sql_kind_error_callback(void *arg)
 }
 
 /*
+ * statement_timeout, as exec_simple_query arms it: per statement, from the
+ * value in force when the statement starts (the job's SET, ALTER ROLE/
+ * DATABASE ... SET).  lock_timeout needs nothing: lock waits arm it.  The
+ * statement's end, or an error (runner_run_once), disarms it.
+ */
+static void
+runner_arm_statement_timeout(void)
+{
+	disable_timeout(STATEMENT_TIMEOUT, false);
+	if (StatementTimeout > 0)
+		enable_timeout_after(STATEMENT_TIMEOUT, StatementTimeout);
+}
+
+/*
  * Run each statement of 'command' as a top-level statement in its own
  * transaction (like a multi-statement simple query); stops at the first
  * error.  Returns the number of statements; *qc gets the last completion.
@@ -648,6 +722,7 @@ runner_exec_command(const char *command, MemoryContext mcxt,
 		debug_query_string = sql;
 		pgstat_report_activity(STATE_RUNNING, sql);
 		StartTransactionCommand();
+		runner_arm_statement_timeout();
 		MemoryContextSwitchTo(stmtcxt);
 
 		tag = CreateCommandTag(parsetree->stmt);
@@ -680,6 +755,7 @@ runner_exec_command(const char *command, MemoryContext mcxt,
 		PortalDrop(portal, false);
 
 		CommitTransactionCommand();
+		disable_timeout(STATEMENT_TIMEOUT, false);
 		debug_query_string = NULL;
 		MemoryContextReset(stmtcxt);
 	}

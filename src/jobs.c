@@ -25,6 +25,7 @@
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
 #include "storage/latch.h"
+#include "storage/lmgr.h"
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -34,6 +35,7 @@
 
 #include "pg_steward.h"
 #include "cron.h"
+#include "guc.h"
 #include "job_runner.h"
 #include "jobs.h"
 #include "shmem.h"
@@ -50,6 +52,7 @@ typedef struct JobRef
 	int64		job_id;
 	Oid			owner;
 	int64		max_runtime;	/* usecs, 0 = none */
+	bool		owner_ok;		/* owner_name still names the owner OID */
 } JobRef;
 
 /* ---------------------------------------------------------------------
@@ -66,9 +69,11 @@ jobs_arg_text(FunctionCallInfo fcinfo, int argno, const char *what)
 	return text_to_cstring(PG_GETARG_TEXT_PP(argno));
 }
 
-static void
-jobs_check_name(const char *name)
+void
+steward_check_job_name(const char *name)
 {
+	const unsigned char *p;
+
 	if (name[0] == '\0')
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -78,6 +83,13 @@ jobs_check_name(const char *name)
 				(errcode(ERRCODE_NAME_TOO_LONG),
 				 errmsg("job name is too long"),
 				 errdetail("Job names are limited to 200 bytes.")));
+	/* names end up in logs, process titles and error messages */
+	for (p = (const unsigned char *) name; *p; p++)
+		if (*p < 0x20 || *p == 0x7f)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("job name must not contain control characters"),
+					 errhint("Use printable characters only.")));
 }
 
 /* A command that does not parse is refused now, not at 3 a.m. */
@@ -93,20 +105,61 @@ jobs_check_command(const char *command)
 				 errmsg("job command must contain at least one statement")));
 }
 
+bool
+steward_job_interval_usecs(const Interval *iv, int64 *usecs)
+{
+	double		secs;
+
+#ifdef INTERVAL_NOT_FINITE
+	if (INTERVAL_NOT_FINITE(iv))
+	{
+		*usecs = INTERVAL_IS_NOBEGIN(iv) ? 0 : STEWARD_JOB_MAX_INTERVAL_USECS;
+		return false;
+	}
+#endif
+	/* as EXTRACT(epoch FROM ...): 365.25-day years, 30-day months */
+	secs = (double) iv->time / USECS_PER_SEC +
+		(double) iv->day * SECS_PER_DAY +
+		(double) (iv->month / MONTHS_PER_YEAR) * DAYS_PER_YEAR * SECS_PER_DAY +
+		(double) (iv->month % MONTHS_PER_YEAR) * DAYS_PER_MONTH * SECS_PER_DAY;
+	if (secs < 0)
+	{
+		*usecs = 0;
+		return false;
+	}
+	if (secs > (double) STEWARD_JOB_MAX_INTERVAL_USECS / USECS_PER_SEC)
+	{
+		*usecs = STEWARD_JOB_MAX_INTERVAL_USECS;
+		return false;
+	}
+	*usecs = (int64) (secs * USECS_PER_SEC);
+	return true;
+}
+
+/* max_runtime must be > 0, retry_delay >= 0; both at most 365 days. */
 static void
 jobs_check_interval(Interval *iv, const char *what, bool allow_zero)
 {
-	Interval	zero = {0};
-	int			cmp;
+	int64		usecs;
+
+	bool		ok;
 
 	steward_require_finite_interval(iv, what);
-	cmp = DatumGetInt32(DirectFunctionCall2(interval_cmp,
-											IntervalPGetDatum(iv),
-											IntervalPGetDatum(&zero)));
-	if (cmp < 0 || (cmp == 0 && !allow_zero))
+	ok = steward_job_interval_usecs(iv, &usecs);
+	if (!ok && usecs > 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s must be %s", what, allow_zero ? "zero or positive" : "positive")));
+				 errmsg("%s is out of range", what),
+				 errhint("%s must be %s and at most %d days.", what,
+						 allow_zero ? "zero or positive" : "positive",
+						 STEWARD_JOB_MAX_INTERVAL_DAYS)));
+	if (!ok || (usecs == 0 && !allow_zero))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be %s", what, allow_zero ? "zero or positive" : "positive"),
+				 errhint("%s must be %s and at most %d days.", what,
+						 allow_zero ? "zero or positive" : "positive",
+						 STEWARD_JOB_MAX_INTERVAL_DAYS)));
 }
 
 static void
@@ -149,31 +202,86 @@ jobs_warn_nologin(Oid owner)
  */
 
 /*
- * Find a job the caller may manage: its owner's privileges must be the
- * caller's (superusers, members).  Other roles' jobs look nonexistent.
+ * Find the job 'name' that the caller may manage.  Names are unique per
+ * owner.  The caller's own job of that name comes first; otherwise the one
+ * job of that name among the roles whose privileges the caller has
+ * (superusers: all roles).  Several such jobs make the name ambiguous.
+ * Other roles' jobs look nonexistent.
  */
 static bool
 jobs_lookup(const char *name, Oid caller, bool for_update, JobRef *ref)
 {
-	Datum		arg = CStringGetTextDatum(name);
+	Datum		args[2];
+	uint64		i;
+	int			visible = 0;
 	bool		isnull;
 	Datum		d;
 
-	steward_spi_exec(for_update ?
-					 "SELECT job_id, owner::pg_catalog.oid,"
-					 " (EXTRACT(epoch FROM max_runtime) * 1000000)::int8"
-					 " FROM steward.job WHERE job_name = $1 FOR UPDATE" :
-					 "SELECT job_id, owner::pg_catalog.oid,"
-					 " (EXTRACT(epoch FROM max_runtime) * 1000000)::int8"
-					 " FROM steward.job WHERE job_name = $1",
-					 SPI_OK_SELECT, 1, (Oid[]) {TEXTOID}, &arg, NULL);
-	if (SPI_processed == 0)
+	args[0] = CStringGetTextDatum(name);
+	args[1] = ObjectIdGetDatum(caller);
+	steward_spi_exec("SELECT j.job_id, j.owner::pg_catalog.oid"
+					 "  FROM steward.job j WHERE j.job_name = $1"
+					 " ORDER BY j.owner::pg_catalog.oid = $2 DESC, j.job_id",
+					 SPI_OK_SELECT, 2, (Oid[]) {TEXTOID, OIDOID}, args, NULL);
+	ref->job_id = 0;
+	for (i = 0; i < SPI_processed; i++)
+	{
+		int64		job_id = DatumGetInt64(steward_spi_getdatum(i, 1, &isnull));
+		Oid			owner = DatumGetObjectId(steward_spi_getdatum(i, 2, &isnull));
+
+		if (!has_privs_of_role(caller, owner))
+			continue;
+		if (visible++ == 0)
+		{
+			ref->job_id = job_id;
+			if (owner == caller)
+				break;
+		}
+	}
+	if (visible == 0)
 		return false;
-	ref->job_id = DatumGetInt64(steward_spi_getdatum(0, 1, &isnull));
-	ref->owner = DatumGetObjectId(steward_spi_getdatum(0, 2, &isnull));
-	d = steward_spi_getdatum(0, 3, &isnull);
-	ref->max_runtime = isnull ? 0 : DatumGetInt64(d);
-	return has_privs_of_role(caller, ref->owner);
+	if (visible > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_AMBIGUOUS_PARAMETER),
+				 errmsg("job name \"%s\" is ambiguous", name),
+				 errdetail("%d roles whose privileges you have own a job of that name.", visible),
+				 errhint("Run SET ROLE to the job's owner first; steward.jobs shows the owners.")));
+
+	/* read (and lock) the row chosen */
+	args[0] = Int64GetDatum(ref->job_id);
+	steward_spi_exec(for_update ?
+					 "SELECT j.owner::pg_catalog.oid, j.max_runtime,"
+					 "       a.rolname IS NOT DISTINCT FROM j.owner_name"
+					 "  FROM steward.job j"
+					 "  LEFT JOIN pg_catalog.pg_authid a ON a.oid = j.owner::pg_catalog.oid"
+					 " WHERE j.job_id = $1 FOR UPDATE OF j" :
+					 "SELECT j.owner::pg_catalog.oid, j.max_runtime,"
+					 "       a.rolname IS NOT DISTINCT FROM j.owner_name"
+					 "  FROM steward.job j"
+					 "  LEFT JOIN pg_catalog.pg_authid a ON a.oid = j.owner::pg_catalog.oid"
+					 " WHERE j.job_id = $1",
+					 SPI_OK_SELECT, 1, (Oid[]) {INT8OID}, args, NULL);
+	if (SPI_processed == 0)
+		return false;			/* unscheduled meanwhile */
+	ref->owner = DatumGetObjectId(steward_spi_getdatum(0, 1, &isnull));
+	d = steward_spi_getdatum(0, 2, &isnull);
+	ref->max_runtime = 0;
+	/* a stored value beyond the bounds (old data) counts as the bound */
+	if (!isnull)
+		(void) steward_job_interval_usecs(DatumGetIntervalP(d), &ref->max_runtime);
+	ref->owner_ok = DatumGetBool(steward_spi_getdatum(0, 3, &isnull));
+	return true;
+}
+
+/* The job's owner OID no longer names the role that scheduled it. */
+static void
+jobs_owner_changed(const char *name)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_ROLE_SPECIFICATION),
+			 errmsg("the owner of job \"%s\" was dropped, renamed or replaced", name),
+			 errdetail("The job's owner no longer has the name it had when the job was scheduled, so the job does not run."),
+			 errhint("A superuser can confirm the owner with steward.alter_job(..., enabled => true), or unschedule the job.")));
 }
 
 static void
@@ -183,6 +291,35 @@ jobs_not_found(const char *name)
 			(errcode(ERRCODE_UNDEFINED_OBJECT),
 			 errmsg("job \"%s\" does not exist", name),
 			 errhint("steward.jobs lists the jobs you can manage.")));
+}
+
+/*
+ * steward.max_jobs_per_role: a new job beyond the limit is refused; replacing
+ * an existing one is always possible.  Counted per database (each database
+ * has its own catalog).
+ */
+static void
+jobs_check_job_count(Oid owner, Datum name)
+{
+	int64		n;
+	bool		isnull;
+
+	if (steward_max_jobs_per_role <= 0)
+		return;
+	steward_spi_exec("SELECT count(*), bool_or(job_name = $2) FROM steward.job"
+					 " WHERE owner::pg_catalog.oid = $1",
+					 SPI_OK_SELECT, 2, (Oid[]) {OIDOID, TEXTOID},
+					 (Datum[]) {ObjectIdGetDatum(owner), name}, NULL);
+	n = DatumGetInt64(steward_spi_getdatum(0, 1, &isnull));
+	(void) steward_spi_getdatum(0, 2, &isnull);
+	if (n >= steward_max_jobs_per_role &&
+		(isnull || !DatumGetBool(steward_spi_getdatum(0, 2, &isnull))))
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("role \"%s\" already owns %lld jobs in this database",
+						GetUserNameFromId(owner, false), (long long) n),
+				 errdetail("steward.max_jobs_per_role is %d.", steward_max_jobs_per_role),
+				 errhint("Unschedule jobs that are no longer needed, or ask an administrator to raise steward.max_jobs_per_role.")));
 }
 
 /* ---------------------------------------------------------------------
@@ -199,14 +336,14 @@ steward_schedule(PG_FUNCTION_ARGS)
 	char	   *command = jobs_arg_text(fcinfo, 2, "command");
 	CronSchedule sched;
 	StewardCatalogAccess acc;
-	Oid			argtypes[9] = {TEXTOID, TEXTOID, TEXTOID, OIDOID, BOOLOID,
-	TEXTOID, INTERVALOID, INT4OID, INTERVALOID};
-	Datum		values[9];
-	char		nulls[9] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
+	Oid			argtypes[10] = {TEXTOID, TEXTOID, TEXTOID, OIDOID, BOOLOID,
+	TEXTOID, INTERVALOID, INT4OID, INTERVALOID, NAMEOID};
+	Datum		values[10];
+	char		nulls[10] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
 	int64		job_id;
 	bool		isnull;
 
-	jobs_check_name(name);
+	steward_check_job_name(name);
 	cron_parse(schedule, &sched);
 	jobs_check_command(command);
 
@@ -242,26 +379,37 @@ steward_schedule(PG_FUNCTION_ARGS)
 		values[8] = PG_GETARG_DATUM(6);
 	}
 
+	values[9] = CStringGetDatum(GetUserNameFromId(caller, false));
+
+	/*
+	 * Serialise schedule() calls of one role (for the job count) and keep
+	 * DROP ROLE away until we commit: DROP ROLE locks the role exclusively.
+	 */
+	LockSharedObject(AuthIdRelationId, caller, 0, ShareUpdateExclusiveLock);
+
 	steward_catalog_enter(&acc);
 	SPI_connect();
+	jobs_check_job_count(caller, values[0]);
 	steward_spi_exec("INSERT INTO steward.job AS j"
 					 " (job_name, kind, schedule, command, owner, enabled, timezone,"
-					 "  max_runtime, max_retries, retry_delay)"
-					 " VALUES ($1, 'sql', $2, $3, $4::pg_catalog.regrole, $5, $6, $7, $8, $9)"
-					 " ON CONFLICT (job_name) DO UPDATE SET"
+					 "  max_runtime, max_retries, retry_delay, owner_name)"
+					 " VALUES ($1, 'sql', $2, $3, $4::pg_catalog.regrole, $5, $6, $7, $8, $9, $10)"
+					 " ON CONFLICT (owner, job_name) DO UPDATE SET"
 					 "  schedule = EXCLUDED.schedule, command = EXCLUDED.command,"
 					 "  enabled = EXCLUDED.enabled, timezone = EXCLUDED.timezone,"
 					 "  max_runtime = EXCLUDED.max_runtime,"
 					 "  max_retries = EXCLUDED.max_retries,"
-					 "  retry_delay = EXCLUDED.retry_delay"
-					 " WHERE j.owner = EXCLUDED.owner AND j.kind = 'sql'"
+					 "  retry_delay = EXCLUDED.retry_delay,"
+					 "  owner_name = EXCLUDED.owner_name"
+					 " WHERE j.kind = 'sql'"
 					 " RETURNING job_id",
-					 SPI_OK_INSERT_RETURNING, 9, argtypes, values, nulls);
+					 SPI_OK_INSERT_RETURNING, 10, argtypes, values, nulls);
 	if (SPI_processed == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_DUPLICATE_OBJECT),
-				 errmsg("job \"%s\" already exists and belongs to another role", name),
-				 errhint("Job names are unique in a database; choose another name.")));
+				 errmsg("job \"%s\" is a built-in job", name),
+				 errdetail("schedule() creates and replaces jobs of kind sql only."),
+				 errhint("Change it with steward.alter_job(), or choose another name.")));
 	job_id = DatumGetInt64(steward_spi_getdatum(0, 1, &isnull));
 	SPI_finish();
 	steward_catalog_exit(&acc);
@@ -303,8 +451,10 @@ steward_unschedule(PG_FUNCTION_ARGS)
 
 /*
  * steward.alter_job(job_name, schedule, command, enabled, timezone,
- *					 max_runtime, max_retries) RETURNS void
- * NULL arguments leave the setting unchanged.
+ *					 max_runtime, max_retries, retry_delay) RETURNS void
+ * NULL arguments leave the setting unchanged.  A superuser enabling a job
+ * whose owner was renamed in another database confirms the owner's current
+ * name (see jobs_lookup and docs/scheduler.md).
  */
 Datum
 steward_alter_job(PG_FUNCTION_ARGS)
@@ -313,10 +463,10 @@ steward_alter_job(PG_FUNCTION_ARGS)
 	char	   *name = jobs_arg_text(fcinfo, 0, "job name");
 	StewardCatalogAccess acc;
 	JobRef		ref;
-	Oid			argtypes[7] = {INT8OID, TEXTOID, TEXTOID, BOOLOID, TEXTOID,
-	INTERVALOID, INT4OID};
-	Datum		values[7];
-	char		nulls[7] = {' ', 'n', 'n', 'n', 'n', 'n', 'n'};
+	Oid			argtypes[9] = {INT8OID, TEXTOID, TEXTOID, BOOLOID, TEXTOID,
+	INTERVALOID, INT4OID, INTERVALOID, BOOLOID};
+	Datum		values[9];
+	char		nulls[9] = {' ', 'n', 'n', 'n', 'n', 'n', 'n', 'n', ' '};
 
 	if (!PG_ARGISNULL(1))
 	{
@@ -360,21 +510,35 @@ steward_alter_job(PG_FUNCTION_ARGS)
 		values[6] = PG_GETARG_DATUM(6);
 		nulls[6] = ' ';
 	}
+	if (PG_NARGS() > 7 && !PG_ARGISNULL(7))
+	{
+		jobs_check_interval(PG_GETARG_INTERVAL_P(7), "retry_delay", true);
+		values[7] = PG_GETARG_DATUM(7);
+		nulls[7] = ' ';
+	}
+	values[8] = BoolGetDatum(superuser() && !PG_ARGISNULL(3) && PG_GETARG_BOOL(3));
 
 	steward_catalog_enter(&acc);
 	SPI_connect();
 	if (!jobs_lookup(name, caller, true, &ref))
 		jobs_not_found(name);
+	if (!ref.owner_ok && !DatumGetBool(values[8]) && nulls[3] == ' ' &&
+		DatumGetBool(values[3]))
+		jobs_owner_changed(name);
 	values[0] = Int64GetDatum(ref.job_id);
-	steward_spi_exec("UPDATE steward.job SET"
+	steward_spi_exec("UPDATE steward.job j SET"
 					 " schedule = COALESCE($2, schedule),"
 					 " command = COALESCE($3, command),"
 					 " enabled = COALESCE($4, enabled),"
 					 " timezone = COALESCE($5, timezone),"
 					 " max_runtime = COALESCE($6, max_runtime),"
-					 " max_retries = COALESCE($7, max_retries)"
+					 " max_retries = COALESCE($7, max_retries),"
+					 " retry_delay = COALESCE($8, retry_delay),"
+					 " owner_name = CASE WHEN $9 THEN COALESCE((SELECT a.rolname"
+					 "   FROM pg_catalog.pg_authid a WHERE a.oid = j.owner::pg_catalog.oid),"
+					 "   owner_name) ELSE owner_name END"
 					 " WHERE job_id = $1",
-					 SPI_OK_UPDATE, 7, argtypes, values, nulls);
+					 SPI_OK_UPDATE, 9, argtypes, values, nulls);
 	SPI_finish();
 	steward_catalog_exit(&acc);
 
@@ -444,6 +608,8 @@ steward_run_job(PG_FUNCTION_ARGS)
 	SPI_connect();
 	if (!jobs_lookup(name, caller, false, &ref))
 		jobs_not_found(name);
+	if (!ref.owner_ok)
+		jobs_owner_changed(name);
 	SPI_finish();
 	steward_catalog_exit(&acc);
 
@@ -455,7 +621,8 @@ steward_run_job(PG_FUNCTION_ARGS)
 
 		if (ref.max_runtime > 0)
 			deadline = GetCurrentTimestamp() + ref.max_runtime;
-		res = steward_runner_reserve(MyDatabaseId, ref.job_id, deadline, &slotno);
+		res = steward_runner_reserve(MyDatabaseId, ref.job_id, ref.owner, deadline,
+									 &slotno);
 		if (res == RESERVE_OK)
 			break;
 		if (res == RESERVE_JOB_RUNNING)
@@ -463,7 +630,10 @@ steward_run_job(PG_FUNCTION_ARGS)
 					(errcode(ERRCODE_OBJECT_IN_USE),
 					 errmsg("job \"%s\" is already running", name),
 					 errhint("Wait for the current run to finish; steward.jobs shows it.")));
-		/* steward.max_workers runners are busy: wait for one to finish */
+		/*
+		 * steward.max_workers runners (or max_workers_per_role of the
+		 * owner's) are busy: wait for one to finish
+		 */
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 						 100, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
@@ -619,6 +789,7 @@ steward_import_pg_cron(PG_FUNCTION_ARGS)
 		/* cron_parse has no side effects, so its error can be caught here */
 		PG_TRY();
 		{
+			steward_check_job_name(name);
 			cron_parse(schedule, &sched);
 		}
 		PG_CATCH();
@@ -631,7 +802,7 @@ steward_import_pg_cron(PG_FUNCTION_ARGS)
 		{
 			ereport(WARNING,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("skipping pg_cron job \"%s\": schedule \"%s\" is not supported",
+					 errmsg("skipping pg_cron job \"%s\": its name or schedule \"%s\" is not supported",
 							name, schedule)));
 			continue;
 		}
@@ -645,13 +816,13 @@ steward_import_pg_cron(PG_FUNCTION_ARGS)
 		steward_spi_exec("INSERT INTO steward.job"
 						 " (job_name, kind, schedule, command, owner, enabled, timezone)"
 						 " VALUES ($1, 'sql', $2, $3, $4::pg_catalog.regrole, $5, 'UTC')"
-						 " ON CONFLICT (job_name) DO NOTHING",
+						 " ON CONFLICT (owner, job_name) DO NOTHING",
 						 SPI_OK_INSERT, 5, argtypes, values, NULL);
 		if (SPI_processed > 0)
 			imported++;
 		else
 			ereport(NOTICE,
-					(errmsg("skipping pg_cron job \"%s\": a steward job with that name exists",
+					(errmsg("skipping pg_cron job \"%s\": its owner has a steward job with that name",
 							name)));
 	}
 	SPI_finish();

@@ -341,8 +341,11 @@ steward_stop_database_workers(Oid dboid, int block_ms)
 	if (steward_shared == NULL)
 		return;
 
-	/* runs waiting for a runner never start */
-	(void) steward_runner_drop_queued(dboid, NULL, 0);
+	/*
+	 * The scheduler, stopping, writes the runs still queued back to its
+	 * job_state as due (scheduler.c, sched_drop_queue), so none is lost if
+	 * the statement fails after all.
+	 */
 	for (;;)
 	{
 		bool		busy = false;
@@ -386,6 +389,8 @@ steward_stop_database_workers(Oid dboid, int block_ms)
 		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
 	}
+	/* runs queued without a scheduler to keep them never start */
+	(void) steward_runner_drop_queued(dboid, NULL, 0);
 }
 
 void

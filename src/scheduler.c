@@ -43,6 +43,7 @@
 #include "tcop/tcopprot.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
@@ -51,16 +52,22 @@
 #include "cron.h"
 #include "guc.h"
 #include "job_runner.h"
+#include "jobs.h"
 #include "scheduler.h"
 #include "shmem.h"
 #include "spi_util.h"
 
 /* Give a cancelled runner this long before it is terminated. */
 #define SCHEDULER_KILL_GRACE_MS		5000
-/* History pruning: how often, and how many rows per transaction. */
+/*
+ * History pruning: how often, how many rows per transaction, and how long
+ * one round may take before the scheduler gets back to scheduling.  A round
+ * that ends with old rows left is continued at the next loop, so pruning
+ * keeps up with any insert rate (see docs/scheduler.md).
+ */
 #define SCHEDULER_PRUNE_EVERY_MS	60000
-#define SCHEDULER_PRUNE_BATCH		1000
-#define SCHEDULER_PRUNE_MAX_BATCHES 100
+#define SCHEDULER_PRUNE_BATCH		5000
+#define SCHEDULER_PRUNE_BUDGET_MS	250
 /*
  * Runners are started this long before their due time: they connect and
  * read their job, then wait for the due time, so connection start-up does
@@ -87,7 +94,12 @@ typedef struct SchedJob
 	int			retry_attempt;
 	int			consecutive_failures;
 	int64		skipped_runs;
+	char	   *saved_problem;	/* job_state.problem */
 	bool		dirty;
+	/* owner_name no longer names the owner OID (NULL: it does) */
+	char	   *owner_problem;
+	/* why the job is skipped (NULL: it is not) */
+	char	   *problem;
 	/* parsed schedule */
 	bool		valid;
 	CronSchedule sched;
@@ -98,6 +110,7 @@ static int	sched_slotno = -1;
 static Oid	sched_dboid = InvalidOid;
 static BackgroundWorkerHandle **sched_runner_handles = NULL;
 static TimestampTz sched_last_prune = 0;
+static bool sched_prune_pending = false;
 static bool warned_no_worker = false;
 
 /* ---------------------------------------------------------------------
@@ -155,7 +168,18 @@ sched_advance(SchedJob *job, TimestampTz due, TimestampTz now)
 	TimestampTz next = sched_next(job, due);
 
 	if (next != 0 && next <= now)
-		next = sched_next(job, now);
+	{
+		int64		iv = job->sched.interval_usecs;
+
+		/*
+		 * An interval schedule keeps its anchor: the first due + k * interval
+		 * after now, not now + interval.
+		 */
+		if (job->sched.kind == CRON_SCHEDULE_INTERVAL && iv > 0 && now >= due)
+			next = due + ((now - due) / iv + 1) * iv;
+		else
+			next = sched_next(job, now);
+	}
 	return next;
 }
 
@@ -190,9 +214,11 @@ sched_retry_delay(SchedJob *job, int attempt, TimestampTz now)
 		if (n2 != 0)
 			period = n2 - n1;
 	}
-	delay *= pow(2.0, Max(attempt - 1, 0));
+	delay *= pow(2.0, Max(Min(attempt, 100) - 1, 0));
 	if (period > 0 && delay > period)
 		delay = period;
+	if (delay > (double) STEWARD_JOB_MAX_INTERVAL_USECS)
+		delay = (double) STEWARD_JOB_MAX_INTERVAL_USECS;
 	delay += delay * 0.1 * ((double) random() / (double) PG_INT32_MAX);
 	return (int64) delay;
 }
@@ -221,13 +247,41 @@ sched_parse_job(SchedJob *job)
 	PG_CATCH();
 	{
 		/* cron_parse has no side effects; reporting is enough */
+		ErrorData  *edata;
+
 		MemoryContextSwitchTo(mcxt);
-		EmitErrorReport();
+		edata = CopyErrorData();
 		FlushErrorState();
+		job->problem = psprintf("schedule \"%s\" is not valid: %s",
+								job->schedule, edata->message);
+		FreeErrorData(edata);
 	}
 	PG_END_TRY();
 }
 
+/* An interval column of the job, in microseconds; NULL counts as 0. */
+static int64
+sched_interval_column(SchedJob *job, int row, int col, const char *what)
+{
+	bool		isnull;
+	Datum		d = steward_spi_getdatum(row, col, &isnull);
+	int64		usecs;
+
+	if (isnull)
+		return 0;
+	if (!steward_job_interval_usecs(DatumGetIntervalP(d), &usecs) &&
+		job->problem == NULL)
+		job->problem = psprintf("%s %s is out of range (at most %d days)", what,
+								DatumGetCString(DirectFunctionCall1(interval_out, d)),
+								STEWARD_JOB_MAX_INTERVAL_DAYS);
+	return usecs;
+}
+
+/*
+ * Read every job with its state.  Nothing in a row can fail the pass: a row
+ * the scheduler cannot use (an interval out of range, a bad schedule or time
+ * zone, an owner that is gone) gets a problem and is skipped.
+ */
 static List *
 sched_load_jobs(void)
 {
@@ -237,14 +291,14 @@ sched_load_jobs(void)
 	Datum		tzarg = CStringGetTextDatum(steward_timezone);
 
 	steward_spi_exec("SELECT j.job_id, j.job_name, j.schedule, j.owner::pg_catalog.oid,"
-					 "       COALESCE(j.timezone, $1), j.enabled,"
-					 "       (EXTRACT(epoch FROM j.max_runtime) * 1000000)::int8,"
-					 "       j.max_retries,"
-					 "       (EXTRACT(epoch FROM j.retry_delay) * 1000000)::int8,"
+					 "       COALESCE(j.timezone, $1), j.enabled, j.max_runtime,"
+					 "       j.max_retries, j.retry_delay,"
 					 "       s.job_id IS NOT NULL, s.schedule_key, s.next_run_at, s.retry_at,"
-					 "       s.retry_attempt, s.consecutive_failures, s.skipped_runs"
+					 "       s.retry_attempt, s.consecutive_failures, s.skipped_runs,"
+					 "       s.problem, j.owner_name, a.rolname"
 					 "  FROM steward.job j"
 					 "  LEFT JOIN steward.job_state s ON s.job_id = j.job_id"
+					 "  LEFT JOIN pg_catalog.pg_authid a ON a.oid = j.owner::pg_catalog.oid"
 					 " ORDER BY j.job_id",
 					 SPI_OK_SELECT, 1, (Oid[]) {TEXTOID}, &tzarg, NULL);
 
@@ -253,6 +307,8 @@ sched_load_jobs(void)
 		SchedJob   *job = palloc0(sizeof(SchedJob));
 		bool		isnull;
 		Datum		d;
+		char	   *owner_name;
+		char	   *rolname;
 
 		job->job_id = DatumGetInt64(steward_spi_getdatum(i, 1, &isnull));
 		job->name = steward_spi_gettext(i, 2);
@@ -260,10 +316,9 @@ sched_load_jobs(void)
 		job->owner = DatumGetObjectId(steward_spi_getdatum(i, 4, &isnull));
 		job->timezone = steward_spi_gettext(i, 5);
 		job->enabled = DatumGetBool(steward_spi_getdatum(i, 6, &isnull));
-		d = steward_spi_getdatum(i, 7, &isnull);
-		job->max_runtime = isnull ? 0 : DatumGetInt64(d);
+		job->max_runtime = sched_interval_column(job, i, 7, "max_runtime");
 		job->max_retries = DatumGetInt32(steward_spi_getdatum(i, 8, &isnull));
-		job->retry_delay = DatumGetInt64(steward_spi_getdatum(i, 9, &isnull));
+		job->retry_delay = sched_interval_column(job, i, 9, "retry_delay");
 		job->has_state = DatumGetBool(steward_spi_getdatum(i, 10, &isnull));
 		job->schedule_key = steward_spi_gettext(i, 11);
 		d = steward_spi_getdatum(i, 12, &isnull);
@@ -276,6 +331,24 @@ sched_load_jobs(void)
 		job->consecutive_failures = isnull ? 0 : DatumGetInt32(d);
 		d = steward_spi_getdatum(i, 16, &isnull);
 		job->skipped_runs = isnull ? 0 : DatumGetInt64(d);
+		job->saved_problem = steward_spi_gettext(i, 17);
+		owner_name = steward_spi_gettext(i, 18);
+		rolname = steward_spi_gettext(i, 19);
+
+		/*
+		 * The owner OID must still name the role that scheduled the job: a
+		 * role dropped in another database (the utility hook sees only its
+		 * own) leaves an OID that a later role could get.
+		 */
+		if (rolname == NULL)
+			job->owner_problem = psprintf("its owner \"%s\" (OID %u) no longer exists",
+										  owner_name, job->owner);
+		else if (owner_name == NULL || strcmp(owner_name, rolname) != 0)
+			job->owner_problem = psprintf("its owner \"%s\" (OID %u) was renamed or replaced by role \"%s\"",
+										  owner_name ? owner_name : "", job->owner,
+										  rolname);
+		if (job->owner_problem && job->problem == NULL)
+			job->problem = job->owner_problem;
 		jobs = lappend(jobs, job);
 	}
 
@@ -283,18 +356,63 @@ sched_load_jobs(void)
 	{
 		SchedJob   *job = lfirst(lc_job);
 
+		if (job->problem != NULL)
+			continue;
 		job->tz = pg_tzset(job->timezone);
 		if (job->tz == NULL)
 		{
-			ereport(WARNING,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("pg_steward job \"%s\" has unknown time zone \"%s\"; skipping it",
-							job->name, job->timezone)));
+			job->problem = psprintf("time zone \"%s\" is not recognized", job->timezone);
 			continue;
 		}
 		sched_parse_job(job);
 	}
 	return jobs;
+}
+
+/*
+ * A job the scheduler skips says why, once, in the server log and in
+ * steward.job_state.problem (steward.jobs shows it); a job whose owner has
+ * gone is also disabled, with a failed run that says so, so that no role
+ * that later gets the owner's OID ever runs it.
+ */
+static void
+sched_report_problem(SchedJob *job)
+{
+	bool		same = (job->problem == NULL && job->saved_problem == NULL) ||
+		(job->problem != NULL && job->saved_problem != NULL &&
+		 strcmp(job->problem, job->saved_problem) == 0);
+
+	if (job->owner_problem != NULL && job->enabled)
+	{
+		char	   *message = psprintf("job disabled: %s", job->owner_problem);
+		Datum		values[2];
+
+		values[0] = Int64GetDatum(job->job_id);
+		values[1] = CStringGetTextDatum(message);
+		steward_spi_exec("UPDATE steward.job SET enabled = false WHERE job_id = $1",
+						 SPI_OK_UPDATE, 1, (Oid[]) {INT8OID}, values, NULL);
+		steward_spi_exec("INSERT INTO steward.job_run"
+						 " (job_id, started_at, finished_at, status, message)"
+						 " VALUES ($1, pg_catalog.clock_timestamp(),"
+						 "         pg_catalog.clock_timestamp(), 'failed', $2)",
+						 SPI_OK_INSERT, 2, (Oid[]) {INT8OID, TEXTOID}, values, NULL);
+		job->enabled = false;
+		ereport(WARNING,
+				(errcode(ERRCODE_INVALID_ROLE_SPECIFICATION),
+				 errmsg("pg_steward job \"%s\" (job_id " INT64_FORMAT ") disabled: %s",
+						job->name, job->job_id, job->owner_problem),
+				 errhint("A superuser can confirm the owner with steward.alter_job(..., enabled => true), or unschedule the job.")));
+		same = true;			/* reported */
+	}
+	if (same)
+		return;
+	if (job->problem != NULL)
+		ereport(WARNING,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("pg_steward job \"%s\" (job_id " INT64_FORMAT ") is skipped: %s",
+						job->name, job->job_id, job->problem),
+				 errhint("Fix the job with steward.alter_job() or steward.schedule(), or unschedule it.")));
+	job->dirty = true;
 }
 
 /*
@@ -312,16 +430,20 @@ sched_save_states(List *jobs)
 			   *retries,
 			   *attempts,
 			   *failures,
-			   *skipped;
+			   *skipped,
+			   *problems;
 	bool	   *keynulls,
 			   *nextnulls,
-			   *retrynulls;
+			   *retrynulls,
+			   *problemnulls;
 	int			dims[1];
 	int			lbs[1] = {1};
 	ListCell   *lc;
-	Datum		values[7];
+	Datum		values[8];
 
 	ids = palloc(sizeof(Datum) * max);
+	problems = palloc(sizeof(Datum) * max);
+	problemnulls = palloc(sizeof(bool) * max);
 	keys = palloc(sizeof(Datum) * max);
 	nexts = palloc(sizeof(Datum) * max);
 	retries = palloc(sizeof(Datum) * max);
@@ -348,6 +470,8 @@ sched_save_states(List *jobs)
 		attempts[n] = Int32GetDatum(job->retry_attempt);
 		failures[n] = Int32GetDatum(job->consecutive_failures);
 		skipped[n] = Int64GetDatum(job->skipped_runs);
+		problemnulls[n] = job->problem == NULL;
+		problems[n] = problemnulls[n] ? (Datum) 0 : CStringGetTextDatum(job->problem);
 		job->dirty = false;
 		n++;
 	}
@@ -362,16 +486,17 @@ sched_save_states(List *jobs)
 	values[4] = PointerGetDatum(construct_md_array(attempts, NULL, 1, dims, lbs, INT4OID, 4, true, TYPALIGN_INT));
 	values[5] = PointerGetDatum(construct_md_array(failures, NULL, 1, dims, lbs, INT4OID, 4, true, TYPALIGN_INT));
 	values[6] = PointerGetDatum(construct_md_array(skipped, NULL, 1, dims, lbs, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	values[7] = PointerGetDatum(construct_md_array(problems, problemnulls, 1, dims, lbs, TEXTOID, -1, false, TYPALIGN_INT));
 
 	/* Jobs unscheduled meanwhile are left out. */
 	steward_spi_exec("INSERT INTO steward.job_state AS s"
 					 " (job_id, schedule_key, next_run_at, retry_at, retry_attempt,"
-					 "  consecutive_failures, skipped_runs)"
+					 "  consecutive_failures, skipped_runs, problem)"
 					 " SELECT u.* FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2),"
 					 "   pg_catalog.unnest($3), pg_catalog.unnest($4), pg_catalog.unnest($5),"
-					 "   pg_catalog.unnest($6), pg_catalog.unnest($7))"
+					 "   pg_catalog.unnest($6), pg_catalog.unnest($7), pg_catalog.unnest($8))"
 					 "   AS u(job_id, schedule_key, next_run_at, retry_at, retry_attempt,"
-					 "        consecutive_failures, skipped_runs)"
+					 "        consecutive_failures, skipped_runs, problem)"
 					 "  WHERE EXISTS (SELECT FROM steward.job j WHERE j.job_id = u.job_id)"
 					 " ON CONFLICT (job_id) DO UPDATE SET"
 					 "  schedule_key = EXCLUDED.schedule_key,"
@@ -379,10 +504,12 @@ sched_save_states(List *jobs)
 					 "  retry_at = EXCLUDED.retry_at,"
 					 "  retry_attempt = EXCLUDED.retry_attempt,"
 					 "  consecutive_failures = EXCLUDED.consecutive_failures,"
-					 "  skipped_runs = EXCLUDED.skipped_runs",
-					 SPI_OK_INSERT, 7,
+					 "  skipped_runs = EXCLUDED.skipped_runs,"
+					 "  problem = EXCLUDED.problem",
+					 SPI_OK_INSERT, 8,
 					 (Oid[]) {INT8ARRAYOID, TEXTARRAYOID, TIMESTAMPTZARRAYOID,
-					 TIMESTAMPTZARRAYOID, INT4ARRAYOID, INT4ARRAYOID, INT8ARRAYOID},
+					 TIMESTAMPTZARRAYOID, INT4ARRAYOID, INT4ARRAYOID, INT8ARRAYOID,
+					 TEXTARRAYOID},
 					 values, NULL);
 }
 
@@ -587,13 +714,21 @@ sched_account_runs(List *jobs, List *run_ids, TimestampTz now)
 	}
 }
 
-static void
+/*
+ * Delete history older than steward.job_history_retention, SCHEDULER_PRUNE_BATCH
+ * rows per transaction, for at most SCHEDULER_PRUNE_BUDGET_MS.  Returns true
+ * when old rows are left: the main loop then continues at its next turn
+ * instead of a minute later, so pruning keeps pace with any insert rate
+ * while scheduling goes on in between.
+ */
+static bool
 sched_prune_history(void)
 {
-	int			batch;
+	TimestampTz start = GetCurrentTimestamp();
 	Datum		keep = Int32GetDatum(steward_job_history_retention);
+	bool		first = true;
 
-	for (batch = 0; batch < SCHEDULER_PRUNE_MAX_BATCHES; batch++)
+	for (;;)
 	{
 		uint64		n;
 
@@ -607,15 +742,20 @@ sched_prune_history(void)
 						 "  ORDER BY finished_at LIMIT " CppAsString2(SCHEDULER_PRUNE_BATCH) ")",
 						 SPI_OK_DELETE, 1, (Oid[]) {INT4OID}, &keep, NULL);
 		n = SPI_processed;
-		if (batch == 0)
+		if (first && !sched_prune_pending)
 			steward_spi_exec("DELETE FROM steward.job_state s WHERE NOT EXISTS"
 							 " (SELECT FROM steward.job j WHERE j.job_id = s.job_id)",
 							 SPI_OK_DELETE, 0, NULL, NULL, NULL);
+		first = false;
 		SPI_finish();
 		PopActiveSnapshot();
 		CommitTransactionCommand();
 		if (n < SCHEDULER_PRUNE_BATCH)
-			break;
+			return false;
+		if (TimestampDifferenceExceeds(start, GetCurrentTimestamp(),
+									   SCHEDULER_PRUNE_BUDGET_MS))
+			return true;
+		CHECK_FOR_INTERRUPTS();
 	}
 }
 
@@ -759,6 +899,16 @@ sched_shutdown(void)
 				busy = true;
 		}
 		LWLockRelease(steward_shared->lock);
+		/* reaping waits for the postmaster to have seen them exit */
+		sched_follow_handoffs();
+		for (i = 0; i < steward_shared->nrunners; i++)
+		{
+			pid_t		pid;
+
+			if (sched_runner_handles[i] != NULL &&
+				GetBackgroundWorkerPid(sched_runner_handles[i], &pid) != BGWH_STOPPED)
+				busy = true;
+		}
 		if (!busy || TimestampDifferenceExceeds(start, GetCurrentTimestamp(), 3000))
 			break;
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
@@ -774,6 +924,71 @@ sched_shutdown(void)
 		(void) sched_reap_runners();
 	PopActiveSnapshot();
 	CommitTransactionCommand();
+}
+
+/*
+ * DROP EXTENSION: the jobs and their history are gone.  Stop this database's
+ * runners (terminate: there is nothing left to record), wait until the
+ * postmaster has seen them exit, and free their slots and the queue without
+ * recording anything, so that nothing of the old jobs survives into a new
+ * CREATE EXTENSION (whose job and run ids start again at 1).  Slots that a
+ * run_job() caller waits on are left to that caller.
+ */
+static void
+sched_abandon_runners(void)
+{
+	TimestampTz start = GetCurrentTimestamp();
+	int			i;
+
+	(void) steward_runner_drop_queued(sched_dboid, NULL, 0);
+	for (;;)
+	{
+		bool		busy = false;
+
+		sched_follow_handoffs();
+		LWLockAcquire(steward_shared->lock, LW_EXCLUSIVE);
+		for (i = 0; i < steward_shared->nrunners; i++)
+		{
+			StewardRunnerSlot *r = &steward_shared->runners[i];
+
+			if (r->dboid != sched_dboid || r->waiter_pid != 0 ||
+				r->state == RUNNER_FREE || r->state == RUNNER_QUEUED)
+				continue;
+			r->cancel_requested = true;
+			if (r->state == RUNNER_RUNNING || r->state == RUNNER_RESERVED)
+			{
+				busy = true;
+				if (r->pid != 0)
+					kill(r->pid, SIGTERM);
+			}
+		}
+		LWLockRelease(steward_shared->lock);
+		for (i = 0; i < steward_shared->nrunners; i++)
+		{
+			pid_t		pid;
+
+			if (sched_runner_handles[i] != NULL &&
+				GetBackgroundWorkerPid(sched_runner_handles[i], &pid) != BGWH_STOPPED)
+				busy = true;
+		}
+		if (!busy || TimestampDifferenceExceeds(start, GetCurrentTimestamp(), 10000))
+			break;
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 50, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+	}
+
+	LWLockAcquire(steward_shared->lock, LW_EXCLUSIVE);
+	for (i = 0; i < steward_shared->nrunners; i++)
+	{
+		StewardRunnerSlot *r = &steward_shared->runners[i];
+
+		if (r->dboid == sched_dboid && r->waiter_pid == 0 &&
+			(r->state == RUNNER_DONE || r->state == RUNNER_QUEUED))
+			memset(r, 0, sizeof(*r));
+	}
+	LWLockRelease(steward_shared->lock);
+	steward_wake_scheduler(InvalidOid);
 }
 
 /* ---------------------------------------------------------------------
@@ -810,6 +1025,7 @@ sched_pass(bool first)
 		SPI_finish();
 		PopActiveSnapshot();
 		CommitTransactionCommand();
+		sched_abandon_runners();
 		sched_set_state(SCHEDULER_NO_EXTENSION);
 		proc_exit(0);
 	}
@@ -827,7 +1043,8 @@ sched_pass(bool first)
 		char	   *key;
 		TimestampTz due;
 
-		if (!job->valid)
+		sched_report_problem(job);
+		if (!job->valid || job->problem != NULL)
 			continue;
 
 		/*
@@ -939,10 +1156,10 @@ sched_pass(bool first)
 		sched_drop_queue();
 	else
 	{
-		int		   *slotnos = palloc(sizeof(int) * steward_max_workers);
+		int			max = steward_effective_max_workers();
+		int		   *slotnos = palloc(sizeof(int) * max);
 		int			left;
-		int			n = steward_runner_promote(sched_dboid, slotnos,
-											   steward_max_workers, &left);
+		int			n = steward_runner_promote(sched_dboid, slotnos, max, &left);
 		int			i,
 					j;
 		bool		started;
@@ -1006,6 +1223,29 @@ sched_pass(bool first)
 	return wake;
 }
 
+/*
+ * ALTER DATABASE ... SET applies to background workers too.  The scheduler
+ * runs no user code; settings that would make its bookkeeping fail (read-only
+ * transactions, timeouts, another isolation level) are pinned for good.
+ */
+static void
+sched_pin_settings(void)
+{
+	static const char *const pins[][2] = {
+		{"default_transaction_read_only", "off"},
+		{"default_transaction_isolation", "read committed"},
+		{"default_transaction_deferrable", "off"},
+		{"statement_timeout", "0"},
+		{"lock_timeout", "0"},
+		{"idle_in_transaction_session_timeout", "0"},
+		{"session_replication_role", "origin"},
+	};
+	int			i;
+
+	for (i = 0; i < lengthof(pins); i++)
+		SetConfigOption(pins[i][0], pins[i][1], PGC_SUSET, PGC_S_OVERRIDE);
+}
+
 void
 steward_scheduler_main(Datum main_arg)
 {
@@ -1034,6 +1274,7 @@ steward_scheduler_main(Datum main_arg)
 
 	BackgroundWorkerInitializeConnectionByOid(sched_dboid, InvalidOid, 0);
 	steward_restrict_search_path();
+	sched_pin_settings();
 	pgstat_report_appname("pg_steward scheduler");
 	sched_set_state(SCHEDULER_RUNNING);
 
@@ -1069,10 +1310,14 @@ steward_scheduler_main(Datum main_arg)
 			wake = sched_pass(first);
 			first = false;
 			now = GetCurrentTimestamp();
-			if (TimestampDifferenceExceeds(sched_last_prune, now, SCHEDULER_PRUNE_EVERY_MS))
+			if (sched_prune_pending ||
+				TimestampDifferenceExceeds(sched_last_prune, now, SCHEDULER_PRUNE_EVERY_MS))
 			{
-				sched_prune_history();
-				sched_last_prune = now;
+				if (!sched_prune_pending)
+					sched_last_prune = now;
+				sched_prune_pending = sched_prune_history();
+				if (sched_prune_pending)
+					wake = now;		/* continue after a look at the queue */
 			}
 		}
 		PG_CATCH();

@@ -194,15 +194,19 @@ shmem_runner_active(const StewardRunnerSlot *r)
 
 /*
  * One pass over the runner slots (lock held): the slot of this job's run if
- * there is one, the first free slot, and the number of active runners.
+ * there is one, the first free slot, the number of active runners, and of
+ * those the number of 'owner' and the runs of 'owner' queued.
  */
 static StewardRunnerSlot *
-shmem_scan(Oid dboid, int64 job_id, int *free_slot, int *active)
+shmem_scan(Oid dboid, int64 job_id, Oid owner, int *free_slot, int *active,
+		   int *owner_active, int *owner_queued)
 {
 	int			i;
 
 	*free_slot = -1;
 	*active = 0;
+	*owner_active = 0;
+	*owner_queued = 0;
 	for (i = 0; i < steward_shared->nrunners; i++)
 	{
 		StewardRunnerSlot *r = &steward_shared->runners[i];
@@ -221,9 +225,32 @@ shmem_scan(Oid dboid, int64 job_id, int *free_slot, int *active)
 		 * background worker slot) may outlive the exit callback a little.
 		 */
 		if (shmem_runner_active(r))
+		{
 			(*active)++;
+			if (r->owner == owner)
+				(*owner_active)++;
+		}
+		else if (r->state == RUNNER_QUEUED && r->owner == owner)
+			(*owner_queued)++;
 	}
 	return NULL;
+}
+
+/* Active runners of 'owner' in the whole cluster (lock held). */
+static int
+shmem_owner_active(Oid owner)
+{
+	int			i;
+	int			n = 0;
+
+	for (i = 0; i < steward_shared->nrunners; i++)
+	{
+		StewardRunnerSlot *r = &steward_shared->runners[i];
+
+		if (shmem_runner_active(r) && r->owner == owner)
+			n++;
+	}
+	return n;
 }
 
 /*
@@ -256,17 +283,22 @@ shmem_first_queued(Oid dboid, Oid owner, TimestampTz horizon)
 
 /*
  * Claim a runner slot for a job.  Refused when the job already has a runner
- * (no overlap) or when steward.max_workers runners are active.
+ * (no overlap) or when steward.max_workers runners, or
+ * steward.max_workers_per_role runners of the owner, are active.
  */
 StewardReserveResult
-steward_runner_reserve(Oid dboid, int64 job_id, TimestampTz deadline, int *slotno)
+steward_runner_reserve(Oid dboid, int64 job_id, Oid owner, TimestampTz deadline,
+					   int *slotno)
 {
 	int			active;
 	int			free_slot;
+	int			owner_active;
+	int			owner_queued;
 	StewardRunnerSlot *r;
 
 	LWLockAcquire(steward_shared->lock, LW_EXCLUSIVE);
-	r = shmem_scan(dboid, job_id, &free_slot, &active);
+	r = shmem_scan(dboid, job_id, owner, &free_slot, &active, &owner_active,
+				   &owner_queued);
 	if (r != NULL)
 	{
 		/* a finished run not yet reaped clears up in a moment */
@@ -275,7 +307,8 @@ steward_runner_reserve(Oid dboid, int64 job_id, TimestampTz deadline, int *slotn
 		LWLockRelease(steward_shared->lock);
 		return finishing ? RESERVE_NO_CAPACITY : RESERVE_JOB_RUNNING;
 	}
-	if (free_slot < 0 || active >= steward_max_workers)
+	if (free_slot < 0 || active >= steward_effective_max_workers() ||
+		owner_active >= steward_effective_max_workers_per_role())
 	{
 		LWLockRelease(steward_shared->lock);
 		return RESERVE_NO_CAPACITY;
@@ -286,6 +319,7 @@ steward_runner_reserve(Oid dboid, int64 job_id, TimestampTz deadline, int *slotn
 	r->state = RUNNER_RESERVED;
 	r->dboid = dboid;
 	r->job_id = job_id;
+	r->owner = owner;
 	r->started_at = GetCurrentTimestamp();
 	r->deadline = deadline;
 	LWLockRelease(steward_shared->lock);
@@ -328,7 +362,9 @@ steward_job_is_running(Oid dboid, int64 job_id)
  * Queue a due run of a job.  It needs no worker yet: a runner of the same
  * database and owner that finishes its run takes it over, or the scheduler
  * starts a runner for it when steward.max_workers allows.  Refused when the
- * job already has a run (no overlap) or the queue is full.
+ * job already has a run (no overlap) or the queue is full; one owner may
+ * hold at most half of the queue, so that another role's due runs always
+ * find room (the refused run stays due and is queued later).
  */
 StewardReserveResult
 steward_runner_queue(Oid dboid, int64 job_id, Oid owner, int attempt,
@@ -336,15 +372,18 @@ steward_runner_queue(Oid dboid, int64 job_id, Oid owner, int attempt,
 {
 	int			free_slot;
 	int			active;
+	int			owner_active;
+	int			owner_queued;
 	StewardRunnerSlot *r;
 
 	LWLockAcquire(steward_shared->lock, LW_EXCLUSIVE);
-	if (shmem_scan(dboid, job_id, &free_slot, &active) != NULL)
+	if (shmem_scan(dboid, job_id, owner, &free_slot, &active, &owner_active,
+				   &owner_queued) != NULL)
 	{
 		LWLockRelease(steward_shared->lock);
 		return RESERVE_JOB_RUNNING;
 	}
-	if (free_slot < 0)
+	if (free_slot < 0 || owner_queued >= STEWARD_RUNNER_QUEUE / 2)
 	{
 		LWLockRelease(steward_shared->lock);
 		return RESERVE_NO_CAPACITY;
@@ -426,23 +465,52 @@ shmem_other_db_first(Oid dboid, TimestampTz grace)
 }
 
 /*
- * Move queued runs of 'dboid' to RESERVED, oldest due time first, as far as
- * steward.max_workers allows; the caller starts a runner for each returned
- * slot.  When several databases have schedulers, a database gets at most
- * its fair share of runners at first, so that every database's queue has
- * runners taking from it; runs that waited longer than
- * STEWARD_QUEUE_GRACE_MS may use any free capacity.  The last free runner
- * goes to the database served least recently among those with runs waiting
- * past the grace period, so that databases take turns.  *left gets the number
- * of queued runs of 'dboid' that remain.
+ * Move queued runs of 'dboid' to RESERVED as far as steward.max_workers
+ * allows; the caller starts a runner for each returned slot.  When several
+ * databases have schedulers, a database gets at most its fair share of
+ * runners at first, so that every database's queue has runners taking from
+ * it; runs that waited longer than STEWARD_QUEUE_GRACE_MS may use any free
+ * capacity.  The last free runner goes to the database served least
+ * recently among those with runs waiting past the grace period, so that
+ * databases take turns.  Within the database, owners take turns the same
+ * way: the next run is that of the owner with the fewest active runners
+ * (then the oldest due time), and an owner never has more than
+ * steward.max_workers_per_role runners in the cluster.  *left gets the
+ * number of queued runs of 'dboid' that remain.
  */
 #define STEWARD_QUEUE_GRACE_MS	500
+#define STEWARD_PROMOTE_OWNERS	64
+
+typedef struct ShmemOwnerCount
+{
+	Oid			owner;
+	int			active;
+} ShmemOwnerCount;
+
+static int *
+shmem_owner_count(ShmemOwnerCount *counts, int *n, Oid owner)
+{
+	int			i;
+
+	for (i = 0; i < *n; i++)
+		if (counts[i].owner == owner)
+			return &counts[i].active;
+	if (*n >= STEWARD_PROMOTE_OWNERS)
+		return NULL;
+	counts[*n].owner = owner;
+	counts[*n].active = shmem_owner_active(owner);
+	return &counts[(*n)++].active;
+}
 
 int
 steward_runner_promote(Oid dboid, int *slotnos, int max, int *left)
 {
 	TimestampTz now = GetCurrentTimestamp();
 	TimestampTz grace = TimestampTzPlusMilliseconds(now, -STEWARD_QUEUE_GRACE_MS);
+	int			max_workers = steward_effective_max_workers();
+	int			per_role = steward_effective_max_workers_per_role();
+	ShmemOwnerCount counts[STEWARD_PROMOTE_OWNERS];
+	int			ncounts = 0;
 	int			active = 0;
 	int			mine = 0;
 	int			queued = 0;
@@ -455,7 +523,7 @@ steward_runner_promote(Oid dboid, int *slotnos, int max, int *left)
 	for (i = 0; i < steward_shared->nschedulers; i++)
 		if (steward_shared->schedulers[i].state == SCHEDULER_RUNNING)
 			nsched++;
-	share = (steward_max_workers + Max(nsched, 1) - 1) / Max(nsched, 1);
+	share = (max_workers + Max(nsched, 1) - 1) / Max(nsched, 1);
 	for (i = 0; i < steward_shared->nrunners; i++)
 	{
 		StewardRunnerSlot *r = &steward_shared->runners[i];
@@ -470,21 +538,42 @@ steward_runner_promote(Oid dboid, int *slotnos, int max, int *left)
 			queued++;
 	}
 
-	while (queued > 0 && n < max && active < steward_max_workers)
+	while (queued > 0 && n < max && active < max_workers)
 	{
-		int			bestno = shmem_first_queued(dboid, InvalidOid, 0);
-		StewardRunnerSlot *best;
+		StewardRunnerSlot *best = NULL;
+		int			bestno = -1;
+		int			best_active = 0;
+		int		   *best_count = NULL;
 
-		if (bestno < 0)
+		for (i = 0; i < steward_shared->nrunners; i++)
+		{
+			StewardRunnerSlot *r = &steward_shared->runners[i];
+			int		   *count;
+
+			if (r->state != RUNNER_QUEUED || r->dboid != dboid)
+				continue;
+			count = shmem_owner_count(counts, &ncounts, r->owner);
+			if (count == NULL || *count >= per_role)
+				continue;
+			if (best == NULL || *count < best_active ||
+				(*count == best_active && r->scheduled_for < best->scheduled_for))
+			{
+				best = r;
+				bestno = i;
+				best_active = *count;
+				best_count = count;
+			}
+		}
+		if (best == NULL)
 			break;
-		best = &steward_shared->runners[bestno];
 		if (mine >= share && best->scheduled_for > grace)
 			break;
-		if (active + 1 >= steward_max_workers && shmem_other_db_first(dboid, grace))
+		if (active + 1 >= max_workers && shmem_other_db_first(dboid, grace))
 			break;
 		shmem_start_queued(best, RUNNER_RESERVED, now);
 		shmem_note_served(dboid, now);
 		slotnos[n++] = bestno;
+		(*best_count)++;
 		active++;
 		mine++;
 		queued--;
@@ -504,11 +593,10 @@ steward_runner_requeue(int slotno)
 	LWLockRelease(steward_shared->lock);
 }
 
-/* Is a run of this database and owner queued and due by 'horizon'? */
 /*
  * Should the runner of slot 'cur' exit rather than take over another run
- * (lock held)?  Yes when steward.max_workers was lowered below the runners
- * at work, or when all runners are busy while runs it cannot take (another
+ * (lock held)?  Yes when steward.max_workers (or max_workers_per_role) was
+ * lowered below the runners at work, or when all runners are busy while runs it cannot take (another
  * database or owner) have been queued for longer than the grace period: its
  * capacity then goes round.
  */
@@ -517,8 +605,10 @@ shmem_should_yield(const StewardRunnerSlot *cur)
 {
 	TimestampTz grace = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
 													-STEWARD_QUEUE_GRACE_MS);
+	int			max_workers = steward_effective_max_workers();
 	bool		waiting = false;
 	int			active = 0;
+	int			owner_active = 0;
 	int			i;
 
 	for (i = 0; i < steward_shared->nrunners; i++)
@@ -526,13 +616,18 @@ shmem_should_yield(const StewardRunnerSlot *cur)
 		StewardRunnerSlot *r = &steward_shared->runners[i];
 
 		if (shmem_runner_active(r))
+		{
 			active++;
+			if (r->owner == cur->owner)
+				owner_active++;
+		}
 		else if (r->state == RUNNER_QUEUED && r->scheduled_for <= grace &&
 				 (r->dboid != cur->dboid || r->owner != cur->owner))
 			waiting = true;
 	}
-	return active > steward_max_workers ||
-		(waiting && active >= steward_max_workers);
+	return active > max_workers ||
+		owner_active > steward_effective_max_workers_per_role() ||
+		(waiting && active >= max_workers);
 }
 
 bool
@@ -607,4 +702,26 @@ steward_runner_drop_queued(Oid dboid, StewardQueuedRun *dropped, int max)
 	}
 	LWLockRelease(steward_shared->lock);
 	return n;
+}
+
+/*
+ * A dropped database's runner slots: its scheduler and runners are gone, and
+ * so is the database their outcomes belonged to.  Free them, so that they do
+ * not count against steward.max_workers for ever.
+ */
+void
+steward_runner_forget_database(Oid dboid)
+{
+	int			i;
+
+	LWLockAcquire(steward_shared->lock, LW_EXCLUSIVE);
+	for (i = 0; i < steward_shared->nrunners; i++)
+	{
+		StewardRunnerSlot *r = &steward_shared->runners[i];
+
+		if (r->dboid == dboid && r->state != RUNNER_REAPING)
+			memset(r, 0, sizeof(*r));
+	}
+	LWLockRelease(steward_shared->lock);
+	steward_wake_scheduler(InvalidOid);
 }

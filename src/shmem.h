@@ -59,6 +59,7 @@ typedef struct StewardRunnerSlot
 	bool		kill_sent;		/* SIGTERM sent after the grace period */
 	pid_t		waiter_pid;		/* run_job() caller that reaps this slot */
 	bool		job_missing;	/* runner found no such job: nothing to record */
+	bool		terminated;		/* runner got SIGTERM (pg_terminate_backend) */
 	/* what a runner needs to start the run (set when the run is queued) */
 	Oid			owner;
 	int			attempt;
@@ -107,6 +108,7 @@ typedef enum StewardReserveResult
 } StewardReserveResult;
 
 extern StewardReserveResult steward_runner_reserve(Oid dboid, int64 job_id,
+												   Oid owner,
 												   TimestampTz deadline,
 												   int *slotno);
 extern void steward_runner_release(int slotno);
@@ -127,5 +129,6 @@ typedef struct StewardQueuedRun
 
 extern int	steward_runner_drop_queued(Oid dboid, StewardQueuedRun *dropped, int max);
 extern bool steward_job_is_running(Oid dboid, int64 job_id);
+extern void steward_runner_forget_database(Oid dboid);
 
 #endif							/* STEWARD_SHMEM_H */

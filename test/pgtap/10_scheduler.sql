@@ -9,7 +9,7 @@ SELECT has_view('steward', 'jobs', 'view steward.jobs exists');
 SELECT col_type_is('steward', 'job', 'owner', 'regrole', 'job owner is a regrole');
 SELECT col_type_is('steward', 'job', 'config', 'jsonb', 'job config is jsonb');
 SELECT col_type_is('steward', 'job_run', 'detail', 'jsonb', 'run detail is jsonb');
-SELECT col_is_unique('steward', 'job', ARRAY['job_name'], 'job names are unique');
+SELECT col_is_unique('steward', 'job', ARRAY['owner', 'job_name'], 'job names are unique per owner');
 
 SELECT ok((SELECT relrowsecurity FROM pg_class WHERE oid = 'steward.job'::regclass),
           'row-level security protects steward.job');

@@ -99,7 +99,7 @@ is(sql("SELECT count(*) FROM steward.job_run a JOIN steward.job_run b
 sql("SELECT steward.unschedule('long')");
 
 # --- steward.max_workers bounds concurrent runners ---
-$node->safe_psql('postgres', "ALTER SYSTEM SET steward.max_workers = 2; SELECT pg_reload_conf()");
+$node->safe_psql('postgres', "ALTER SYSTEM SET steward.max_workers = 2; ALTER SYSTEM SET steward.max_workers_per_role = 2; SELECT pg_reload_conf()");
 sql("SELECT steward.schedule('par' || i, '1 hours', 'SELECT pg_sleep(1)') FROM generate_series(1, 5) i");
 make_due("par$_") for 1 .. 5;
 ok($node->poll_query_until('postgres',
@@ -113,7 +113,7 @@ is(sql("SELECT max(c) FROM (SELECT (SELECT count(*) FROM steward.job_run b
                             WHERE a.job_id IN (SELECT job_id FROM steward.job WHERE job_name LIKE 'par%')) x"),
 	'2', 'never more than steward.max_workers runners at once');
 sql("SELECT steward.unschedule(job_name) FROM steward.job WHERE job_name LIKE 'par_'");
-$node->safe_psql('postgres', "ALTER SYSTEM RESET steward.max_workers; SELECT pg_reload_conf()");
+$node->safe_psql('postgres', "ALTER SYSTEM RESET steward.max_workers; ALTER SYSTEM RESET steward.max_workers_per_role; SELECT pg_reload_conf()");
 
 # --- a busy runner takes over queued runs of its owner, in a clean session ---
 $node->safe_psql('postgres', "ALTER SYSTEM SET steward.max_workers = 1; SELECT pg_reload_conf()");
@@ -323,6 +323,9 @@ is($ret, 0, 'ALTER DATABASE ... RENAME of a served database succeeds') or diag($
 ok($node->poll_query_until('postgres',
 	"SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'pg_steward scheduler' AND datname = 'app2'"),
 	'the renamed database is served again');
+my $app2_sched = sql("SELECT pid FROM pg_stat_activity WHERE backend_type = 'pg_steward scheduler' AND datname = 'app2'");
+like(slurp_file("/proc/$app2_sched/cmdline"), qr/pg_steward scheduler app2/,
+	'its process title has the new name');
 
 # DROP DATABASE (no FORCE) while its scheduler and a runner are active.
 $node->poll_query_until('postgres',
@@ -332,9 +335,134 @@ is($ret, 0, 'DROP DATABASE of a served database succeeds') or diag($err);
 sleep 1;
 is(sql("SELECT count(*) FROM pg_stat_activity WHERE datname = 'app2'"), '0', 'nothing reconnects to it');
 
+# --- issue 9: faults and failed statements ---
+
+# A DROP DATABASE that fails (not the owner; others connected) leaves the
+# database's scheduler, running jobs and queued runs alone.
+$node->safe_psql('postgres', 'CREATE DATABASE t1');
+$node->safe_psql('t1', 'CREATE EXTENSION pg_steward');
+$node->safe_psql('postgres', 'CREATE ROLE mallory LOGIN');
+$node->safe_psql('postgres', "ALTER SYSTEM SET steward.max_workers = 1; SELECT pg_reload_conf()");
+$node->poll_query_until('postgres', "SELECT current_setting('steward.max_workers') = '1'");
+$node->safe_psql('t1', "CREATE TABLE t1_log (job text)");
+$node->safe_psql('t1', "SELECT steward.schedule('t1-hog', '1 hours', \$\$SELECT pg_sleep(4); INSERT INTO t1_log VALUES ('hog')\$\$)");
+$node->safe_psql('t1', "SELECT steward.schedule('t1-queued', '1 hours', \$\$INSERT INTO t1_log VALUES ('queued')\$\$)");
+$node->poll_query_until('t1', "SELECT count(*) = 2 FROM steward.job_state s JOIN steward.job j USING (job_id)
+                               WHERE j.job_name LIKE 't1-%'") or die 'no state in t1';
+$node->safe_psql('t1', "UPDATE steward.job_state SET next_run_at = now() FROM steward.job j
+                         WHERE j.job_id = job_state.job_id AND j.job_name = 't1-hog';
+                        SELECT steward.alter_job('t1-hog')");
+$node->poll_query_until('t1', "SELECT running FROM steward.jobs WHERE name = 't1-hog'") or die 'hog did not start';
+$node->safe_psql('t1', "UPDATE steward.job_state SET next_run_at = now() FROM steward.job j
+                         WHERE j.job_id = job_state.job_id AND j.job_name = 't1-queued';
+                        SELECT steward.alter_job('t1-queued')");
+$node->poll_query_until('t1', "SELECT s.next_run_at > now() FROM steward.job_state s JOIN steward.job j USING (job_id)
+                                WHERE j.job_name = 't1-queued'") or die 'not queued';
+my $t1_sched = sql("SELECT pid FROM pg_stat_activity WHERE backend_type = 'pg_steward scheduler' AND datname = 't1'");
+($ret, $out, $err) = $node->psql('postgres', 'DROP DATABASE t1', extra_params => [ '-U', 'mallory' ]);
+like($err, qr/must be owner of database t1/, 'a DROP DATABASE without rights fails');
+my $visitor = $node->background_psql('t1');
+$visitor->query_safe('SELECT 1');
+($ret, $out, $err) = $node->psql('postgres', 'DROP DATABASE t1');
+like($err, qr/is being accessed by other users/, 'a DROP DATABASE while others are connected fails');
+$visitor->quit;
+ok($node->poll_query_until('t1', "SELECT count(*) = 2 FROM t1_log"),
+	'the running job finished and the queued run ran');
+is($node->safe_psql('t1', "SELECT string_agg(status, ',' ORDER BY run_id) FROM steward.job_run r
+                          JOIN steward.job j USING (job_id) WHERE j.job_name LIKE 't1-%'"),
+	'succeeded,succeeded', 'neither was cancelled');
+is(sql("SELECT pid FROM pg_stat_activity WHERE backend_type = 'pg_steward scheduler' AND datname = 't1'"),
+	$t1_sched, 'the scheduler was not stopped');
+
+# A RENAME that goes ahead stops the scheduler, which keeps its queued runs
+# as due: they run after the rename.
+$node->safe_psql('t1', "TRUNCATE t1_log");
+$node->safe_psql('t1', "UPDATE steward.job_state SET next_run_at = now() FROM steward.job j
+                         WHERE j.job_id = job_state.job_id AND j.job_name = 't1-hog';
+                        SELECT steward.alter_job('t1-hog')");
+$node->poll_query_until('t1', "SELECT running FROM steward.jobs WHERE name = 't1-hog'") or die 'hog did not start';
+$node->safe_psql('t1', "UPDATE steward.job_state SET next_run_at = now() FROM steward.job j
+                         WHERE j.job_id = job_state.job_id AND j.job_name = 't1-queued';
+                        SELECT steward.alter_job('t1-queued')");
+$node->poll_query_until('t1', "SELECT s.next_run_at > now() FROM steward.job_state s JOIN steward.job j USING (job_id)
+                                WHERE j.job_name = 't1-queued'") or die 'not queued';
+sql('ALTER DATABASE t1 RENAME TO t1r');
+ok($node->poll_query_until('t1r', "SELECT count(*) >= 1 FROM t1_log WHERE job = 'queued'"),
+	'a run queued when the database was renamed runs afterwards');
+$node->safe_psql('postgres', "ALTER SYSTEM RESET steward.max_workers; SELECT pg_reload_conf()");
+
+# DROP EXTENSION stops the database's runners; a new CREATE EXTENSION starts
+# clean (ids start again at 1, and nothing old is taken for running).
+$node->safe_psql('t1r', "SELECT steward.schedule('old-sleeper', '1 hours', 'SELECT pg_sleep(60)')");
+$node->safe_psql('t1r', "SELECT steward.run_job('old-sleeper', wait => false)");
+$node->poll_query_until('t1r', "SELECT running FROM steward.jobs WHERE name = 'old-sleeper'") or die 'no sleeper';
+$node->safe_psql('t1r', 'DROP EXTENSION pg_steward');
+ok($node->poll_query_until('postgres',
+	"SELECT count(*) = 0 FROM pg_stat_activity WHERE datname = 't1r' AND backend_type = 'pg_steward runner'"),
+	'DROP EXTENSION stops the runners of the database');
+$node->safe_psql('t1r', 'CREATE EXTENSION pg_steward');
+$node->safe_psql('t1r', "SELECT steward.schedule('new-tick', '1 seconds', 'SELECT 1')");
+ok($node->poll_query_until('t1r',
+	"SELECT count(*) >= 2 FROM steward.job_run r JOIN steward.job j USING (job_id)
+	  WHERE j.job_name = 'new-tick' AND status = 'succeeded'"),
+	'jobs of the new extension run');
+is($node->safe_psql('t1r', "SELECT skipped_runs FROM steward.jobs WHERE name = 'new-tick'"), '0',
+	'and none is taken for running by the old runner');
+$node->safe_psql('t1r', 'DROP EXTENSION pg_steward');
+$node->safe_psql('postgres', 'DROP DATABASE t1r');
+
+# statement_timeout and lock_timeout apply to job statements.
+sql("SELECT steward.schedule('sto', '\@yearly', \$\$SET statement_timeout = '500ms'; SELECT pg_sleep(5)\$\$)");
+sql("SELECT steward.run_job('sto')");
+like(runs('sto', "status || ': ' || message"), qr/^failed: canceling statement due to statement timeout/,
+	'statement_timeout set in the command is enforced');
+sql("CREATE ROLE sto_role LOGIN; ALTER ROLE sto_role SET statement_timeout = '500ms';
+     GRANT EXECUTE ON FUNCTION steward.schedule(text, text, text, text, interval, int, interval, bool) TO sto_role");
+$node->safe_psql('postgres', "SELECT steward.schedule('sto-role', '\@yearly', 'SELECT pg_sleep(5)')",
+	extra_params => [ '-U', 'sto_role' ]);
+sql("SELECT steward.run_job('sto-role')");
+like(runs('sto-role', 'message'), qr/statement timeout/, 'so is one set by ALTER ROLE ... SET');
+sql("CREATE TABLE locked_t (x int)");
+my $locker = $node->background_psql('postgres');
+$locker->query_safe('BEGIN; LOCK TABLE locked_t');
+sql("SELECT steward.schedule('lto', '\@yearly', \$\$SET lock_timeout = '200ms'; SELECT * FROM locked_t\$\$)");
+sql("SELECT steward.run_job('lto')");
+like(runs('lto', "status || ': ' || message"), qr/^failed: canceling statement due to lock timeout/,
+	'lock_timeout is enforced');
+$locker->query_safe('COMMIT');
+$locker->quit;
+sql("SELECT steward.unschedule('sto'), steward.unschedule('lto')");
+sql("DROP OWNED BY sto_role; DROP ROLE sto_role");
+
+# pg_terminate_backend() of a runner: cancelled, not crashed.
+sql("SELECT steward.schedule('victim', '1 hours', 'SELECT pg_sleep(60)')");
+make_due('victim');
+$node->poll_query_until('postgres', "SELECT running FROM steward.jobs WHERE name = 'victim'") or die 'no victim';
+sql("SELECT pg_terminate_backend(pid) FROM steward.job_run WHERE status = 'running'");
+ok($node->poll_query_until('postgres', "SELECT last_status = 'cancelled' FROM steward.jobs WHERE name = 'victim'"),
+	'a terminated runner\'s run ends cancelled');
+like(runs('victim', 'message'), qr/terminated/, 'and says so');
+sql("SELECT steward.unschedule('victim')");
+
+# An interval job keeps its anchor after a catch-up run.
+sql("SELECT steward.schedule('anchored', '1 hours', 'SELECT 1')");
+$node->poll_query_until('postgres',
+	"SELECT EXISTS (SELECT FROM steward.job_state s JOIN steward.job j USING (job_id) WHERE j.job_name = 'anchored')");
+my $anchor = sql("SELECT now() - interval '150 minutes' + interval '0.123456 s'");
+sql("UPDATE steward.job_state SET next_run_at = '$anchor' FROM steward.job j
+      WHERE j.job_id = job_state.job_id AND j.job_name = 'anchored';
+     SELECT steward.alter_job('anchored')");
+ok($node->poll_query_until('postgres',
+	"SELECT count(*) = 1 FROM steward.job_run r JOIN steward.job j USING (job_id) WHERE j.job_name = 'anchored'"),
+	'the missed run is caught up');
+$node->poll_query_until('postgres', "SELECT next_run_at > now() FROM steward.jobs WHERE name = 'anchored'");
+is(sql("SELECT next_run_at - '$anchor' FROM steward.jobs WHERE name = 'anchored'"), '03:00:00',
+	'the next due time stays on the anchor (anchor + 3 hours), not catch-up time + 1 hour');
+sql("SELECT steward.unschedule('anchored')");
+
 # No errors from our workers in the log (expected ones excluded).
 my $log = slurp_file($node->logfile);
-my @bad = grep { /ERROR|FATAL/ && !/division by zero|canceling statement|terminating background worker|terminating connection|pg_sleep/ } split /\n/, $log;
+my @bad = grep { /ERROR|FATAL/ && !/division by zero|canceling statement|terminating background worker|terminating connection|pg_sleep|must be owner|being accessed by other users/ } split /\n/, $log;
 ok(!grep(/pg_steward/, @bad), 'no unexpected pg_steward errors in the log') or diag(join("\n", @bad));
 
 $node->stop;
