@@ -51,13 +51,14 @@ CREATE FUNCTION steward.partition_table(
 	parent regclass, control text, step text, premake int DEFAULT 4,
 	start_at text DEFAULT NULL, retention text DEFAULT NULL,
 	retention_mode text DEFAULT 'drop', default_partition bool DEFAULT true,
-	name_template text DEFAULT NULL, timezone text DEFAULT 'UTC')
+	name_template text DEFAULT NULL, timezone text DEFAULT 'UTC',
+	retention_schema text DEFAULT NULL)
 RETURNS int
 AS 'MODULE_PATHNAME', 'steward_partition_table'
 LANGUAGE C VOLATILE
 SET search_path = pg_catalog, pg_temp;
 
-COMMENT ON FUNCTION steward.partition_table(regclass, text, text, int, text, text, text, bool, text, text) IS
+COMMENT ON FUNCTION steward.partition_table(regclass, text, text, int, text, text, text, bool, text, text, text) IS
 'make a RANGE-partitioned table a managed partition set; returns the number of partitions created';
 
 CREATE FUNCTION steward.partition_maintain(
@@ -74,14 +75,15 @@ COMMENT ON FUNCTION steward.partition_maintain(regclass) IS
 
 CREATE FUNCTION steward.partition_alter(
 	parent regclass, premake int DEFAULT NULL, retention text DEFAULT NULL,
-	retention_mode text DEFAULT NULL, name_template text DEFAULT NULL)
+	retention_mode text DEFAULT NULL, name_template text DEFAULT NULL,
+	retention_schema text DEFAULT NULL)
 RETURNS void
 AS 'MODULE_PATHNAME', 'steward_partition_alter'
 LANGUAGE C VOLATILE
 SET search_path = pg_catalog, pg_temp;
 
-COMMENT ON FUNCTION steward.partition_alter(regclass, int, text, text, text) IS
-'change a set''s policy (retention ''none'' removes it); applied at the next maintenance';
+COMMENT ON FUNCTION steward.partition_alter(regclass, int, text, text, text, text) IS
+'change a set''s policy (retention or retention_schema ''none'' removes it); applied at the next maintenance';
 
 CREATE FUNCTION steward.partition_forget(parent regclass)
 RETURNS void

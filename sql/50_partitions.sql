@@ -109,8 +109,13 @@ CREATE SCHEMA archive;
 CREATE TABLE logs (ts timestamptz NOT NULL) PARTITION BY RANGE (ts);
 SELECT steward.partition_table('logs', 'ts', '1 day', premake => 1,
                                start_at => (now() - interval '4 days')::text,
+                               retention => '2 days', retention_mode => 'detach',
+                               retention_schema => 'no_such_schema');
+SELECT steward.partition_table('logs', 'ts', '1 day', premake => 1,
+                               start_at => (now() - interval '4 days')::text,
                                retention => '2 days', retention_mode => 'detach');
-UPDATE steward.partition_set SET retention_schema = 'archive' WHERE parent = 'logs'::regclass;
+SELECT steward.partition_alter('logs', retention_schema => 'archive');
+SELECT retention_schema FROM steward.partition_set WHERE parent = 'logs'::regclass;
 SELECT parent, dropped, detached, status FROM steward.partition_maintain('logs');
 SELECT count(*) AS detached_tables FROM pg_class
  WHERE relnamespace = 'archive'::regnamespace AND relname LIKE 'logs_p%' AND NOT relispartition;
@@ -139,6 +144,13 @@ SELECT c.relname, pg_get_userbyid(c.relowner) AS owner,
        has_table_privilege('part_reader', c.oid, 'SELECT') AS reader_can_select
   FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
  WHERE i.inhparent = 'owned'::regclass ORDER BY 1;
+-- Detached partitions move to retention_schema as the owner, who needs
+-- CREATE there; 'none' removes it.
+SELECT steward.partition_alter('owned', retention_schema => 'archive');
+GRANT CREATE ON SCHEMA archive TO part_owner;
+SELECT steward.partition_alter('owned', retention_schema => 'archive');
+SELECT steward.partition_alter('owned', retention_schema => 'none');
+SELECT retention_schema IS NULL AS no_retention_schema FROM steward.partition_set WHERE parent = 'owned'::regclass;
 
 -- Names never exceed 63 bytes and never collide.
 CREATE TABLE a_table_with_a_really_quite_long_name_that_nearly_fills_namedata (ts timestamptz NOT NULL)

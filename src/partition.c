@@ -574,6 +574,31 @@ part_check_mode(const char *mode)
 				 errhint("Retention modes are \"drop\", \"detach\" and \"detach_concurrently\".")));
 }
 
+/*
+ * Detached partitions move to retention_schema as the set's owner, who
+ * therefore needs CREATE there; say so now rather than at retention time.
+ */
+static void
+part_check_retention_schema(PartSet *set)
+{
+	Oid			nsp;
+	Oid			owner;
+
+	if (set->retention_schema == NULL)
+		return;
+	nsp = get_namespace_oid(set->retention_schema, false);
+	owner = steward_rel_owner(set->parent);
+	if (!steward_may_create_in(nsp, owner))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("owner %s of table \"%s\" may not create tables in schema \"%s\"",
+						quote_identifier(GetUserNameFromId(owner, false)),
+						get_rel_name(set->parent), set->retention_schema),
+				 errdetail("Detached partitions are moved to retention_schema with the rights of the table's owner."),
+				 errhint("GRANT CREATE ON SCHEMA %s TO %s;", quote_identifier(set->retention_schema),
+						 quote_identifier(GetUserNameFromId(owner, false)))));
+}
+
 static char *
 part_default_template(PartSet *set)
 {
@@ -664,6 +689,7 @@ part_validate(PartSet *set)
 	set->tz = cron_lookup_timezone(set->timezone);
 	part_check_mode(set->retention_mode);
 	part_parse_retention(set);
+	part_check_retention_schema(set);
 	if (set->name_template == NULL)
 		set->name_template = part_default_template(set);
 	if (strstr(set->name_template, "{parent}") == NULL &&
@@ -1953,6 +1979,7 @@ steward_partition_table(PG_FUNCTION_ARGS)
 	set.default_partition = PG_ARGISNULL(7) ? true : PG_GETARG_BOOL(7);
 	set.name_template = part_text_arg(fcinfo, 8);
 	set.timezone = PG_ARGISNULL(9) ? "UTC" : part_text_arg(fcinfo, 9);
+	set.retention_schema = PG_NARGS() > 10 ? part_text_arg(fcinfo, 10) : NULL;
 
 	/*
 	 * Check privileges before touching the table, and describe it as its
@@ -1991,8 +2018,8 @@ steward_partition_table(PG_FUNCTION_ARGS)
 
 	steward_catalog_enter(&acc);
 	{
-		Datum		values[9];
-		char		nulls[9] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
+		Datum		values[10];
+		char		nulls[10] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
 
 		values[0] = ObjectIdGetDatum(set.parent);
 		values[1] = CStringGetTextDatum(set.control);
@@ -2006,12 +2033,16 @@ steward_partition_table(PG_FUNCTION_ARGS)
 		values[6] = BoolGetDatum(set.default_partition);
 		values[7] = CStringGetTextDatum(set.name_template);
 		values[8] = CStringGetTextDatum(set.timezone);
+		if (set.retention_schema)
+			values[9] = CStringGetTextDatum(set.retention_schema);
+		else
+			nulls[9] = 'n';
 		steward_spi_exec("INSERT INTO steward.partition_set"
 						 " (parent, control, step, premake, retention, retention_mode,"
-						 "  default_partition, name_template, timezone)"
-						 " VALUES ($1::pg_catalog.regclass, $2, $3, $4, $5, $6, $7, $8, $9)",
-						 SPI_OK_INSERT, 9,
-						 (Oid[]) {OIDOID, TEXTOID, TEXTOID, INT4OID, TEXTOID, TEXTOID, BOOLOID, TEXTOID, TEXTOID},
+						 "  default_partition, name_template, timezone, retention_schema)"
+						 " VALUES ($1::pg_catalog.regclass, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+						 SPI_OK_INSERT, 10,
+						 (Oid[]) {OIDOID, TEXTOID, TEXTOID, INT4OID, TEXTOID, TEXTOID, BOOLOID, TEXTOID, TEXTOID, TEXTOID},
 						 values, nulls);
 	}
 	steward_catalog_exit(&acc);
@@ -2196,8 +2227,8 @@ steward_partition_alter(PG_FUNCTION_ARGS)
 	PartSet		set;
 	StewardCatalogAccess acc;
 	StewardCatalogAccess owner;
-	Datum		values[5];
-	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
+	Datum		values[6];
+	char		nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
 	Oid			parent;
 
 	if (PG_ARGISNULL(0))
@@ -2223,6 +2254,12 @@ steward_partition_alter(PG_FUNCTION_ARGS)
 		set.retention_mode = part_text_arg(fcinfo, 3);
 	if (!PG_ARGISNULL(4))
 		set.name_template = part_text_arg(fcinfo, 4);
+	if (PG_NARGS() > 5 && !PG_ARGISNULL(5))
+	{
+		set.retention_schema = part_text_arg(fcinfo, 5);
+		if (pg_strcasecmp(set.retention_schema, "none") == 0)
+			set.retention_schema = NULL;
+	}
 	part_validate(&set);
 
 	values[0] = ObjectIdGetDatum(parent);
@@ -2233,11 +2270,15 @@ steward_partition_alter(PG_FUNCTION_ARGS)
 		nulls[2] = 'n';
 	values[3] = CStringGetTextDatum(set.retention_mode);
 	values[4] = CStringGetTextDatum(set.name_template);
+	if (set.retention_schema)
+		values[5] = CStringGetTextDatum(set.retention_schema);
+	else
+		nulls[5] = 'n';
 	steward_catalog_enter(&acc);
 	steward_spi_exec("UPDATE steward.partition_set SET premake = $2, retention = $3,"
-					 " retention_mode = $4, name_template = $5"
+					 " retention_mode = $4, name_template = $5, retention_schema = $6"
 					 " WHERE parent::pg_catalog.oid = $1",
-					 SPI_OK_UPDATE, 5, (Oid[]) {OIDOID, INT4OID, TEXTOID, TEXTOID, TEXTOID},
+					 SPI_OK_UPDATE, 6, (Oid[]) {OIDOID, INT4OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID},
 					 values, nulls);
 	steward_catalog_exit(&acc);
 	/* before SPI_finish(): the set's strings live in SPI memory */
