@@ -19,8 +19,8 @@
 #include "hooks.h"
 #include "job_runner.h"
 #include "launcher.h"
-#include "partition.h"
-#include "retention.h"
+#include "partition/partition.h"
+#include "retention/retention.h"
 #include "shmem.h"
 
 PG_MODULE_MAGIC;

@@ -38,8 +38,8 @@
 
 #include "pg_steward.h"
 #include "job_runner.h"
-#include "partition.h"
-#include "retention.h"
+#include "partition/partition.h"
+#include "retention/retention.h"
 #include "spi_util.h"
 
 PG_FUNCTION_INFO_V1(steward_retention_add);

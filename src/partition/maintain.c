@@ -1,0 +1,260 @@
+/*-------------------------------------------------------------------------
+ *
+ * maintain.c
+ *	  Maintenance of one partition set: what to create, what to retire,
+ *	  and the fast path for sets with nothing to do.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/partition.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_constraint.h"
+#include "catalog/pg_inherits.h"
+#include "catalog/pg_type.h"
+#include "common/hashfn.h"
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "mb/pg_wchar.h"
+#include "miscadmin.h"
+#include "nodes/parsenodes.h"
+#include "pgstat.h"
+#include "storage/bufmgr.h"
+#include "storage/lmgr.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/date.h"
+#include "utils/datetime.h"
+#include "utils/fmgroids.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/partcache.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+#include "utils/syscache.h"
+#include "utils/timestamp.h"
+
+#include "pg_steward.h"
+#include "cron.h"
+#include "guc.h"
+#include "job_runner.h"
+#include "spi_util.h"
+#include "partition/partition.h"
+#include "partition/partition_int.h"
+
+/*
+ * A fingerprint of the set: its configuration and its pg_inherits rows
+ * (which change with every attach, detach, drop or pending detach).  While
+ * it stays the same, the partitions are those the last maintenance left.
+ */
+int64
+part_fingerprint(PartSet *set)
+{
+	StringInfoData cfg;
+	uint64		h;
+	Relation	inhrel;
+	SysScanDesc scan;
+	HeapTuple	tup;
+
+	initStringInfo(&cfg);
+	appendStringInfo(&cfg, "%s|%s|%d|%s|%s|%s|%d|%s|%s",
+					 set->control, set->step, set->premake,
+					 set->retention ? set->retention : "",
+					 set->retention_mode, set->retention_schema ? set->retention_schema : "",
+					 (int) set->default_partition, set->name_template ? set->name_template : "",
+					 set->timezone);
+	h = hash_bytes_extended((unsigned char *) cfg.data, cfg.len, 0);
+	pfree(cfg.data);
+
+	scan = part_inherits_begin(set->parent, true, &inhrel);
+	while ((tup = systable_getnext(scan)) != NULL)
+	{
+		Form_pg_inherits inh = (Form_pg_inherits) GETSTRUCT(tup);
+		uint64		t;
+
+		t = hash_bytes_uint32_extended(inh->inhrelid, HeapTupleHeaderGetXmin(tup->t_data));
+		t = hash_bytes_uint32_extended((uint32) inh->inhdetachpending, t);
+		h += t;					/* order does not matter */
+	}
+	part_inherits_end(scan, inhrel);
+	return (int64) h;
+}
+
+/* The retention cutoff at 'current': partitions ending by it are retired. */
+int64
+part_retention_cutoff(PartSet *set, int64 current)
+{
+	if (set->is_time)
+		return part_add_calendar(set, current, -set->retention_iv.month,
+								 -set->retention_iv.day, -set->retention_iv.time);
+	return current - set->retention_id;
+}
+
+/*
+ * After a maintenance that left nothing to do: the first point at which the
+ * set may need work again, i.e. the next period start (premake moves on) or
+ * the time the oldest partition falls out of the retention, whichever comes
+ * first.  Until then, and while the fingerprint holds, maintenance is a
+ * no-op without reading the partitions.  Time sets only: id sets depend on
+ * their data.
+ */
+static void
+part_note_quiet(PartSet *set, List *ranges, PartResult *res)
+{
+	int64		current = part_current_point(set);
+	int64		quiet = part_next(set, part_floor(set, current));
+	ListCell   *lc;
+
+	if (!set->is_time || strcmp(res->status, "ok") != 0 ||
+		res->concurrent_detach != NIL || res->deferred)
+		return;
+	if (set->retention != NULL)
+	{
+		int64		cutoff = part_retention_cutoff(set, current);
+		bool		found = false;
+		int64		oldest = 0;
+
+		foreach(lc, ranges)
+		{
+			PartRange  *r = lfirst(lc);
+
+			if (r->is_default || r->hi_unbounded || r->hi <= cutoff)
+				continue;
+			if (!found || r->hi < oldest)
+				oldest = r->hi;
+			found = true;
+		}
+		if (found)
+		{
+			int64		at = part_add_calendar(set, oldest, set->retention_iv.month,
+											   set->retention_iv.day, set->retention_iv.time);
+
+			quiet = Min(quiet, at);
+		}
+	}
+	res->has_quiet = true;
+	res->quiet_until = quiet;
+	res->fingerprint = part_fingerprint(set);
+}
+
+/*
+ * The window maintenance fills: from the current period to premake periods
+ * ahead, and back to the newest partition if the set fell behind (after
+ * downtime, or when data outran premake), whose rows would otherwise stay
+ * in the default partition.
+ */
+void
+part_plan_window(PartSet *set, List *ranges, int64 *from, int64 *upto)
+{
+	int64		current = part_floor(set, part_current_point(set));
+	int64		newest_hi = 0;
+	bool		newest_hi_set = false;
+	ListCell   *lc;
+	int			i;
+
+	*upto = current;
+	for (i = 0; i <= set->premake; i++)
+		*upto = part_next(set, *upto);
+
+	*from = current;
+	foreach(lc, ranges)
+	{
+		PartRange  *r = lfirst(lc);
+
+		if (!r->is_default && !r->hi_unbounded && r->hi < *from &&
+			part_floor(set, r->hi) == r->hi &&
+			(newest_hi_set == false || r->hi > newest_hi))
+		{
+			newest_hi = r->hi;
+			newest_hi_set = true;
+		}
+	}
+	if (newest_hi_set)
+	{
+		bool		newer = false;
+
+		foreach(lc, ranges)
+		{
+			PartRange  *r = lfirst(lc);
+
+			if (!r->is_default && !r->lo_unbounded && r->lo >= newest_hi)
+				newer = true;
+		}
+		if (!newer)
+			*from = newest_hi;
+	}
+}
+
+/*
+ * Maintain one set: create what is missing up to premake periods ahead,
+ * then apply retention.  Runs in the caller's (sub)transaction.
+ */
+void
+part_maintain_one(PartSet *set, bool in_worker, PartResult *res)
+{
+	List	   *ranges;
+	int64		upto;
+	int64		from;
+	StringInfoData problems;
+	bool		made_default;
+	char	   *finalize_error;
+
+	memset(res, 0, sizeof(PartResult));
+	res->status = "ok";
+
+	/* One maintainer per set; a second one skips instead of queueing. */
+	if (!ConditionalLockRelationOid(set->parent, ShareUpdateExclusiveLock))
+	{
+		res->status = "skipped";
+		res->message = "the set is locked: another session is maintaining it or holds a conflicting lock";
+		return;
+	}
+	part_describe_parent(set);
+	part_validate(set);
+
+	/* Nothing can have changed since the last maintenance: done. */
+	if (set->has_quiet && set->is_time &&
+		part_current_point(set) < set->quiet_until &&
+		part_fingerprint(set) == set->fingerprint)
+	{
+		res->has_quiet = true;
+		res->fingerprint = set->fingerprint;
+		res->quiet_until = set->quiet_until;
+		return;
+	}
+
+	ranges = part_existing(set);
+	finalize_error = part_finalize_pending(set, res);
+	part_plan_window(set, ranges, &from, &upto);
+
+	initStringInfo(&problems);
+	res->created = part_create_range(set, &ranges, from, upto, true, false, &problems,
+									 &res->moved);
+	part_ensure_default(set, ranges, &made_default);
+	if (made_default)
+		res->created++;
+	part_retire(set, ranges, part_current_point(set), in_worker, res);
+	part_drop_exclusion(set);
+	if (problems.len > 0)
+	{
+		res->status = "failed";
+		res->message = psprintf("overlapping partitions not managed by the set: %s", problems.data);
+	}
+	else if (finalize_error != NULL)
+	{
+		res->status = "failed";
+		res->message = finalize_error;
+	}
+	else if (res->moved > 0 && res->message == NULL)
+		res->message = psprintf("moved " INT64_FORMAT " rows from the default partition into new partitions",
+								res->moved);
+	part_note_quiet(set, ranges, res);
+}
