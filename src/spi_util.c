@@ -114,6 +114,36 @@ steward_is_interrupt(ErrorData *edata)
 }
 
 ErrorData *
+steward_in_subxact(StewardXactFn fn, void *arg)
+{
+	MemoryContext oldcxt = CurrentMemoryContext;
+	ResourceOwner oldowner = CurrentResourceOwner;
+	ErrorData  *volatile edata = NULL;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(oldcxt);
+	PG_TRY();
+	{
+		fn(arg);
+		ReleaseCurrentSubTransaction();
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(oldcxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(oldcxt);
+	CurrentResourceOwner = oldowner;
+	/* a cancel or statement timeout stops everything, not just this step */
+	if (steward_is_interrupt(edata))
+		ReThrowError(edata);
+	return edata;
+}
+
+ErrorData *
 steward_in_xact(StewardXactFn fn, void *arg, MemoryContext mcxt)
 {
 	ErrorData  *volatile edata = NULL;

@@ -72,6 +72,15 @@ typedef void (*StewardXactFn) (void *arg);
 extern bool steward_is_interrupt(ErrorData *edata);
 extern ErrorData *steward_in_xact(StewardXactFn fn, void *arg, MemoryContext mcxt);
 
+/*
+ * Run fn(arg) in a subtransaction of the current transaction.  Returns
+ * NULL on success; on error the subtransaction is rolled back and the
+ * error returned (in the caller's memory context), so the caller decides
+ * whether to retry, report or rethrow it.  SPI, if connected, stays
+ * usable.  A real cancel is rethrown.
+ */
+extern ErrorData *steward_in_subxact(StewardXactFn fn, void *arg);
+
 /* Set up a materialized set-returning function (any PostgreSQL version). */
 extern void steward_init_srf(FunctionCallInfo fcinfo);
 

@@ -259,7 +259,7 @@ steward_partition_maintain(PG_FUNCTION_ARGS)
 
 		call.set = set;
 		call.res = &res;
-		edata = part_subxact(part_maintain_try, &call);
+		edata = steward_in_subxact(part_maintain_try, &call);
 		if (edata != NULL)
 		{
 			memset(&res, 0, sizeof(res));
@@ -486,7 +486,7 @@ steward_partition_info(PG_FUNCTION_ARGS)
 		SPI_finish();
 		PG_RETURN_NULL();
 	}
-	edata = part_subxact(part_info_try, &call);
+	edata = steward_in_subxact(part_info_try, &call);
 	SPI_finish();
 	if (edata != NULL)
 	{

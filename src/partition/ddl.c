@@ -55,42 +55,6 @@
 #include "partition/partition.h"
 #include "partition/partition_int.h"
 
-/*
- * Run fn(arg) in a subtransaction.  Returns NULL on success; on error the
- * subtransaction is rolled back and the error returned (in the caller's
- * memory context), so the caller decides whether to retry, report or
- * rethrow it.  SPI, if connected, stays usable.
- */
-ErrorData *
-part_subxact(StewardXactFn fn, void *arg)
-{
-	MemoryContext oldcxt = CurrentMemoryContext;
-	ResourceOwner oldowner = CurrentResourceOwner;
-	ErrorData  *volatile edata = NULL;
-
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(oldcxt);
-	PG_TRY();
-	{
-		fn(arg);
-		ReleaseCurrentSubTransaction();
-	}
-	PG_CATCH();
-	{
-		MemoryContextSwitchTo(oldcxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-	}
-	PG_END_TRY();
-	MemoryContextSwitchTo(oldcxt);
-	CurrentResourceOwner = oldowner;
-	/* a cancel or statement timeout stops everything, not just this step */
-	if (steward_is_interrupt(edata))
-		ReThrowError(edata);
-	return edata;
-}
-
 static void
 part_ddl_try(void *arg)
 {
@@ -113,7 +77,7 @@ part_exec_ddl(const char *sql)
 
 	for (attempt = 1;; attempt++)
 	{
-		ErrorData  *edata = part_subxact(part_ddl_try, (void *) sql);
+		ErrorData  *edata = steward_in_subxact(part_ddl_try, (void *) sql);
 
 		if (edata == NULL)
 			return;
@@ -456,7 +420,7 @@ part_finalize_pending(PartSet *set, PartResult *res)
 		if (call.qname == NULL)
 			continue;
 		call.set = set;
-		edata = part_subxact(part_finalize_try, &call);
+		edata = steward_in_subxact(part_finalize_try, &call);
 		if (edata == NULL)
 			res->detached++;
 		else if (failure == NULL)

@@ -154,7 +154,6 @@ extern List *part_load_sets(Oid only);
 extern bool part_load_visible(Oid parent, PartSet *set);
 
 /* ddl.c */
-extern ErrorData *part_subxact(StewardXactFn fn, void *arg);
 extern void part_exec_ddl(const char *sql);
 extern char *part_range_cond(PartSet *set, int64 lo, int64 hi);
 extern int part_create_range(PartSet *set, List **ranges, int64 from, int64 to,
