@@ -81,6 +81,9 @@ sql("INSERT INTO steward.job (job_name, schedule, command, owner, max_runtime)
 sql("INSERT INTO steward.job (job_name, schedule, command, owner, retry_delay)
      VALUES ('huge-delay', '1 seconds', 'SELECT 1', 'alice', '178000000 years')");
 as_ok('bob', "SELECT steward.schedule('tick', '1 seconds', \$\$INSERT INTO public.ticks VALUES ('bob')\$\$)");
+sql("INSERT INTO steward.job (job_name, schedule, command, owner, timezone)
+     VALUES ('bad-schedule', 'every full moon', 'SELECT 1', 'alice', NULL),
+            ('bad-zone', '1 seconds', 'SELECT 1', 'alice', 'Mars/Olympus_Mons')");
 ok($node->poll_query_until('postgres', "SELECT count(*) >= 2 FROM public.ticks"),
 	'other jobs of the database keep running next to an unreadable row');
 ok($node->poll_query_until('postgres',
@@ -88,6 +91,14 @@ ok($node->poll_query_until('postgres',
 	'the skipped job says why in steward.jobs');
 like(sql("SELECT problem FROM steward.jobs WHERE name = 'huge-delay'"), qr/retry_delay .* out of range/,
 	'so does the one with a huge retry_delay');
+ok($node->poll_query_until('postgres',
+	"SELECT problem LIKE 'schedule \"every full moon\" is not valid%' FROM steward.jobs WHERE name = 'bad-schedule'"),
+	'a bad schedule is reported, and steward.jobs stays readable');
+like(sql("SELECT problem FROM steward.jobs WHERE name = 'bad-zone'"), qr/time zone "Mars\/Olympus_Mons" is not recognized/,
+	'so is a bad time zone');
+is(sql("SELECT count(*) FROM steward.jobs WHERE next_run_at IS NOT NULL AND name LIKE 'bad-%'"), '0',
+	'skipped jobs show no next run');
+sql("SELECT steward.unschedule('bad-schedule'), steward.unschedule('bad-zone')");
 like(slurp_file($node->logfile), qr/pg_steward job "huge-runtime" \(job_id \d+\) is skipped: max_runtime/,
 	'and the server log says it once');
 is(sql("SELECT count(*) FROM steward.job_run r JOIN steward.job j USING (job_id) WHERE j.job_name LIKE 'huge-%'"),
