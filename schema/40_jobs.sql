@@ -167,7 +167,7 @@ SELECT j.job_name AS name,
 						   pg_catalog.current_setting('steward.timezone', true),
 						   'UTC') AS timezone,
 	   j.enabled,
-	   CASE WHEN j.enabled THEN
+	   CASE WHEN j.enabled AND s.problem IS NULL THEN
 		   COALESCE(LEAST(s.next_run_at, s.retry_at),
 							   (SELECT n FROM steward.next_runs(j.schedule, pg_catalog.now(), 1, j.timezone) n))
 	   END AS next_run_at,

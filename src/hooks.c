@@ -293,7 +293,7 @@ hooks_reassign_jobs(ReassignOwnedStmt *stmt)
 	if (n == 0)
 		return;
 	values[1] = ObjectIdGetDatum(newrole);
-	values[2] = CStringGetDatum(GetUserNameFromId(newrole, false));
+	values[2] = CStringGetTextDatum(GetUserNameFromId(newrole, false));
 
 	steward_catalog_enter(&acc);
 	SPI_connect();
@@ -305,12 +305,13 @@ hooks_reassign_jobs(ReassignOwnedStmt *stmt)
 		ereport(ERROR,
 				(errcode(ERRCODE_DUPLICATE_OBJECT),
 				 errmsg("cannot reassign pg_steward job \"%s\" to role \"%s\"",
-						steward_spi_gettext(0, 1), DatumGetCString(values[2])),
+						steward_spi_gettext(0, 1), TextDatumGetCString(values[2])),
 				 errdetail("Job names are unique per owner, and the role would own two jobs of that name."),
 				 errhint("Unschedule one of them first.")));
-	steward_spi_exec("UPDATE steward.job SET owner = $2::pg_catalog.regrole, owner_name = $3"
+	steward_spi_exec("UPDATE steward.job SET owner = $2::pg_catalog.regrole,"
+					 " owner_name = $3::pg_catalog.name"
 					 " WHERE owner::pg_catalog.oid = ANY ($1)",
-					 SPI_OK_UPDATE, 3, (Oid[]) {OIDARRAYOID, OIDOID, NAMEOID}, values, NULL);
+					 SPI_OK_UPDATE, 3, (Oid[]) {OIDARRAYOID, OIDOID, TEXTOID}, values, NULL);
 	if (SPI_processed > 0)
 		steward_wake_scheduler_at_commit();
 	SPI_finish();
@@ -351,10 +352,10 @@ hooks_rename_owner(Oid roleid, const char *newname)
 		return;
 	steward_catalog_enter(&acc);
 	SPI_connect();
-	steward_spi_exec("UPDATE steward.job SET owner_name = $2"
+	steward_spi_exec("UPDATE steward.job SET owner_name = $2::pg_catalog.name"
 					 " WHERE owner::pg_catalog.oid = $1",
-					 SPI_OK_UPDATE, 2, (Oid[]) {OIDOID, NAMEOID},
-					 (Datum[]) {ObjectIdGetDatum(roleid), CStringGetDatum(newname)}, NULL);
+					 SPI_OK_UPDATE, 2, (Oid[]) {OIDOID, TEXTOID},
+					 (Datum[]) {ObjectIdGetDatum(roleid), CStringGetTextDatum(newname)}, NULL);
 	SPI_finish();
 	steward_catalog_exit(&acc);
 }

@@ -337,7 +337,7 @@ steward_schedule(PG_FUNCTION_ARGS)
 	CronSchedule sched;
 	StewardCatalogAccess acc;
 	Oid			argtypes[10] = {TEXTOID, TEXTOID, TEXTOID, OIDOID, BOOLOID,
-	TEXTOID, INTERVALOID, INT4OID, INTERVALOID, NAMEOID};
+	TEXTOID, INTERVALOID, INT4OID, INTERVALOID, TEXTOID};
 	Datum		values[10];
 	char		nulls[10] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
 	int64		job_id;
@@ -379,7 +379,7 @@ steward_schedule(PG_FUNCTION_ARGS)
 		values[8] = PG_GETARG_DATUM(6);
 	}
 
-	values[9] = CStringGetDatum(GetUserNameFromId(caller, false));
+	values[9] = CStringGetTextDatum(GetUserNameFromId(caller, false));
 
 	/*
 	 * Serialise schedule() calls of one role (for the job count) and keep
@@ -393,7 +393,8 @@ steward_schedule(PG_FUNCTION_ARGS)
 	steward_spi_exec("INSERT INTO steward.job AS j"
 					 " (job_name, kind, schedule, command, owner, enabled, timezone,"
 					 "  max_runtime, max_retries, retry_delay, owner_name)"
-					 " VALUES ($1, 'sql', $2, $3, $4::pg_catalog.regrole, $5, $6, $7, $8, $9, $10)"
+					 " VALUES ($1, 'sql', $2, $3, $4::pg_catalog.regrole, $5, $6, $7, $8, $9,"
+					 "         $10::pg_catalog.name)"
 					 " ON CONFLICT (owner, job_name) DO UPDATE SET"
 					 "  schedule = EXCLUDED.schedule, command = EXCLUDED.command,"
 					 "  enabled = EXCLUDED.enabled, timezone = EXCLUDED.timezone,"

@@ -428,14 +428,45 @@ shmem_scheduler_of(Oid dboid)
 	return NULL;
 }
 
-/* A run of 'dboid' got a runner now (lock held). */
+/* A run of 'dboid' and 'owner' got a runner now (lock held). */
 static void
-shmem_note_served(Oid dboid, TimestampTz now)
+shmem_note_served(Oid dboid, Oid owner, TimestampTz now)
 {
 	StewardSchedulerSlot *s = shmem_scheduler_of(dboid);
+	StewardOwnerTurn *slot = NULL;
+	int			i;
 
-	if (s != NULL)
-		s->last_served = now;
+	if (s == NULL)
+		return;
+	s->last_served = now;
+	for (i = 0; i < STEWARD_OWNER_TURNS; i++)
+	{
+		StewardOwnerTurn *t = &s->owner_turns[i];
+
+		if (t->owner == owner)
+		{
+			slot = t;
+			break;
+		}
+		if (slot == NULL || t->last_served < slot->last_served)
+			slot = t;			/* else reuse the least recent entry */
+	}
+	slot->owner = owner;
+	slot->last_served = now;
+}
+
+/* When a run of 'dboid' and 'owner' last got a runner; 0 if not lately. */
+static TimestampTz
+shmem_owner_last_served(StewardSchedulerSlot *s, Oid owner)
+{
+	int			i;
+
+	if (s == NULL)
+		return 0;
+	for (i = 0; i < STEWARD_OWNER_TURNS; i++)
+		if (s->owner_turns[i].owner == owner)
+			return s->owner_turns[i].last_served;
+	return 0;
 }
 
 /*
@@ -473,8 +504,9 @@ shmem_other_db_first(Oid dboid, TimestampTz grace)
  * capacity.  The last free runner goes to the database served least
  * recently among those with runs waiting past the grace period, so that
  * databases take turns.  Within the database, owners take turns the same
- * way: the next run is that of the owner with the fewest active runners
- * (then the oldest due time), and an owner never has more than
+ * way: the next run is that of the owner with the fewest active runners,
+ * then of the owner served least recently (round robin), then the oldest
+ * due time; and an owner never has more than
  * steward.max_workers_per_role runners in the cluster.  *left gets the
  * number of queued runs of 'dboid' that remain.
  */
@@ -511,6 +543,7 @@ steward_runner_promote(Oid dboid, int *slotnos, int max, int *left)
 	int			per_role = steward_effective_max_workers_per_role();
 	ShmemOwnerCount counts[STEWARD_PROMOTE_OWNERS];
 	int			ncounts = 0;
+	StewardSchedulerSlot *me;
 	int			active = 0;
 	int			mine = 0;
 	int			queued = 0;
@@ -520,6 +553,7 @@ steward_runner_promote(Oid dboid, int *slotnos, int max, int *left)
 	int			i;
 
 	LWLockAcquire(steward_shared->lock, LW_EXCLUSIVE);
+	me = shmem_scheduler_of(dboid);
 	for (i = 0; i < steward_shared->nschedulers; i++)
 		if (steward_shared->schedulers[i].state == SCHEDULER_RUNNING)
 			nsched++;
@@ -543,24 +577,31 @@ steward_runner_promote(Oid dboid, int *slotnos, int max, int *left)
 		StewardRunnerSlot *best = NULL;
 		int			bestno = -1;
 		int			best_active = 0;
+		TimestampTz best_turn = 0;
 		int		   *best_count = NULL;
 
 		for (i = 0; i < steward_shared->nrunners; i++)
 		{
 			StewardRunnerSlot *r = &steward_shared->runners[i];
 			int		   *count;
+			TimestampTz turn;
 
 			if (r->state != RUNNER_QUEUED || r->dboid != dboid)
 				continue;
 			count = shmem_owner_count(counts, &ncounts, r->owner);
 			if (count == NULL || *count >= per_role)
 				continue;
+			turn = shmem_owner_last_served(me, r->owner);
+			/* fewest runners, then served least recently, then due first */
 			if (best == NULL || *count < best_active ||
-				(*count == best_active && r->scheduled_for < best->scheduled_for))
+				(*count == best_active &&
+				 (turn < best_turn ||
+				  (turn == best_turn && r->scheduled_for < best->scheduled_for))))
 			{
 				best = r;
 				bestno = i;
 				best_active = *count;
+				best_turn = turn;
 				best_count = count;
 			}
 		}
@@ -571,7 +612,7 @@ steward_runner_promote(Oid dboid, int *slotnos, int max, int *left)
 		if (active + 1 >= max_workers && shmem_other_db_first(dboid, grace))
 			break;
 		shmem_start_queued(best, RUNNER_RESERVED, now);
-		shmem_note_served(dboid, now);
+		shmem_note_served(dboid, best->owner, now);
 		slotnos[n++] = bestno;
 		(*best_count)++;
 		active++;
@@ -662,7 +703,7 @@ steward_runner_take_next(int cur_slotno, TimestampTz horizon)
 		StewardRunnerSlot *best = &steward_shared->runners[bestno];
 
 		shmem_start_queued(best, RUNNER_RUNNING, GetCurrentTimestamp());
-		shmem_note_served(cur->dboid, best->started_at);
+		shmem_note_served(cur->dboid, cur->owner, best->started_at);
 		best->pid = MyProcPid;
 		cur->state = RUNNER_DONE;
 		cur->pid = 0;

@@ -22,6 +22,15 @@ typedef enum StewardSchedulerState
 	SCHEDULER_NO_EXTENSION		/* database has no pg_steward; don't retry */
 } StewardSchedulerState;
 
+/* When an owner's run of a database last got a runner (round robin). */
+#define STEWARD_OWNER_TURNS		16
+
+typedef struct StewardOwnerTurn
+{
+	Oid			owner;
+	TimestampTz last_served;
+} StewardOwnerTurn;
+
 typedef struct StewardSchedulerSlot
 {
 	StewardSchedulerState state;
@@ -32,6 +41,7 @@ typedef struct StewardSchedulerSlot
 	TimestampTz blocked_until;	/* DROP/CREATE DATABASE in progress */
 	TimestampTz restart_after;	/* backoff after an abnormal exit */
 	TimestampTz last_served;	/* a run of this database last got a runner */
+	StewardOwnerTurn owner_turns[STEWARD_OWNER_TURNS];	/* per owner, LRU */
 } StewardSchedulerSlot;
 
 typedef enum StewardRunnerState

@@ -1,7 +1,7 @@
 -- Scheduler catalog: structure, privileges, pg_dump registration, and
 -- properties of next_runs() that hold for any schedule.
 BEGIN;
-SELECT plan(22);
+SELECT plan(26);
 
 SELECT has_table('steward', 'job', 'table steward.job exists');
 SELECT has_table('steward', 'job_run', 'table steward.job_run exists');
@@ -10,6 +10,17 @@ SELECT col_type_is('steward', 'job', 'owner', 'regrole', 'job owner is a regrole
 SELECT col_type_is('steward', 'job', 'config', 'jsonb', 'job config is jsonb');
 SELECT col_type_is('steward', 'job_run', 'detail', 'jsonb', 'run detail is jsonb');
 SELECT col_is_unique('steward', 'job', ARRAY['owner', 'job_name'], 'job names are unique per owner');
+SELECT col_not_null('steward', 'job', 'owner_name', 'jobs record their owner''s name');
+SELECT has_column('steward', 'jobs', 'problem', 'steward.jobs says why a job is skipped');
+SELECT ok(NOT has_function_privilege('public', 'steward.job_owner_name()', 'EXECUTE'),
+          'PUBLIC cannot call the owner-name trigger function');
+SELECT results_eq(
+	$$SELECT name, value FROM steward.settings
+	   WHERE name IN ('steward.max_workers', 'steward.max_workers_per_role', 'steward.max_jobs_per_role')
+	   ORDER BY name$$,
+	$$VALUES ('steward.max_jobs_per_role', '1000'), ('steward.max_workers', '-1'),
+	         ('steward.max_workers_per_role', '-1')$$,
+	'per-role limits and the derived runner limit are on by default');
 
 SELECT ok((SELECT relrowsecurity FROM pg_class WHERE oid = 'steward.job'::regclass),
           'row-level security protects steward.job');

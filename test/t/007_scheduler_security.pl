@@ -81,6 +81,9 @@ sql("INSERT INTO steward.job (job_name, schedule, command, owner, max_runtime)
 sql("INSERT INTO steward.job (job_name, schedule, command, owner, retry_delay)
      VALUES ('huge-delay', '1 seconds', 'SELECT 1', 'alice', '178000000 years')");
 as_ok('bob', "SELECT steward.schedule('tick', '1 seconds', \$\$INSERT INTO public.ticks VALUES ('bob')\$\$)");
+sql("INSERT INTO steward.job (job_name, schedule, command, owner, timezone)
+     VALUES ('bad-schedule', 'every full moon', 'SELECT 1', 'alice', NULL),
+            ('bad-zone', '1 seconds', 'SELECT 1', 'alice', 'Mars/Olympus_Mons')");
 ok($node->poll_query_until('postgres', "SELECT count(*) >= 2 FROM public.ticks"),
 	'other jobs of the database keep running next to an unreadable row');
 ok($node->poll_query_until('postgres',
@@ -88,6 +91,14 @@ ok($node->poll_query_until('postgres',
 	'the skipped job says why in steward.jobs');
 like(sql("SELECT problem FROM steward.jobs WHERE name = 'huge-delay'"), qr/retry_delay .* out of range/,
 	'so does the one with a huge retry_delay');
+ok($node->poll_query_until('postgres',
+	"SELECT problem LIKE 'schedule \"every full moon\" is not valid%' FROM steward.jobs WHERE name = 'bad-schedule'"),
+	'a bad schedule is reported, and steward.jobs stays readable');
+like(sql("SELECT problem FROM steward.jobs WHERE name = 'bad-zone'"), qr/time zone "Mars\/Olympus_Mons" is not recognized/,
+	'so is a bad time zone');
+is(sql("SELECT count(*) FROM steward.jobs WHERE next_run_at IS NOT NULL AND name LIKE 'bad-%'"), '0',
+	'skipped jobs show no next run');
+sql("SELECT steward.unschedule('bad-schedule'), steward.unschedule('bad-zone')");
 like(slurp_file($node->logfile), qr/pg_steward job "huge-runtime" \(job_id \d+\) is skipped: max_runtime/,
 	'and the server log says it once');
 is(sql("SELECT count(*) FROM steward.job_run r JOIN steward.job j USING (job_id) WHERE j.job_name LIKE 'huge-%'"),
@@ -279,6 +290,28 @@ is(sql("SELECT max(c) FROM (SELECT (SELECT count(*) FROM steward.job_run b JOIN 
 is(sql("SELECT (SELECT r.started_at FROM steward.job_run r JOIN steward.job j USING (job_id) WHERE j.job_name = 'small')
              < (SELECT max(r.started_at) FROM steward.job_run r JOIN steward.job j USING (job_id) WHERE j.job_name LIKE 'hog_')"),
 	't', 'the other role did not wait for the whole queue of the first');
+
+# Owners take turns: with one runner, another role's run waits for a few
+# runs of the first role (until the grace period), not for its whole queue.
+sql("ALTER SYSTEM SET steward.max_workers = 1; SELECT pg_reload_conf()");
+$node->poll_query_until('postgres', "SELECT current_setting('steward.max_workers') = '1'");
+as_ok('alice', "SELECT steward.schedule('turn' || i, '1 hours', 'SELECT pg_sleep(0.1)') FROM generate_series(1, 30) i");
+as_ok('bob', "SELECT steward.schedule('turn-bob', '1 hours', 'SELECT 1')");
+$node->poll_query_until('postgres',
+	"SELECT count(*) = 31 FROM steward.job_state s JOIN steward.job j USING (job_id) WHERE j.job_name LIKE 'turn%'")
+  or die 'no state';
+sql("UPDATE steward.job_state SET next_run_at = now() FROM steward.job j
+      WHERE j.job_id = job_state.job_id AND j.job_name LIKE 'turn%';
+     SELECT steward.alter_job('cjob')");
+ok($node->poll_query_until('postgres',
+	"SELECT count(*) = 31 FROM steward.job_run r JOIN steward.job j USING (job_id)
+	  WHERE j.job_name LIKE 'turn%' AND r.status = 'succeeded'"),
+	'all runs of both roles ran with one runner');
+cmp_ok(sql("SELECT count(*) FROM steward.job_run r JOIN steward.job j USING (job_id)
+             WHERE j.job_name LIKE 'turn_%' AND j.job_name <> 'turn-bob'
+               AND r.started_at < (SELECT r2.started_at FROM steward.job_run r2 JOIN steward.job j2 USING (job_id)
+                                    WHERE j2.job_name = 'turn-bob')"),
+	'<', 20, "the other role's run did not wait for the first role's whole queue");
 sql("ALTER SYSTEM RESET steward.max_workers; ALTER SYSTEM RESET steward.max_workers_per_role; SELECT pg_reload_conf()");
 
 # No unexpected errors from our workers (client sessions log as the test).
