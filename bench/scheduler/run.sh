@@ -161,7 +161,7 @@ start_cluster() {
 		CPORT=$PORT
 		cluster_init "$CDIR" "$CPORT" "${common[@]}" \
 			"shared_preload_libraries = 'pg_steward'" \
-			"steward.max_workers = $MAX_RUNNERS"
+			"steward.max_workers = $MAX_RUNNERS" "steward.max_workers_per_role = $MAX_RUNNERS"
 	else
 		CPORT=$((PORT + 1))
 		cluster_init "$CDIR" "$CPORT" "${common[@]}" \
@@ -548,7 +548,7 @@ table() {
 	echo "- load average before / after: $LOAD_BEFORE / $LOAD_AFTER; other clusters running on the machine at the start: ${OTHER_PM:-?}"
 	echo "- settings: DURATION=$DURATION s, NJOBS=$NJOBS, MINUTE_TICKS=$MINUTE_TICKS, IDLE>=$IDLE s, burst $BURST_DBS x $BURST_PER_DB jobs, PHASES=\"$PHASES\""
 	echo "- both clusters: max_worker_processes = $MAX_WORKER_PROCESSES, max_connections = $MAX_CONNECTIONS, fsync = off, otherwise defaults"
-	echo "- pg_steward: steward.max_workers = $MAX_RUNNERS, steward.naptime = 10s (default)"
+	echo "- pg_steward: steward.max_workers = steward.max_workers_per_role = $MAX_RUNNERS (all jobs have one owner, as pg_cron has no per-role cap), steward.naptime = 10s (default)"
 	echo "- pg_cron: cron.use_background_workers = on, cron.max_running_jobs = $MAX_RUNNERS, cron.log_statement = off, cron.database_name = postgres"
 	echo "- total run time: $(awk -v a="$T_START" -v b="$T_END" 'BEGIN { printf "%.0f", b - a }') s"
 	echo
