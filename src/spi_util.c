@@ -9,6 +9,7 @@
 
 #include "access/htup_details.h"
 #include "access/xact.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_authid.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_namespace.h"
@@ -66,9 +67,12 @@ steward_switch_user(Oid role, StewardCatalogAccess *acc)
 						   SECURITY_LOCAL_USERID_CHANGE |
 						   SECURITY_RESTRICTED_OPERATION);
 	acc->save_nestlevel = NewGUCNestLevel();
-	(void) set_config_option("search_path", "pg_catalog, pg_temp",
-							 PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
+	/* already so inside our SQL functions (SET search_path): save the work */
+	if (namespace_search_path == NULL ||
+		strcmp(namespace_search_path, STEWARD_SAFE_SEARCH_PATH) != 0)
+		(void) set_config_option("search_path", STEWARD_SAFE_SEARCH_PATH,
+								 PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
 }
 
 void
@@ -183,7 +187,7 @@ steward_catalog_exit(StewardCatalogAccess *acc)
 void
 steward_restrict_search_path(void)
 {
-	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET,
+	SetConfigOption("search_path", STEWARD_SAFE_SEARCH_PATH, PGC_SUSET,
 					PGC_S_OVERRIDE);
 }
 

@@ -22,6 +22,9 @@ extern int	steward_spi_exec(const char *sql, int expected, int nargs,
 extern Datum steward_spi_getdatum(int row, int col, bool *isnull);
 extern char *steward_spi_gettext(int row, int col);
 
+/* The search_path of every catalog access and of work as a table's owner. */
+#define STEWARD_SAFE_SEARCH_PATH "pg_catalog, pg_temp"
+
 /*
  * A switch of the current user, security context and search_path; the
  * matching exit restores all three.  Transaction abort undoes them too.

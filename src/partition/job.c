@@ -444,7 +444,7 @@ part_toplevel_ddl(const char *sql, Oid owner, MemoryContext mcxt)
 		ErrorData  *volatile edata = NULL;
 
 		SetConfigOption("lock_timeout", ms, PGC_SUSET, PGC_S_SESSION);
-		SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_SESSION);
+		SetConfigOption("search_path", STEWARD_SAFE_SEARCH_PATH, PGC_SUSET, PGC_S_SESSION);
 		SetUserIdAndSecContext(owner, save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
 							   SECURITY_RESTRICTED_OPERATION);
 		MemoryContextSwitchTo(mcxt);
