@@ -30,6 +30,7 @@ char	   *steward_timezone = NULL;
 int			steward_job_history_retention = 30 * 86400;
 int			steward_max_workers_per_role = -1;
 int			steward_max_jobs_per_role = 1000;
+int			steward_partition_lock_timeout = 2000;
 
 /*
  * Runners are background workers and take max_worker_processes slots, which
@@ -262,6 +263,16 @@ steward_guc_init(void)
 							NULL, NULL, NULL);
 
 #if PG_VERSION_NUM >= 150000
+	DefineCustomIntVariable("steward.partition_lock_timeout",
+							"Lock timeout of each DDL statement of partition maintenance and of each row retention batch.",
+							"Statements that cannot get their lock in time are retried a few times with backoff before the set's or table's run fails.",
+							&steward_partition_lock_timeout,
+							2000,
+							10, 600000,
+							PGC_SUSET,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
 	MarkGUCPrefixReserved("steward");
 #else
 	EmitWarningsOnPlaceholders("steward");

@@ -17,6 +17,8 @@ extern char *steward_timezone;
 extern int	steward_job_history_retention;
 extern int	steward_max_workers_per_role;
 extern int	steward_max_jobs_per_role;
+/* ms; partition DDL and row retention batches */
+extern int	steward_partition_lock_timeout;
 
 /* steward.max_workers and max_workers_per_role with -1 (auto) resolved */
 extern int	steward_effective_max_workers(void);

@@ -53,24 +53,12 @@
 #include "partition/partition.h"
 #include "partition/partition_int.h"
 
-int			steward_partition_lock_timeout = 2000;
-
 static void part_kind_maintenance(StewardJobContext *ctx);
 
 void
 steward_partition_init(void)
 {
 	steward_register_job_kind("partition_maintenance", part_kind_maintenance);
-
-	DefineCustomIntVariable("steward.partition_lock_timeout",
-							"Lock timeout of each DDL statement of partition maintenance.",
-							"Statements that cannot get their lock in time are retried a few times with backoff before the set's run fails.",
-							&steward_partition_lock_timeout,
-							2000,
-							10, 600000,
-							PGC_SUSET,
-							GUC_UNIT_MS,
-							NULL, NULL, NULL);
 }
 
 /* Does the set's default partition hold rows that belong in a range? */

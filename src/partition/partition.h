@@ -13,9 +13,6 @@
 
 #include "fmgr.h"
 
-/* steward.partition_lock_timeout, in ms; also used by row retention. */
-extern int	steward_partition_lock_timeout;
-
 extern void steward_partition_init(void);
 
 PGDLLEXPORT Datum steward_partition_table(PG_FUNCTION_ARGS);

@@ -38,7 +38,7 @@
 
 #include "pg_steward.h"
 #include "job_runner.h"
-#include "partition/partition.h"
+#include "guc.h"
 #include "retention/retention.h"
 #include "spi_util.h"
 
