@@ -264,3 +264,10 @@ DROP TABLE wide;
 
 -- The built-in maintenance job.
 SELECT name, kind, schedule, enabled FROM steward.jobs WHERE kind = 'partition_maintenance';
+-- its schedule can change, its command cannot (it has none), and schedule()
+-- does not replace it
+SELECT steward.alter_job('partition_maintenance', schedule => '15 minutes');
+SELECT steward.alter_job('partition_maintenance', command => 'SELECT 1');
+SELECT steward.schedule('partition_maintenance', '1 hour', 'SELECT 1');
+SELECT schedule, command FROM steward.job WHERE job_name = 'partition_maintenance';
+SELECT steward.alter_job('partition_maintenance', schedule => '10 minutes');

@@ -538,8 +538,15 @@ steward_alter_job(PG_FUNCTION_ARGS)
 					 " owner_name = CASE WHEN $9 THEN COALESCE((SELECT a.rolname"
 					 "   FROM pg_catalog.pg_authid a WHERE a.oid = j.owner::pg_catalog.oid),"
 					 "   owner_name) ELSE owner_name END"
-					 " WHERE job_id = $1",
+					 " WHERE job_id = $1 AND ($3 IS NULL OR j.kind = 'sql')",
 					 SPI_OK_UPDATE, 9, argtypes, values, nulls);
+	/* only sql jobs have a command; built-in kinds ignore one */
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("job \"%s\" takes no command", name),
+				 errdetail("Only jobs of kind sql run a command; built-in jobs run their kind's own code."),
+				 errhint("Change its schedule, enabled, timezone, max_runtime, max_retries or retry_delay instead.")));
 	SPI_finish();
 	steward_catalog_exit(&acc);
 
