@@ -4,7 +4,7 @@ EXTENSION = pg_steward
 EXTVERSION = $(shell sed -n "s/^default_version[[:space:]]*=[[:space:]]*'\([^']*\)'.*/\1/p" $(EXTENSION).control)
 
 MODULE_big = pg_steward
-OBJS = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c src/*/*.c)))
+OBJS = $(patsubst %.c,%.o,$(sort $(wildcard src/*/*.c)))
 
 # Install script: concatenation of schema/ fragments (00_header.sql first).
 SCHEMA_FRAGMENTS = $(sort $(wildcard schema/*.sql))
@@ -32,7 +32,7 @@ META.json: META.json.in $(EXTENSION).control
 	sed 's/@EXTVERSION@/$(EXTVERSION)/g' META.json.in > META.json.tmp && mv META.json.tmp $@
 
 # The version is compiled in; rebuild objects when it changes.
-$(OBJS): $(EXTENSION).control $(wildcard src/*.h src/*/*.h)
+$(OBJS): $(EXTENSION).control $(wildcard src/*/*.h)
 
 # Warnings are errors in tests and CI.
 STRICT_CFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter \

@@ -45,11 +45,11 @@
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
 
-#include "pg_steward.h"
-#include "cron.h"
-#include "guc.h"
-#include "job_runner.h"
-#include "spi_util.h"
+#include "core/pg_steward.h"
+#include "scheduler/cron.h"
+#include "core/guc.h"
+#include "scheduler/job_runner.h"
+#include "core/spi_util.h"
 #include "partition/partition.h"
 #include "partition/partition_int.h"
 

@@ -18,7 +18,7 @@
 #include "pgtime.h"
 #include "utils/relcache.h"
 
-#include "spi_util.h"
+#include "core/spi_util.h"
 
 #define PART_MAX_PREMAKE		1000
 #define PART_DDL_TRIES			4

@@ -36,11 +36,11 @@
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
 
-#include "pg_steward.h"
-#include "job_runner.h"
-#include "guc.h"
+#include "core/pg_steward.h"
+#include "scheduler/job_runner.h"
+#include "core/guc.h"
 #include "retention/retention.h"
-#include "spi_util.h"
+#include "core/spi_util.h"
 
 PG_FUNCTION_INFO_V1(steward_retention_add);
 PG_FUNCTION_INFO_V1(steward_retention_remove);

@@ -24,7 +24,8 @@
 #include "utils/syscache.h"
 #include "utils/tuplestore.h"
 
-#include "spi_util.h"
+#include "core/compat.h"
+#include "core/spi_util.h"
 
 /*
  * Execute a parameterised statement.  Values always travel as parameters,
@@ -215,21 +216,13 @@ steward_init_srf(FunctionCallInfo fcinfo)
 bool
 steward_is_table_owner(Oid relid)
 {
-#if PG_VERSION_NUM >= 160000
-	return object_ownercheck(RelationRelationId, relid, GetUserId());
-#else
-	return pg_class_ownercheck(relid, GetUserId());
-#endif
+	return steward_class_ownercheck(relid, GetUserId());
 }
 
 bool
 steward_may_create_in(Oid nsp, Oid role)
 {
-#if PG_VERSION_NUM >= 160000
-	return object_aclcheck(NamespaceRelationId, nsp, role, ACL_CREATE) == ACLCHECK_OK;
-#else
-	return pg_namespace_aclcheck(nsp, role, ACL_CREATE) == ACLCHECK_OK;
-#endif
+	return steward_namespace_aclcheck(nsp, role, ACL_CREATE) == ACLCHECK_OK;
 }
 
 void

@@ -19,7 +19,8 @@
 #include "utils/guc.h"
 #include "utils/varlena.h"
 
-#include "guc.h"
+#include "core/compat.h"
+#include "core/guc.h"
 
 bool		steward_enabled = true;
 char	   *steward_database_list = NULL;
@@ -262,7 +263,6 @@ steward_guc_init(void)
 							GUC_UNIT_S,
 							NULL, NULL, NULL);
 
-#if PG_VERSION_NUM >= 150000
 	DefineCustomIntVariable("steward.partition_lock_timeout",
 							"Lock timeout of each DDL statement of partition maintenance and of each row retention batch.",
 							"Statements that cannot get their lock in time are retried a few times with backoff before the set's or table's run fails.",
@@ -273,8 +273,5 @@ steward_guc_init(void)
 							GUC_UNIT_MS,
 							NULL, NULL, NULL);
 
-	MarkGUCPrefixReserved("steward");
-#else
-	EmitWarningsOnPlaceholders("steward");
-#endif
+	steward_mark_guc_prefix_reserved("steward");
 }

@@ -40,11 +40,12 @@
 #include "utils/builtins.h"
 #include "utils/syscache.h"
 
-#include "pg_steward.h"
-#include "hooks.h"
-#include "launcher.h"
-#include "shmem.h"
-#include "spi_util.h"
+#include "core/compat.h"
+#include "core/pg_steward.h"
+#include "core/hooks.h"
+#include "scheduler/launcher.h"
+#include "core/shmem.h"
+#include "core/spi_util.h"
 
 /* How long the launcher keeps away from a database being dropped. */
 #define HOOKS_BLOCK_MS	60000
@@ -69,12 +70,7 @@ hooks_xact_callback(XactEvent event, void *arg)
 	}
 }
 
-#if PG_VERSION_NUM >= 160000
-#define hooks_owns_database(dboid) \
-	object_ownercheck(DatabaseRelationId, (dboid), GetUserId())
-#else
-#define hooks_owns_database(dboid) pg_database_ownercheck((dboid), GetUserId())
-#endif
+#define hooks_owns_database(dboid) steward_database_ownercheck((dboid), GetUserId())
 
 /*
  * Sessions other than ours (and our workers) connected to the database, and

@@ -40,10 +40,10 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
-#include "pg_steward.h"
-#include "guc.h"
-#include "launcher.h"
-#include "shmem.h"
+#include "core/pg_steward.h"
+#include "core/guc.h"
+#include "scheduler/launcher.h"
+#include "core/shmem.h"
 
 /* How long before a database without the extension is probed again. */
 #define LAUNCHER_REPROBE_MS		(5 * 60 * 1000)

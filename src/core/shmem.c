@@ -23,13 +23,14 @@
 #include "storage/shmem.h"
 #include "utils/timestamp.h"
 
-#include "guc.h"
-#include "shmem.h"
+#include "core/compat.h"
+#include "core/guc.h"
+#include "core/shmem.h"
 
 StewardShared *steward_shared = NULL;
 
 static shmem_startup_hook_type shmem_prev_startup_hook = NULL;
-#if PG_VERSION_NUM >= 150000
+#if STEWARD_HAS_SHMEM_REQUEST_HOOK
 static shmem_request_hook_type shmem_prev_request_hook = NULL;
 #endif
 
@@ -53,7 +54,7 @@ shmem_size(void)
 static void
 shmem_request(void)
 {
-#if PG_VERSION_NUM >= 150000
+#if STEWARD_HAS_SHMEM_REQUEST_HOOK
 	if (shmem_prev_request_hook)
 		shmem_prev_request_hook();
 #endif
@@ -129,7 +130,7 @@ shmem_xact_callback(XactEvent event, void *arg)
 void
 steward_shmem_init(void)
 {
-#if PG_VERSION_NUM >= 150000
+#if STEWARD_HAS_SHMEM_REQUEST_HOOK
 	shmem_prev_request_hook = shmem_request_hook;
 	shmem_request_hook = shmem_request;
 #else

@@ -43,11 +43,12 @@
 #include "utils/timeout.h"
 #include "utils/timestamp.h"
 
-#include "pg_steward.h"
-#include "job_runner.h"
-#include "launcher.h"
-#include "shmem.h"
-#include "spi_util.h"
+#include "core/compat.h"
+#include "core/pg_steward.h"
+#include "scheduler/job_runner.h"
+#include "scheduler/launcher.h"
+#include "core/shmem.h"
+#include "core/spi_util.h"
 
 #define RUNNER_MAX_KINDS 32
 
@@ -612,13 +613,9 @@ steward_runner_main(Datum main_arg)
 	on_shmem_exit(runner_on_exit, (Datum) 0);
 
 	/* Connect as the job's owner: the job runs with exactly its rights. */
-#if PG_VERSION_NUM >= 170000
-	/* NOLOGIN roles may own jobs, as they may own objects */
+	/* from 17 on, NOLOGIN roles may own jobs, as they may own objects */
 	BackgroundWorkerInitializeConnectionByOid(args.dboid, args.owner,
-											  BGWORKER_BYPASS_ROLELOGINCHECK);
-#else
-	BackgroundWorkerInitializeConnectionByOid(args.dboid, args.owner, 0);
-#endif
+											  STEWARD_BGW_CONNECT_FLAGS);
 
 	mcxt = AllocSetContextCreate(TopMemoryContext, "pg_steward runner",
 								 ALLOCSET_DEFAULT_SIZES);
@@ -731,11 +728,7 @@ runner_exec_command(const char *command, MemoryContext mcxt,
 			PushActiveSnapshot(GetTransactionSnapshot());
 			snapshot_set = true;
 		}
-#if PG_VERSION_NUM >= 150000
-		querytrees = pg_analyze_and_rewrite_fixedparams(parsetree, sql, NULL, 0, NULL);
-#else
-		querytrees = pg_analyze_and_rewrite(parsetree, sql, NULL, 0, NULL);
-#endif
+		querytrees = steward_analyze_and_rewrite(parsetree, sql);
 		plantrees = pg_plan_queries(querytrees, sql, CURSOR_OPT_PARALLEL_OK, NULL);
 		if (snapshot_set)
 			PopActiveSnapshot();
@@ -746,11 +739,7 @@ runner_exec_command(const char *command, MemoryContext mcxt,
 		PortalStart(portal, NULL, 0, InvalidSnapshot);
 		receiver = CreateDestReceiver(DestNone);
 		InitializeQueryCompletion(qc);
-#if PG_VERSION_NUM >= 180000
-		(void) PortalRun(portal, FETCH_ALL, true, receiver, receiver, qc);
-#else
-		(void) PortalRun(portal, FETCH_ALL, true, true, receiver, receiver, qc);
-#endif
+		(void) steward_portal_run(portal, FETCH_ALL, true, receiver, receiver, qc);
 		receiver->rDestroy(receiver);
 		PortalDrop(portal, false);
 

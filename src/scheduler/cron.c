@@ -59,8 +59,8 @@
 #include "utils/datetime.h"
 #include "utils/timestamp.h"
 
-#include "cron.h"
-#include "guc.h"
+#include "scheduler/cron.h"
+#include "core/guc.h"
 
 /* Seconds between the Unix epoch (pg_time_t) and the PostgreSQL epoch */
 #define CRON_EPOCH_DIFF_SECS \

@@ -14,14 +14,14 @@
 #include "miscadmin.h"
 #include "utils/builtins.h"
 
-#include "pg_steward.h"
-#include "guc.h"
-#include "hooks.h"
-#include "job_runner.h"
-#include "launcher.h"
+#include "core/pg_steward.h"
+#include "core/guc.h"
+#include "core/hooks.h"
+#include "scheduler/job_runner.h"
+#include "scheduler/launcher.h"
 #include "partition/partition.h"
 #include "retention/retention.h"
-#include "shmem.h"
+#include "core/shmem.h"
 
 PG_MODULE_MAGIC;
 

@@ -33,13 +33,14 @@
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
 
-#include "pg_steward.h"
-#include "cron.h"
-#include "guc.h"
-#include "job_runner.h"
-#include "jobs.h"
-#include "shmem.h"
-#include "spi_util.h"
+#include "core/compat.h"
+#include "core/pg_steward.h"
+#include "scheduler/cron.h"
+#include "core/guc.h"
+#include "scheduler/job_runner.h"
+#include "scheduler/jobs.h"
+#include "core/shmem.h"
+#include "core/spi_util.h"
 
 PG_FUNCTION_INFO_V1(steward_schedule);
 PG_FUNCTION_INFO_V1(steward_unschedule);
@@ -178,7 +179,7 @@ jobs_check_retries(int retries)
 static void
 jobs_warn_nologin(Oid owner)
 {
-#if PG_VERSION_NUM < 170000
+#if !STEWARD_BGW_CAN_BYPASS_LOGIN
 	HeapTuple	tup = SearchSysCache1(AUTHOID, ObjectIdGetDatum(owner));
 
 	if (HeapTupleIsValid(tup))

@@ -48,14 +48,14 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
-#include "pg_steward.h"
-#include "cron.h"
-#include "guc.h"
-#include "job_runner.h"
-#include "jobs.h"
-#include "scheduler.h"
-#include "shmem.h"
-#include "spi_util.h"
+#include "core/pg_steward.h"
+#include "scheduler/cron.h"
+#include "core/guc.h"
+#include "scheduler/job_runner.h"
+#include "scheduler/jobs.h"
+#include "scheduler/scheduler.h"
+#include "core/shmem.h"
+#include "core/spi_util.h"
 
 /* Give a cancelled runner this long before it is terminated. */
 #define SCHEDULER_KILL_GRACE_MS		5000

@@ -1,0 +1,69 @@
+/*-------------------------------------------------------------------------
+ *
+ * compat.h
+ *	  Every PostgreSQL version difference pg_steward deals with, in one
+ *	  place: the sources use these names and never test PG_VERSION_NUM.
+ *
+ * Supported: PostgreSQL 14 to 17 (and 18's PortalRun).
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef STEWARD_COMPAT_H
+#define STEWARD_COMPAT_H
+
+#include "postgres.h"
+
+#include "catalog/pg_class.h"
+#include "catalog/pg_database.h"
+#include "catalog/pg_namespace.h"
+#include "postmaster/bgworker.h"
+#include "utils/acl.h"
+#include "utils/guc.h"
+
+/* 16 replaced the per-catalog owner and ACL checks by object_*() */
+#if PG_VERSION_NUM >= 160000
+#define steward_class_ownercheck(relid, role) \
+	object_ownercheck(RelationRelationId, (relid), (role))
+#define steward_database_ownercheck(dboid, role) \
+	object_ownercheck(DatabaseRelationId, (dboid), (role))
+#define steward_namespace_aclcheck(nsp, role, mode) \
+	object_aclcheck(NamespaceRelationId, (nsp), (role), (mode))
+#else
+#define steward_class_ownercheck(relid, role) pg_class_ownercheck((relid), (role))
+#define steward_database_ownercheck(dboid, role) pg_database_ownercheck((dboid), (role))
+#define steward_namespace_aclcheck(nsp, role, mode) \
+	pg_namespace_aclcheck((nsp), (role), (mode))
+#endif
+
+/* 15: shmem_request_hook, MarkGUCPrefixReserved, fixed-params analysis */
+#if PG_VERSION_NUM >= 150000
+#define STEWARD_HAS_SHMEM_REQUEST_HOOK 1
+#define steward_mark_guc_prefix_reserved(prefix) MarkGUCPrefixReserved(prefix)
+#define steward_analyze_and_rewrite(parsetree, sql) \
+	pg_analyze_and_rewrite_fixedparams((parsetree), (sql), NULL, 0, NULL)
+#else
+#define STEWARD_HAS_SHMEM_REQUEST_HOOK 0
+#define steward_mark_guc_prefix_reserved(prefix) EmitWarningsOnPlaceholders(prefix)
+#define steward_analyze_and_rewrite(parsetree, sql) \
+	pg_analyze_and_rewrite((parsetree), (sql), NULL, 0, NULL)
+#endif
+
+/* 17: background workers may connect as roles without LOGIN */
+#if PG_VERSION_NUM >= 170000
+#define STEWARD_BGW_CAN_BYPASS_LOGIN 1
+#define STEWARD_BGW_CONNECT_FLAGS BGWORKER_BYPASS_ROLELOGINCHECK
+#else
+#define STEWARD_BGW_CAN_BYPASS_LOGIN 0
+#define STEWARD_BGW_CONNECT_FLAGS 0
+#endif
+
+/* 18 dropped PortalRun's run_once argument */
+#if PG_VERSION_NUM >= 180000
+#define steward_portal_run(portal, count, top, dest, altdest, qc) \
+	PortalRun((portal), (count), (top), (dest), (altdest), (qc))
+#else
+#define steward_portal_run(portal, count, top, dest, altdest, qc) \
+	PortalRun((portal), (count), (top), true, (dest), (altdest), (qc))
+#endif
+
+#endif							/* STEWARD_COMPAT_H */
