@@ -74,6 +74,14 @@ part_notice_detach_default(PartSet *set)
 				 errhint("Drop the default partition (or create the set with default_partition => false) to detach without blocking queries.")));
 }
 
+/* A nullable text SPI parameter. */
+static void
+part_text_param(const char *value, Datum *datum, char *null)
+{
+	*datum = value ? CStringGetTextDatum(value) : (Datum) 0;
+	*null = value ? ' ' : 'n';
+}
+
 static char *
 part_text_arg(FunctionCallInfo fcinfo, int n)
 {
@@ -174,18 +182,12 @@ steward_partition_table(PG_FUNCTION_ARGS)
 		values[1] = CStringGetTextDatum(set.control);
 		values[2] = CStringGetTextDatum(set.step);
 		values[3] = Int32GetDatum(set.premake);
-		if (set.retention)
-			values[4] = CStringGetTextDatum(set.retention);
-		else
-			nulls[4] = 'n';
+		part_text_param(set.retention, &values[4], &nulls[4]);
 		values[5] = CStringGetTextDatum(set.retention_mode);
 		values[6] = BoolGetDatum(set.default_partition);
 		values[7] = CStringGetTextDatum(set.name_template);
 		values[8] = CStringGetTextDatum(set.timezone);
-		if (set.retention_schema)
-			values[9] = CStringGetTextDatum(set.retention_schema);
-		else
-			nulls[9] = 'n';
+		part_text_param(set.retention_schema, &values[9], &nulls[9]);
 		steward_spi_exec("INSERT INTO steward.partition_set"
 						 " (parent, control, step, premake, retention, retention_mode,"
 						 "  default_partition, name_template, timezone, retention_schema)"
@@ -335,16 +337,10 @@ steward_partition_alter(PG_FUNCTION_ARGS)
 
 	values[0] = ObjectIdGetDatum(parent);
 	values[1] = Int32GetDatum(set.premake);
-	if (set.retention)
-		values[2] = CStringGetTextDatum(set.retention);
-	else
-		nulls[2] = 'n';
+	part_text_param(set.retention, &values[2], &nulls[2]);
 	values[3] = CStringGetTextDatum(set.retention_mode);
 	values[4] = CStringGetTextDatum(set.name_template);
-	if (set.retention_schema)
-		values[5] = CStringGetTextDatum(set.retention_schema);
-	else
-		nulls[5] = 'n';
+	part_text_param(set.retention_schema, &values[5], &nulls[5]);
 	steward_catalog_enter(&acc);
 	steward_spi_exec("UPDATE steward.partition_set SET premake = $2, retention = $3,"
 					 " retention_mode = $4, name_template = $5, retention_schema = $6"
