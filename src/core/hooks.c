@@ -13,7 +13,7 @@
  *
  * Jobs act for their owner role, so role commands keep them consistent in
  * the current database: DROP ROLE of a role that owns jobs here is refused,
- * REASSIGN OWNED moves its jobs, DROP OWNED deletes them, and ALTER ROLE ...
+ * REASSIGN OWNED moves its jobs (disabled, for review), DROP OWNED deletes them, and ALTER ROLE ...
  * RENAME updates the owner name they record.  Other databases are out of
  * this session's reach; there the scheduler disables jobs whose owner OID
  * no longer names the role that scheduled them (scheduler.c).
@@ -73,9 +73,10 @@ hooks_xact_callback(XactEvent event, void *arg)
 #define hooks_owns_database(dboid) steward_database_ownercheck((dboid), GetUserId())
 
 /*
- * Sessions other than ours (and our workers) connected to the database, and
- * prepared transactions in it: either makes DROP DATABASE (without FORCE),
- * RENAME and CREATE DATABASE ... TEMPLATE fail.
+ * Sessions other than ours (and our workers, and autovacuum workers, which
+ * the command terminates itself) connected to the database, and prepared
+ * transactions in it: either makes DROP DATABASE (without FORCE), RENAME
+ * and CREATE DATABASE ... TEMPLATE fail.
  */
 static bool
 hooks_database_in_use(Oid dboid)
@@ -89,7 +90,8 @@ hooks_database_in_use(Oid dboid)
 	SPI_connect();
 	steward_spi_exec("SELECT (SELECT count(*) FROM pg_catalog.pg_stat_activity a"
 					 "         WHERE a.datid = $1 AND a.pid <> pg_catalog.pg_backend_pid()"
-					 "           AND a.backend_type NOT IN ('pg_steward scheduler', 'pg_steward runner'))"
+					 "           AND a.backend_type NOT IN ('pg_steward scheduler', 'pg_steward runner',"
+					 "                                      'autovacuum worker'))"
 					 "     + (SELECT count(*) FROM pg_catalog.pg_prepared_xacts x"
 					 "          JOIN pg_catalog.pg_database d ON d.datname = x.database"
 					 "         WHERE d.oid = $1)",
@@ -304,12 +306,23 @@ hooks_reassign_jobs(ReassignOwnedStmt *stmt)
 						steward_spi_gettext(0, 1), TextDatumGetCString(values[2])),
 				 errdetail("Job names are unique per owner, and the role would own two jobs of that name."),
 				 errhint("Unschedule one of them first.")));
+	/*
+	 * Jobs given to another role are disabled: their commands were written
+	 * by the old owner (names they resolve, functions they call) and must
+	 * not start running with the new owner's rights unreviewed.
+	 */
 	steward_spi_exec("UPDATE steward.job SET owner = $2::pg_catalog.regrole,"
-					 " owner_name = $3::pg_catalog.name"
-					 " WHERE owner::pg_catalog.oid = ANY ($1)",
+					 " owner_name = $3::pg_catalog.name, enabled = false"
+					 " WHERE owner::pg_catalog.oid = ANY ($1) AND owner::pg_catalog.oid <> $2",
 					 SPI_OK_UPDATE, 3, (Oid[]) {OIDARRAYOID, OIDOID, TEXTOID}, values, NULL);
 	if (SPI_processed > 0)
+	{
+		ereport(NOTICE,
+				(errmsg("%llu pg_steward jobs now belong to role \"%s\" and are disabled",
+						(unsigned long long) SPI_processed, TextDatumGetCString(values[2])),
+				 errhint("Review their commands, then enable them with steward.alter_job(name, enabled => true) as that role.")));
 		steward_wake_scheduler_at_commit();
+	}
 	SPI_finish();
 	steward_catalog_exit(&acc);
 }
@@ -329,9 +342,8 @@ hooks_drop_jobs(DropOwnedStmt *stmt)
 		return;
 	steward_catalog_enter(&acc);
 	SPI_connect();
-	steward_spi_exec("WITH d AS (DELETE FROM steward.job WHERE owner::pg_catalog.oid = ANY ($1)"
-					 "            RETURNING job_id)"
-					 "DELETE FROM steward.job_state s USING d WHERE s.job_id = d.job_id",
+	/* job_state rows are the scheduler's to prune (see unschedule()) */
+	steward_spi_exec("DELETE FROM steward.job WHERE owner::pg_catalog.oid = ANY ($1)",
 					 SPI_OK_DELETE, 1, (Oid[]) {OIDARRAYOID}, &roles, NULL);
 	steward_wake_scheduler_at_commit();
 	SPI_finish();

@@ -134,6 +134,18 @@ steward_runner_start(const StewardRunnerArgs *args, const char *job_name,
 	return RegisterDynamicBackgroundWorker(&worker, handle);
 }
 
+/* A reap that failed half-way: back to DONE, so that it can be done again. */
+static void
+runner_reap_undo(int code, Datum arg)
+{
+	StewardRunnerSlot *r = &steward_shared->runners[DatumGetInt32(arg)];
+
+	LWLockAcquire(steward_shared->lock, LW_EXCLUSIVE);
+	if (r->state == RUNNER_REAPING)
+		r->state = RUNNER_DONE;
+	LWLockRelease(steward_shared->lock);
+}
+
 int64
 steward_runner_reap(int slotno)
 {
@@ -150,75 +162,80 @@ steward_runner_reap(int slotno)
 	copy = *r;
 	LWLockRelease(steward_shared->lock);
 
-	if (!copy.outcome_recorded && copy.run_id != 0)
+	/* an error (the caller's cancel, a read-only caller) leaves it to the scheduler */
+	PG_ENSURE_ERROR_CLEANUP(runner_reap_undo, Int32GetDatum(slotno));
 	{
-		StewardCatalogAccess acc;
-		Oid			argtypes[4] = {INT8OID, TEXTOID, TEXTOID, INT8OID};
-		Datum		values[4];
-		const char *status;
-		const char *message;
+		if (!copy.outcome_recorded && copy.run_id != 0)
+		{
+			StewardCatalogAccess acc;
+			Oid			argtypes[4] = {INT8OID, TEXTOID, TEXTOID, INT8OID};
+			Datum		values[4];
+			const char *status;
+			const char *message;
 
-		if (copy.timeout_requested)
-		{
-			status = "timed_out";
-			message = "job exceeded its max_runtime and was terminated";
-		}
-		else if (copy.cancel_requested)
-		{
-			status = "cancelled";
-			message = "job was cancelled";
-		}
-		else if (copy.terminated)
-		{
-			/* pg_terminate_backend() or a shutdown, not a crash */
-			status = "cancelled";
-			message = "job runner was terminated";
-		}
-		else
-		{
-			status = "crashed";
-			message = "job runner exited without recording an outcome";
-		}
-		values[0] = Int64GetDatum(copy.run_id);
-		values[1] = CStringGetTextDatum(status);
-		values[2] = CStringGetTextDatum(message);
-		values[3] = Int64GetDatum(copy.job_id);
+			if (copy.timeout_requested)
+			{
+				status = "timed_out";
+				message = "job exceeded its max_runtime and was terminated";
+			}
+			else if (copy.cancel_requested)
+			{
+				status = "cancelled";
+				message = "job was cancelled";
+			}
+			else if (copy.terminated)
+			{
+				/* pg_terminate_backend() or a shutdown, not a crash */
+				status = "cancelled";
+				message = "job runner was terminated";
+			}
+			else
+			{
+				status = "crashed";
+				message = "job runner exited without recording an outcome";
+			}
+			values[0] = Int64GetDatum(copy.run_id);
+			values[1] = CStringGetTextDatum(status);
+			values[2] = CStringGetTextDatum(message);
+			values[3] = Int64GetDatum(copy.job_id);
 
-		steward_catalog_enter(&acc);
-		SPI_connect();
-		steward_spi_exec("UPDATE steward.job_run"
-						 "   SET status = $2, finished_at = pg_catalog.clock_timestamp(),"
-						 "       message = $3"
-						 " WHERE run_id = $1 AND job_id = $4 AND status = 'running'",
-						 SPI_OK_UPDATE, 4, argtypes, values, NULL);
-		SPI_finish();
-		steward_catalog_exit(&acc);
+			steward_catalog_enter(&acc);
+			SPI_connect();
+			steward_spi_exec("UPDATE steward.job_run"
+							 "   SET status = $2, finished_at = pg_catalog.clock_timestamp(),"
+							 "       message = $3"
+							 " WHERE run_id = $1 AND job_id = $4 AND status = 'running'",
+							 SPI_OK_UPDATE, 4, argtypes, values, NULL);
+			SPI_finish();
+			steward_catalog_exit(&acc);
+		}
+
+		else if (copy.run_id == 0 && !copy.job_missing && !copy.cancel_requested)
+		{
+			/*
+			 * The runner died before it could create its run row, typically
+			 * because it could not connect as the job's owner.  Record that, so
+			 * the failure is visible and counts for retries.
+			 */
+			StewardCatalogAccess acc;
+			Datum		id = Int64GetDatum(copy.job_id);
+			bool		isnull;
+
+			steward_catalog_enter(&acc);
+			SPI_connect();
+			steward_spi_exec("INSERT INTO steward.job_run"
+							 " (job_id, started_at, finished_at, status, message)"
+							 " VALUES ($1, $2, pg_catalog.clock_timestamp(), 'failed',"
+							 "  'job runner could not start; the server log has the reason (e.g. the owner cannot log in)')"
+							 " RETURNING run_id",
+							 SPI_OK_INSERT_RETURNING, 2, (Oid[]) {INT8OID, TIMESTAMPTZOID},
+							 (Datum[]) {id, TimestampTzGetDatum(copy.started_at)}, NULL);
+			copy.run_id = DatumGetInt64(steward_spi_getdatum(0, 1, &isnull));
+			SPI_finish();
+			steward_catalog_exit(&acc);
+		}
 	}
-
-	else if (copy.run_id == 0 && !copy.job_missing && !copy.cancel_requested)
-	{
-		/*
-		 * The runner died before it could create its run row, typically
-		 * because it could not connect as the job's owner.  Record that, so
-		 * the failure is visible and counts for retries.
-		 */
-		StewardCatalogAccess acc;
-		Datum		id = Int64GetDatum(copy.job_id);
-		bool		isnull;
-
-		steward_catalog_enter(&acc);
-		SPI_connect();
-		steward_spi_exec("INSERT INTO steward.job_run"
-						 " (job_id, started_at, finished_at, status, message)"
-						 " VALUES ($1, $2, pg_catalog.clock_timestamp(), 'failed',"
-						 "  'job runner could not start; the server log has the reason (e.g. the owner cannot log in)')"
-						 " RETURNING run_id",
-						 SPI_OK_INSERT_RETURNING, 2, (Oid[]) {INT8OID, TIMESTAMPTZOID},
-						 (Datum[]) {id, TimestampTzGetDatum(copy.started_at)}, NULL);
-		copy.run_id = DatumGetInt64(steward_spi_getdatum(0, 1, &isnull));
-		SPI_finish();
-		steward_catalog_exit(&acc);
-	}
+	PG_END_ENSURE_ERROR_CLEANUP(runner_reap_undo, Int32GetDatum(slotno));
 
 	steward_runner_release(slotno);
 	return copy.run_id;
@@ -480,6 +497,8 @@ runner_run_once(const StewardRunnerArgs *args, MemoryContext mcxt)
 		MemoryContextSwitchTo(ctx.mcxt);
 		disable_timeout(STATEMENT_TIMEOUT, false);
 		EmitErrorReport();
+		/* the statement's text is freed with the run's memory */
+		debug_query_string = NULL;
 		edata = CopyErrorData();
 		FlushErrorState();
 		AbortOutOfAnyTransaction();
@@ -559,6 +578,7 @@ runner_take_next(StewardRunnerArgs *args, int nruns, MemoryContext mcxt)
 		MemoryContextSwitchTo(mcxt);
 		disable_timeout(STATEMENT_TIMEOUT, false);
 		EmitErrorReport();
+		debug_query_string = NULL;
 		FlushErrorState();
 		AbortOutOfAnyTransaction();
 		ok = false;

@@ -24,6 +24,7 @@
 #include "parser/parser.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
+#include "storage/ipc.h"
 #include "storage/latch.h"
 #include "storage/lmgr.h"
 #include "utils/acl.h"
@@ -438,9 +439,12 @@ steward_unschedule(PG_FUNCTION_ARGS)
 	{
 		Datum		id = Int64GetDatum(ref.job_id);
 
+		/*
+		 * Only the scheduler writes steward.job_state (and prunes the rows
+		 * of deleted jobs): a row locked here by a transaction left open
+		 * would stop its pass.
+		 */
 		steward_spi_exec("DELETE FROM steward.job WHERE job_id = $1",
-						 SPI_OK_DELETE, 1, (Oid[]) {INT8OID}, &id, NULL);
-		steward_spi_exec("DELETE FROM steward.job_state WHERE job_id = $1",
 						 SPI_OK_DELETE, 1, (Oid[]) {INT8OID}, &id, NULL);
 	}
 	SPI_finish();
@@ -587,6 +591,16 @@ jobs_runner_waits_for_us(pid_t runner_pid)
  * ---------------------------------------------------------------------
  */
 static void
+jobs_clear_waiter(int slotno);
+
+/* Also on FATAL (pg_terminate_backend of the waiting session). */
+static void
+jobs_waiter_cleanup(int code, Datum arg)
+{
+	jobs_clear_waiter(DatumGetInt32(arg));
+}
+
+static void
 jobs_clear_waiter(int slotno)
 {
 	LWLockAcquire(steward_shared->lock, LW_EXCLUSIVE);
@@ -608,7 +622,6 @@ steward_run_job(PG_FUNCTION_ARGS)
 	BackgroundWorkerHandle *handle;
 	int			slotno;
 	int64		run_id = 0;
-	volatile bool waiting = false;
 	int			polls = 0;
 
 	steward_require_preload("steward.run_job()");
@@ -668,9 +681,9 @@ steward_run_job(PG_FUNCTION_ARGS)
 				 errhint("Increase max_worker_processes or lower steward.max_workers.")));
 	}
 
-	PG_TRY();
+	/* cancelled or terminated while waiting: the run goes on; the scheduler reaps it */
+	PG_ENSURE_ERROR_CLEANUP(jobs_waiter_cleanup, Int32GetDatum(slotno));
 	{
-		waiting = true;
 		pgstat_report_activity(STATE_RUNNING, "waiting for pg_steward job");
 		for (;;)
 		{
@@ -710,24 +723,18 @@ steward_run_job(PG_FUNCTION_ARGS)
 			ResetLatch(MyLatch);
 			CHECK_FOR_INTERRUPTS();
 		}
-	}
-	PG_CATCH();
-	{
-		/* Cancelled while waiting: the run goes on; the scheduler reaps it. */
-		if (waiting)
-			jobs_clear_waiter(slotno);
-		PG_RE_THROW();
-	}
-	PG_END_TRY();
+		/* a reap that fails leaves the slot to the scheduler (cleanup) */
+		if (wait)
+		{
+			int64		reaped = steward_runner_reap(slotno);
 
-	if (wait)
-	{
-		int64		reaped = steward_runner_reap(slotno);
-
-		if (reaped > 0)
-			run_id = reaped;
+			if (reaped > 0)
+				run_id = reaped;
+		}
 	}
-	else
+	PG_END_ENSURE_ERROR_CLEANUP(jobs_waiter_cleanup, Int32GetDatum(slotno));
+
+	if (!wait)
 		jobs_clear_waiter(slotno);
 
 	if (run_id == 0)
@@ -786,6 +793,7 @@ steward_import_pg_cron(PG_FUNCTION_ARGS)
 		volatile bool ok = true;
 		Oid			argtypes[5] = {TEXTOID, TEXTOID, TEXTOID, OIDOID, BOOLOID};
 		Datum		values[5];
+		MemoryContext loopcxt;
 
 		if (!OidIsValid(owner))
 		{
@@ -796,6 +804,7 @@ steward_import_pg_cron(PG_FUNCTION_ARGS)
 			continue;
 		}
 		/* cron_parse has no side effects, so its error can be caught here */
+		loopcxt = CurrentMemoryContext;
 		PG_TRY();
 		{
 			steward_check_job_name(name);
@@ -803,6 +812,8 @@ steward_import_pg_cron(PG_FUNCTION_ARGS)
 		}
 		PG_CATCH();
 		{
+			/* back out of ErrorContext before it is reset */
+			MemoryContextSwitchTo(loopcxt);
 			FlushErrorState();
 			ok = false;
 		}

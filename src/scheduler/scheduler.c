@@ -37,6 +37,7 @@
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
 #include "postmaster/interrupt.h"
+#include "storage/procarray.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
 #include "storage/proc.h"
@@ -600,15 +601,24 @@ sched_reap_runners(void)
 		StewardRunnerSlot *slot = &steward_shared->runners[i];
 		bool		mine;
 		bool		finished;
+		pid_t		waiter;
 		bool		stuck = false;
 		int64		run_id;
 
 		LWLockAcquire(steward_shared->lock, LW_SHARED);
-		/* slots with a waiting run_job() caller are reaped by that caller */
-		mine = slot->dboid == sched_dboid && slot->waiter_pid == 0 &&
+		mine = slot->dboid == sched_dboid &&
 			slot->state != RUNNER_FREE && slot->state != RUNNER_QUEUED;
+		waiter = slot->waiter_pid;
 		finished = slot->state == RUNNER_DONE && !slot->handed_off;
 		LWLockRelease(steward_shared->lock);
+
+		/*
+		 * Slots with a waiting run_job() caller are reaped by that caller,
+		 * unless it is gone (a FATAL skips its cleanup only if the process
+		 * died outright).
+		 */
+		if (waiter != 0 && BackendPidGetProc(waiter) != NULL)
+			mine = false;
 		if (!mine)
 			continue;
 

@@ -171,8 +171,8 @@ like($err, qr/42710: cannot reassign pg_steward job "report" to role "bob"/,
 sql("SET ROLE carol; SELECT steward.unschedule('report')");
 sql("REVOKE EXECUTE ON FUNCTION $api FROM carol; REVOKE CREATE ON SCHEMA public FROM carol");
 sql("REASSIGN OWNED BY carol TO bob");
-is(sql("SELECT owner::text || ' ' || owner_name FROM steward.job WHERE job_name = 'cjob'"), 'bob bob',
-	'REASSIGN OWNED moves the jobs');
+is(sql("SELECT owner::text || ' ' || owner_name || ' ' || enabled FROM steward.job WHERE job_name = 'cjob'"), 'bob bob false',
+	'REASSIGN OWNED moves the jobs, disabled until the new owner enables them');
 sql("DROP ROLE carol");
 pass('then DROP ROLE succeeds');
 
@@ -314,8 +314,49 @@ cmp_ok(sql("SELECT count(*) FROM steward.job_run r JOIN steward.job j USING (job
 	'<', 20, "the other role's run did not wait for the first role's whole queue");
 sql("ALTER SYSTEM RESET steward.max_workers; ALTER SYSTEM RESET steward.max_workers_per_role; SELECT pg_reload_conf()");
 
+# ---------------------------------------------------------------------
+# Review findings: a transaction left open cannot stop the scheduler, and
+# a run_job() caller that is terminated while waiting leaks no runner slot.
+# ---------------------------------------------------------------------
+sql("ALTER SYSTEM SET steward.max_workers_per_role = 1; SELECT pg_reload_conf()");
+$node->poll_query_until('postgres', "SELECT current_setting('steward.max_workers_per_role') = '1'");
+as_ok('frank2', "SELECT steward.schedule('frank-tick', '1 seconds', 'SELECT 1')");
+as_ok('eve', "SELECT steward.schedule('eve-tick', '1 seconds', 'SELECT 1')");
+$node->poll_query_until('postgres',
+	"SELECT count(*) > 0 FROM steward.job_run r JOIN steward.job j USING (job_id) WHERE j.job_name = 'eve-tick'")
+  or die 'eve-tick never ran';
+my $holder = $node->background_psql('postgres', extra_params => [ '-U', 'eve' ]);
+$holder->query_safe("BEGIN; SELECT steward.unschedule('eve-tick');");
+my $frank_before = sql("SELECT count(*) FROM steward.job_run r JOIN steward.job j USING (job_id) WHERE j.job_name = 'frank-tick'");
+ok($node->poll_query_until('postgres',
+	"SELECT count(*) >= $frank_before + 3 FROM steward.job_run r JOIN steward.job j USING (job_id)
+	  WHERE j.job_name = 'frank-tick'"),
+	"another role's jobs keep running while eve's unschedule() stays uncommitted");
+$holder->query_safe("COMMIT");
+$holder->quit;
+as_ok('frank2', "SELECT steward.unschedule('frank-tick')");
+
+as_ok('eve', "SELECT steward.schedule('eve-slow', '1 hours', 'SELECT pg_sleep(1)');
+              SELECT steward.schedule('eve-quick', '1 hours', 'SELECT 1')");
+my $waiter = $node->background_psql('postgres', extra_params => [ '-U', 'eve' ]);
+my $waiter_pid = $waiter->query_safe("SELECT pg_backend_pid()");
+$waiter->query_until(qr/started/, "\\echo started\nSELECT steward.run_job('eve-slow');\n");
+$node->poll_query_until('postgres', "SELECT count(*) > 0 FROM steward.job_run r JOIN steward.job j USING (job_id)
+                                       WHERE j.job_name = 'eve-slow'") or die 'eve-slow never started';
+sql("SELECT pg_terminate_backend($waiter_pid)");
+ok($node->poll_query_until('postgres', "SELECT status = 'succeeded' FROM steward.job_run r JOIN steward.job j USING (job_id)
+                                         WHERE j.job_name = 'eve-slow' ORDER BY run_id DESC LIMIT 1"),
+	'the run of a terminated run_job() caller goes on');
+# With one runner per role (the default), a leaked slot would keep eve's
+# next run from ever starting.
+ok($node->poll_query_until('postgres', "SELECT count(*) = 0 FROM pg_stat_activity WHERE application_name = 'pg_steward job eve-slow'"),
+	'its runner is gone');
+is(as_ok('eve', "SELECT steward.run_job('eve-quick') > 0"), 't',
+	"and its slot was reaped: eve's next run_job() runs");
+sql("ALTER SYSTEM RESET steward.max_workers_per_role; SELECT pg_reload_conf()");
+
 # No unexpected errors from our workers (client sessions log as the test).
-my @bad = grep { /ERROR|FATAL/ && !/007_scheduler_security|read-only transaction|permission denied for table gticks|canceling statement|terminating/ }
+my @bad = grep { /ERROR|FATAL/ && !/007_scheduler_security|read-only transaction|permission denied for table gticks|canceling statement|terminating|background_psql/ }
   split /\n/, slurp_file($node->logfile);
 ok(!@bad, 'no unexpected pg_steward errors in the log') or diag(join("\n", @bad));
 
