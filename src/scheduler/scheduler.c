@@ -109,6 +109,7 @@ typedef struct SchedJob
 
 static int	sched_slotno = -1;
 static Oid	sched_dboid = InvalidOid;
+static Oid	sched_extension_oid = InvalidOid;	/* see sched_extension_present */
 static BackgroundWorkerHandle **sched_runner_handles = NULL;
 static TimestampTz sched_last_prune = 0;
 static bool sched_prune_pending = false;
@@ -227,7 +228,16 @@ sched_retry_delay(SchedJob *job, int attempt, TimestampTz now)
 static bool
 sched_extension_present(void)
 {
-	return OidIsValid(get_extension_oid(STEWARD_EXTENSION_NAME, true));
+	Oid			oid = get_extension_oid(STEWARD_EXTENSION_NAME, true);
+
+	/*
+	 * The extension this scheduler started with: one dropped and created
+	 * again (in one transaction, say) has new jobs and job ids, which the
+	 * runners and queued runs of the old one must never meet.
+	 */
+	if (!OidIsValid(sched_extension_oid))
+		sched_extension_oid = oid;
+	return OidIsValid(oid) && oid == sched_extension_oid;
 }
 
 /* ---------------------------------------------------------------------
@@ -1029,14 +1039,20 @@ sched_pass(bool first)
 
 	if (!sched_extension_present())
 	{
+		bool		recreated = OidIsValid(get_extension_oid(STEWARD_EXTENSION_NAME, true));
+
 		ereport(LOG,
-				(errmsg("pg_steward scheduler exiting: extension is not installed in database \"%s\"",
+				(errmsg("pg_steward scheduler exiting: extension %s in database \"%s\"",
+						recreated ? "was dropped and created again" : "is not installed",
 						get_database_name(MyDatabaseId))));
 		SPI_finish();
 		PopActiveSnapshot();
 		CommitTransactionCommand();
 		sched_abandon_runners();
-		sched_set_state(SCHEDULER_NO_EXTENSION);
+		/* a new scheduler serves the new extension */
+		sched_set_state(recreated ? SCHEDULER_FREE : SCHEDULER_NO_EXTENSION);
+		if (recreated)
+			steward_wake_launcher();
 		proc_exit(0);
 	}
 

@@ -408,6 +408,24 @@ ok($node->poll_query_until('t1r',
 	'jobs of the new extension run');
 is($node->safe_psql('t1r', "SELECT skipped_runs FROM steward.jobs WHERE name = 'new-tick'"), '0',
 	'and none is taken for running by the old runner');
+
+# The same when the extension is dropped and created again in one
+# transaction: the old runner and scheduler go, a new scheduler comes.
+$node->safe_psql('t1r', "SELECT steward.unschedule('new-tick');
+                         SELECT steward.schedule('old-sleeper2', '1 hours', 'SELECT pg_sleep(3600)')");
+$node->safe_psql('t1r', "SELECT steward.run_job('old-sleeper2', wait => false)");
+$node->poll_query_until('t1r', "SELECT running FROM steward.jobs WHERE name = 'old-sleeper2'") or die 'no sleeper';
+$node->safe_psql('t1r', "BEGIN; DROP EXTENSION pg_steward; CREATE EXTENSION pg_steward;
+                         SELECT steward.schedule('newer-tick', '1 seconds', 'SELECT 1'); COMMIT;");
+ok($node->poll_query_until('postgres',
+	"SELECT count(*) = 0 FROM pg_stat_activity WHERE datname = 't1r' AND query LIKE '%pg_sleep(3600)%'"),
+	'DROP and CREATE EXTENSION in one transaction stop the old runners');
+ok($node->poll_query_until('t1r',
+	"SELECT count(*) >= 2 FROM steward.job_run r JOIN steward.job j USING (job_id)
+	  WHERE j.job_name = 'newer-tick' AND status = 'succeeded'"),
+	'and a new scheduler runs the new jobs');
+is($node->safe_psql('t1r', "SELECT count(*) FROM steward.job_run WHERE status = 'running' AND job_id <> (SELECT job_id FROM steward.job WHERE job_name = 'newer-tick')"),
+	'0', 'no old run shows up in the new history');
 $node->safe_psql('t1r', 'DROP EXTENSION pg_steward');
 $node->safe_psql('postgres', 'DROP DATABASE t1r');
 
