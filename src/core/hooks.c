@@ -79,24 +79,41 @@ hooks_xact_callback(XactEvent event, void *arg)
  * and CREATE DATABASE ... TEMPLATE fail.
  */
 static bool
-hooks_database_in_use(Oid dboid)
+hooks_database_in_use(Oid dboid, bool force)
 {
 	int64		n;
 	bool		isnull;
 	StewardCatalogAccess acc;
+	Datum		values[4];
 
-	/* a fixed search_path: operators resolve in pg_catalog */
+	values[0] = ObjectIdGetDatum(dboid);
+	values[1] = BoolGetDatum(force);
+	values[2] = ObjectIdGetDatum(GetUserId());
+	values[3] = BoolGetDatum(superuser());
+
+	/*
+	 * With FORCE, only sessions the caller may not terminate count (the
+	 * rules of pg_terminate_backend(), which DROP DATABASE ... WITH (FORCE)
+	 * applies); prepared transactions always do.  A fixed search_path:
+	 * operators resolve in pg_catalog.
+	 */
 	steward_catalog_enter(&acc);
 	SPI_connect();
 	steward_spi_exec("SELECT (SELECT count(*) FROM pg_catalog.pg_stat_activity a"
 					 "         WHERE a.datid = $1 AND a.pid <> pg_catalog.pg_backend_pid()"
 					 "           AND a.backend_type NOT IN ('pg_steward scheduler', 'pg_steward runner',"
-					 "                                      'autovacuum worker'))"
+					 "                                      'autovacuum worker')"
+					 "           AND (NOT $2 OR NOT coalesce(CASE"
+					 "                 WHEN (SELECT r.rolsuper FROM pg_catalog.pg_authid r"
+					 "                        WHERE r.oid = a.usesysid) THEN $4"
+					 "                 ELSE pg_catalog.pg_has_role($3, a.usesysid, 'USAGE')"
+					 "                   OR pg_catalog.pg_has_role($3, 'pg_signal_backend', 'USAGE')"
+					 "                 END, false)))"
 					 "     + (SELECT count(*) FROM pg_catalog.pg_prepared_xacts x"
 					 "          JOIN pg_catalog.pg_database d ON d.datname = x.database"
 					 "         WHERE d.oid = $1)",
-					 SPI_OK_SELECT, 1, (Oid[]) {OIDOID},
-					 (Datum[]) {ObjectIdGetDatum(dboid)}, NULL);
+					 SPI_OK_SELECT, 4, (Oid[]) {OIDOID, BOOLOID, OIDOID, BOOLOID},
+					 values, NULL);
 	n = DatumGetInt64(steward_spi_getdatum(0, 1, &isnull));
 	SPI_finish();
 	steward_catalog_exit(&acc);
@@ -176,7 +193,7 @@ hooks_exclusive_database(Node *parsetree)
 				(istemplate || hooks_owns_database(dboid));
 			break;
 	}
-	if (!ok || (!force && hooks_database_in_use(dboid)))
+	if (!ok || hooks_database_in_use(dboid, force))
 		return InvalidOid;
 	return dboid;
 }

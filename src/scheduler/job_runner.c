@@ -465,12 +465,18 @@ runner_run_once(const StewardRunnerArgs *args, MemoryContext mcxt)
 						 " RETURNING run_id",
 						 SPI_OK_INSERT_RETURNING, 4, argtypes, values, NULL);
 		ctx.run_id = DatumGetInt64(steward_spi_getdatum(0, 1, &(bool) {false}));
+
+		/*
+		 * Into the slot before the row is visible: a reaper or a
+		 * scheduler's crash check must never see the row without knowing
+		 * it belongs to this live runner.  (If the commit fails, the slot
+		 * names a row that does not exist, which updates nothing.)
+		 */
+		LWLockAcquire(steward_shared->lock, LW_EXCLUSIVE);
+		slot->run_id = ctx.run_id;
+		LWLockRelease(steward_shared->lock);
 	}
 	runner_xact_end(&x);
-
-	LWLockAcquire(steward_shared->lock, LW_EXCLUSIVE);
-	slot->run_id = ctx.run_id;
-	LWLockRelease(steward_shared->lock);
 
 	/* after the commits above: keep per-run memory in the run's context */
 	MemoryContextSwitchTo(ctx.mcxt);
