@@ -429,6 +429,24 @@ is($node->safe_psql('t1r', "SELECT count(*) FROM steward.job_run WHERE status = 
 $node->safe_psql('t1r', 'DROP EXTENSION pg_steward');
 $node->safe_psql('postgres', 'DROP DATABASE t1r');
 
+# DROP DATABASE ... WITH (FORCE) by the database's owner that is bound to
+# fail (a superuser's session is there) leaves the running jobs alone.
+sql("CREATE ROLE force_owner LOGIN; CREATE DATABASE forcedb OWNER force_owner");
+$node->safe_psql('forcedb', "CREATE EXTENSION pg_steward;
+                             SELECT steward.schedule('su-sleeper', '1 hours', 'SELECT pg_sleep(3600)')");
+$node->safe_psql('forcedb', "SELECT steward.run_job('su-sleeper', wait => false)");
+$node->poll_query_until('forcedb', "SELECT running FROM steward.jobs WHERE name = 'su-sleeper'") or die 'no sleeper';
+my $su = $node->background_psql('forcedb');
+$su->query_safe("SELECT 1");
+my ($fret, $fout, $ferr) = $node->psql('postgres', 'DROP DATABASE forcedb WITH (FORCE)',
+	extra_params => [ '-U', 'force_owner' ]);
+like($ferr, qr/must be a superuser to terminate superuser process/, 'the FORCE drop of the owner fails');
+is($node->safe_psql('forcedb', "SELECT status FROM steward.job_run r JOIN steward.job j USING (job_id)
+                                 WHERE j.job_name = 'su-sleeper' ORDER BY run_id DESC LIMIT 1"),
+	'running', "and the superuser's running job was not cancelled");
+$su->quit;
+sql("DROP DATABASE forcedb WITH (FORCE); DROP ROLE force_owner");
+
 # statement_timeout and lock_timeout apply to job statements.
 sql("SELECT steward.schedule('sto', '\@yearly', \$\$SET statement_timeout = '500ms'; SELECT pg_sleep(5)\$\$)");
 sql("SELECT steward.run_job('sto')");
@@ -480,7 +498,7 @@ sql("SELECT steward.unschedule('anchored')");
 
 # No errors from our workers in the log (expected ones excluded).
 my $log = slurp_file($node->logfile);
-my @bad = grep { /ERROR|FATAL/ && !/division by zero|canceling statement|terminating background worker|terminating connection|pg_sleep|must be owner|being accessed by other users/ } split /\n/, $log;
+my @bad = grep { /ERROR|FATAL/ && !/division by zero|canceling statement|terminating background worker|terminating connection|pg_sleep|must be owner|being accessed by other users|to terminate superuser process/ } split /\n/, $log;
 ok(!grep(/pg_steward/, @bad), 'no unexpected pg_steward errors in the log') or diag(join("\n", @bad));
 
 $node->stop;
