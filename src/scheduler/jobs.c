@@ -20,6 +20,7 @@
 #include "catalog/pg_type.h"
 #include "commands/extension.h"
 #include "executor/spi.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "parser/parser.h"
 #include "pgstat.h"
@@ -85,13 +86,35 @@ steward_check_job_name(const char *name)
 				(errcode(ERRCODE_NAME_TOO_LONG),
 				 errmsg("job name is too long"),
 				 errdetail("Job names are limited to 200 bytes.")));
-	/* names end up in logs, process titles and error messages */
+	/*
+	 * Names end up in logs, process titles and error messages: no control
+	 * characters, and (UTF-8) none of C1 or the bidirectional overrides
+	 * that make a name display as another.
+	 */
 	for (p = (const unsigned char *) name; *p; p++)
-		if (*p < 0x20 || *p == 0x7f)
+	{
+		bool		bad = *p < 0x20 || *p == 0x7f;
+
+		if (GetDatabaseEncoding() == PG_UTF8)
+		{
+			/* U+0080..U+009F: C2 80..C2 9F */
+			if (p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f)
+				bad = true;
+			/* U+200E, U+200F, U+202A..U+202E: E2 80 8E/8F/AA..AE */
+			if (p[0] == 0xe2 && p[1] == 0x80 &&
+				(p[2] == 0x8e || p[2] == 0x8f || (p[2] >= 0xaa && p[2] <= 0xae)))
+				bad = true;
+			/* U+2066..U+2069: E2 81 A6..A9 */
+			if (p[0] == 0xe2 && p[1] == 0x81 && p[2] >= 0xa6 && p[2] <= 0xa9)
+				bad = true;
+		}
+		if (bad)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("job name must not contain control characters"),
+					 errdetail("Control characters and bidirectional formatting characters are refused."),
 					 errhint("Use printable characters only.")));
+	}
 }
 
 /* A command that does not parse is refused now, not at 3 a.m. */

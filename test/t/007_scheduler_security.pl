@@ -142,7 +142,7 @@ is(sql("SELECT string_agg(enabled::text, ',' ORDER BY owner::text) FROM steward.
 like($err, qr/42704: job "report" does not exist/, "other roles' jobs do not exist for eve");
 ($ret, $out, $err) = as('eve', "SELECT steward.unschedule('report')");
 is($out, 'f', "eve cannot unschedule others' jobs");
-for my $bad ("E'a\\nb'", "E'tab\\there'", "E'\\x01'", "E'del\\x7f'")
+for my $bad ("E'a\\nb'", "E'tab\\there'", "E'\\x01'", "E'del\\x7f'", "U&'c1\\0085'", "U&'rlo\\202Egnp.exe'", "U&'iso\\2066x'")
 {
 	($ret, $out, $err) = as('eve', "SELECT steward.schedule($bad, '\@daily', 'SELECT 1')");
 	like($err, qr/22023: job name must not contain control characters/, "control characters refused: $bad");
