@@ -24,6 +24,8 @@ SELECT steward.schedule('j', '* * * *', 'SELECT 1');
 SELECT steward.schedule('j', '0 seconds', 'SELECT 1');
 SELECT steward.schedule('j', '* * * * *', 'SELEC 1');
 SELECT steward.schedule('j', '* * * * *', '   ');
+SELECT steward.schedule('j', '* * * * *', 'SELECT 1; COPY (SELECT 1) TO STDOUT');
+SELECT steward.schedule('j', '* * * * *', 'COPY pg_class FROM STDIN');
 SELECT steward.schedule('j', '* * * * *', NULL);
 SELECT steward.schedule('j', '* * * * *', 'SELECT 1', timezone => 'Mars/Base');
 SELECT steward.schedule('j', '* * * * *', 'SELECT 1', max_runtime => '0');

@@ -733,6 +733,8 @@ runner_exec_command(const char *command, MemoryContext mcxt,
 		CommandTag	tag;
 
 		errctx->stmtno++;
+
+		steward_check_job_statement(parsetree->stmt);
 		old = MemoryContextSwitchTo(mcxt);
 		if (parsetree->stmt_len > 0)
 			sql = pnstrdup(command + parsetree->stmt_location,
@@ -776,6 +778,21 @@ runner_exec_command(const char *command, MemoryContext mcxt,
 	}
 	MemoryContextDelete(stmtcxt);
 	return errctx->nstmts;
+}
+
+void
+steward_check_job_statement(Node *stmt)
+{
+	/*
+	 * A runner has no client: COPY ... TO STDOUT would write into the
+	 * server's own output (the log), FROM STDIN would read nothing.
+	 */
+	if (IsA(stmt, CopyStmt) && ((CopyStmt *) stmt)->filename == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("COPY to or from the client is not possible in a job"),
+				 errdetail("A job has no client connection."),
+				 errhint("COPY to or from a file or a program on the server, or use INSERT ... SELECT.")));
 }
 
 void

@@ -17,6 +17,7 @@
 #include "postgres.h"
 
 #include "datatype/timestamp.h"
+#include "nodes/nodes.h"
 #include "postmaster/bgworker.h"
 
 typedef struct StewardJobContext
@@ -69,6 +70,9 @@ extern int64 steward_runner_reap(int slotno);
  * kind's entry point (for DETACH ... CONCURRENTLY and the like).
  */
 extern void steward_exec_toplevel(const char *command);
+
+/* Refuse a statement a job cannot run (COPY to or from the client). */
+extern void steward_check_job_statement(Node *stmt);
 
 PGDLLEXPORT void steward_runner_main(Datum main_arg);
 

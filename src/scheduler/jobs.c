@@ -122,12 +122,15 @@ static void
 jobs_check_command(const char *command)
 {
 	List	   *stmts;
+	ListCell   *lc;
 
 	stmts = raw_parser(command, RAW_PARSE_DEFAULT);
 	if (stmts == NIL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("job command must contain at least one statement")));
+	foreach(lc, stmts)
+		steward_check_job_statement(lfirst_node(RawStmt, lc)->stmt);
 }
 
 bool

@@ -447,6 +447,17 @@ is($node->safe_psql('forcedb', "SELECT status FROM steward.job_run r JOIN stewar
 $su->quit;
 sql("DROP DATABASE forcedb WITH (FORCE); DROP ROLE force_owner");
 
+# A job cannot COPY to or from a client it does not have (schedule() refuses
+# it; a row written directly is refused by the runner): COPY TO STDOUT would
+# write into the server log.
+sql("INSERT INTO steward.job (job_name, schedule, command, owner)
+     VALUES ('copyjob', '\@yearly', \$\$COPY (SELECT 'forged log line') TO STDOUT\$\$, 'postgres')");
+sql("SELECT steward.run_job('copyjob')");
+is(runs('copyjob', "status || ': ' || message"), 'failed: COPY to or from the client is not possible in a job',
+	'the runner refuses COPY TO STDOUT');
+unlike(slurp_file($node->logfile), qr/^forged log line/m, 'and nothing reached the server log');
+sql("SELECT steward.unschedule('copyjob')");
+
 # statement_timeout and lock_timeout apply to job statements.
 sql("SELECT steward.schedule('sto', '\@yearly', \$\$SET statement_timeout = '500ms'; SELECT pg_sleep(5)\$\$)");
 sql("SELECT steward.run_job('sto')");
@@ -498,7 +509,7 @@ sql("SELECT steward.unschedule('anchored')");
 
 # No errors from our workers in the log (expected ones excluded).
 my $log = slurp_file($node->logfile);
-my @bad = grep { /ERROR|FATAL/ && !/division by zero|canceling statement|terminating background worker|terminating connection|pg_sleep|must be owner|being accessed by other users|to terminate superuser process/ } split /\n/, $log;
+my @bad = grep { /ERROR|FATAL/ && !/division by zero|canceling statement|terminating background worker|terminating connection|pg_sleep|must be owner|being accessed by other users|to terminate superuser process|COPY to or from the client/ } split /\n/, $log;
 ok(!grep(/pg_steward/, @bad), 'no unexpected pg_steward errors in the log') or diag(join("\n", @bad));
 
 $node->stop;
