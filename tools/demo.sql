@@ -70,3 +70,25 @@ SELECT steward.retention_add('demo_notifications', 'sent_at', '2 days', batch_ro
 SELECT steward.run_job('row_retention') AS run_id \gset
 SELECT status, message, detail FROM steward.job_run WHERE run_id = :run_id;
 SELECT count(*) AS notifications_kept FROM demo_notifications;
+
+-- ---------------------------------------------------------------------
+-- Security: maintenance acts as each table's owner, never as the job's
+-- owner (a superuser here); each role sees only its own tables and jobs.
+-- ---------------------------------------------------------------------
+CREATE ROLE demo_app;
+GRANT CREATE ON SCHEMA public TO demo_app;
+SET ROLE demo_app;
+CREATE TABLE demo_app_log (ts timestamptz NOT NULL, who text DEFAULT current_user);
+CREATE FUNCTION demo_app_audit() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	RAISE NOTICE 'deleting a row of demo_app_log as %', current_user;
+	RETURN OLD;
+END $$;
+CREATE TRIGGER audit BEFORE DELETE ON demo_app_log FOR EACH ROW EXECUTE FUNCTION demo_app_audit();
+INSERT INTO demo_app_log (ts) VALUES (now() - interval '3 days');
+SELECT steward.retention_add('demo_app_log', 'ts', '1 day');
+-- demo_app sees its own table only, not demo_notifications
+SELECT tbl, keep FROM steward.retentions;
+RESET ROLE;
+-- A superuser applies it: the trigger still runs as demo_app.
+SELECT steward.retention_run('demo_app_log') AS rows_deleted;
