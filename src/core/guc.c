@@ -32,6 +32,7 @@ int			steward_job_history_retention = 30 * 86400;
 int			steward_max_workers_per_role = -1;
 int			steward_max_jobs_per_role = 1000;
 int			steward_partition_lock_timeout = 2000;
+int			steward_maintenance_statement_timeout = 600000;
 
 /*
  * Runners are background workers and take max_worker_processes slots, which
@@ -269,6 +270,16 @@ steward_guc_init(void)
 							&steward_partition_lock_timeout,
 							2000,
 							10, 600000,
+							PGC_SUSET,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("steward.maintenance_statement_timeout",
+							"Time limit of each transaction the built-in jobs spend on one table.",
+							"Partition maintenance of one set and each row retention batch run as the table's owner; one that takes longer (a slow trigger, say) fails for that table only, and the job goes on with the others. 0 disables the limit.",
+							&steward_maintenance_statement_timeout,
+							600000,
+							0, INT_MAX,
 							PGC_SUSET,
 							GUC_UNIT_MS,
 							NULL, NULL, NULL);

@@ -19,6 +19,8 @@ extern int	steward_max_workers_per_role;
 extern int	steward_max_jobs_per_role;
 /* ms; partition DDL and row retention batches */
 extern int	steward_partition_lock_timeout;
+/* ms; the built-in jobs' time per table and transaction (0: none) */
+extern int	steward_maintenance_statement_timeout;
 
 /* steward.max_workers and max_workers_per_role with -1 (auto) resolved */
 extern int	steward_effective_max_workers(void);

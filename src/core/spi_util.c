@@ -22,9 +22,11 @@
 #include "utils/lsyscache.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
+#include "utils/timeout.h"
 #include "utils/tuplestore.h"
 
 #include "core/compat.h"
+#include "core/guc.h"
 #include "core/spi_util.h"
 
 /*
@@ -103,7 +105,25 @@ steward_owner_enter(Oid relid, StewardCatalogAccess *acc)
 	Oid			owner = steward_rel_owner(relid);
 
 	steward_switch_user(owner, acc);
+
+	/*
+	 * In a job, one table's slow code (a trigger that sleeps) must not hold
+	 * up every table after it: its work fails with a statement timeout
+	 * (steward_is_interrupt() tells that apart from a real cancel).  SQL
+	 * calls have the caller's own statement_timeout.
+	 */
+	acc->armed_timeout = IsBackgroundWorker && steward_maintenance_statement_timeout > 0;
+	if (acc->armed_timeout)
+		enable_timeout_after(STATEMENT_TIMEOUT, steward_maintenance_statement_timeout);
 	return owner;
+}
+
+void
+steward_owner_exit(StewardCatalogAccess *acc)
+{
+	if (acc->armed_timeout)
+		disable_timeout(STATEMENT_TIMEOUT, false);
+	steward_catalog_exit(acc);
 }
 
 bool
@@ -115,7 +135,9 @@ steward_is_interrupt(ErrorData *edata)
 	 * run for every other table.
 	 */
 	return edata != NULL && edata->sqlerrcode == ERRCODE_QUERY_CANCELED &&
-		edata->funcname != NULL && strcmp(edata->funcname, "ProcessInterrupts") == 0;
+		edata->funcname != NULL && strcmp(edata->funcname, "ProcessInterrupts") == 0 &&
+		(edata->message_id == NULL ||
+		 strcmp(edata->message_id, "canceling statement due to statement timeout") != 0);
 }
 
 ErrorData *
@@ -167,6 +189,8 @@ steward_in_xact(StewardXactFn fn, void *arg, MemoryContext mcxt)
 	PG_CATCH();
 	{
 		MemoryContextSwitchTo(mcxt);
+		/* a maintenance time limit armed inside (steward_owner_enter) */
+		disable_timeout(STATEMENT_TIMEOUT, false);
 		edata = CopyErrorData();
 		FlushErrorState();
 		AbortCurrentTransaction();

@@ -34,6 +34,7 @@ typedef struct StewardCatalogAccess
 	Oid			save_userid;
 	int			save_sec_context;
 	int			save_nestlevel;
+	bool		armed_timeout;	/* steward_owner_enter armed a time limit */
 } StewardCatalogAccess;
 
 /*
@@ -55,7 +56,7 @@ extern void steward_catalog_exit(StewardCatalogAccess *acc);
  * steward_owner_exit().  Returns the owner.
  */
 extern Oid	steward_owner_enter(Oid relid, StewardCatalogAccess *acc);
-#define steward_owner_exit(acc) steward_catalog_exit(acc)
+extern void steward_owner_exit(StewardCatalogAccess *acc);
 
 /* Owner of relation 'relid'; error if it is gone. */
 extern Oid	steward_rel_owner(Oid relid);

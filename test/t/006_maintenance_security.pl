@@ -257,6 +257,30 @@ like(sql("SELECT detail->>'detail' FROM steward.job_run r JOIN steward.job j USI
 	qr/public\.bob_log: could not get a lock within steward\.partition_lock_timeout \(\d+ ms, 4 tries\) to delete from public\.bob_log/,
 	'a locked table fails after 4 tries, named in the run detail');
 is(sql("SELECT count(*) FROM public.eve_log"), '1', 'while the other tables are cleaned');
+
+# A table whose trigger takes forever fails on its own after
+# steward.maintenance_statement_timeout; the tables after it are cleaned.
+as('eve', q{
+	CREATE TABLE public.aab_eve_slow (ts timestamptz);
+	INSERT INTO public.aab_eve_slow VALUES (now() - interval '3 days');
+	CREATE FUNCTION public.eve_stall() RETURNS trigger LANGUAGE plpgsql AS
+		$$ BEGIN PERFORM pg_sleep(3600); RETURN OLD; END $$;
+	CREATE TRIGGER stall BEFORE DELETE ON public.aab_eve_slow
+		FOR EACH ROW EXECUTE FUNCTION public.eve_stall();
+	SELECT steward.retention_add('public.aab_eve_slow', 'ts', '1 day');
+	INSERT INTO public.eve_log VALUES (now() - interval '3 days', 6);
+});
+as('bob', "INSERT INTO public.bob_log VALUES (now() - interval '3 days')");
+sql("ALTER DATABASE $db SET steward.maintenance_statement_timeout = 500");
+sql("SELECT steward.run_job('row_retention')");
+sql("ALTER DATABASE $db RESET steward.maintenance_statement_timeout");
+like(sql("SELECT detail->>'detail' FROM steward.job_run r JOIN steward.job j USING (job_id)
+           WHERE j.job_name = 'row_retention' ORDER BY run_id DESC LIMIT 1"),
+	qr/public\.aab_eve_slow: canceling statement due to statement timeout/,
+	'a table whose trigger stalls fails on its own after the maintenance time limit');
+is(sql("SELECT count(*) FROM public.bob_log"), '1', "bob's table after it is still cleaned");
+is(sql("SELECT count(*) FROM public.eve_log"), '1', "so is eve's other table");
+as('eve', "SELECT steward.retention_remove('public.aab_eve_slow')");
 as('eve', "SELECT steward.retention_remove('public.eve_raises')");
 as('bob', "SELECT steward.retention_remove('public.bob_renamed')");
 
