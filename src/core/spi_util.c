@@ -112,7 +112,8 @@ steward_owner_enter(Oid relid, StewardCatalogAccess *acc)
 	 * (steward_is_interrupt() tells that apart from a real cancel).  SQL
 	 * calls have the caller's own statement_timeout.
 	 */
-	acc->armed_timeout = IsBackgroundWorker && steward_maintenance_statement_timeout > 0;
+	acc->armed_timeout = IsBackgroundWorker && steward_maintenance_statement_timeout > 0 &&
+		!get_timeout_active(STATEMENT_TIMEOUT);	/* a job's own limit stays */
 	if (acc->armed_timeout)
 		enable_timeout_after(STATEMENT_TIMEOUT, steward_maintenance_statement_timeout);
 	return owner;
