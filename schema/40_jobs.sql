@@ -16,6 +16,7 @@ CREATE TABLE steward.job (
 	retry_delay interval NOT NULL DEFAULT interval '1 minute'
 				CHECK (retry_delay >= interval '0'),
 	created_at	timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	builtin		boolean NOT NULL DEFAULT false,
 	CHECK (job_name <> ''),
 	UNIQUE (owner, job_name)
 );
@@ -43,6 +44,9 @@ REVOKE ALL ON FUNCTION steward.job_owner_name() FROM PUBLIC;
 
 CREATE TRIGGER job_owner_name BEFORE INSERT ON steward.job
 	FOR EACH ROW EXECUTE FUNCTION steward.job_owner_name();
+
+COMMENT ON COLUMN steward.job.builtin IS
+'created by the extension (one per kind that maintains the database); never replaced by schedule(), kept out of pg_dump';
 
 COMMENT ON TABLE steward.job IS
 'scheduled jobs; change them with steward.schedule(), steward.alter_job() and steward.unschedule()';
@@ -82,7 +86,9 @@ COMMENT ON TABLE steward.job_run IS
 'one row per job run; pruned by the scheduler after steward.job_history_retention';
 
 -- pg_dump keeps user jobs (the definitions, not state or history).
-SELECT pg_catalog.pg_extension_config_dump('steward.job', '');
+-- pg_dump keeps the jobs users and features create; the built-in ones are
+-- created by the extension script.
+SELECT pg_catalog.pg_extension_config_dump('steward.job', 'WHERE NOT builtin');
 SELECT pg_catalog.pg_extension_config_dump('steward.job_job_id_seq', '');
 
 -- Ordinary roles read only the jobs (and runs) of roles whose privileges
@@ -157,6 +163,16 @@ SET search_path = pg_catalog, pg_temp;
 
 COMMENT ON FUNCTION steward.scheduler_passes() IS
 'scheduling passes completed by this database''s scheduler since it started; NULL if none runs';
+
+CREATE FUNCTION steward.job_kinds(
+	OUT kind text, OUT takes_command bool, OUT description text)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'steward_job_kinds'
+LANGUAGE C STABLE
+SET search_path = pg_catalog, pg_temp;
+
+COMMENT ON FUNCTION steward.job_kinds() IS
+'the registered job kinds: whether their jobs run a command, and what they do';
 
 -- Job management is for roles that are granted it.
 REVOKE ALL ON FUNCTION

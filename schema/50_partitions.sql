@@ -130,10 +130,7 @@ GRANT SELECT ON steward.partition_status TO PUBLIC;
 
 -- Built-in job: maintain every set every 10 minutes, as the role that
 -- created the extension.  Change it with steward.alter_job().
-INSERT INTO steward.job (job_name, kind, schedule, command, owner)
+INSERT INTO steward.job (job_name, kind, schedule, command, owner, builtin)
 SELECT 'partition_maintenance', 'partition_maintenance', '10 minutes', '',
-	   r.oid::pg_catalog.regrole
+	   r.oid::pg_catalog.regrole, true
   FROM pg_catalog.pg_roles r WHERE r.rolname = current_user;
-
--- pg_dump keeps user jobs; the built-in one is created by the extension.
-SELECT pg_catalog.pg_extension_config_dump('steward.job', 'WHERE kind = ''sql''');

@@ -67,7 +67,7 @@ COMMENT ON VIEW steward.retentions IS
 GRANT SELECT ON steward.retentions TO PUBLIC;
 
 -- Built-in job: apply every table's retention every 10 minutes.
-INSERT INTO steward.job (job_name, kind, schedule, command, owner)
+INSERT INTO steward.job (job_name, kind, schedule, command, owner, builtin)
 SELECT 'row_retention', 'row_retention', '10 minutes', '',
-	   r.oid::pg_catalog.regrole
+	   r.oid::pg_catalog.regrole, true
   FROM pg_catalog.pg_roles r WHERE r.rolname = current_user;

@@ -173,6 +173,27 @@ SELECT name, owner FROM steward.jobs ORDER BY name;
 -- pg_cron is not installed here.
 SELECT steward.import_pg_cron();
 
+-- Job kinds: registered in C, each with whether it runs a command.
+SELECT kind, takes_command FROM steward.job_kinds() ORDER BY kind;
+-- Built-in jobs are marked, and pg_dump keeps every other job.
+SELECT job_name, kind, builtin FROM steward.job WHERE builtin ORDER BY job_name;
+SELECT c.relname, x.cond
+  FROM pg_extension e,
+	   unnest(e.extconfig, e.extcondition) AS x(cfg, cond)
+  JOIN pg_class c ON c.oid = x.cfg
+ WHERE e.extname = 'pg_steward' AND c.relname = 'job';
+-- The scheduler counts its passes (tests wait on it instead of sleeping).
+SELECT set_config('steward_test.passes', steward.scheduler_passes()::text, false) IS NOT NULL AS counting;
+SELECT steward.alter_job('row_retention', max_retries => 0);
+DO $$
+BEGIN
+	FOR i IN 1..600 LOOP
+		EXIT WHEN steward.scheduler_passes() > current_setting('steward_test.passes')::bigint;
+		PERFORM pg_sleep(0.05);
+	END LOOP;
+END $$;
+SELECT steward.scheduler_passes() > current_setting('steward_test.passes')::bigint AS pass_counted;
+
 -- Clean up.
 SELECT steward.unschedule(job_name) FROM steward.job WHERE kind = 'sql' ORDER BY job_name;
 DROP TABLE secret, job_target;

@@ -33,7 +33,7 @@ void
 _PG_init(void)
 {
 	steward_guc_init();
-	steward_job_kinds_init();
+	steward_sql_kind_init();
 	steward_partition_init();
 	steward_retention_init();
 

@@ -55,10 +55,18 @@
 
 static void part_kind_maintenance(StewardJobContext *ctx);
 
+static const StewardJobKind part_job_kind = {
+	.name = "partition_maintenance",
+	.main = part_kind_maintenance,
+	.validate = NULL,
+	.takes_command = false,
+	.description = "creates partitions ahead and applies retention to every partition set"
+};
+
 void
 steward_partition_init(void)
 {
-	steward_register_job_kind("partition_maintenance", part_kind_maintenance);
+	steward_register_job_kind(&part_job_kind);
 }
 
 /* Does the set's default partition hold rows that belong in a range? */

@@ -51,10 +51,18 @@ PG_FUNCTION_INFO_V1(steward_retention_run);
 
 static void retention_kind(StewardJobContext *ctx);
 
+static const StewardJobKind retention_job_kind = {
+	.name = "row_retention",
+	.main = retention_kind,
+	.validate = NULL,
+	.takes_command = false,
+	.description = "deletes rows past each registered table's retention, in batches"
+};
+
 void
 steward_retention_init(void)
 {
-	steward_register_job_kind("row_retention", retention_kind);
+	steward_register_job_kind(&retention_job_kind);
 }
 
 

@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * job_runner.c
- *	  The job runner worker, the job-kind registry and the 'sql' kind.
+ *	  The job runner worker and the 'sql' kind.
  *
  * A runner is a dynamic background worker started by a scheduler (or by
  * steward.run_job()) for one run of one job.  It connects to the job's
@@ -29,6 +29,7 @@
 #include "parser/parser.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
 #include "storage/ipc.h"
 #include "storage/proc.h"
 #include "tcop/pquery.h"
@@ -50,17 +51,6 @@
 #include "core/shmem.h"
 #include "core/spi_util.h"
 
-#define RUNNER_MAX_KINDS 32
-
-typedef struct RunnerKind
-{
-	char		name[NAMEDATALEN];
-	StewardJobKindMain main;
-} RunnerKind;
-
-static RunnerKind runner_kinds[RUNNER_MAX_KINDS];
-static int	runner_nkinds = 0;
-
 /* This runner's slot, for the exit callback. */
 static int	runner_slotno = -1;
 /* SIGTERM arrived (pg_terminate_backend, shutdown): the run is cancelled. */
@@ -73,44 +63,19 @@ static volatile sig_atomic_t runner_got_sigterm = false;
 
 static void runner_kind_sql(StewardJobContext *ctx);
 
-/* ---------------------------------------------------------------------
- * Job-kind registry
- * ---------------------------------------------------------------------
- */
-void
-steward_register_job_kind(const char *name, StewardJobKindMain main)
-{
-	if (runner_nkinds >= RUNNER_MAX_KINDS)
-		elog(ERROR, "too many pg_steward job kinds");
-	if (steward_job_kind_exists(name))
-		elog(ERROR, "pg_steward job kind \"%s\" is registered twice", name);
-	strlcpy(runner_kinds[runner_nkinds].name, name, NAMEDATALEN);
-	runner_kinds[runner_nkinds].main = main;
-	runner_nkinds++;
-}
-
-static StewardJobKindMain
-runner_find_kind(const char *name)
-{
-	int			i;
-
-	for (i = 0; i < runner_nkinds; i++)
-		if (strcmp(runner_kinds[i].name, name) == 0)
-			return runner_kinds[i].main;
-	return NULL;
-}
-
-bool
-steward_job_kind_exists(const char *name)
-{
-	return runner_find_kind(name) != NULL;
-}
+static const StewardJobKind runner_sql_kind = {
+	.name = "sql",
+	.main = runner_kind_sql,
+	.validate = NULL,
+	.takes_command = true,
+	.description = "runs the job's command, statement by statement, as the job's owner"
+};
 
 void
-steward_job_kinds_init(void)
+steward_sql_kind_init(void)
 {
-	if (runner_nkinds == 0)
-		steward_register_job_kind("sql", runner_kind_sql);
+	if (steward_find_job_kind("sql") == NULL)
+		steward_register_job_kind(&runner_sql_kind);
 }
 
 /* ---------------------------------------------------------------------
@@ -351,6 +316,49 @@ runner_record_outcome(int64 job_id, int64 run_id, const char *status,
 	RESUME_INTERRUPTS();
 }
 
+/* The context line of every message of a run. */
+#define RUNNER_CONTEXT_FMT "pg_steward job \"%s\" (job_id %lld, run_id %lld, attempt %d)"
+
+static void
+runner_error_context(void *arg)
+{
+	StewardJobContext *ctx = (StewardJobContext *) arg;
+
+	errcontext(RUNNER_CONTEXT_FMT,
+			   ctx->job_name, (long long) ctx->job_id, (long long) ctx->run_id,
+			   ctx->attempt);
+}
+
+/*
+ * The log names the job (runner_error_context); the run's own row need not:
+ * its recorded context is the job's alone.  Ours is the outermost line.
+ */
+static void
+runner_strip_own_context(ErrorData *edata, StewardJobContext *ctx)
+{
+	char	   *own;
+	size_t		len,
+				ownlen;
+
+	if (edata->context == NULL)
+		return;
+	own = psprintf(RUNNER_CONTEXT_FMT,
+				   ctx->job_name, (long long) ctx->job_id, (long long) ctx->run_id,
+				   ctx->attempt);
+	len = strlen(edata->context);
+	ownlen = strlen(own);
+	if (len >= ownlen && strcmp(edata->context + len - ownlen, own) == 0)
+	{
+		len -= ownlen;
+		if (len > 0 && edata->context[len - 1] == '\n')
+			len--;
+		edata->context[len] = '\0';
+		if (len == 0)
+			edata->context = NULL;
+	}
+	pfree(own);
+}
+
 /*
  * One run: read the job, wait for its due time, create the run row, run the
  * job kind and record the outcome.
@@ -359,6 +367,7 @@ static void
 runner_run_once(const StewardRunnerArgs *args, MemoryContext mcxt)
 {
 	StewardJobContext ctx = {0};
+	ErrorContextCallback errcallback;
 	StewardJobKindMain kind_main;
 	RunnerXact	x;
 	char	   *kind = NULL;
@@ -452,7 +461,17 @@ runner_run_once(const StewardRunnerArgs *args, MemoryContext mcxt)
 	appname = psprintf("pg_steward job %s", ctx.job_name);
 	SetConfigOption("application_name", appname, PGC_USERSET, PGC_S_SESSION);
 
-	kind_main = runner_find_kind(kind);
+	{
+		const StewardJobKind *k = steward_find_job_kind(kind);
+
+		kind_main = k ? k->main : NULL;
+	}
+
+	/* one runner serves many runs: every message names the run's job */
+	errcallback.callback = runner_error_context;
+	errcallback.arg = &ctx;
+	errcallback.previous = error_context_stack;
+	error_context_stack = &errcallback;
 
 	PG_TRY();
 	{
@@ -478,8 +497,10 @@ runner_run_once(const StewardRunnerArgs *args, MemoryContext mcxt)
 		FlushErrorState();
 		AbortOutOfAnyTransaction();
 		failed = true;
+		runner_strip_own_context(edata, &ctx);
 	}
 	PG_END_TRY();
+	error_context_stack = errcallback.previous;
 
 	pgstat_report_activity(STATE_RUNNING, "recording job outcome");
 	MemoryContextSwitchTo(ctx.mcxt);
@@ -595,6 +616,7 @@ steward_runner_main(Datum main_arg)
 	runner_slotno = args.slotno;
 
 	pqsignal(SIGTERM, runner_die);
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	BackgroundWorkerUnblockSignals();
 
 	steward_runner_started(runner_slotno);
@@ -609,6 +631,12 @@ steward_runner_main(Datum main_arg)
 								 ALLOCSET_DEFAULT_SIZES);
 	do
 	{
+		/* settings reloaded meanwhile apply from the next run on */
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
 		runner_run_once(&args, mcxt);
 		MemoryContextReset(mcxt);
 		nruns++;

@@ -1,13 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * job_runner.h
- *	  Job runners (dynamic background workers) and the job-kind interface.
- *
- * A job kind is a name plus an entry point.  The runner calls the entry
- * point outside any transaction, connected to the job's database as the
- * job's owner; the entry point starts and commits its own transactions and
- * reports failure by ereport(ERROR).  It may set ctx->message and
- * ctx->detail (a JSON object text) to describe a successful run.
+ *	  Job runners (dynamic background workers) and the 'sql' job kind.
+ *	  The job-kind contract is in job_kind.h.
  *
  *-------------------------------------------------------------------------
  */
@@ -20,24 +15,10 @@
 #include "nodes/nodes.h"
 #include "postmaster/bgworker.h"
 
-typedef struct StewardJobContext
-{
-	int64		job_id;
-	int64		run_id;
-	const char *job_name;
-	const char *command;
-	const char *config;			/* jsonb as text */
-	int			attempt;
-	MemoryContext mcxt;			/* lives for the whole run */
-	char	   *message;		/* out: summary of a successful run */
-	char	   *detail;			/* out: JSON object text, or NULL */
-} StewardJobContext;
+#include "scheduler/job_kind.h"
 
-typedef void (*StewardJobKindMain) (StewardJobContext *ctx);
-
-extern void steward_register_job_kind(const char *name, StewardJobKindMain main);
-extern bool steward_job_kind_exists(const char *name);
-extern void steward_job_kinds_init(void);
+/* Register the 'sql' kind (from _PG_init, before the features' kinds). */
+extern void steward_sql_kind_init(void);
 
 /* What a scheduler or run_job() passes to a runner in bgw_extra. */
 typedef struct StewardRunnerArgs

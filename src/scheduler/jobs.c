@@ -57,6 +57,7 @@ typedef struct JobRef
 	Oid			owner;
 	int64		max_runtime;	/* usecs, 0 = none */
 	bool		owner_ok;		/* owner_name still names the owner OID */
+	char		kind[NAMEDATALEN];
 } JobRef;
 
 /* ---------------------------------------------------------------------
@@ -280,12 +281,12 @@ jobs_lookup(const char *name, Oid caller, bool for_update, JobRef *ref)
 	args[0] = Int64GetDatum(ref->job_id);
 	steward_spi_exec(for_update ?
 					 "SELECT j.owner::pg_catalog.oid, j.max_runtime,"
-					 "       a.rolname IS NOT DISTINCT FROM j.owner_name"
+					 "       a.rolname IS NOT DISTINCT FROM j.owner_name, j.kind"
 					 "  FROM steward.job j"
 					 "  LEFT JOIN pg_catalog.pg_authid a ON a.oid = j.owner::pg_catalog.oid"
 					 " WHERE j.job_id = $1 FOR UPDATE OF j" :
 					 "SELECT j.owner::pg_catalog.oid, j.max_runtime,"
-					 "       a.rolname IS NOT DISTINCT FROM j.owner_name"
+					 "       a.rolname IS NOT DISTINCT FROM j.owner_name, j.kind"
 					 "  FROM steward.job j"
 					 "  LEFT JOIN pg_catalog.pg_authid a ON a.oid = j.owner::pg_catalog.oid"
 					 " WHERE j.job_id = $1",
@@ -299,7 +300,19 @@ jobs_lookup(const char *name, Oid caller, bool for_update, JobRef *ref)
 	if (!isnull)
 		(void) steward_job_interval_usecs(DatumGetIntervalP(d), &ref->max_runtime);
 	ref->owner_ok = DatumGetBool(steward_spi_getdatum(0, 3, &isnull));
+	strlcpy(ref->kind, steward_spi_gettext(0, 4), NAMEDATALEN);
 	return true;
+}
+
+/* A command given for a job whose kind runs its own code. */
+static void
+jobs_no_command(const char *name, const char *kind)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+			 errmsg("job \"%s\" takes no command", name),
+			 errdetail("Jobs of kind %s run their kind's own code.", kind),
+			 errhint("Change its schedule, enabled, timezone, max_runtime, max_retries or retry_delay instead.")));
 }
 
 /* The job's owner OID no longer names the role that scheduled it. */
@@ -352,101 +365,149 @@ jobs_check_job_count(Oid owner, Datum name)
 }
 
 /* ---------------------------------------------------------------------
- * steward.schedule(job_name, schedule, command, timezone, max_runtime,
- *					max_retries, retry_delay, enabled) RETURNS bigint
+ * Creating jobs: steward_job_define() for every kind, steward.schedule()
+ * for 'sql' jobs
  * ---------------------------------------------------------------------
  */
-Datum
-steward_schedule(PG_FUNCTION_ARGS)
+
+/*
+ * Create the owner's job of that name, or replace its settings if it has
+ * one of the same kind.  A job of another kind, or a built-in job, of that
+ * name is never replaced.  Every setting is checked first (schedule, time
+ * zone, command against the kind, config against the kind's validator).
+ * Returns the job id; the scheduler is woken when the transaction commits.
+ */
+int64
+steward_job_define(const StewardJobSpec *spec)
 {
-	Oid			caller = GetUserId();
-	char	   *name = jobs_arg_text(fcinfo, 0, "job name");
-	char	   *schedule = jobs_arg_text(fcinfo, 1, "schedule");
-	char	   *command = jobs_arg_text(fcinfo, 2, "command");
+	const StewardJobKind *kind = steward_require_job_kind(spec->kind);
+	const char *command = spec->command ? spec->command : "";
+	const char *config = spec->config ? spec->config : "{}";
 	CronSchedule sched;
 	StewardCatalogAccess acc;
-	Oid			argtypes[10] = {TEXTOID, TEXTOID, TEXTOID, OIDOID, BOOLOID,
-	TEXTOID, INTERVALOID, INT4OID, INTERVALOID, TEXTOID};
-	Datum		values[10];
-	char		nulls[10] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
+	Oid			argtypes[12] = {TEXTOID, TEXTOID, TEXTOID, OIDOID, BOOLOID,
+		TEXTOID, INTERVALOID, INT4OID, INTERVALOID, TEXTOID, TEXTOID, TEXTOID};
+	Datum		values[12];
+	char		nulls[12] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
 	int64		job_id;
 	bool		isnull;
 
-	steward_check_job_name(name);
-	cron_parse(schedule, &sched);
-	jobs_check_command(command);
+	steward_check_job_name(spec->name);
+	cron_parse(spec->schedule, &sched);
+	if (kind->takes_command)
+		jobs_check_command(command);
+	else if (command[0] != '\0')
+		jobs_no_command(spec->name, kind->name);
+	steward_validate_job_config(kind, config);
 
-	values[0] = CStringGetTextDatum(name);
-	values[1] = CStringGetTextDatum(schedule);
+	values[0] = CStringGetTextDatum(spec->name);
+	values[1] = CStringGetTextDatum(spec->schedule);
 	values[2] = CStringGetTextDatum(command);
-	values[3] = ObjectIdGetDatum(caller);
-	values[4] = BoolGetDatum(PG_ARGISNULL(7) ? true : PG_GETARG_BOOL(7));
-	if (PG_ARGISNULL(3))
+	values[3] = ObjectIdGetDatum(spec->owner);
+	values[4] = BoolGetDatum(spec->enabled);
+	if (spec->timezone == NULL)
 		nulls[5] = 'n';
 	else
 	{
-		char	   *tz = text_to_cstring(PG_GETARG_TEXT_PP(3));
-
-		(void) cron_lookup_timezone(tz);
-		values[5] = CStringGetTextDatum(tz);
+		(void) cron_lookup_timezone(spec->timezone);
+		values[5] = CStringGetTextDatum(spec->timezone);
 	}
-	if (PG_ARGISNULL(4))
+	if (spec->max_runtime == NULL)
 		nulls[6] = 'n';
 	else
 	{
-		jobs_check_interval(PG_GETARG_INTERVAL_P(4), "max_runtime", false);
-		values[6] = PG_GETARG_DATUM(4);
+		jobs_check_interval(spec->max_runtime, "max_runtime", false);
+		values[6] = IntervalPGetDatum(spec->max_runtime);
 	}
-	values[7] = Int32GetDatum(PG_ARGISNULL(5) ? 0 : PG_GETARG_INT32(5));
-	jobs_check_retries(DatumGetInt32(values[7]));
-	if (PG_ARGISNULL(6))
+	jobs_check_retries(spec->max_retries);
+	values[7] = Int32GetDatum(spec->max_retries);
+	if (spec->retry_delay == NULL)
 		values[8] = DirectFunctionCall3(interval_in, CStringGetDatum("1 minute"),
 										ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
 	else
 	{
-		jobs_check_interval(PG_GETARG_INTERVAL_P(6), "retry_delay", true);
-		values[8] = PG_GETARG_DATUM(6);
+		jobs_check_interval(spec->retry_delay, "retry_delay", true);
+		values[8] = IntervalPGetDatum(spec->retry_delay);
 	}
-
-	values[9] = CStringGetTextDatum(GetUserNameFromId(caller, false));
+	values[9] = CStringGetTextDatum(GetUserNameFromId(spec->owner, false));
+	values[10] = CStringGetTextDatum(kind->name);
+	values[11] = CStringGetTextDatum(config);
 
 	/*
-	 * Serialise schedule() calls of one role (for the job count) and keep
-	 * DROP ROLE away until we commit: DROP ROLE locks the role exclusively.
+	 * Serialise job creation of one role (for the job count) and keep DROP
+	 * ROLE away until we commit: DROP ROLE locks the role exclusively.
 	 */
-	LockSharedObject(AuthIdRelationId, caller, 0, ShareUpdateExclusiveLock);
+	LockSharedObject(AuthIdRelationId, spec->owner, 0, ShareUpdateExclusiveLock);
 
 	steward_catalog_enter(&acc);
 	SPI_connect();
-	jobs_check_job_count(caller, values[0]);
+	jobs_check_job_count(spec->owner, values[0]);
 	steward_spi_exec("INSERT INTO steward.job AS j"
 					 " (job_name, kind, schedule, command, owner, enabled, timezone,"
-					 "  max_runtime, max_retries, retry_delay, owner_name)"
-					 " VALUES ($1, 'sql', $2, $3, $4::pg_catalog.regrole, $5, $6, $7, $8, $9,"
-					 "         $10::pg_catalog.name)"
+					 "  max_runtime, max_retries, retry_delay, owner_name, config)"
+					 " VALUES ($1, $11, $2, $3, $4::pg_catalog.regrole, $5, $6, $7, $8, $9,"
+					 "         $10::pg_catalog.name, $12::pg_catalog.jsonb)"
 					 " ON CONFLICT (owner, job_name) DO UPDATE SET"
 					 "  schedule = EXCLUDED.schedule, command = EXCLUDED.command,"
 					 "  enabled = EXCLUDED.enabled, timezone = EXCLUDED.timezone,"
 					 "  max_runtime = EXCLUDED.max_runtime,"
 					 "  max_retries = EXCLUDED.max_retries,"
 					 "  retry_delay = EXCLUDED.retry_delay,"
-					 "  owner_name = EXCLUDED.owner_name"
-					 " WHERE j.kind = 'sql'"
+					 "  owner_name = EXCLUDED.owner_name,"
+					 "  config = EXCLUDED.config"
+					 " WHERE j.kind = EXCLUDED.kind AND NOT j.builtin"
 					 " RETURNING job_id",
-					 SPI_OK_INSERT_RETURNING, 10, argtypes, values, nulls);
+					 SPI_OK_INSERT_RETURNING, 12, argtypes, values, nulls);
 	if (SPI_processed == 0)
+	{
+		char	   *other;
+
+		steward_spi_exec("SELECT CASE WHEN builtin THEN NULL ELSE kind END"
+						 "  FROM steward.job WHERE owner::pg_catalog.oid = $1 AND job_name = $2",
+						 SPI_OK_SELECT, 2, (Oid[]) {OIDOID, TEXTOID},
+						 (Datum[]) {values[3], values[0]}, NULL);
+		other = SPI_processed > 0 ? steward_spi_gettext(0, 1) : NULL;
+		if (other == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_DUPLICATE_OBJECT),
+					 errmsg("job \"%s\" is a built-in job", spec->name),
+					 errdetail("Built-in jobs are created by the extension and never replaced."),
+					 errhint("Change it with steward.alter_job(), or choose another name.")));
 		ereport(ERROR,
 				(errcode(ERRCODE_DUPLICATE_OBJECT),
-				 errmsg("job \"%s\" is a built-in job", name),
-				 errdetail("schedule() creates and replaces jobs of kind sql only."),
-				 errhint("Change it with steward.alter_job(), or choose another name.")));
+				 errmsg("job \"%s\" already exists with kind %s", spec->name, other),
+				 errdetail("A job is replaced only by a job of the same kind."),
+				 errhint("Unschedule it first, or choose another name.")));
+	}
 	job_id = DatumGetInt64(steward_spi_getdatum(0, 1, &isnull));
 	SPI_finish();
 	steward_catalog_exit(&acc);
 
-	jobs_warn_nologin(caller);
+	jobs_warn_nologin(spec->owner);
 	steward_wake_scheduler_at_commit();
-	PG_RETURN_INT64(job_id);
+	return job_id;
+}
+
+/*
+ * steward.schedule(job_name, schedule, command, timezone, max_runtime,
+ *					max_retries, retry_delay, enabled) RETURNS bigint
+ */
+Datum
+steward_schedule(PG_FUNCTION_ARGS)
+{
+	StewardJobSpec spec = {0};
+
+	spec.kind = "sql";
+	spec.name = jobs_arg_text(fcinfo, 0, "job name");
+	spec.schedule = jobs_arg_text(fcinfo, 1, "schedule");
+	spec.command = jobs_arg_text(fcinfo, 2, "command");
+	spec.owner = GetUserId();
+	spec.timezone = PG_ARGISNULL(3) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(3));
+	spec.max_runtime = PG_ARGISNULL(4) ? NULL : PG_GETARG_INTERVAL_P(4);
+	spec.max_retries = PG_ARGISNULL(5) ? 0 : PG_GETARG_INT32(5);
+	spec.retry_delay = PG_ARGISNULL(6) ? NULL : PG_GETARG_INTERVAL_P(6);
+	spec.enabled = PG_ARGISNULL(7) ? true : PG_GETARG_BOOL(7);
+	PG_RETURN_INT64(steward_job_define(&spec));
 }
 
 /* steward.unschedule(job_name) RETURNS bool */
@@ -558,6 +619,13 @@ steward_alter_job(PG_FUNCTION_ARGS)
 	if (!ref.owner_ok && !DatumGetBool(values[8]) && nulls[3] == ' ' &&
 		DatumGetBool(values[3]))
 		jobs_owner_changed(name);
+	if (nulls[2] == ' ')
+	{
+		const StewardJobKind *kind = steward_find_job_kind(ref.kind);
+
+		if (kind == NULL || !kind->takes_command)
+			jobs_no_command(name, ref.kind);
+	}
 	values[0] = Int64GetDatum(ref.job_id);
 	steward_spi_exec("UPDATE steward.job j SET"
 					 " schedule = COALESCE($2, schedule),"
@@ -570,15 +638,8 @@ steward_alter_job(PG_FUNCTION_ARGS)
 					 " owner_name = CASE WHEN $9 THEN COALESCE((SELECT a.rolname"
 					 "   FROM pg_catalog.pg_authid a WHERE a.oid = j.owner::pg_catalog.oid),"
 					 "   owner_name) ELSE owner_name END"
-					 " WHERE job_id = $1 AND ($3 IS NULL OR j.kind = 'sql')",
+					 " WHERE job_id = $1",
 					 SPI_OK_UPDATE, 9, argtypes, values, nulls);
-	/* only sql jobs have a command; built-in kinds ignore one */
-	if (SPI_processed == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("job \"%s\" takes no command", name),
-				 errdetail("Only jobs of kind sql run a command; built-in jobs run their kind's own code."),
-				 errhint("Change its schedule, enabled, timezone, max_runtime, max_retries or retry_delay instead.")));
 	SPI_finish();
 	steward_catalog_exit(&acc);
 

@@ -28,6 +28,27 @@
  */
 extern bool steward_job_interval_usecs(const Interval *iv, int64 *usecs);
 
+/*
+ * A job of any kind, as a feature's SQL API creates it (steward.schedule()
+ * creates 'sql' jobs only): see steward_job_define() in jobs.c.
+ */
+typedef struct StewardJobSpec
+{
+	const char *kind;			/* a registered kind (job_kind.h) */
+	const char *name;
+	const char *schedule;		/* cron, '@daily' or an interval */
+	const char *command;		/* kinds that take one; NULL = '' */
+	const char *config;			/* JSON object text; NULL = '{}' */
+	Oid			owner;			/* the job runs as this role */
+	bool		enabled;
+	const char *timezone;		/* NULL: steward.timezone */
+	Interval   *max_runtime;	/* NULL: none */
+	int			max_retries;
+	Interval   *retry_delay;	/* NULL: 1 minute */
+} StewardJobSpec;
+
+extern int64 steward_job_define(const StewardJobSpec *spec);
+
 /* Job names: not empty, at most 200 bytes, no control characters. */
 extern void steward_check_job_name(const char *name);
 
