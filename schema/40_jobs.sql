@@ -8,7 +8,6 @@ CREATE TABLE steward.job (
 	command		text NOT NULL DEFAULT '',
 	config		jsonb NOT NULL DEFAULT '{}',
 	owner		regrole NOT NULL,
-	owner_name	name NOT NULL,
 	enabled		boolean NOT NULL DEFAULT true,
 	timezone	text,
 	max_runtime interval CHECK (max_runtime > interval '0'),
@@ -16,6 +15,8 @@ CREATE TABLE steward.job (
 	retry_delay interval NOT NULL DEFAULT interval '1 minute'
 				CHECK (retry_delay >= interval '0'),
 	created_at	timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	-- columns added after 0.1.0 go last, where ALTER TABLE ADD COLUMN puts them
+	owner_name	name NOT NULL,
 	builtin		boolean NOT NULL DEFAULT false,
 	CHECK (job_name <> ''),
 	UNIQUE (owner, job_name)
