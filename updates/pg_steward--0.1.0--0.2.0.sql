@@ -61,6 +61,36 @@ ALTER TABLE steward.job
 COMMENT ON COLUMN steward.job.owner_name IS
 'the owner''s name when the job was scheduled (kept by ALTER ROLE ... RENAME and REASSIGN OWNED in this database); a job whose owner OID now names another role, or no role, never runs';
 
+-- Built-in jobs are marked; pg_dump keeps every other job (features create
+-- jobs of their own kinds), not only those of kind sql.
+ALTER TABLE steward.job ADD COLUMN builtin boolean NOT NULL DEFAULT false;
+UPDATE steward.job SET builtin = true
+ WHERE (job_name, kind) IN (('partition_maintenance', 'partition_maintenance'),
+						   ('row_retention', 'row_retention'));
+SELECT pg_catalog.pg_extension_config_dump('steward.job', 'WHERE NOT builtin');
+
+COMMENT ON COLUMN steward.job.builtin IS
+'created by the extension (one per kind that maintains the database); never replaced by schedule(), kept out of pg_dump';
+
+CREATE FUNCTION steward.scheduler_passes()
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'steward_scheduler_passes'
+LANGUAGE C VOLATILE
+SET search_path = pg_catalog, pg_temp;
+
+COMMENT ON FUNCTION steward.scheduler_passes() IS
+'scheduling passes completed by this database''s scheduler since it started; NULL if none runs';
+
+CREATE FUNCTION steward.job_kinds(
+	OUT kind text, OUT takes_command bool, OUT description text)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'steward_job_kinds'
+LANGUAGE C STABLE
+SET search_path = pg_catalog, pg_temp;
+
+COMMENT ON FUNCTION steward.job_kinds() IS
+'the registered job kinds: whether their jobs run a command, and what they do';
+
 -- Rows inserted without owner_name (the built-in jobs, restores of older
 -- dumps) take the owner's current name.
 CREATE FUNCTION steward.job_owner_name()
