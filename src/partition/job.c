@@ -48,6 +48,7 @@
 #include "core/pg_steward.h"
 #include "scheduler/cron.h"
 #include "core/guc.h"
+#include "core/json.h"
 #include "scheduler/job_runner.h"
 #include "core/spi_util.h"
 #include "partition/partition.h"
@@ -565,6 +566,7 @@ part_kind_maintenance(StewardJobContext *ctx)
 				detached = 0;
 	int64		drained = 0;
 	StringInfoData failures;
+	StringInfoData detail;
 	MemoryContext old;
 
 	old = MemoryContextSwitchTo(ctx->mcxt);
@@ -636,8 +638,16 @@ part_kind_maintenance(StewardJobContext *ctx)
 	old = MemoryContextSwitchTo(ctx->mcxt);
 	ctx->message = psprintf("%d sets maintained, %d skipped: %d partitions created, %d dropped, %d detached, " INT64_FORMAT " rows drained",
 							ok + failed, skipped, created, dropped, detached, drained);
-	ctx->detail = psprintf("{\"sets\": %d, \"failed\": %d, \"skipped\": %d, \"created\": %d, \"dropped\": %d, \"detached\": %d, \"drained_rows\": " INT64_FORMAT "}",
-						   ok + failed, failed, skipped, created, dropped, detached, drained);
+	initStringInfo(&detail);
+	steward_json_begin(&detail);
+	steward_json_add_int64(&detail, "sets", ok + failed);
+	steward_json_add_int64(&detail, "failed", failed);
+	steward_json_add_int64(&detail, "skipped", skipped);
+	steward_json_add_int64(&detail, "created", created);
+	steward_json_add_int64(&detail, "dropped", dropped);
+	steward_json_add_int64(&detail, "detached", detached);
+	steward_json_add_int64(&detail, "drained_rows", drained);
+	ctx->detail = steward_json_end(&detail);
 	MemoryContextSwitchTo(old);
 	if (failed > 0)
 		ereport(ERROR,

@@ -28,7 +28,6 @@
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
-#include "utils/json.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
@@ -39,6 +38,7 @@
 #include "core/pg_steward.h"
 #include "scheduler/job_runner.h"
 #include "core/guc.h"
+#include "core/json.h"
 #include "retention/retention.h"
 #include "core/spi_util.h"
 
@@ -361,7 +361,7 @@ retention_kind(StewardJobContext *ctx)
 		items = lappend(items, it);
 	}
 	initStringInfo(&detail);
-	appendStringInfoChar(&detail, '{');
+	steward_json_begin(&detail);
 	initStringInfo(&failures);
 	MemoryContextSwitchTo(old);
 	SPI_finish();
@@ -375,10 +375,7 @@ retention_kind(StewardJobContext *ctx)
 		ErrorData  *edata = retention_table(it, ctx->mcxt, &n);
 
 		old = MemoryContextSwitchTo(ctx->mcxt);
-		if (detail.len > 1)
-			appendStringInfoString(&detail, ", ");
-		escape_json(&detail, it->name);
-		appendStringInfo(&detail, ": " INT64_FORMAT, n);
+		steward_json_add_int64(&detail, it->name, n);
 		if (edata != NULL)
 		{
 			failed++;
@@ -390,7 +387,7 @@ retention_kind(StewardJobContext *ctx)
 	}
 
 	old = MemoryContextSwitchTo(ctx->mcxt);
-	appendStringInfoChar(&detail, '}');
+	steward_json_end(&detail);
 	ctx->message = psprintf("deleted " INT64_FORMAT " rows from %d tables", total,
 							list_length(items));
 	ctx->detail = detail.data;
