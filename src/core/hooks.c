@@ -81,9 +81,8 @@ hooks_xact_callback(XactEvent event, void *arg)
 static bool
 hooks_database_in_use(Oid dboid, bool force)
 {
-	int64		n;
+	StewardResult *res;
 	bool		isnull;
-	StewardCatalogAccess acc;
 	Datum		values[4];
 
 	values[0] = ObjectIdGetDatum(dboid);
@@ -97,27 +96,22 @@ hooks_database_in_use(Oid dboid, bool force)
 	 * applies); prepared transactions always do.  A fixed search_path:
 	 * operators resolve in pg_catalog.
 	 */
-	steward_catalog_enter(&acc);
-	SPI_connect();
-	steward_spi_exec("SELECT (SELECT count(*) FROM pg_catalog.pg_stat_activity a"
-					 "         WHERE a.datid = $1 AND a.pid <> pg_catalog.pg_backend_pid()"
-					 "           AND a.backend_type NOT IN ('pg_steward scheduler', 'pg_steward runner',"
-					 "                                      'autovacuum worker')"
-					 "           AND (NOT $2 OR NOT coalesce(CASE"
-					 "                 WHEN (SELECT r.rolsuper FROM pg_catalog.pg_authid r"
-					 "                        WHERE r.oid = a.usesysid) THEN $4"
-					 "                 ELSE pg_catalog.pg_has_role($3, a.usesysid, 'USAGE')"
-					 "                   OR pg_catalog.pg_has_role($3, 'pg_signal_backend', 'USAGE')"
-					 "                 END, false)))"
-					 "     + (SELECT count(*) FROM pg_catalog.pg_prepared_xacts x"
-					 "          JOIN pg_catalog.pg_database d ON d.datname = x.database"
-					 "         WHERE d.oid = $1)",
-					 SPI_OK_SELECT, 4, (Oid[]) {OIDOID, BOOLOID, OIDOID, BOOLOID},
-					 values, NULL);
-	n = DatumGetInt64(steward_spi_getdatum(0, 1, &isnull));
-	SPI_finish();
-	steward_catalog_exit(&acc);
-	return n > 0;
+	res = steward_catalog_exec("SELECT (SELECT count(*) FROM pg_catalog.pg_stat_activity a"
+							   "         WHERE a.datid = $1 AND a.pid <> pg_catalog.pg_backend_pid()"
+							   "           AND a.backend_type NOT IN ('pg_steward scheduler', 'pg_steward runner',"
+							   "                                      'autovacuum worker')"
+							   "           AND (NOT $2 OR NOT coalesce(CASE"
+							   "                 WHEN (SELECT r.rolsuper FROM pg_catalog.pg_authid r"
+							   "                        WHERE r.oid = a.usesysid) THEN $4"
+							   "                 ELSE pg_catalog.pg_has_role($3, a.usesysid, 'USAGE')"
+							   "                   OR pg_catalog.pg_has_role($3, 'pg_signal_backend', 'USAGE')"
+							   "                 END, false)))"
+							   "     + (SELECT count(*) FROM pg_catalog.pg_prepared_xacts x"
+							   "          JOIN pg_catalog.pg_database d ON d.datname = x.database"
+							   "         WHERE d.oid = $1)",
+							   SPI_OK_SELECT, 4, (Oid[]) {OIDOID, BOOLOID, OIDOID, BOOLOID},
+							   values, NULL);
+	return DatumGetInt64(steward_result_datum(res, 0, 1, &isnull)) > 0;
 }
 
 /*
@@ -262,7 +256,7 @@ hooks_check_drop_role(DropRoleStmt *stmt)
 	{
 		RoleSpec   *spec = lfirst(lc);
 		Oid			roleid;
-		StewardCatalogAccess acc;
+		StewardResult *res;
 		int64		n;
 		bool		isnull;
 
@@ -273,14 +267,10 @@ hooks_check_drop_role(DropRoleStmt *stmt)
 			continue;
 		LockSharedObject(AuthIdRelationId, roleid, 0, AccessExclusiveLock);
 
-		steward_catalog_enter(&acc);
-		SPI_connect();
-		steward_spi_exec("SELECT count(*) FROM steward.job WHERE owner::pg_catalog.oid = $1",
-						 SPI_OK_SELECT, 1, (Oid[]) {OIDOID},
-						 (Datum[]) {ObjectIdGetDatum(roleid)}, NULL);
-		n = DatumGetInt64(steward_spi_getdatum(0, 1, &isnull));
-		SPI_finish();
-		steward_catalog_exit(&acc);
+		res = steward_catalog_exec("SELECT count(*) FROM steward.job WHERE owner::pg_catalog.oid = $1",
+								   SPI_OK_SELECT, 1, (Oid[]) {OIDOID},
+								   (Datum[]) {ObjectIdGetDatum(roleid)}, NULL);
+		n = DatumGetInt64(steward_result_datum(res, 0, 1, &isnull));
 		if (n > 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST),
@@ -299,7 +289,7 @@ hooks_reassign_jobs(ReassignOwnedStmt *stmt)
 	Oid			newrole;
 	int			n;
 	Datum		values[3];
-	StewardCatalogAccess acc;
+	StewardResult *res;
 
 	if (!hooks_steward_installed())
 		return;
@@ -310,17 +300,15 @@ hooks_reassign_jobs(ReassignOwnedStmt *stmt)
 	values[1] = ObjectIdGetDatum(newrole);
 	values[2] = CStringGetTextDatum(GetUserNameFromId(newrole, false));
 
-	steward_catalog_enter(&acc);
-	SPI_connect();
-	steward_spi_exec("SELECT job_name FROM steward.job"
-					 " WHERE owner::pg_catalog.oid = ANY ($1) OR owner::pg_catalog.oid = $2"
-					 " GROUP BY job_name HAVING count(*) > 1 ORDER BY job_name LIMIT 1",
-					 SPI_OK_SELECT, 2, (Oid[]) {OIDARRAYOID, OIDOID}, values, NULL);
-	if (SPI_processed > 0)
+	res = steward_catalog_exec("SELECT job_name FROM steward.job"
+							   " WHERE owner::pg_catalog.oid = ANY ($1) OR owner::pg_catalog.oid = $2"
+							   " GROUP BY job_name HAVING count(*) > 1 ORDER BY job_name LIMIT 1",
+							   SPI_OK_SELECT, 2, (Oid[]) {OIDARRAYOID, OIDOID}, values, NULL);
+	if (res->processed > 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_DUPLICATE_OBJECT),
 				 errmsg("cannot reassign pg_steward job \"%s\" to role \"%s\"",
-						steward_spi_gettext(0, 1), TextDatumGetCString(values[2])),
+						steward_result_text(res, 0, 1), TextDatumGetCString(values[2])),
 				 errdetail("Job names are unique per owner, and the role would own two jobs of that name."),
 				 errhint("Unschedule one of them first.")));
 	/*
@@ -328,20 +316,18 @@ hooks_reassign_jobs(ReassignOwnedStmt *stmt)
 	 * by the old owner (names they resolve, functions they call) and must
 	 * not start running with the new owner's rights unreviewed.
 	 */
-	steward_spi_exec("UPDATE steward.job SET owner = $2::pg_catalog.regrole,"
-					 " owner_name = $3::pg_catalog.name, enabled = false"
-					 " WHERE owner::pg_catalog.oid = ANY ($1) AND owner::pg_catalog.oid <> $2",
-					 SPI_OK_UPDATE, 3, (Oid[]) {OIDARRAYOID, OIDOID, TEXTOID}, values, NULL);
-	if (SPI_processed > 0)
+	res = steward_catalog_exec("UPDATE steward.job SET owner = $2::pg_catalog.regrole,"
+							   " owner_name = $3::pg_catalog.name, enabled = false"
+							   " WHERE owner::pg_catalog.oid = ANY ($1) AND owner::pg_catalog.oid <> $2",
+							   SPI_OK_UPDATE, 3, (Oid[]) {OIDARRAYOID, OIDOID, TEXTOID}, values, NULL);
+	if (res->processed > 0)
 	{
 		ereport(NOTICE,
 				(errmsg("%llu pg_steward jobs now belong to role \"%s\" and are disabled",
-						(unsigned long long) SPI_processed, TextDatumGetCString(values[2])),
+						(unsigned long long) res->processed, TextDatumGetCString(values[2])),
 				 errhint("Review their commands, then enable them with steward.alter_job(name, enabled => true) as that role.")));
 		steward_wake_scheduler_at_commit();
 	}
-	SPI_finish();
-	steward_catalog_exit(&acc);
 }
 
 /* DROP OWNED BY ...: the roles' jobs are deleted too (after the statement). */
@@ -350,39 +336,28 @@ hooks_drop_jobs(DropOwnedStmt *stmt)
 {
 	int			n;
 	Datum		roles;
-	StewardCatalogAccess acc;
 
 	if (!hooks_steward_installed())
 		return;
 	roles = hooks_role_array(stmt->roles, &n);
 	if (n == 0)
 		return;
-	steward_catalog_enter(&acc);
-	SPI_connect();
 	/* job_state rows are the scheduler's to prune (see unschedule()) */
-	steward_spi_exec("DELETE FROM steward.job WHERE owner::pg_catalog.oid = ANY ($1)",
-					 SPI_OK_DELETE, 1, (Oid[]) {OIDARRAYOID}, &roles, NULL);
+	steward_catalog_exec("DELETE FROM steward.job WHERE owner::pg_catalog.oid = ANY ($1)",
+						 SPI_OK_DELETE, 1, (Oid[]) {OIDARRAYOID}, &roles, NULL);
 	steward_wake_scheduler_at_commit();
-	SPI_finish();
-	steward_catalog_exit(&acc);
 }
 
 /* ALTER ROLE ... RENAME: jobs keep recording their owner's name. */
 static void
 hooks_rename_owner(Oid roleid, const char *newname)
 {
-	StewardCatalogAccess acc;
-
 	if (!OidIsValid(roleid) || !hooks_steward_installed())
 		return;
-	steward_catalog_enter(&acc);
-	SPI_connect();
-	steward_spi_exec("UPDATE steward.job SET owner_name = $2::pg_catalog.name"
-					 " WHERE owner::pg_catalog.oid = $1",
-					 SPI_OK_UPDATE, 2, (Oid[]) {OIDOID, TEXTOID},
-					 (Datum[]) {ObjectIdGetDatum(roleid), CStringGetTextDatum(newname)}, NULL);
-	SPI_finish();
-	steward_catalog_exit(&acc);
+	steward_catalog_exec("UPDATE steward.job SET owner_name = $2::pg_catalog.name"
+						 " WHERE owner::pg_catalog.oid = $1",
+						 SPI_OK_UPDATE, 2, (Oid[]) {OIDOID, TEXTOID},
+						 (Datum[]) {ObjectIdGetDatum(roleid), CStringGetTextDatum(newname)}, NULL);
 }
 
 static void

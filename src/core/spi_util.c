@@ -8,8 +8,8 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
-#include "access/xact.h"
 #include "catalog/namespace.h"
+#include "catalog/objectaddress.h"
 #include "catalog/pg_authid.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_namespace.h"
@@ -20,8 +20,8 @@
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
-#include "utils/snapmgr.h"
 #include "utils/syscache.h"
+#include "utils/timestamp.h"
 #include "utils/timeout.h"
 #include "utils/tuplestore.h"
 
@@ -127,87 +127,60 @@ steward_owner_exit(StewardCatalogAccess *acc)
 	steward_catalog_exit(acc);
 }
 
-bool
-steward_is_interrupt(ErrorData *edata)
-{
-	/*
-	 * Only the server's interrupt processing raises a real cancel; a
-	 * user's trigger can raise SQLSTATE 57014 too, and must not end the
-	 * run for every other table.
-	 */
-	return edata != NULL && edata->sqlerrcode == ERRCODE_QUERY_CANCELED &&
-		edata->funcname != NULL && strcmp(edata->funcname, "ProcessInterrupts") == 0 &&
-		(edata->message_id == NULL ||
-		 strcmp(edata->message_id, "canceling statement due to statement timeout") != 0);
-}
-
-ErrorData *
-steward_in_subxact(StewardXactFn fn, void *arg)
-{
-	MemoryContext oldcxt = CurrentMemoryContext;
-	ResourceOwner oldowner = CurrentResourceOwner;
-	ErrorData  *volatile edata = NULL;
-
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(oldcxt);
-	PG_TRY();
-	{
-		fn(arg);
-		ReleaseCurrentSubTransaction();
-	}
-	PG_CATCH();
-	{
-		MemoryContextSwitchTo(oldcxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-	}
-	PG_END_TRY();
-	MemoryContextSwitchTo(oldcxt);
-	CurrentResourceOwner = oldowner;
-	/* a cancel or statement timeout stops everything, not just this step */
-	if (steward_is_interrupt(edata))
-		ReThrowError(edata);
-	return edata;
-}
-
-ErrorData *
-steward_in_xact(StewardXactFn fn, void *arg, MemoryContext mcxt)
-{
-	ErrorData  *volatile edata = NULL;
-
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	SPI_connect();
-	PushActiveSnapshot(GetTransactionSnapshot());
-	PG_TRY();
-	{
-		fn(arg);
-		SPI_finish();
-		PopActiveSnapshot();
-		CommitTransactionCommand();
-	}
-	PG_CATCH();
-	{
-		MemoryContextSwitchTo(mcxt);
-		/* a maintenance time limit armed inside (steward_owner_enter) */
-		disable_timeout(STATEMENT_TIMEOUT, false);
-		edata = CopyErrorData();
-		FlushErrorState();
-		AbortCurrentTransaction();
-	}
-	PG_END_TRY();
-	MemoryContextSwitchTo(mcxt);
-	if (steward_is_interrupt(edata))
-		ReThrowError(edata);
-	return edata;
-}
-
 void
 steward_catalog_exit(StewardCatalogAccess *acc)
 {
 	AtEOXact_GUC(false, acc->save_nestlevel);
 	SetUserIdAndSecContext(acc->save_userid, acc->save_sec_context);
+}
+
+/*
+ * The whole sequence for one catalog statement: catalog access, an SPI
+ * connection of its own (nested if the caller has one), the statement, the
+ * rows copied out to the caller's memory context while SPI still holds
+ * them, and back.  On error, transaction or subtransaction abort undoes
+ * the connection and the switch.
+ */
+StewardResult *
+steward_catalog_exec(const char *sql, int expected, int nargs,
+					 Oid *argtypes, Datum *values, const char *nulls)
+{
+	MemoryContext callercxt = CurrentMemoryContext;
+	StewardResult *res = palloc0(sizeof(StewardResult));
+	StewardCatalogAccess acc;
+
+	steward_catalog_enter(&acc);
+	SPI_connect();
+	steward_spi_exec(sql, expected, nargs, argtypes, values, nulls);
+	res->processed = SPI_processed;
+	if (SPI_tuptable != NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(callercxt);
+		uint64		i;
+
+		res->tupdesc = CreateTupleDescCopy(SPI_tuptable->tupdesc);
+		res->rows = palloc(sizeof(HeapTuple) * Max(res->processed, 1));
+		for (i = 0; i < res->processed; i++)
+			res->rows[i] = heap_copytuple(SPI_tuptable->vals[i]);
+		MemoryContextSwitchTo(old);
+	}
+	SPI_finish();
+	steward_catalog_exit(&acc);
+	return res;
+}
+
+Datum
+steward_result_datum(StewardResult *res, uint64 row, int col, bool *isnull)
+{
+	Assert(res->tupdesc != NULL && row < res->processed);
+	return heap_getattr(res->rows[row], col, res->tupdesc, isnull);
+}
+
+char *
+steward_result_text(StewardResult *res, uint64 row, int col)
+{
+	Assert(res->tupdesc != NULL && row < res->processed);
+	return SPI_getvalue(res->rows[row], res->tupdesc, col);
 }
 
 void
@@ -253,22 +226,10 @@ steward_may_create_in(Oid nsp, Oid role)
 void
 steward_require_table_owner(Oid relid)
 {
+	/* as PostgreSQL's own commands say it: "must be owner of table t" */
 	if (!steward_is_table_owner(relid))
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("must be owner of table %s", get_rel_name(relid))));
-}
-
-int
-steward_push_lock_timeout(int ms)
-{
-	char		value[32];
-	int			level = NewGUCNestLevel();
-
-	snprintf(value, sizeof(value), "%d", ms);
-	(void) set_config_option("lock_timeout", value, PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
-	return level;
+		aclcheck_error(ACLCHECK_NOT_OWNER, get_relkind_objtype(get_rel_relkind(relid)),
+					   get_rel_name(relid));
 }
 
 void
@@ -280,4 +241,17 @@ steward_require_finite_interval(const Interval *iv, const char *what)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("%s must be a finite interval", what)));
 #endif
+}
+
+void
+steward_require_positive_interval(const Interval *iv, const char *what)
+{
+	Interval	zero = {0};
+
+	steward_require_finite_interval(iv, what);
+	if (DatumGetInt32(DirectFunctionCall2(interval_cmp, IntervalPGetDatum(iv),
+										  IntervalPGetDatum(&zero))) <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be a positive interval", what)));
 }

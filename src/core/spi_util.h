@@ -10,9 +10,13 @@
 
 #include "postgres.h"
 
+#include "access/htup.h"
+#include "access/tupdesc.h"
 #include "datatype/timestamp.h"
-
 #include "fmgr.h"
+
+/* the transaction helpers: steward_in_xact(), steward_in_subxact(), ... */
+#include "core/xact.h"
 
 /* Run one parameterised statement; error out unless SPI returns 'expected'. */
 extern int	steward_spi_exec(const char *sql, int expected, int nargs,
@@ -47,6 +51,36 @@ extern void steward_catalog_enter(StewardCatalogAccess *acc);
 extern void steward_catalog_exit(StewardCatalogAccess *acc);
 
 /*
+ * A catalog statement's outcome, its rows copied into the memory context
+ * that was current at the call: valid after SPI_finish(), for as long as
+ * that context lives.  tupdesc and rows are NULL for statements that
+ * return no rows.
+ */
+typedef struct StewardResult
+{
+	uint64		processed;		/* SPI_processed */
+	TupleDesc	tupdesc;
+	HeapTuple  *rows;			/* 'processed' rows */
+} StewardResult;
+
+/*
+ * Run one fixed, parameterised statement on steward's catalog with the
+ * extension's rights: steward_catalog_enter(), SPI_connect() (nested if
+ * the caller is connected), steward_spi_exec() (error unless SPI returns
+ * 'expected'), rows copied out, SPI_finish(), steward_catalog_exit().  The
+ * caller needs no SPI connection and reads the rows with the functions
+ * below, never through SPI_tuptable.
+ */
+extern StewardResult *steward_catalog_exec(const char *sql, int expected, int nargs,
+										   Oid *argtypes, Datum *values, const char *nulls);
+
+/* Column 'col' (1-based) of row 'row': by-reference values point into res. */
+extern Datum steward_result_datum(StewardResult *res, uint64 row, int col, bool *isnull);
+
+/* The same as text, palloc'd in the current memory context, or NULL. */
+extern char *steward_result_text(StewardResult *res, uint64 row, int col);
+
+/*
  * Act as the owner of table 'relid', as VACUUM and REFRESH MATERIALIZED
  * VIEW do: a security-restricted operation with search_path pg_catalog,
  * pg_temp.  Everything pg_steward does to a user's table (DDL, DELETE,
@@ -61,30 +95,6 @@ extern void steward_owner_exit(StewardCatalogAccess *acc);
 /* Owner of relation 'relid'; error if it is gone. */
 extern Oid	steward_rel_owner(Oid relid);
 
-/*
- * Run fn(arg) in a transaction of its own (outside any transaction), with
- * SPI connected and a snapshot set.  Returns NULL once committed, or the
- * error (copied into 'mcxt') after rolling back.  A cancel (max_runtime,
- * shutdown) is rethrown: it ends the whole run.
- */
-typedef void (*StewardXactFn) (void *arg);
-
-/*
- * Is this error a real cancel or statement timeout (from the server's
- * interrupt processing), which must end the whole run?
- */
-extern bool steward_is_interrupt(ErrorData *edata);
-extern ErrorData *steward_in_xact(StewardXactFn fn, void *arg, MemoryContext mcxt);
-
-/*
- * Run fn(arg) in a subtransaction of the current transaction.  Returns
- * NULL on success; on error the subtransaction is rolled back and the
- * error returned (in the caller's memory context), so the caller decides
- * whether to retry, report or rethrow it.  SPI, if connected, stays
- * usable.  A real cancel is rethrown.
- */
-extern ErrorData *steward_in_subxact(StewardXactFn fn, void *arg);
-
 /* Set up a materialized set-returning function (any PostgreSQL version). */
 extern void steward_init_srf(FunctionCallInfo fcinfo);
 
@@ -94,17 +104,17 @@ extern bool steward_is_table_owner(Oid relid);
 /* May 'role' create objects in schema 'nsp'? */
 extern bool steward_may_create_in(Oid nsp, Oid role);
 
-/* Error 42501 "must be owner of table ..." unless steward_is_table_owner(). */
-extern void steward_require_table_owner(Oid relid);
-
 /*
- * Set lock_timeout to 'ms' for what follows; returns the GUC nest level to
- * pass to AtEOXact_GUC(true, level) to restore it (abort restores it too).
+ * Unless steward_is_table_owner(): error 42501 as PostgreSQL's own commands
+ * report it (aclcheck_error), "must be owner of table t" (or view, ...).
  */
-extern int	steward_push_lock_timeout(int ms);
+extern void steward_require_table_owner(Oid relid);
 
 /* Refuse infinite intervals (PostgreSQL 17 accepts 'infinity'). */
 extern void steward_require_finite_interval(const Interval *iv, const char *what);
+
+/* Error 22023 "<what> must be a positive interval" unless finite and > 0. */
+extern void steward_require_positive_interval(const Interval *iv, const char *what);
 
 /* Restrict this session's search_path for good (workers). */
 extern void steward_restrict_search_path(void);

@@ -113,8 +113,8 @@ Datum
 steward_partition_table(PG_FUNCTION_ARGS)
 {
 	PartSet		set = {0};
-	StewardCatalogAccess acc;
 	StewardCatalogAccess owner;
+	StewardResult *res;
 	List	   *ranges;
 	int64		start;
 	int64		current;
@@ -148,11 +148,10 @@ steward_partition_table(PG_FUNCTION_ARGS)
 	part_validate(&set);
 
 	SPI_connect();
-	steward_catalog_enter(&acc);
-	steward_spi_exec("SELECT 1 FROM steward.partition_set WHERE parent::pg_catalog.oid = $1",
-					 SPI_OK_SELECT, 1, (Oid[]) {OIDOID}, (Datum[]) {ObjectIdGetDatum(set.parent)}, NULL);
-	steward_catalog_exit(&acc);
-	if (SPI_processed > 0)
+	res = steward_catalog_exec("SELECT 1 FROM steward.partition_set WHERE parent::pg_catalog.oid = $1",
+							   SPI_OK_SELECT, 1, (Oid[]) {OIDOID},
+							   (Datum[]) {ObjectIdGetDatum(set.parent)}, NULL);
+	if (res->processed > 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_DUPLICATE_OBJECT),
 				 errmsg("table \"%s\" is already a partition set", set.relname),
@@ -173,7 +172,6 @@ steward_partition_table(PG_FUNCTION_ARGS)
 	if (made_default)
 		created++;
 
-	steward_catalog_enter(&acc);
 	{
 		Datum		values[10];
 		char		nulls[10] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
@@ -188,15 +186,14 @@ steward_partition_table(PG_FUNCTION_ARGS)
 		values[7] = CStringGetTextDatum(set.name_template);
 		values[8] = CStringGetTextDatum(set.timezone);
 		part_text_param(set.retention_schema, &values[9], &nulls[9]);
-		steward_spi_exec("INSERT INTO steward.partition_set"
-						 " (parent, control, step, premake, retention, retention_mode,"
-						 "  default_partition, name_template, timezone, retention_schema)"
-						 " VALUES ($1::pg_catalog.regclass, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-						 SPI_OK_INSERT, 10,
-						 (Oid[]) {OIDOID, TEXTOID, TEXTOID, INT4OID, TEXTOID, TEXTOID, BOOLOID, TEXTOID, TEXTOID, TEXTOID},
-						 values, nulls);
+		steward_catalog_exec("INSERT INTO steward.partition_set"
+							 " (parent, control, step, premake, retention, retention_mode,"
+							 "  default_partition, name_template, timezone, retention_schema)"
+							 " VALUES ($1::pg_catalog.regclass, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+							 SPI_OK_INSERT, 10,
+							 (Oid[]) {OIDOID, TEXTOID, TEXTOID, INT4OID, TEXTOID, TEXTOID, BOOLOID, TEXTOID, TEXTOID, TEXTOID},
+							 values, nulls);
 	}
-	steward_catalog_exit(&acc);
 	part_save_state(set.parent, "ok", psprintf("created %d partitions", created), NULL);
 	steward_owner_exit(&owner);
 	SPI_finish();
@@ -298,7 +295,6 @@ Datum
 steward_partition_alter(PG_FUNCTION_ARGS)
 {
 	PartSet		set;
-	StewardCatalogAccess acc;
 	StewardCatalogAccess owner;
 	Datum		values[6];
 	char		nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
@@ -341,13 +337,11 @@ steward_partition_alter(PG_FUNCTION_ARGS)
 	values[3] = CStringGetTextDatum(set.retention_mode);
 	values[4] = CStringGetTextDatum(set.name_template);
 	part_text_param(set.retention_schema, &values[5], &nulls[5]);
-	steward_catalog_enter(&acc);
-	steward_spi_exec("UPDATE steward.partition_set SET premake = $2, retention = $3,"
-					 " retention_mode = $4, name_template = $5, retention_schema = $6"
-					 " WHERE parent::pg_catalog.oid = $1",
-					 SPI_OK_UPDATE, 6, (Oid[]) {OIDOID, INT4OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID},
-					 values, nulls);
-	steward_catalog_exit(&acc);
+	steward_catalog_exec("UPDATE steward.partition_set SET premake = $2, retention = $3,"
+						 " retention_mode = $4, name_template = $5, retention_schema = $6"
+						 " WHERE parent::pg_catalog.oid = $1",
+						 SPI_OK_UPDATE, 6, (Oid[]) {OIDOID, INT4OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID},
+						 values, nulls);
 	/* before SPI_finish(): the set's strings live in SPI memory */
 	if (!PG_ARGISNULL(3))
 		part_notice_detach_default(&set);
@@ -360,20 +354,15 @@ Datum
 steward_partition_forget(PG_FUNCTION_ARGS)
 {
 	PartSet		set;
-	StewardCatalogAccess acc;
 	Oid			parent = PG_GETARG_OID(0);
 	Datum		arg = ObjectIdGetDatum(parent);
 
 	steward_require_table_owner(parent);
-	SPI_connect();
 	part_load_or_error(parent, &set);
-	steward_catalog_enter(&acc);
-	steward_spi_exec("DELETE FROM steward.partition_set WHERE parent::pg_catalog.oid = $1",
-					 SPI_OK_DELETE, 1, (Oid[]) {OIDOID}, &arg, NULL);
-	steward_spi_exec("DELETE FROM steward.partition_state WHERE parent::pg_catalog.oid = $1",
-					 SPI_OK_DELETE, 1, (Oid[]) {OIDOID}, &arg, NULL);
-	steward_catalog_exit(&acc);
-	SPI_finish();
+	steward_catalog_exec("DELETE FROM steward.partition_set WHERE parent::pg_catalog.oid = $1",
+						 SPI_OK_DELETE, 1, (Oid[]) {OIDOID}, &arg, NULL);
+	steward_catalog_exec("DELETE FROM steward.partition_state WHERE parent::pg_catalog.oid = $1",
+						 SPI_OK_DELETE, 1, (Oid[]) {OIDOID}, &arg, NULL);
 	PG_RETURN_VOID();
 }
 

@@ -225,7 +225,7 @@ part_validate(PartSet *set)
 	"  LEFT JOIN steward.partition_state st ON st.parent = s.parent"
 /* Fill 'set' from row 'i' of a PART_SET_COLUMNS result. */
 static void
-part_set_from_row(uint64 i, PartSet *set)
+part_set_from_row(StewardResult *res, uint64 i, PartSet *set)
 {
 	bool		isnull;
 	Datum		fp,
@@ -233,21 +233,21 @@ part_set_from_row(uint64 i, PartSet *set)
 	char	   *status;
 
 	memset(set, 0, sizeof(PartSet));
-	set->parent = DatumGetObjectId(steward_spi_getdatum(i, 1, &isnull));
-	set->control = steward_spi_gettext(i, 2);
-	set->step = steward_spi_gettext(i, 3);
-	set->premake = DatumGetInt32(steward_spi_getdatum(i, 4, &isnull));
-	set->retention = steward_spi_gettext(i, 5);
-	set->retention_mode = steward_spi_gettext(i, 6);
-	set->retention_schema = steward_spi_gettext(i, 7);
-	set->default_partition = DatumGetBool(steward_spi_getdatum(i, 8, &isnull));
-	set->name_template = steward_spi_gettext(i, 9);
-	set->timezone = steward_spi_gettext(i, 10);
-	fp = steward_spi_getdatum(i, 11, &isnull);
+	set->parent = DatumGetObjectId(steward_result_datum(res, i, 1, &isnull));
+	set->control = steward_result_text(res, i, 2);
+	set->step = steward_result_text(res, i, 3);
+	set->premake = DatumGetInt32(steward_result_datum(res, i, 4, &isnull));
+	set->retention = steward_result_text(res, i, 5);
+	set->retention_mode = steward_result_text(res, i, 6);
+	set->retention_schema = steward_result_text(res, i, 7);
+	set->default_partition = DatumGetBool(steward_result_datum(res, i, 8, &isnull));
+	set->name_template = steward_result_text(res, i, 9);
+	set->timezone = steward_result_text(res, i, 10);
+	fp = steward_result_datum(res, i, 11, &isnull);
 	if (!isnull)
 	{
-		quiet = steward_spi_getdatum(i, 12, &isnull);
-		status = steward_spi_gettext(i, 13);
+		quiet = steward_result_datum(res, i, 12, &isnull);
+		status = steward_result_text(res, i, 13);
 		if (!isnull && status != NULL && strcmp(status, "ok") == 0)
 		{
 			set->has_quiet = true;
@@ -255,20 +255,6 @@ part_set_from_row(uint64 i, PartSet *set)
 			set->quiet_until = DatumGetInt64(quiet);
 		}
 	}
-}
-
-/* Load a registered set (SPI connected). */
-static bool
-part_load_set(Oid parent, PartSet *set)
-{
-	Datum		arg = ObjectIdGetDatum(parent);
-
-	steward_spi_exec(PART_SET_COLUMNS " WHERE s.parent::pg_catalog.oid = $1",
-					 SPI_OK_SELECT, 1, (Oid[]) {OIDOID}, &arg, NULL);
-	if (SPI_processed == 0)
-		return false;
-	part_set_from_row(0, set);
-	return true;
 }
 
 static int
@@ -559,11 +545,10 @@ part_name(PartSet *set, int64 start, bool is_default)
 	return name;
 }
 
-/* Write the outcomes of several sets in one statement (SPI connected). */
+/* Write the outcomes of several sets in one statement. */
 void
 part_save_states(List *rows)
 {
-	StewardCatalogAccess acc;
 	int			n = list_length(rows);
 	Datum	   *parents = palloc(sizeof(Datum) * n);
 	Datum	   *statuses = palloc(sizeof(Datum) * n);
@@ -599,53 +584,48 @@ part_save_states(List *rows)
 	values[3] = PointerGetDatum(construct_md_array(fps, qnulls, 1, dims, lbs, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 	values[4] = PointerGetDatum(construct_md_array(quiets, qnulls, 1, dims, lbs, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 
-	steward_catalog_enter(&acc);
-	steward_spi_exec("INSERT INTO steward.partition_state AS s"
-					 " (parent, last_maintained_at, last_status, last_message, fingerprint, quiet_until,"
-					 "  last_ok_at, skipped_runs)"
-					 " SELECT u.parent::pg_catalog.regclass, pg_catalog.now(), u.status, u.message,"
-					 "        u.fingerprint, u.quiet_until,"
-					 "        CASE WHEN u.status = 'ok' THEN pg_catalog.now() END, 0"
-					 "   FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3),"
-					 "                   pg_catalog.unnest($4), pg_catalog.unnest($5))"
-					 "        AS u(parent, status, message, fingerprint, quiet_until)"
-					 " ON CONFLICT (parent) DO UPDATE SET"
-					 "  last_maintained_at = EXCLUDED.last_maintained_at,"
-					 "  last_status = EXCLUDED.last_status,"
-					 "  last_message = EXCLUDED.last_message,"
-					 "  fingerprint = EXCLUDED.fingerprint,"
-					 "  quiet_until = EXCLUDED.quiet_until,"
-					 "  last_ok_at = COALESCE(EXCLUDED.last_ok_at, s.last_ok_at),"
-					 "  skipped_runs = 0",
-					 SPI_OK_INSERT, 5,
-					 (Oid[]) {OIDARRAYOID, TEXTARRAYOID, TEXTARRAYOID, INT8ARRAYOID, INT8ARRAYOID},
-					 values, NULL);
-	steward_catalog_exit(&acc);
+	steward_catalog_exec("INSERT INTO steward.partition_state AS s"
+						 " (parent, last_maintained_at, last_status, last_message, fingerprint, quiet_until,"
+						 "  last_ok_at, skipped_runs)"
+						 " SELECT u.parent::pg_catalog.regclass, pg_catalog.now(), u.status, u.message,"
+						 "        u.fingerprint, u.quiet_until,"
+						 "        CASE WHEN u.status = 'ok' THEN pg_catalog.now() END, 0"
+						 "   FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3),"
+						 "                   pg_catalog.unnest($4), pg_catalog.unnest($5))"
+						 "        AS u(parent, status, message, fingerprint, quiet_until)"
+						 " ON CONFLICT (parent) DO UPDATE SET"
+						 "  last_maintained_at = EXCLUDED.last_maintained_at,"
+						 "  last_status = EXCLUDED.last_status,"
+						 "  last_message = EXCLUDED.last_message,"
+						 "  fingerprint = EXCLUDED.fingerprint,"
+						 "  quiet_until = EXCLUDED.quiet_until,"
+						 "  last_ok_at = COALESCE(EXCLUDED.last_ok_at, s.last_ok_at),"
+						 "  skipped_runs = 0",
+						 SPI_OK_INSERT, 5,
+						 (Oid[]) {OIDARRAYOID, TEXTARRAYOID, TEXTARRAYOID, INT8ARRAYOID, INT8ARRAYOID},
+						 values, NULL);
 }
 
 /*
  * Record that a set was skipped because another session held its lock,
  * unless that session is about to record its own outcome (it holds the
  * state row: SKIP LOCKED, so we never wait for it).  skipped_runs counts
- * the skips since the last completed maintenance.  SPI connected.
+ * the skips since the last completed maintenance.
  */
 void
 part_save_skipped(Oid parent, const char *message)
 {
-	StewardCatalogAccess acc;
 	Datum		values[2];
 
 	values[0] = ObjectIdGetDatum(parent);
 	values[1] = CStringGetTextDatum(message);
-	steward_catalog_enter(&acc);
-	steward_spi_exec("WITH t AS (SELECT parent FROM steward.partition_state"
-					 "            WHERE parent::pg_catalog.oid = $1 FOR UPDATE SKIP LOCKED)"
-					 " UPDATE steward.partition_state s"
-					 "    SET last_maintained_at = pg_catalog.now(), last_status = 'skipped',"
-					 "        last_message = $2, skipped_runs = s.skipped_runs + 1"
-					 "   FROM t WHERE s.parent = t.parent",
-					 SPI_OK_UPDATE, 2, (Oid[]) {OIDOID, TEXTOID}, values, NULL);
-	steward_catalog_exit(&acc);
+	steward_catalog_exec("WITH t AS (SELECT parent FROM steward.partition_state"
+						 "            WHERE parent::pg_catalog.oid = $1 FOR UPDATE SKIP LOCKED)"
+						 " UPDATE steward.partition_state s"
+						 "    SET last_maintained_at = pg_catalog.now(), last_status = 'skipped',"
+						 "        last_message = $2, skipped_runs = s.skipped_runs + 1"
+						 "   FROM t WHERE s.parent = t.parent",
+						 SPI_OK_UPDATE, 2, (Oid[]) {OIDOID, TEXTOID}, values, NULL);
 }
 
 PartStateRow *
@@ -675,22 +655,21 @@ part_save_state(Oid parent, const char *status, const char *message, PartResult 
 List *
 part_list_sets(Oid only)
 {
-	StewardCatalogAccess acc;
 	List	   *oids = NIL;
+	StewardResult *res;
 	uint64		i;
 
-	steward_catalog_enter(&acc);
-	steward_spi_exec("SELECT parent::pg_catalog.oid FROM steward.partition_set"
-					 " WHERE $1 = 0 OR parent::pg_catalog.oid = $1"
-					 " ORDER BY parent::pg_catalog.text",
-					 SPI_OK_SELECT, 1, (Oid[]) {OIDOID}, (Datum[]) {ObjectIdGetDatum(only)}, NULL);
-	for (i = 0; i < SPI_processed; i++)
+	res = steward_catalog_exec("SELECT parent::pg_catalog.oid FROM steward.partition_set"
+							   " WHERE $1 = 0 OR parent::pg_catalog.oid = $1"
+							   " ORDER BY parent::pg_catalog.text",
+							   SPI_OK_SELECT, 1, (Oid[]) {OIDOID},
+							   (Datum[]) {ObjectIdGetDatum(only)}, NULL);
+	for (i = 0; i < res->processed; i++)
 	{
 		bool		isnull;
 
-		oids = lappend_oid(oids, DatumGetObjectId(steward_spi_getdatum(i, 1, &isnull)));
+		oids = lappend_oid(oids, DatumGetObjectId(steward_result_datum(res, i, 1, &isnull)));
 	}
-	steward_catalog_exit(&acc);
 	return oids;
 }
 
@@ -716,34 +695,36 @@ part_load_or_error(Oid parent, PartSet *set)
 List *
 part_load_sets(Oid only)
 {
-	StewardCatalogAccess acc;
 	List	   *sets = NIL;
+	StewardResult *res;
 	uint64		i;
 
-	steward_catalog_enter(&acc);
-	steward_spi_exec(PART_SET_COLUMNS
-					 " WHERE $1 = 0 OR s.parent::pg_catalog.oid = $1"
-					 " ORDER BY s.parent::pg_catalog.text",
-					 SPI_OK_SELECT, 1, (Oid[]) {OIDOID}, (Datum[]) {ObjectIdGetDatum(only)}, NULL);
-	for (i = 0; i < SPI_processed; i++)
+	res = steward_catalog_exec(PART_SET_COLUMNS
+							   " WHERE $1 = 0 OR s.parent::pg_catalog.oid = $1"
+							   " ORDER BY s.parent::pg_catalog.text",
+							   SPI_OK_SELECT, 1, (Oid[]) {OIDOID},
+							   (Datum[]) {ObjectIdGetDatum(only)}, NULL);
+	for (i = 0; i < res->processed; i++)
 	{
 		PartSet    *set = palloc(sizeof(PartSet));
 
-		part_set_from_row(i, set);
+		part_set_from_row(res, i, set);
 		sets = lappend(sets, set);
 	}
-	steward_catalog_exit(&acc);
 	return sets;
 }
 
+/* Load one registered set; false if there is none. */
 bool
 part_load_visible(Oid parent, PartSet *set)
 {
-	StewardCatalogAccess acc;
-	bool		found;
+	StewardResult *res;
 
-	steward_catalog_enter(&acc);
-	found = part_load_set(parent, set);
-	steward_catalog_exit(&acc);
-	return found;
+	res = steward_catalog_exec(PART_SET_COLUMNS " WHERE s.parent::pg_catalog.oid = $1",
+							   SPI_OK_SELECT, 1, (Oid[]) {OIDOID},
+							   (Datum[]) {ObjectIdGetDatum(parent)}, NULL);
+	if (res->processed == 0)
+		return false;
+	part_set_from_row(res, 0, set);
+	return true;
 }

@@ -58,11 +58,8 @@
 static void
 part_ddl_try(void *arg)
 {
-	int			level = steward_push_lock_timeout(steward_partition_lock_timeout);
-
 	if (SPI_execute((const char *) arg, false, 0) < 0)
 		elog(ERROR, "pg_steward: SPI_execute failed for \"%s\"", (const char *) arg);
-	AtEOXact_GUC(true, level);
 }
 
 /*
@@ -73,27 +70,19 @@ part_ddl_try(void *arg)
 void
 part_exec_ddl(const char *sql)
 {
-	int			attempt;
+	/* the final error says which statement waited: it names the tables */
+	ErrorData  *edata = steward_retry_on_lock_timeout(part_ddl_try, (void *) sql,
+													  PART_DDL_TRIES,
+													  psprintf("for: %s", sql));
 
-	for (attempt = 1;; attempt++)
-	{
-		ErrorData  *edata = steward_in_subxact(part_ddl_try, (void *) sql);
-
-		if (edata == NULL)
-			return;
-		if (edata->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE)
-			ReThrowError(edata);
-		/* say which statement waited: it names the tables */
-		if (attempt >= PART_DDL_TRIES)
-			ereport(ERROR,
-					(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
-					 errmsg("could not get a lock within steward.partition_lock_timeout (%d ms, %d tries) for: %s",
-							steward_partition_lock_timeout, attempt, sql),
-					 errhint("Another session holds a conflicting lock; the next maintenance tries again.")));
-		/* 100 ms, 200 ms, 400 ms */
-		pg_usleep(100000L << (attempt - 1));
-		CHECK_FOR_INTERRUPTS();
-	}
+	if (edata == NULL)
+		return;
+	if (edata->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE)
+		ReThrowError(edata);
+	ereport(ERROR,
+			(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
+			 errmsg_internal("%s", edata->message),
+			 errhint("Another session holds a conflicting lock; the next maintenance tries again.")));
 }
 
 typedef struct PartGrant

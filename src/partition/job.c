@@ -48,6 +48,7 @@
 #include "core/pg_steward.h"
 #include "scheduler/cron.h"
 #include "core/guc.h"
+#include "core/json.h"
 #include "scheduler/job_runner.h"
 #include "core/spi_util.h"
 #include "partition/partition.h"
@@ -418,6 +419,58 @@ part_kind_one(Oid parent, MemoryContext mcxt, PartResult *res, List **detach,
 	return edata->message;
 }
 
+typedef struct PartToplevelCall
+{
+	const char *sql;
+	Oid			owner;
+	MemoryContext mcxt;
+} PartToplevelCall;
+
+/*
+ * One try of part_toplevel_ddl().  The statement commits transactions of
+ * its own, so lock_timeout and search_path are set for the session and the
+ * user is switched outside them; all three are restored after the try (and
+ * after the abort of a failed one).
+ */
+static ErrorData *
+part_toplevel_try(void *arg)
+{
+	PartToplevelCall *call = (PartToplevelCall *) arg;
+	ErrorData  *volatile edata = NULL;
+	char		ms[32];
+	Oid			save_userid;
+	int			save_sec_context;
+
+	snprintf(ms, sizeof(ms), "%d", steward_partition_lock_timeout);
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetConfigOption("lock_timeout", ms, PGC_SUSET, PGC_S_SESSION);
+	SetConfigOption("search_path", STEWARD_SAFE_SEARCH_PATH, PGC_SUSET, PGC_S_SESSION);
+	SetUserIdAndSecContext(call->owner, save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+	MemoryContextSwitchTo(call->mcxt);
+	PG_TRY();
+	{
+		steward_exec_toplevel(call->sql);
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(call->mcxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		AbortOutOfAnyTransaction();
+	}
+	PG_END_TRY();
+	/* back to the runner's own user and settings */
+	SetUserIdAndSecContext(save_userid, save_sec_context);
+	SetConfigOption("lock_timeout", NULL, PGC_SUSET, PGC_S_SESSION);
+	SetConfigOption("search_path", NULL, PGC_SUSET, PGC_S_SESSION);
+	MemoryContextSwitchTo(call->mcxt);
+
+	if (steward_is_interrupt(edata))
+		ReThrowError(edata);
+	return edata;
+}
+
 /*
  * Run one statement at top level, outside any transaction block, as
  * 'owner' in a security-restricted operation (like steward_owner_enter,
@@ -428,67 +481,42 @@ part_kind_one(Oid parent, MemoryContext mcxt, PartResult *res, List **detach,
 static ErrorData *
 part_toplevel_ddl(const char *sql, Oid owner, MemoryContext mcxt)
 {
-	char		ms[32];
-	int			attempt;
-	Oid			save_userid;
-	int			save_sec_context;
+	PartToplevelCall call = {sql, owner, mcxt};
 
-	snprintf(ms, sizeof(ms), "%d", steward_partition_lock_timeout);
-	GetUserIdAndSecContext(&save_userid, &save_sec_context);
-	for (attempt = 1;; attempt++)
-	{
-		ErrorData  *volatile edata = NULL;
+	return steward_retry_attempts_on_lock_timeout(part_toplevel_try, &call,
+												  PART_DDL_TRIES, NULL);
+}
 
-		SetConfigOption("lock_timeout", ms, PGC_SUSET, PGC_S_SESSION);
-		SetConfigOption("search_path", STEWARD_SAFE_SEARCH_PATH, PGC_SUSET, PGC_S_SESSION);
-		SetUserIdAndSecContext(owner, save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
-							   SECURITY_RESTRICTED_OPERATION);
-		MemoryContextSwitchTo(mcxt);
-		PG_TRY();
-		{
-			steward_exec_toplevel(sql);
-		}
-		PG_CATCH();
-		{
-			MemoryContextSwitchTo(mcxt);
-			edata = CopyErrorData();
-			FlushErrorState();
-			AbortOutOfAnyTransaction();
-		}
-		PG_END_TRY();
-		/* back to the runner's own user and settings */
-		SetUserIdAndSecContext(save_userid, save_sec_context);
-		SetConfigOption("lock_timeout", NULL, PGC_SUSET, PGC_S_SESSION);
-		SetConfigOption("search_path", NULL, PGC_SUSET, PGC_S_SESSION);
-		MemoryContextSwitchTo(mcxt);
+typedef struct PartPendingCall
+{
+	Oid			relid;
+	bool		pending;		/* out */
+} PartPendingCall;
+static void
+part_detach_pending_tx(void *arg)
+{
+	PartPendingCall *call = (PartPendingCall *) arg;
+	Relation	inhrel;
+	SysScanDesc scan;
+	HeapTuple	tup;
 
-		if (steward_is_interrupt(edata))
-			ReThrowError(edata);
-		if (edata == NULL || edata->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE ||
-			attempt >= PART_DDL_TRIES)
-			return edata;
-		pg_usleep(100000L << (attempt - 1));
-		CHECK_FOR_INTERRUPTS();
-	}
+	scan = part_inherits_begin(call->relid, false, &inhrel);
+	while ((tup = systable_getnext(scan)) != NULL)
+		if (((Form_pg_inherits) GETSTRUCT(tup))->inhdetachpending)
+			call->pending = true;
+	part_inherits_end(scan, inhrel);
 }
 
 /* Is the concurrent detach of this partition unfinished? */
 static bool
 part_detach_pending(Oid relid)
 {
-	Relation	inhrel;
-	SysScanDesc scan;
-	HeapTuple	tup;
-	bool		pending = false;
+	PartPendingCall call = {relid, false};
+	ErrorData  *edata = steward_in_xact(part_detach_pending_tx, &call, CurrentMemoryContext);
 
-	StartTransactionCommand();
-	scan = part_inherits_begin(relid, false, &inhrel);
-	while ((tup = systable_getnext(scan)) != NULL)
-		if (((Form_pg_inherits) GETSTRUCT(tup))->inhdetachpending)
-			pending = true;
-	part_inherits_end(scan, inhrel);
-	CommitTransactionCommand();
-	return pending;
+	if (edata != NULL)
+		ReThrowError(edata);
+	return call.pending;
 }
 
 /*
@@ -560,9 +588,27 @@ part_drain_worker(Oid parent, MemoryContext mcxt, int64 *moved)
 	return NULL;
 }
 
+typedef struct PartListCall
+{
+	MemoryContext mcxt;
+	List	   *sets;			/* out: OIDs, in mcxt */
+} PartListCall;
+static void
+part_list_sets_tx(void *arg)
+{
+	PartListCall *call = (PartListCall *) arg;
+	List	   *sets = part_list_sets(InvalidOid);
+	MemoryContext old = MemoryContextSwitchTo(call->mcxt);
+
+	call->sets = list_copy(sets);
+	MemoryContextSwitchTo(old);
+}
+
 static void
 part_kind_maintenance(StewardJobContext *ctx)
 {
+	PartListCall list = {0};
+	ErrorData  *edata;
 	List	   *sets;
 	ListCell   *lc;
 	int			ok = 0,
@@ -573,23 +619,18 @@ part_kind_maintenance(StewardJobContext *ctx)
 				detached = 0;
 	int64		drained = 0;
 	StringInfoData failures;
+	StringInfoData detail;
 	MemoryContext old;
 
 	old = MemoryContextSwitchTo(ctx->mcxt);
 	initStringInfo(&failures);
 	MemoryContextSwitchTo(old);
 
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	SPI_connect();
-	PushActiveSnapshot(GetTransactionSnapshot());
-	sets = part_list_sets(InvalidOid);
-	old = MemoryContextSwitchTo(ctx->mcxt);
-	sets = list_copy(sets);
-	MemoryContextSwitchTo(old);
-	SPI_finish();
-	PopActiveSnapshot();
-	CommitTransactionCommand();
+	list.mcxt = ctx->mcxt;
+	edata = steward_in_xact(part_list_sets_tx, &list, ctx->mcxt);
+	if (edata != NULL)
+		ReThrowError(edata);
+	sets = list.sets;
 
 	foreach(lc, sets)
 	{
@@ -644,8 +685,16 @@ part_kind_maintenance(StewardJobContext *ctx)
 	old = MemoryContextSwitchTo(ctx->mcxt);
 	ctx->message = psprintf("%d sets maintained, %d skipped: %d partitions created, %d dropped, %d detached, " INT64_FORMAT " rows drained",
 							ok + failed, skipped, created, dropped, detached, drained);
-	ctx->detail = psprintf("{\"sets\": %d, \"failed\": %d, \"skipped\": %d, \"created\": %d, \"dropped\": %d, \"detached\": %d, \"drained_rows\": " INT64_FORMAT "}",
-						   ok + failed, failed, skipped, created, dropped, detached, drained);
+	initStringInfo(&detail);
+	steward_json_begin(&detail);
+	steward_json_add_int64(&detail, "sets", ok + failed);
+	steward_json_add_int64(&detail, "failed", failed);
+	steward_json_add_int64(&detail, "skipped", skipped);
+	steward_json_add_int64(&detail, "created", created);
+	steward_json_add_int64(&detail, "dropped", dropped);
+	steward_json_add_int64(&detail, "detached", detached);
+	steward_json_add_int64(&detail, "drained_rows", drained);
+	ctx->detail = steward_json_end(&detail);
 	MemoryContextSwitchTo(old);
 	if (failed > 0)
 		ereport(ERROR,

@@ -321,11 +321,8 @@ part_parse_step(PartSet *set)
 		set->step_months = iv->month;
 		set->step_days = iv->day;
 		set->step_usecs = iv->time;
-		if (iv->month < 0 || iv->day < 0 || iv->time < 0 ||
-			(iv->month == 0 && iv->day == 0 && iv->time == 0))
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("step must be a positive interval")));
+		/* with one unit (checked below), > 0 means no field is negative */
+		steward_require_positive_interval(iv, "step");
 		if ((iv->month != 0) + (iv->day != 0) + (iv->time != 0) > 1)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

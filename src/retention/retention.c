@@ -20,7 +20,6 @@
 
 #include "access/htup_details.h"
 #include "access/table.h"
-#include "access/xact.h"
 #include "catalog/pg_attribute.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_index.h"
@@ -28,17 +27,16 @@
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
-#include "utils/json.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
-#include "utils/snapmgr.h"
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
 
 #include "core/pg_steward.h"
 #include "scheduler/job_runner.h"
 #include "core/guc.h"
+#include "core/json.h"
 #include "retention/retention.h"
 #include "core/spi_util.h"
 
@@ -105,8 +103,6 @@ steward_retention_add(PG_FUNCTION_ARGS)
 	Relation	rel;
 	AttrNumber	attnum;
 	Oid			atttype;
-	Interval	zero = {0};
-	StewardCatalogAccess acc;
 	Datum		values[4];
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
@@ -118,12 +114,7 @@ steward_retention_add(PG_FUNCTION_ARGS)
 	keep = PG_GETARG_INTERVAL_P(2);
 	batch = PG_ARGISNULL(3) ? 10000 : PG_GETARG_INT32(3);
 
-	steward_require_finite_interval(keep, "keep");
-	if (DatumGetInt32(DirectFunctionCall2(interval_cmp, IntervalPGetDatum(keep),
-										  IntervalPGetDatum(&zero))) <= 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("keep must be a positive interval")));
+	steward_require_positive_interval(keep, "keep");
 	if (batch < 1 || batch > 10000000)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -165,16 +156,12 @@ steward_retention_add(PG_FUNCTION_ARGS)
 	values[1] = CStringGetTextDatum(column);
 	values[2] = IntervalPGetDatum(keep);
 	values[3] = Int32GetDatum(batch);
-	steward_catalog_enter(&acc);
-	SPI_connect();
-	steward_spi_exec("INSERT INTO steward.retention (tbl, time_column, keep, batch_rows)"
-					 " VALUES ($1::pg_catalog.regclass, $2, $3, $4)"
-					 " ON CONFLICT (tbl) DO UPDATE SET time_column = EXCLUDED.time_column,"
-					 "  keep = EXCLUDED.keep, batch_rows = EXCLUDED.batch_rows",
-					 SPI_OK_INSERT, 4, (Oid[]) {OIDOID, TEXTOID, INTERVALOID, INT4OID},
-					 values, NULL);
-	SPI_finish();
-	steward_catalog_exit(&acc);
+	steward_catalog_exec("INSERT INTO steward.retention (tbl, time_column, keep, batch_rows)"
+						 " VALUES ($1::pg_catalog.regclass, $2, $3, $4)"
+						 " ON CONFLICT (tbl) DO UPDATE SET time_column = EXCLUDED.time_column,"
+						 "  keep = EXCLUDED.keep, batch_rows = EXCLUDED.batch_rows",
+						 SPI_OK_INSERT, 4, (Oid[]) {OIDOID, TEXTOID, INTERVALOID, INT4OID},
+						 values, NULL);
 	PG_RETURN_VOID();
 }
 
@@ -183,19 +170,13 @@ Datum
 steward_retention_remove(PG_FUNCTION_ARGS)
 {
 	Oid			relid = PG_GETARG_OID(0);
-	StewardCatalogAccess acc;
 	Datum		arg = ObjectIdGetDatum(relid);
-	bool		found;
+	StewardResult *res;
 
 	steward_require_table_owner(relid);
-	steward_catalog_enter(&acc);
-	SPI_connect();
-	steward_spi_exec("DELETE FROM steward.retention WHERE tbl::pg_catalog.oid = $1",
-					 SPI_OK_DELETE, 1, (Oid[]) {OIDOID}, &arg, NULL);
-	found = SPI_processed > 0;
-	SPI_finish();
-	steward_catalog_exit(&acc);
-	PG_RETURN_BOOL(found);
+	res = steward_catalog_exec("DELETE FROM steward.retention WHERE tbl::pg_catalog.oid = $1",
+							   SPI_OK_DELETE, 1, (Oid[]) {OIDOID}, &arg, NULL);
+	PG_RETURN_BOOL(res->processed > 0);
 }
 
 /* The DELETE of one batch of table 'relid' (SPI connected). */
@@ -222,8 +203,8 @@ typedef struct RetentionItem
 } RetentionItem;
 
 /*
- * Delete one batch of expired rows as the table's owner, under the short
- * lock timeout (SPI connected, in a transaction).
+ * Delete one batch of expired rows as the table's owner (SPI connected, in
+ * a transaction, under the short lock timeout set by the caller).
  */
 static void
 retention_batch(void *arg)
@@ -231,7 +212,6 @@ retention_batch(void *arg)
 	RetentionItem *it = (RetentionItem *) arg;
 	StewardCatalogAccess owner;
 	Datum		keep = IntervalPGetDatum(&it->keep);
-	int			nest;
 
 	it->deleted = 0;
 	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(it->relid)))
@@ -242,11 +222,9 @@ retention_batch(void *arg)
 				(errcode(ERRCODE_UNDEFINED_COLUMN),
 				 errmsg("column \"%s\" of relation %s does not exist", it->column, it->name),
 				 errhint("Register the table again with steward.retention_add() and its new time column.")));
-	nest = steward_push_lock_timeout(steward_partition_lock_timeout);
 	steward_spi_exec(retention_batch_sql(it->relid, it->column, it->batch), SPI_OK_DELETE,
 					 1, (Oid[]) {INTERVALOID}, &keep, NULL);
 	it->deleted = SPI_processed;
-	AtEOXact_GUC(true, nest);
 	steward_owner_exit(&owner);
 }
 
@@ -259,20 +237,18 @@ Datum
 steward_retention_run(PG_FUNCTION_ARGS)
 {
 	Oid			relid = PG_GETARG_OID(0);
-	StewardCatalogAccess acc;
 	Datum		arg = ObjectIdGetDatum(relid);
+	StewardResult *res;
 	RetentionItem it = {0};
 	bool		isnull;
 	int64		deleted = 0;
+	int			nest;
 
 	steward_require_table_owner(relid);
-	SPI_connect();
-	steward_catalog_enter(&acc);
-	steward_spi_exec("SELECT time_column, keep, batch_rows FROM steward.retention"
-					 " WHERE tbl::pg_catalog.oid = $1",
-					 SPI_OK_SELECT, 1, (Oid[]) {OIDOID}, &arg, NULL);
-	steward_catalog_exit(&acc);
-	if (SPI_processed == 0)
+	res = steward_catalog_exec("SELECT time_column, keep, batch_rows FROM steward.retention"
+							   " WHERE tbl::pg_catalog.oid = $1",
+							   SPI_OK_SELECT, 1, (Oid[]) {OIDOID}, &arg, NULL);
+	if (res->processed == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("table \"%s\" has no retention", get_rel_name(relid)),
@@ -280,74 +256,60 @@ steward_retention_run(PG_FUNCTION_ARGS)
 	it.relid = relid;
 	it.name = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
 										 get_rel_name(relid));
-	it.column = steward_spi_gettext(0, 1);
-	it.keep = *DatumGetIntervalP(steward_spi_getdatum(0, 2, &isnull));
-	it.batch = DatumGetInt32(steward_spi_getdatum(0, 3, &isnull));
+	it.column = steward_result_text(res, 0, 1);
+	it.keep = *DatumGetIntervalP(steward_result_datum(res, 0, 2, &isnull));
+	it.batch = DatumGetInt32(steward_result_datum(res, 0, 3, &isnull));
+	SPI_connect();
+	nest = steward_push_lock_timeout(steward_partition_lock_timeout);
 	do
 	{
 		retention_batch(&it);
 		deleted += it.deleted;
 		CHECK_FOR_INTERRUPTS();
 	} while (it.deleted >= (uint64) it.batch);
+	AtEOXact_GUC(true, nest);
 	SPI_finish();
 	PG_RETURN_INT64(deleted);
 }
 
 /*
- * One table in the worker: a transaction per batch, retried a few times
- * when a lock is not granted in time.  Returns the error, or NULL.
+ * One table in the worker: a transaction per batch, each retried a few
+ * times when a lock is not granted in time.  Returns the error, or NULL.
  */
 static ErrorData *
-retention_table(RetentionItem *it, MemoryContext mcxt, int64 *deleted)
+retention_table(RetentionItem *it, int64 *deleted)
 {
-	int			tries = 0;
+	char	   *what = psprintf("to delete from %s", it->name);
 
 	*deleted = 0;
 	for (;;)
 	{
-		ErrorData  *edata = steward_in_xact(retention_batch, it, mcxt);
+		ErrorData  *edata = steward_retry_on_lock_timeout(retention_batch, it,
+														  RETENTION_TRIES, what);
 
 		if (edata != NULL)
-		{
-			if (edata->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE)
-				return edata;
-			if (++tries >= RETENTION_TRIES)
-			{
-				edata->message = psprintf("could not get a lock within steward.partition_lock_timeout (%d ms, %d tries) to delete from %s",
-										  steward_partition_lock_timeout, tries, it->name);
-				return edata;
-			}
-			/* 100 ms, 200 ms, 400 ms */
-			pg_usleep(100000L << (tries - 1));
-		}
-		else
-		{
-			tries = 0;
-			*deleted += it->deleted;
-			if (it->deleted < (uint64) it->batch)
-				return NULL;
-		}
+			return edata;
+		*deleted += it->deleted;
+		if (it->deleted < (uint64) it->batch)
+			return NULL;
 		CHECK_FOR_INTERRUPTS();
 	}
 }
 
-/* Job kind 'row_retention': every registered table, batches in own transactions. */
-static void
-retention_kind(StewardJobContext *ctx)
+typedef struct RetentionLoad
 {
-	List	   *items = NIL;
-	ListCell   *lc;
-	uint64		i;
-	int64		total = 0;
-	int			failed = 0;
-	StringInfoData detail;
-	StringInfoData failures;
-	MemoryContext old;
+	MemoryContext mcxt;			/* where the items go */
+	List	   *items;			/* out: RetentionItem */
+} RetentionLoad;
 
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	SPI_connect();
-	PushActiveSnapshot(GetTransactionSnapshot());
+/* The registered tables the job's owner may see (SPI connected). */
+static void
+retention_load(void *arg)
+{
+	RetentionLoad *load = (RetentionLoad *) arg;
+	MemoryContext old;
+	uint64		i;
+
 	steward_spi_exec("SELECT r.tbl::pg_catalog.oid, r.time_column, r.keep, r.batch_rows,"
 					 "       pg_catalog.format('%I.%I', n.nspname, c.relname)"
 					 "  FROM steward.retention r"
@@ -355,7 +317,7 @@ retention_kind(StewardJobContext *ctx)
 					 "  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
 					 " ORDER BY 5",
 					 SPI_OK_SELECT, 0, NULL, NULL, NULL);
-	old = MemoryContextSwitchTo(ctx->mcxt);
+	old = MemoryContextSwitchTo(load->mcxt);
 	for (i = 0; i < SPI_processed; i++)
 	{
 		RetentionItem *it = palloc0(sizeof(RetentionItem));
@@ -366,47 +328,57 @@ retention_kind(StewardJobContext *ctx)
 		it->keep = *DatumGetIntervalP(steward_spi_getdatum(i, 3, &isnull));
 		it->batch = DatumGetInt32(steward_spi_getdatum(i, 4, &isnull));
 		it->name = steward_spi_gettext(i, 5);
-		items = lappend(items, it);
+		load->items = lappend(load->items, it);
 	}
-	initStringInfo(&detail);
-	appendStringInfoChar(&detail, '{');
-	initStringInfo(&failures);
 	MemoryContextSwitchTo(old);
-	SPI_finish();
-	PopActiveSnapshot();
-	CommitTransactionCommand();
+}
 
-	foreach(lc, items)
+/* Job kind 'row_retention': every registered table, batches in own transactions. */
+static void
+retention_kind(StewardJobContext *ctx)
+{
+	RetentionLoad load = {ctx->mcxt, NIL};
+	ListCell   *lc;
+	int64		total = 0;
+	int			failed = 0;
+	StringInfoData detail;
+	StringInfoData failures;
+	MemoryContext old;
+	ErrorData  *edata;
+
+	edata = steward_in_xact(retention_load, &load, ctx->mcxt);
+	if (edata != NULL)
+		ReThrowError(edata);
+
+	/* everything below (and the errors of the tables' batches) in ctx->mcxt */
+	old = MemoryContextSwitchTo(ctx->mcxt);
+	initStringInfo(&detail);
+	steward_json_begin(&detail);
+	initStringInfo(&failures);
+	foreach(lc, load.items)
 	{
 		RetentionItem *it = lfirst(lc);
 		int64		n;
-		ErrorData  *edata = retention_table(it, ctx->mcxt, &n);
 
-		old = MemoryContextSwitchTo(ctx->mcxt);
-		if (detail.len > 1)
-			appendStringInfoString(&detail, ", ");
-		escape_json(&detail, it->name);
-		appendStringInfo(&detail, ": " INT64_FORMAT, n);
+		edata = retention_table(it, &n);
+		steward_json_add_int64(&detail, it->name, n);
 		if (edata != NULL)
 		{
 			failed++;
 			appendStringInfo(&failures, "%s%s: %s", failures.len ? "; " : "",
 							 it->name, edata->message);
 		}
-		MemoryContextSwitchTo(old);
 		total += n;
 	}
-
-	old = MemoryContextSwitchTo(ctx->mcxt);
-	appendStringInfoChar(&detail, '}');
+	steward_json_end(&detail);
 	ctx->message = psprintf("deleted " INT64_FORMAT " rows from %d tables", total,
-							list_length(items));
+							list_length(load.items));
 	ctx->detail = detail.data;
 	MemoryContextSwitchTo(old);
 	if (failed > 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("retention failed for %d of %d tables", failed, list_length(items)),
+				 errmsg("retention failed for %d of %d tables", failed, list_length(load.items)),
 				 errdetail("%s. Rows deleted per table: %s.", failures.data, detail.data),
 				 errhint("The other tables were cleaned; steward.retentions lists the registered tables.")));
 }

@@ -45,6 +45,7 @@
 #include "utils/timestamp.h"
 
 #include "core/compat.h"
+#include "core/json.h"
 #include "core/pg_steward.h"
 #include "scheduler/job_runner.h"
 #include "scheduler/launcher.h"
@@ -263,17 +264,12 @@ runner_xact_end(RunnerXact *x)
 	CommitTransactionCommand();
 }
 
-/* Append "key": "value" to a JSON object under construction. */
+/* Append "key": "value" to a JSON object under construction (not NULLs). */
 static void
 runner_json_field(StringInfo buf, const char *key, const char *value)
 {
-	if (value == NULL)
-		return;
-	if (buf->len > 1)
-		appendStringInfoString(buf, ", ");
-	escape_json(buf, key);
-	appendStringInfoString(buf, ": ");
-	escape_json(buf, value);
+	if (value != NULL)
+		steward_json_add_str(buf, key, value);
 }
 
 /*
