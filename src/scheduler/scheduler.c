@@ -890,6 +890,37 @@ sched_abandon_runners(void)
 	steward_runner_discard_database(sched_dboid);
 }
 
+/*
+ * Is the extension in this database at the library's version?  Between
+ * installing a new library and ALTER EXTENSION pg_steward UPDATE, the
+ * catalog tables are those of the old version: schedule nothing, and say
+ * once why.  (Inside the pass's transaction, SPI connected.)
+ */
+static bool
+sched_version_matches(void)
+{
+	static bool warned = false;
+	char	   *version;
+
+	steward_spi_exec("SELECT extversion FROM pg_catalog.pg_extension WHERE oid = $1",
+					 SPI_OK_SELECT, 1, (Oid[]) {OIDOID},
+					 (Datum[]) {ObjectIdGetDatum(sched_extension_oid)}, NULL);
+	version = SPI_processed > 0 ? steward_spi_gettext(0, 1) : NULL;
+	if (version != NULL && strcmp(version, STEWARD_VERSION) == 0)
+	{
+		warned = false;
+		return true;
+	}
+	if (!warned)
+		ereport(WARNING,
+				(errmsg("pg_steward scheduler of database \"%s\" runs no jobs: the extension is at version %s, the library at %s",
+						get_database_name(MyDatabaseId), version ? version : "?",
+						STEWARD_VERSION),
+				 errhint("Run ALTER EXTENSION pg_steward UPDATE in that database.")));
+	warned = true;
+	return false;
+}
+
 /* ---------------------------------------------------------------------
  * One scheduling pass
  * ---------------------------------------------------------------------
@@ -934,6 +965,15 @@ sched_pass(bool first)
 		if (recreated)
 			steward_wake_launcher();
 		proc_exit(0);
+	}
+
+	/* a new library before ALTER EXTENSION ... UPDATE: the tables are old */
+	if (!sched_version_matches())
+	{
+		SPI_finish();
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+		return TimestampTzPlusMilliseconds(now, steward_naptime);
 	}
 
 	finished = sched_reap_runners();

@@ -32,8 +32,8 @@ isnt($default, $oldest, "the default version ($default) is not $oldest");
 
 # ---------------------------------------------------------------------
 # The database at 0.1.0, with what 0.1.0 wrote.  Today's library cannot be
-# used for that: its API and scheduler expect the new catalog (the
-# scheduler reports a missing column every pass until the update).  So the
+# used for that: its API expects the new catalog, and the scheduler waits
+# for the update.  So the
 # rows are written as 0.1.0's library wrote them (d72c55f: src/jobs.c
 # schedule(), src/scheduler.c job_state, src/partition.c partition_table()).
 # ---------------------------------------------------------------------
@@ -124,6 +124,18 @@ my $rows_sql = q{
 };
 my $before = sql($rows_sql);
 like($before, qr/tick.*nightly.*orphan/s, 'the 0.1.0 database has jobs');
+
+# Until the update the scheduler runs nothing and says why, once.
+ok($node->wait_for_log(qr/scheduler of database "upgraded" runs no jobs: the extension is at version \Q$oldest\E, the library at \Q$default\E/),
+	'before the update the scheduler waits and says why');
+my $runs0 = sql('SELECT count(*) FROM steward.job_run');
+sql(q{CREATE FUNCTION public.passes() RETURNS bigint
+	  AS '$libdir/pg_steward', 'steward_scheduler_passes' LANGUAGE C});
+my $p0 = sql('SELECT public.passes()');
+ok($node->poll_query_until('upgraded', "SELECT public.passes() >= $p0 + 2"),
+	'the scheduler goes on with its passes');
+is(sql('SELECT count(*) FROM steward.job_run'), $runs0, 'no job ran against the old catalog');
+sql('DROP FUNCTION public.passes()');
 
 # ---------------------------------------------------------------------
 # The update.  The snapshot is taken in its transaction, before the
