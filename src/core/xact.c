@@ -72,21 +72,33 @@ steward_in_subxact(StewardXactFn fn, void *arg)
 	return edata;
 }
 
+void
+steward_xact_begin(void)
+{
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	SPI_connect();
+	PushActiveSnapshot(GetTransactionSnapshot());
+}
+
+void
+steward_xact_commit(void)
+{
+	SPI_finish();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+}
+
 ErrorData *
 steward_in_xact(StewardXactFn fn, void *arg, MemoryContext mcxt)
 {
 	ErrorData  *volatile edata = NULL;
 
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	SPI_connect();
-	PushActiveSnapshot(GetTransactionSnapshot());
+	steward_xact_begin();
 	PG_TRY();
 	{
 		fn(arg);
-		SPI_finish();
-		PopActiveSnapshot();
-		CommitTransactionCommand();
+		steward_xact_commit();
 	}
 	PG_CATCH();
 	{

@@ -21,6 +21,14 @@ typedef void (*StewardXactFn) (void *arg);
 extern bool steward_is_interrupt(ErrorData *edata);
 
 /*
+ * A transaction of a worker's own, with SPI connected and a snapshot set;
+ * commit it with steward_xact_commit().  An error aborts it as usual (the
+ * worker's loop catches it).
+ */
+extern void steward_xact_begin(void);
+extern void steward_xact_commit(void);
+
+/*
  * Run fn(arg) in a transaction of its own (outside any transaction), with
  * SPI connected and a snapshot set.  Returns NULL once committed, or the
  * error (copied into 'mcxt') after rolling back.  A cancel (max_runtime,

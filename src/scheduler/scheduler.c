@@ -706,10 +706,7 @@ sched_prune_history(void)
 	{
 		uint64		n;
 
-		SetCurrentStatementStartTimestamp();
-		StartTransactionCommand();
-		SPI_connect();
-		PushActiveSnapshot(GetTransactionSnapshot());
+		steward_xact_begin();
 		steward_spi_exec("DELETE FROM steward.job_run WHERE run_id IN ("
 						 " SELECT run_id FROM steward.job_run"
 						 "  WHERE finished_at < pg_catalog.now() - pg_catalog.make_interval(secs => $1)"
@@ -721,9 +718,7 @@ sched_prune_history(void)
 							 " (SELECT FROM steward.job j WHERE j.job_id = s.job_id)",
 							 SPI_OK_DELETE, 0, NULL, NULL, NULL);
 		first = false;
-		SPI_finish();
-		PopActiveSnapshot();
-		CommitTransactionCommand();
+		steward_xact_commit();
 		if (n < SCHEDULER_PRUNE_BATCH)
 			return false;
 		if (TimestampDifferenceExceeds(start, GetCurrentTimestamp(),
@@ -797,15 +792,10 @@ sched_drop_queue(void)
 
 	if (n > 0)
 	{
-		SetCurrentStatementStartTimestamp();
-		StartTransactionCommand();
-		SPI_connect();
-		PushActiveSnapshot(GetTransactionSnapshot());
+		steward_xact_begin();
 		if (sched_extension_present())
 			sched_keep_due(runs, n);
-		SPI_finish();
-		PopActiveSnapshot();
-		CommitTransactionCommand();
+		steward_xact_commit();
 	}
 	pfree(runs);
 }
@@ -941,10 +931,7 @@ sched_pass(bool first)
 	char	  **names;
 	int			nnames = 0;
 
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	SPI_connect();
-	PushActiveSnapshot(GetTransactionSnapshot());
+	steward_xact_begin();
 	pgstat_report_activity(STATE_RUNNING, "pg_steward scheduling pass");
 
 	if (!sched_extension_present())
@@ -955,9 +942,7 @@ sched_pass(bool first)
 				(errmsg("pg_steward scheduler exiting: extension %s in database \"%s\"",
 						recreated ? "was dropped and created again" : "is not installed",
 						get_database_name(MyDatabaseId))));
-		SPI_finish();
-		PopActiveSnapshot();
-		CommitTransactionCommand();
+		steward_xact_commit();
 		sched_abandon_runners();
 		/* a new scheduler serves the new extension */
 		steward_scheduler_set_state(sched_slotno,
@@ -970,9 +955,7 @@ sched_pass(bool first)
 	/* a new library before ALTER EXTENSION ... UPDATE: the tables are old */
 	if (!sched_version_matches())
 	{
-		SPI_finish();
-		PopActiveSnapshot();
-		CommitTransactionCommand();
+		steward_xact_commit();
 		return TimestampTzPlusMilliseconds(now, steward_naptime);
 	}
 
@@ -1088,9 +1071,7 @@ sched_pass(bool first)
 		names[nnames++] = MemoryContextStrdup(passcxt, job->name);
 	}
 
-	SPI_finish();
-	PopActiveSnapshot();
-	CommitTransactionCommand();
+	steward_xact_commit();
 	MemoryContextSwitchTo(passcxt);
 
 	/*
