@@ -27,9 +27,11 @@ our @EXPORT = qw(
   psql_as
   safe_psql_as
   wait_for
+  wait_for_logged
   scheduler_passes
   wait_for_passes
   make_due
+  reload_settings
   $JOB_API
 );
 
@@ -186,6 +188,24 @@ sub wait_for
 
 =pod
 
+=item wait_for_logged($node, $regexp, $offset, $name)
+
+Waits until the server log, from byte $offset on, matches $regexp, and
+records the outcome as the test $name.
+
+=cut
+
+sub wait_for_logged
+{
+	my ($node, $regexp, $offset, $name) = @_;
+	local $Test::Builder::Level = $Test::Builder::Level + 1;
+	my $found = eval { $node->wait_for_log($regexp, $offset); 1 };
+	ok($found, $name) or diag($@);
+	return $found;
+}
+
+=pod
+
 =item scheduler_passes($node, $db)
 
 The number of scheduling passes the scheduler of $db (default postgres) has
@@ -264,6 +284,45 @@ sub make_due
 	                        WHERE j.job_id = job_state.job_id AND ($where);
 	                       SELECT steward.alter_job('$wake')");
 	return 1;
+}
+
+=pod
+
+=item reload_settings($node, { name => value, ... }, %opts)
+
+ALTER SYSTEM SET each setting (RESET for an undefined value) and reloads
+the configuration; then waits, as tests, until the server has reloaded it
+(new sessions see the new values) and until the scheduler of C<db> (default
+postgres) has completed C<passes> (default 2) more passes, so that it has
+reloaded as well (0: do not wait for the scheduler).
+
+=cut
+
+sub reload_settings
+{
+	my ($node, $settings, %opts) = @_;
+	my $db = $opts{db} // 'postgres';
+	my $passes = $opts{passes} // 2;
+	my $what = join(', ', map { defined $settings->{$_} ? "$_ = $settings->{$_}" : "RESET $_" }
+		  sort keys %$settings);
+	local $Test::Builder::Level = $Test::Builder::Level + 1;
+
+	my $q = join('', map {
+		defined $settings->{$_}
+		  ? "ALTER SYSTEM SET $_ = '$settings->{$_}';\n"
+		  : "ALTER SYSTEM RESET $_;\n"
+	} sort keys %$settings);
+	my $before = $node->safe_psql('postgres', 'SELECT pg_conf_load_time()');
+	$node->safe_psql('postgres', $q . 'SELECT pg_reload_conf()');
+	# The postmaster signals its children right after reloading: a pass
+	# that completes after the one under way when the signal came started
+	# with the new settings.
+	my $ok = wait_for($node, "SELECT pg_conf_load_time() > '$before'", 't',
+		"the server reloaded its configuration ($what)");
+	$ok = wait_for_passes($node, $passes, db => $db,
+		name => "the scheduler of $db completed $passes passes after the reload") && $ok
+	  if $passes;
+	return $ok;
 }
 
 =pod
