@@ -149,6 +149,15 @@ SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION steward.import_pg_cron(bool) IS
 'copy this database''s pg_cron jobs into steward jobs, disabled unless enable';
 
+CREATE FUNCTION steward.scheduler_passes()
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'steward_scheduler_passes'
+LANGUAGE C VOLATILE
+SET search_path = pg_catalog, pg_temp;
+
+COMMENT ON FUNCTION steward.scheduler_passes() IS
+'scheduling passes completed by this database''s scheduler since it started; NULL if none runs';
+
 -- Job management is for roles that are granted it.
 REVOKE ALL ON FUNCTION
 	steward.schedule(text, text, text, text, interval, int, interval, bool),

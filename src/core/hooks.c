@@ -169,7 +169,7 @@ hooks_exclusive_database(Node *parsetree)
 		default:
 			break;
 	}
-	if (dbname == NULL || steward_shared == NULL)
+	if (dbname == NULL || !steward_shmem_ready())
 		return InvalidOid;
 	dboid = get_database_oid(dbname, true);
 	if (!OidIsValid(dboid) || dboid == MyDatabaseId)

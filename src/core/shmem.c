@@ -27,7 +27,7 @@
 #include "core/guc.h"
 #include "core/shmem.h"
 
-StewardShared *steward_shared = NULL;
+static StewardShared *steward_shared = NULL;
 
 static shmem_startup_hook_type shmem_prev_startup_hook = NULL;
 #if STEWARD_HAS_SHMEM_REQUEST_HOOK
@@ -139,6 +139,13 @@ steward_shmem_init(void)
 	shmem_prev_startup_hook = shmem_startup_hook;
 	shmem_startup_hook = shmem_startup;
 	RegisterXactCallback(shmem_xact_callback, NULL);
+}
+
+/* Is the segment there (false in a backend of a server without the library)? */
+bool
+steward_shmem_ready(void)
+{
+	return steward_shared != NULL;
 }
 
 void
@@ -762,6 +769,570 @@ steward_runner_forget_database(Oid dboid)
 		StewardRunnerSlot *r = &steward_shared->runners[i];
 
 		if (r->dboid == dboid && r->state != RUNNER_REAPING)
+			memset(r, 0, sizeof(*r));
+	}
+	LWLockRelease(steward_shared->lock);
+	steward_wake_scheduler(InvalidOid);
+}
+
+/* ---------------------------------------------------------------------
+ * The launcher
+ * ---------------------------------------------------------------------
+ */
+void
+steward_launcher_attach(void)
+{
+	LWLockAcquire(steward_shared->lock, LW_EXCLUSIVE);
+	steward_shared->launcher_pid = MyProcPid;
+	steward_shared->launcher_latch = MyLatch;
+	LWLockRelease(steward_shared->lock);
+}
+
+void
+steward_launcher_detach(void)
+{
+	LWLockAcquire(steward_shared->lock, LW_EXCLUSIVE);
+	steward_shared->launcher_pid = 0;
+	steward_shared->launcher_latch = NULL;
+	LWLockRelease(steward_shared->lock);
+}
+
+int
+steward_scheduler_nslots(void)
+{
+	return steward_shared->nschedulers;
+}
+
+int
+steward_runner_nslots(void)
+{
+	return steward_shared->nrunners;
+}
+
+/* ---------------------------------------------------------------------
+ * Scheduler slots: FREE -> STARTING (launcher) -> RUNNING (scheduler) ->
+ * FREE (scheduler exit), or NO_EXTENSION until the database gets
+ * pg_steward or the launcher probes it again.
+ * ---------------------------------------------------------------------
+ */
+
+/* The database of scheduler slot 'slotno' (only the launcher assigns it). */
+Oid
+steward_scheduler_dboid(int slotno)
+{
+	Oid			dboid;
+
+	LWLockAcquire(steward_shared->lock, LW_SHARED);
+	dboid = steward_shared->schedulers[slotno].dboid;
+	LWLockRelease(steward_shared->lock);
+	return dboid;
+}
+
+bool
+steward_scheduler_is_starting(int slotno)
+{
+	bool		starting;
+
+	LWLockAcquire(steward_shared->lock, LW_SHARED);
+	starting = steward_shared->schedulers[slotno].state == SCHEDULER_STARTING;
+	LWLockRelease(steward_shared->lock);
+	return starting;
+}
+
+/*
+ * The launcher's look at one slot: a scheduler that died before it came up
+ * ('worker_stopped') or that an earlier launcher started and that never came
+ * up is freed, to be started again after a pause; one whose database is no
+ * longer wanted is stopped; a database without pg_steward is probed again
+ * after STEWARD_SCHEDULER_REPROBE_MS.
+ */
+void
+steward_scheduler_reconcile(int slotno, bool worker_stopped, bool have_handle,
+							bool wanted, TimestampTz now)
+{
+	StewardSchedulerSlot *s = &steward_shared->schedulers[slotno];
+
+	LWLockAcquire(steward_shared->lock, LW_EXCLUSIVE);
+	if (worker_stopped && s->state == SCHEDULER_STARTING)
+	{
+		s->state = SCHEDULER_FREE;
+		s->restart_after = TimestampTzPlusMilliseconds(now, STEWARD_SCHEDULER_RESTART_MS);
+	}
+	else if (s->state == SCHEDULER_STARTING && !have_handle &&
+			 TimestampDifferenceExceeds(s->state_since, now, 30000))
+		s->state = SCHEDULER_FREE;
+	if (s->state != SCHEDULER_FREE && !wanted)
+	{
+		if (s->state == SCHEDULER_RUNNING && s->pid != 0)
+			kill(s->pid, SIGTERM);
+		else if (s->state == SCHEDULER_NO_EXTENSION)
+			s->state = SCHEDULER_FREE;
+	}
+	else if (s->state == SCHEDULER_NO_EXTENSION &&
+			 TimestampDifferenceExceeds(s->state_since, now,
+										STEWARD_SCHEDULER_REPROBE_MS))
+		s->state = SCHEDULER_FREE;
+	LWLockRelease(steward_shared->lock);
+}
+
+/*
+ * Claim a slot (FREE -> STARTING) for a scheduler of 'dboid', unless the
+ * database has one, is blocked (DROP DATABASE) or waits for a restart.
+ * Returns the slot or -1.
+ */
+int
+steward_scheduler_claim(Oid dboid, TimestampTz now)
+{
+	int			slotno = -1;
+	int			i;
+
+	LWLockAcquire(steward_shared->lock, LW_EXCLUSIVE);
+	for (i = 0; i < steward_shared->nschedulers; i++)
+	{
+		StewardSchedulerSlot *s = &steward_shared->schedulers[i];
+
+		if (s->dboid == dboid &&
+			(s->state != SCHEDULER_FREE ||
+			 s->blocked_until > now || s->restart_after > now))
+		{
+			LWLockRelease(steward_shared->lock);
+			return -1;
+		}
+	}
+	for (i = 0; i < steward_shared->nschedulers; i++)
+	{
+		StewardSchedulerSlot *s = &steward_shared->schedulers[i];
+
+		if (s->state == SCHEDULER_FREE &&
+			(s->dboid == dboid || s->dboid == InvalidOid ||
+			 (s->blocked_until <= now && s->restart_after <= now)))
+		{
+			slotno = i;
+			memset(s, 0, sizeof(*s));
+			s->state = SCHEDULER_STARTING;
+			s->dboid = dboid;
+			s->state_since = now;
+			break;
+		}
+	}
+	LWLockRelease(steward_shared->lock);
+	return slotno;
+}
+
+/* The launcher could not start the claimed scheduler: retry after a pause. */
+void
+steward_scheduler_start_failed(int slotno, TimestampTz now)
+{
+	LWLockAcquire(steward_shared->lock, LW_EXCLUSIVE);
+	steward_shared->schedulers[slotno].state = SCHEDULER_FREE;
+	steward_shared->schedulers[slotno].restart_after =
+		TimestampTzPlusMilliseconds(now, STEWARD_SCHEDULER_RESTART_MS);
+	LWLockRelease(steward_shared->lock);
+}
+
+/*
+ * A starting scheduler takes its slot; false if the start is stale or the
+ * database is being dropped (then it must exit without connecting).
+ */
+bool
+steward_scheduler_begin(int slotno, Oid *dboid)
+{
+	StewardSchedulerSlot *s = &steward_shared->schedulers[slotno];
+	bool		ok;
+
+	LWLockAcquire(steward_shared->lock, LW_EXCLUSIVE);
+	*dboid = s->dboid;
+	ok = s->state == SCHEDULER_STARTING &&
+		s->blocked_until <= GetCurrentTimestamp();
+	LWLockRelease(steward_shared->lock);
+	return ok;
+}
+
+void
+steward_scheduler_set_state(int slotno, StewardSchedulerState state)
+{
+	StewardSchedulerSlot *s = &steward_shared->schedulers[slotno];
+
+	LWLockAcquire(steward_shared->lock, LW_EXCLUSIVE);
+	s->state = state;
+	s->state_since = GetCurrentTimestamp();
+	if (state == SCHEDULER_RUNNING)
+	{
+		s->pid = MyProcPid;
+		s->latch = MyLatch;
+	}
+	LWLockRelease(steward_shared->lock);
+}
+
+/* The scheduler exits; after an error the launcher restarts it after a pause. */
+void
+steward_scheduler_detach(int slotno, bool error)
+{
+	StewardSchedulerSlot *s = &steward_shared->schedulers[slotno];
+
+	LWLockAcquire(steward_shared->lock, LW_EXCLUSIVE);
+	if (s->state == SCHEDULER_RUNNING || s->state == SCHEDULER_STARTING)
+	{
+		s->state = SCHEDULER_FREE;
+		if (error)
+			s->restart_after = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+														   STEWARD_SCHEDULER_RESTART_MS);
+	}
+	s->pid = 0;
+	s->latch = NULL;
+	LWLockRelease(steward_shared->lock);
+}
+
+/* A scheduling pass completed (tests wait on the count). */
+void
+steward_scheduler_pass_done(int slotno)
+{
+	LWLockAcquire(steward_shared->lock, LW_EXCLUSIVE);
+	steward_shared->schedulers[slotno].passes++;
+	LWLockRelease(steward_shared->lock);
+}
+
+/* Passes completed by the running scheduler of 'dboid'; -1 if none runs. */
+int64
+steward_scheduler_pass_count(Oid dboid)
+{
+	StewardSchedulerSlot *s;
+	int64		passes = -1;
+
+	LWLockAcquire(steward_shared->lock, LW_SHARED);
+	s = shmem_scheduler_of(dboid);
+	if (s != NULL)
+		passes = (int64) s->passes;
+	LWLockRelease(steward_shared->lock);
+	return passes;
+}
+
+/*
+ * Stop the scheduler and the runners of 'dboid' (DROP DATABASE and the like):
+ * the launcher does not restart the scheduler for 'block_ms'; running runs
+ * are marked cancelled and terminated.  Returns whether any of them is
+ * still there.
+ */
+bool
+steward_database_stop(Oid dboid, int block_ms)
+{
+	TimestampTz until = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), block_ms);
+	bool		busy = false;
+	int			i;
+
+	LWLockAcquire(steward_shared->lock, LW_EXCLUSIVE);
+	for (i = 0; i < steward_shared->nschedulers; i++)
+	{
+		StewardSchedulerSlot *s = &steward_shared->schedulers[i];
+
+		if (s->dboid != dboid)
+			continue;
+		s->blocked_until = until;
+		if (s->state == SCHEDULER_RUNNING || s->state == SCHEDULER_STARTING)
+		{
+			busy = true;
+			if (s->pid != 0)
+				kill(s->pid, SIGTERM);
+		}
+		else if (s->state == SCHEDULER_NO_EXTENSION)
+			s->state = SCHEDULER_FREE;
+	}
+	LWLockRelease(steward_shared->lock);
+	if (steward_runner_cancel_database(dboid, SIGTERM, true))
+		busy = true;
+	return busy;
+}
+
+/* The statement that stopped the database's workers is over. */
+void
+steward_database_unblock(Oid dboid)
+{
+	int			i;
+
+	LWLockAcquire(steward_shared->lock, LW_EXCLUSIVE);
+	for (i = 0; i < steward_shared->nschedulers; i++)
+		if (steward_shared->schedulers[i].dboid == dboid)
+			steward_shared->schedulers[i].blocked_until = 0;
+	LWLockRelease(steward_shared->lock);
+}
+
+/* ---------------------------------------------------------------------
+ * Runner slots: one function per state change (see docs/architecture.md)
+ * ---------------------------------------------------------------------
+ */
+
+/* A consistent copy of runner slot 'slotno'. */
+void
+steward_runner_get(int slotno, StewardRunnerSlot *copy)
+{
+	LWLockAcquire(steward_shared->lock, LW_SHARED);
+	*copy = steward_shared->runners[slotno];
+	LWLockRelease(steward_shared->lock);
+}
+
+/* RESERVED -> RUNNING: the runner process is up. */
+void
+steward_runner_started(int slotno)
+{
+	StewardRunnerSlot *r = &steward_shared->runners[slotno];
+
+	LWLockAcquire(steward_shared->lock, LW_EXCLUSIVE);
+	r->pid = MyProcPid;
+	r->state = RUNNER_RUNNING;
+	LWLockRelease(steward_shared->lock);
+}
+
+/* The runner inserted its job_run row. */
+void
+steward_runner_set_run_id(int slotno, int64 run_id)
+{
+	LWLockAcquire(steward_shared->lock, LW_EXCLUSIVE);
+	steward_shared->runners[slotno].run_id = run_id;
+	LWLockRelease(steward_shared->lock);
+}
+
+/* The runner found no such job (unscheduled or re-owned meanwhile). */
+void
+steward_runner_set_job_missing(int slotno)
+{
+	LWLockAcquire(steward_shared->lock, LW_EXCLUSIVE);
+	steward_shared->runners[slotno].job_missing = true;
+	LWLockRelease(steward_shared->lock);
+}
+
+/* The runner wrote the run's final status itself. */
+void
+steward_runner_set_outcome_recorded(int slotno)
+{
+	LWLockAcquire(steward_shared->lock, LW_EXCLUSIVE);
+	steward_shared->runners[slotno].outcome_recorded = true;
+	LWLockRelease(steward_shared->lock);
+}
+
+/* -> DONE: the runner process exits.  Returns the slot's database. */
+Oid
+steward_runner_exited(int slotno, bool terminated)
+{
+	StewardRunnerSlot *r = &steward_shared->runners[slotno];
+	Oid			dboid;
+
+	LWLockAcquire(steward_shared->lock, LW_EXCLUSIVE);
+	r->state = RUNNER_DONE;
+	r->pid = 0;
+	if (terminated)
+		r->terminated = true;
+	dboid = r->dboid;
+	LWLockRelease(steward_shared->lock);
+	return dboid;
+}
+
+/* RESERVED -> DONE: the postmaster never started the runner.  True if so. */
+bool
+steward_runner_mark_unstarted(int slotno)
+{
+	StewardRunnerSlot *r = &steward_shared->runners[slotno];
+	bool		unstarted = false;
+
+	LWLockAcquire(steward_shared->lock, LW_EXCLUSIVE);
+	if (r->state == RUNNER_RESERVED)
+	{
+		r->state = RUNNER_DONE;
+		unstarted = true;
+	}
+	LWLockRelease(steward_shared->lock);
+	return unstarted;
+}
+
+/* DONE -> REAPING; false if the slot is not DONE.  'copy' gets the slot. */
+bool
+steward_runner_begin_reap(int slotno, StewardRunnerSlot *copy)
+{
+	StewardRunnerSlot *r = &steward_shared->runners[slotno];
+
+	LWLockAcquire(steward_shared->lock, LW_EXCLUSIVE);
+	if (r->state != RUNNER_DONE)
+	{
+		LWLockRelease(steward_shared->lock);
+		return false;
+	}
+	r->state = RUNNER_REAPING;
+	*copy = *r;
+	LWLockRelease(steward_shared->lock);
+	return true;
+}
+
+/* REAPING -> DONE: a reap failed half-way and is to be done again. */
+void
+steward_runner_undo_reap(int slotno)
+{
+	StewardRunnerSlot *r = &steward_shared->runners[slotno];
+
+	LWLockAcquire(steward_shared->lock, LW_EXCLUSIVE);
+	if (r->state == RUNNER_REAPING)
+		r->state = RUNNER_DONE;
+	LWLockRelease(steward_shared->lock);
+}
+
+/* A run_job() caller waits on the slot (and reaps it), or stops waiting. */
+void
+steward_runner_set_waiter(int slotno, bool waiting)
+{
+	StewardRunnerSlot *r = &steward_shared->runners[slotno];
+
+	LWLockAcquire(steward_shared->lock, LW_EXCLUSIVE);
+	if (waiting)
+		r->waiter_pid = MyProcPid;
+	else if (r->waiter_pid == MyProcPid)
+		r->waiter_pid = 0;
+	LWLockRelease(steward_shared->lock);
+}
+
+/*
+ * Live runs of 'dboid' that have a job_run row: their run ids, up to 'max';
+ * returns how many.
+ */
+int
+steward_runner_run_ids(Oid dboid, int64 *ids, int max)
+{
+	int			n = 0;
+	int			i;
+
+	LWLockAcquire(steward_shared->lock, LW_SHARED);
+	for (i = 0; i < steward_shared->nrunners && n < max; i++)
+	{
+		StewardRunnerSlot *r = &steward_shared->runners[i];
+
+		if (r->state != RUNNER_FREE && r->dboid == dboid && r->run_id != 0)
+			ids[n++] = r->run_id;
+	}
+	LWLockRelease(steward_shared->lock);
+	return n;
+}
+
+/*
+ * Where the process of a handed-off slot of 'dboid' went: the last slot of
+ * its chain of hand-offs, or -1 if 'slotno' was not handed off.
+ */
+int
+steward_runner_handoff_end(int slotno, Oid dboid)
+{
+	StewardRunnerSlot *r = &steward_shared->runners[slotno];
+	int			to = -1;
+
+	LWLockAcquire(steward_shared->lock, LW_SHARED);
+	if (r->dboid == dboid && r->handed_off)
+	{
+		to = r->handoff_to;
+		while (steward_shared->runners[to].handed_off)
+			to = steward_shared->runners[to].handoff_to;
+	}
+	LWLockRelease(steward_shared->lock);
+	return to;
+}
+
+/*
+ * max_runtime: ask each runner of 'dboid' past its deadline to cancel
+ * (SIGINT), and terminate it (SIGTERM) 'grace_ms' later.  Returns when a
+ * deadline next needs attention (0: none).
+ */
+TimestampTz
+steward_runner_enforce_deadlines(Oid dboid, TimestampTz now, int grace_ms)
+{
+	TimestampTz wake = 0;
+	int			i;
+
+	LWLockAcquire(steward_shared->lock, LW_EXCLUSIVE);
+	for (i = 0; i < steward_shared->nrunners; i++)
+	{
+		StewardRunnerSlot *r = &steward_shared->runners[i];
+		TimestampTz at;
+
+		if (r->dboid != dboid || r->state != RUNNER_RUNNING || r->deadline == 0)
+			continue;
+		if (now >= r->deadline && !r->timeout_requested && r->pid != 0)
+		{
+			r->timeout_requested = true;
+			kill(r->pid, SIGINT);
+		}
+		if (r->timeout_requested && !r->kill_sent && r->pid != 0 &&
+			now >= TimestampTzPlusMilliseconds(r->deadline, grace_ms))
+		{
+			r->kill_sent = true;
+			kill(r->pid, SIGTERM);
+		}
+		at = r->timeout_requested ?
+			TimestampTzPlusMilliseconds(r->deadline, grace_ms) : r->deadline;
+		if (!r->kill_sent && (wake == 0 || at < wake))
+			wake = at;
+	}
+	LWLockRelease(steward_shared->lock);
+	return wake;
+}
+
+/*
+ * Mark the reserved and running runs of 'dboid' cancelled and signal their
+ * processes ('sig': SIGINT to cancel the run, SIGTERM to end the process);
+ * runs a run_job() caller waits on are left alone unless 'waited'.
+ * Returns whether there was any.
+ */
+bool
+steward_runner_cancel_database(Oid dboid, int sig, bool waited)
+{
+	bool		any = false;
+	int			i;
+
+	LWLockAcquire(steward_shared->lock, LW_EXCLUSIVE);
+	for (i = 0; i < steward_shared->nrunners; i++)
+	{
+		StewardRunnerSlot *r = &steward_shared->runners[i];
+
+		if (r->dboid != dboid ||
+			(r->state != RUNNER_RUNNING && r->state != RUNNER_RESERVED) ||
+			(!waited && r->waiter_pid != 0))
+			continue;
+		any = true;
+		r->cancel_requested = true;
+		if (r->pid != 0)
+			kill(r->pid, sig);
+	}
+	LWLockRelease(steward_shared->lock);
+	return any;
+}
+
+/* Has 'dboid' a runner process at work? */
+bool
+steward_runner_database_busy(Oid dboid)
+{
+	bool		busy = false;
+	int			i;
+
+	LWLockAcquire(steward_shared->lock, LW_SHARED);
+	for (i = 0; i < steward_shared->nrunners && !busy; i++)
+	{
+		StewardRunnerSlot *r = &steward_shared->runners[i];
+
+		busy = r->dboid == dboid && r->state == RUNNER_RUNNING;
+	}
+	LWLockRelease(steward_shared->lock);
+	return busy;
+}
+
+/*
+ * DROP EXTENSION: free the finished and queued slots of 'dboid' without
+ * recording anything (except those a run_job() caller waits on).
+ */
+void
+steward_runner_discard_database(Oid dboid)
+{
+	int			i;
+
+	LWLockAcquire(steward_shared->lock, LW_EXCLUSIVE);
+	for (i = 0; i < steward_shared->nrunners; i++)
+	{
+		StewardRunnerSlot *r = &steward_shared->runners[i];
+
+		if (r->dboid == dboid && r->waiter_pid == 0 &&
+			(r->state == RUNNER_DONE || r->state == RUNNER_QUEUED))
 			memset(r, 0, sizeof(*r));
 	}
 	LWLockRelease(steward_shared->lock);

@@ -42,7 +42,13 @@ typedef struct StewardSchedulerSlot
 	TimestampTz restart_after;	/* backoff after an abnormal exit */
 	TimestampTz last_served;	/* a run of this database last got a runner */
 	StewardOwnerTurn owner_turns[STEWARD_OWNER_TURNS];	/* per owner, LRU */
+	uint64		passes;			/* scheduling passes completed */
 } StewardSchedulerSlot;
+
+/* A scheduler that failed is started again after this pause. */
+#define STEWARD_SCHEDULER_RESTART_MS	5000
+/* A database without pg_steward is looked at again after this long. */
+#define STEWARD_SCHEDULER_REPROBE_MS	(5 * 60 * 1000)
 
 typedef enum StewardRunnerState
 {
@@ -97,9 +103,35 @@ typedef struct StewardShared
 	StewardRunnerSlot *runners;
 } StewardShared;
 
-extern StewardShared *steward_shared;
+/*
+ * Only shmem.c reads or writes the segment: every change of a slot is one
+ * of the functions below, each taking the lock itself.
+ */
 
 extern void steward_shmem_init(void);
+extern bool steward_shmem_ready(void);
+extern int	steward_scheduler_nslots(void);
+extern int	steward_runner_nslots(void);
+
+/* The launcher. */
+extern void steward_launcher_attach(void);
+extern void steward_launcher_detach(void);
+
+/* Scheduler slots. */
+extern Oid	steward_scheduler_dboid(int slotno);
+extern bool steward_scheduler_is_starting(int slotno);
+extern void steward_scheduler_reconcile(int slotno, bool worker_stopped,
+										bool have_handle, bool wanted,
+										TimestampTz now);
+extern int	steward_scheduler_claim(Oid dboid, TimestampTz now);
+extern void steward_scheduler_start_failed(int slotno, TimestampTz now);
+extern bool steward_scheduler_begin(int slotno, Oid *dboid);
+extern void steward_scheduler_set_state(int slotno, StewardSchedulerState state);
+extern void steward_scheduler_detach(int slotno, bool error);
+extern void steward_scheduler_pass_done(int slotno);
+extern int64 steward_scheduler_pass_count(Oid dboid);
+extern bool steward_database_stop(Oid dboid, int block_ms);
+extern void steward_database_unblock(Oid dboid);
 
 /* Wake-ups that happen only if the current transaction commits. */
 extern void steward_wake_scheduler_at_commit(void);
@@ -140,5 +172,22 @@ typedef struct StewardQueuedRun
 extern int	steward_runner_drop_queued(Oid dboid, StewardQueuedRun *dropped, int max);
 extern bool steward_job_is_running(Oid dboid, int64 job_id);
 extern void steward_runner_forget_database(Oid dboid);
+extern void steward_runner_get(int slotno, StewardRunnerSlot *copy);
+extern void steward_runner_started(int slotno);
+extern void steward_runner_set_run_id(int slotno, int64 run_id);
+extern void steward_runner_set_job_missing(int slotno);
+extern void steward_runner_set_outcome_recorded(int slotno);
+extern Oid	steward_runner_exited(int slotno, bool terminated);
+extern bool steward_runner_mark_unstarted(int slotno);
+extern bool steward_runner_begin_reap(int slotno, StewardRunnerSlot *copy);
+extern void steward_runner_undo_reap(int slotno);
+extern void steward_runner_set_waiter(int slotno, bool waiting);
+extern int	steward_runner_run_ids(Oid dboid, int64 *ids, int max);
+extern int	steward_runner_handoff_end(int slotno, Oid dboid);
+extern TimestampTz steward_runner_enforce_deadlines(Oid dboid, TimestampTz now,
+													int grace_ms);
+extern bool steward_runner_cancel_database(Oid dboid, int sig, bool waited);
+extern bool steward_runner_database_busy(Oid dboid);
+extern void steward_runner_discard_database(Oid dboid);
 
 #endif							/* STEWARD_SHMEM_H */

@@ -138,29 +138,16 @@ steward_runner_start(const StewardRunnerArgs *args, const char *job_name,
 static void
 runner_reap_undo(int code, Datum arg)
 {
-	StewardRunnerSlot *r = &steward_shared->runners[DatumGetInt32(arg)];
-
-	LWLockAcquire(steward_shared->lock, LW_EXCLUSIVE);
-	if (r->state == RUNNER_REAPING)
-		r->state = RUNNER_DONE;
-	LWLockRelease(steward_shared->lock);
+	steward_runner_undo_reap(DatumGetInt32(arg));
 }
 
 int64
 steward_runner_reap(int slotno)
 {
 	StewardRunnerSlot copy;
-	StewardRunnerSlot *r = &steward_shared->runners[slotno];
 
-	LWLockAcquire(steward_shared->lock, LW_EXCLUSIVE);
-	if (r->state != RUNNER_DONE)
-	{
-		LWLockRelease(steward_shared->lock);
+	if (!steward_runner_begin_reap(slotno, &copy))
 		return -1;
-	}
-	r->state = RUNNER_REAPING;
-	copy = *r;
-	LWLockRelease(steward_shared->lock);
 
 	/* an error (the caller's cancel, a read-only caller) leaves it to the scheduler */
 	PG_ENSURE_ERROR_CLEANUP(runner_reap_undo, Int32GetDatum(slotno));
@@ -255,20 +242,9 @@ runner_die(SIGNAL_ARGS)
 static void
 runner_on_exit(int code, Datum arg)
 {
-	StewardRunnerSlot *r;
-	Oid			dboid;
-
-	if (runner_slotno < 0 || steward_shared == NULL)
+	if (runner_slotno < 0 || !steward_shmem_ready())
 		return;
-	r = &steward_shared->runners[runner_slotno];
-	LWLockAcquire(steward_shared->lock, LW_EXCLUSIVE);
-	r->state = RUNNER_DONE;
-	r->pid = 0;
-	if (runner_got_sigterm)
-		r->terminated = true;
-	dboid = r->dboid;
-	LWLockRelease(steward_shared->lock);
-	steward_wake_scheduler(dboid);
+	steward_wake_scheduler(steward_runner_exited(runner_slotno, runner_got_sigterm));
 }
 
 /*
@@ -371,9 +347,7 @@ runner_record_outcome(int64 job_id, int64 run_id, const char *status,
 					 SPI_OK_UPDATE, 5, argtypes, values, nulls);
 	runner_xact_end(&x);
 
-	LWLockAcquire(steward_shared->lock, LW_EXCLUSIVE);
-	steward_shared->runners[runner_slotno].outcome_recorded = true;
-	LWLockRelease(steward_shared->lock);
+	steward_runner_set_outcome_recorded(runner_slotno);
 	RESUME_INTERRUPTS();
 }
 
@@ -384,7 +358,6 @@ runner_record_outcome(int64 job_id, int64 run_id, const char *status,
 static void
 runner_run_once(const StewardRunnerArgs *args, MemoryContext mcxt)
 {
-	StewardRunnerSlot *slot = &steward_shared->runners[runner_slotno];
 	StewardJobContext ctx = {0};
 	StewardJobKindMain kind_main;
 	RunnerXact	x;
@@ -416,9 +389,7 @@ runner_run_once(const StewardRunnerArgs *args, MemoryContext mcxt)
 		if (SPI_processed == 0)
 		{
 			/* Unscheduled (or re-owned) since it was started: nothing to do. */
-			LWLockAcquire(steward_shared->lock, LW_EXCLUSIVE);
-			slot->job_missing = true;
-			LWLockRelease(steward_shared->lock);
+			steward_runner_set_job_missing(runner_slotno);
 			runner_xact_end(&x);
 			return;
 		}
@@ -472,9 +443,7 @@ runner_run_once(const StewardRunnerArgs *args, MemoryContext mcxt)
 		 * it belongs to this live runner.  (If the commit fails, the slot
 		 * names a row that does not exist, which updates nothing.)
 		 */
-		LWLockAcquire(steward_shared->lock, LW_EXCLUSIVE);
-		slot->run_id = ctx.run_id;
-		LWLockRelease(steward_shared->lock);
+		steward_runner_set_run_id(runner_slotno, ctx.run_id);
 	}
 	runner_xact_end(&x);
 
@@ -521,13 +490,13 @@ runner_run_once(const StewardRunnerArgs *args, MemoryContext mcxt)
 		StringInfoData detail;
 		const char *status = "failed";
 		char	   *message = edata->message;
+		StewardRunnerSlot slot;
 		bool		timeout,
 					cancel;
 
-		LWLockAcquire(steward_shared->lock, LW_SHARED);
-		timeout = slot->timeout_requested;
-		cancel = slot->cancel_requested;
-		LWLockRelease(steward_shared->lock);
+		steward_runner_get(runner_slotno, &slot);
+		timeout = slot.timeout_requested;
+		cancel = slot.cancel_requested;
 		if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED && timeout)
 		{
 			status = "timed_out";
@@ -561,7 +530,7 @@ static bool
 runner_take_next(StewardRunnerArgs *args, int nruns, MemoryContext mcxt)
 {
 	TimestampTz horizon;
-	StewardRunnerSlot *r;
+	StewardRunnerSlot r;
 	int			next;
 	volatile bool ok = true;
 
@@ -607,13 +576,11 @@ runner_take_next(StewardRunnerArgs *args, int nruns, MemoryContext mcxt)
 	runner_slotno = next;
 	steward_wake_scheduler(args->dboid);
 
-	r = &steward_shared->runners[next];
-	LWLockAcquire(steward_shared->lock, LW_SHARED);
-	args->job_id = r->job_id;
-	args->attempt = r->attempt;
-	args->scheduled_for = r->scheduled_for;
+	steward_runner_get(next, &r);
+	args->job_id = r.job_id;
+	args->attempt = r.attempt;
+	args->scheduled_for = r.scheduled_for;
 	args->slotno = next;
-	LWLockRelease(steward_shared->lock);
 	return true;
 }
 
@@ -621,21 +588,16 @@ void
 steward_runner_main(Datum main_arg)
 {
 	StewardRunnerArgs args;
-	StewardRunnerSlot *slot;
 	MemoryContext mcxt;
 	int			nruns = 0;
 
 	memcpy(&args, MyBgworkerEntry->bgw_extra, sizeof(StewardRunnerArgs));
 	runner_slotno = args.slotno;
-	slot = &steward_shared->runners[runner_slotno];
 
 	pqsignal(SIGTERM, runner_die);
 	BackgroundWorkerUnblockSignals();
 
-	LWLockAcquire(steward_shared->lock, LW_EXCLUSIVE);
-	slot->pid = MyProcPid;
-	slot->state = RUNNER_RUNNING;
-	LWLockRelease(steward_shared->lock);
+	steward_runner_started(runner_slotno);
 	on_shmem_exit(runner_on_exit, (Datum) 0);
 
 	/* Connect as the job's owner: the job runs with exactly its rights. */

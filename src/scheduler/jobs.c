@@ -45,6 +45,7 @@
 #include "core/spi_util.h"
 
 PG_FUNCTION_INFO_V1(steward_schedule);
+PG_FUNCTION_INFO_V1(steward_scheduler_passes);
 PG_FUNCTION_INFO_V1(steward_unschedule);
 PG_FUNCTION_INFO_V1(steward_alter_job);
 PG_FUNCTION_INFO_V1(steward_run_job);
@@ -629,10 +630,7 @@ jobs_waiter_cleanup(int code, Datum arg)
 static void
 jobs_clear_waiter(int slotno)
 {
-	LWLockAcquire(steward_shared->lock, LW_EXCLUSIVE);
-	if (steward_shared->runners[slotno].waiter_pid == MyProcPid)
-		steward_shared->runners[slotno].waiter_pid = 0;
-	LWLockRelease(steward_shared->lock);
+	steward_runner_set_waiter(slotno, false);
 	steward_wake_scheduler(MyDatabaseId);
 }
 
@@ -688,9 +686,7 @@ steward_run_job(PG_FUNCTION_ARGS)
 		CHECK_FOR_INTERRUPTS();
 	}
 
-	LWLockAcquire(steward_shared->lock, LW_EXCLUSIVE);
-	steward_shared->runners[slotno].waiter_pid = MyProcPid;
-	LWLockRelease(steward_shared->lock);
+	steward_runner_set_waiter(slotno, true);
 
 	args.dboid = MyDatabaseId;
 	args.owner = ref.owner;
@@ -715,12 +711,10 @@ steward_run_job(PG_FUNCTION_ARGS)
 		{
 			pid_t		pid;
 			BgwHandleStatus st = GetBackgroundWorkerPid(handle, &pid);
-			StewardRunnerState state;
+			StewardRunnerSlot slot;
 
-			LWLockAcquire(steward_shared->lock, LW_SHARED);
-			run_id = steward_shared->runners[slotno].run_id;
-			state = steward_shared->runners[slotno].state;
-			LWLockRelease(steward_shared->lock);
+			steward_runner_get(slotno, &slot);
+			run_id = slot.run_id;
 
 			if (st == BGWH_POSTMASTER_DIED)
 				ereport(ERROR,
@@ -731,13 +725,9 @@ steward_run_job(PG_FUNCTION_ARGS)
 			if (st == BGWH_STOPPED)
 			{
 				/* a worker that never started leaves its slot reserved */
-				LWLockAcquire(steward_shared->lock, LW_EXCLUSIVE);
-				if (steward_shared->runners[slotno].state == RUNNER_RESERVED)
-					steward_shared->runners[slotno].state = RUNNER_DONE;
-				LWLockRelease(steward_shared->lock);
+				(void) steward_runner_mark_unstarted(slotno);
 				break;
 			}
-			(void) state;
 			if (wait && ++polls % 10 == 0 && jobs_runner_waits_for_us(pid))
 				ereport(ERROR,
 						(errcode(ERRCODE_T_R_DEADLOCK_DETECTED),
@@ -877,4 +867,21 @@ steward_import_pg_cron(PG_FUNCTION_ARGS)
 	if (imported > 0)
 		steward_wake_scheduler_at_commit();
 	PG_RETURN_INT32(imported);
+}
+
+/*
+ * Passes completed by this database's scheduler: a test that shows that
+ * nothing happens waits for two more passes rather than sleeping.
+ */
+Datum
+steward_scheduler_passes(PG_FUNCTION_ARGS)
+{
+	int64		passes;
+
+	if (!steward_shmem_ready())
+		PG_RETURN_NULL();
+	passes = steward_scheduler_pass_count(MyDatabaseId);
+	if (passes < 0)
+		PG_RETURN_NULL();
+	PG_RETURN_INT64(passes);
 }

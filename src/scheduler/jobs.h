@@ -34,6 +34,7 @@ extern void steward_check_job_name(const char *name);
 PGDLLEXPORT Datum steward_schedule(PG_FUNCTION_ARGS);
 PGDLLEXPORT Datum steward_unschedule(PG_FUNCTION_ARGS);
 PGDLLEXPORT Datum steward_alter_job(PG_FUNCTION_ARGS);
+PGDLLEXPORT Datum steward_scheduler_passes(PG_FUNCTION_ARGS);
 PGDLLEXPORT Datum steward_run_job(PG_FUNCTION_ARGS);
 PGDLLEXPORT Datum steward_import_pg_cron(PG_FUNCTION_ARGS);
 

@@ -10,7 +10,7 @@
  * steward.database_list, and a scheduler that finds no extension marks its
  * slot SCHEDULER_NO_EXTENSION and exits.  Such a database is probed again
  * only when CREATE EXTENSION pg_steward commits there (which wakes the
- * launcher) or after LAUNCHER_REPROBE_MS, so the launcher never restarts a
+ * launcher) or after STEWARD_SCHEDULER_REPROBE_MS, so the launcher never restarts a
  * scheduler in a tight loop.
  *
  * It runs only after recovery has finished (BgWorkerStart_RecoveryFinished),
@@ -44,11 +44,6 @@
 #include "core/guc.h"
 #include "scheduler/launcher.h"
 #include "core/shmem.h"
-
-/* How long before a database without the extension is probed again. */
-#define LAUNCHER_REPROBE_MS		(5 * 60 * 1000)
-/* Back-off after a scheduler exited abnormally. */
-#define LAUNCHER_RESTART_MS		5000
 
 typedef struct LauncherDatabase
 {
@@ -91,10 +86,7 @@ steward_launcher_register(void)
 static void
 launcher_on_exit(int code, Datum arg)
 {
-	LWLockAcquire(steward_shared->lock, LW_EXCLUSIVE);
-	steward_shared->launcher_pid = 0;
-	steward_shared->launcher_latch = NULL;
-	LWLockRelease(steward_shared->lock);
+	steward_launcher_detach();
 }
 
 /* Databases the worker may serve, read from pg_database. */
@@ -178,91 +170,30 @@ launcher_scan(void)
 	static bool warned = false;
 
 	/* Notice schedulers that exited, and stop those no longer wanted. */
-	for (i = 0; i < steward_shared->nschedulers; i++)
+	for (i = 0; i < steward_scheduler_nslots(); i++)
 	{
-		StewardSchedulerSlot *s = &steward_shared->schedulers[i];
 		pid_t		pid;
 		bool		stopped = false;
 
-		if (launcher_handles[i] && s->state == SCHEDULER_STARTING)
+		/* died before it could register itself? */
+		if (launcher_handles[i] && steward_scheduler_is_starting(i))
 			stopped = GetBackgroundWorkerPid(launcher_handles[i], &pid) == BGWH_STOPPED;
-
-		LWLockAcquire(steward_shared->lock, LW_EXCLUSIVE);
-		if (stopped && s->state == SCHEDULER_STARTING)
-		{
-			/* died before it could register itself */
-			s->state = SCHEDULER_FREE;
-			s->restart_after = TimestampTzPlusMilliseconds(now, LAUNCHER_RESTART_MS);
-		}
-		else if (s->state == SCHEDULER_STARTING && launcher_handles[i] == NULL &&
-				 TimestampDifferenceExceeds(s->state_since, now, 30000))
-		{
-			/* started by an earlier launcher incarnation and never came up */
-			s->state = SCHEDULER_FREE;
-		}
-		if (s->state != SCHEDULER_FREE && !launcher_db_listed(dbs, s->dboid))
-		{
-			if (s->state == SCHEDULER_RUNNING && s->pid != 0)
-				kill(s->pid, SIGTERM);
-			else if (s->state == SCHEDULER_NO_EXTENSION)
-				s->state = SCHEDULER_FREE;
-		}
-		else if (s->state == SCHEDULER_NO_EXTENSION &&
-				 TimestampDifferenceExceeds(s->state_since, now, LAUNCHER_REPROBE_MS))
-			s->state = SCHEDULER_FREE;
-		LWLockRelease(steward_shared->lock);
+		steward_scheduler_reconcile(i, stopped, launcher_handles[i] != NULL,
+									launcher_db_listed(dbs, steward_scheduler_dboid(i)),
+									now);
 	}
 
 	/* Start a scheduler for every listed database that has none. */
 	foreach(lc, dbs)
 	{
 		LauncherDatabase *db = lfirst(lc);
-		int			slotno = -1;
-		bool		present = false;
+		int			slotno = steward_scheduler_claim(db->oid, now);
 
-		LWLockAcquire(steward_shared->lock, LW_EXCLUSIVE);
-		for (i = 0; i < steward_shared->nschedulers; i++)
-		{
-			StewardSchedulerSlot *s = &steward_shared->schedulers[i];
-
-			if (s->dboid == db->oid &&
-				(s->state != SCHEDULER_FREE ||
-				 s->blocked_until > now || s->restart_after > now))
-			{
-				present = true;
-				break;
-			}
-		}
-		if (!present)
-		{
-			for (i = 0; i < steward_shared->nschedulers; i++)
-			{
-				StewardSchedulerSlot *s = &steward_shared->schedulers[i];
-
-				if (s->state == SCHEDULER_FREE &&
-					(s->dboid == db->oid || s->dboid == InvalidOid ||
-					 (s->blocked_until <= now && s->restart_after <= now)))
-				{
-					slotno = i;
-					memset(s, 0, sizeof(*s));
-					s->state = SCHEDULER_STARTING;
-					s->dboid = db->oid;
-					s->state_since = now;
-					break;
-				}
-			}
-		}
-		LWLockRelease(steward_shared->lock);
-
-		if (present || slotno < 0)
+		if (slotno < 0)
 			continue;
 		if (!launcher_start_scheduler(slotno, db))
 		{
-			LWLockAcquire(steward_shared->lock, LW_EXCLUSIVE);
-			steward_shared->schedulers[slotno].state = SCHEDULER_FREE;
-			steward_shared->schedulers[slotno].restart_after =
-				TimestampTzPlusMilliseconds(now, LAUNCHER_RESTART_MS);
-			LWLockRelease(steward_shared->lock);
+			steward_scheduler_start_failed(slotno, now);
 			if (!warned)
 				ereport(WARNING,
 						(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
@@ -291,14 +222,11 @@ steward_launcher_main(Datum main_arg)
 
 	launcher_handles = MemoryContextAllocZero(TopMemoryContext,
 											  sizeof(BackgroundWorkerHandle *) *
-											  steward_shared->nschedulers);
+											  steward_scheduler_nslots());
 	scratch = AllocSetContextCreate(TopMemoryContext, "pg_steward launcher scan",
 									ALLOCSET_DEFAULT_SIZES);
 
-	LWLockAcquire(steward_shared->lock, LW_EXCLUSIVE);
-	steward_shared->launcher_pid = MyProcPid;
-	steward_shared->launcher_latch = MyLatch;
-	LWLockRelease(steward_shared->lock);
+	steward_launcher_attach();
 	on_shmem_exit(launcher_on_exit, (Datum) 0);
 
 	ereport(LOG, (errmsg("pg_steward launcher started")));
@@ -336,9 +264,8 @@ void
 steward_stop_database_workers(Oid dboid, int block_ms)
 {
 	TimestampTz start = GetCurrentTimestamp();
-	int			i;
 
-	if (steward_shared == NULL)
+	if (!steward_shmem_ready())
 		return;
 
 	/*
@@ -348,39 +275,7 @@ steward_stop_database_workers(Oid dboid, int block_ms)
 	 */
 	for (;;)
 	{
-		bool		busy = false;
-
-		LWLockAcquire(steward_shared->lock, LW_EXCLUSIVE);
-		for (i = 0; i < steward_shared->nschedulers; i++)
-		{
-			StewardSchedulerSlot *s = &steward_shared->schedulers[i];
-
-			if (s->dboid != dboid)
-				continue;
-			s->blocked_until = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), block_ms);
-			if (s->state == SCHEDULER_RUNNING || s->state == SCHEDULER_STARTING)
-			{
-				busy = true;
-				if (s->pid != 0)
-					kill(s->pid, SIGTERM);
-			}
-			else if (s->state == SCHEDULER_NO_EXTENSION)
-				s->state = SCHEDULER_FREE;
-		}
-		for (i = 0; i < steward_shared->nrunners; i++)
-		{
-			StewardRunnerSlot *r = &steward_shared->runners[i];
-
-			if (r->dboid != dboid || r->state == RUNNER_FREE ||
-				r->state == RUNNER_QUEUED ||
-				r->state == RUNNER_DONE || r->state == RUNNER_REAPING)
-				continue;
-			busy = true;
-			r->cancel_requested = true;
-			if (r->pid != 0)
-				kill(r->pid, SIGTERM);
-		}
-		LWLockRelease(steward_shared->lock);
+		bool		busy = steward_database_stop(dboid, block_ms);
 
 		if (!busy || TimestampDifferenceExceeds(start, GetCurrentTimestamp(), 10000))
 			break;
@@ -396,14 +291,8 @@ steward_stop_database_workers(Oid dboid, int block_ms)
 void
 steward_unblock_database(Oid dboid)
 {
-	int			i;
-
-	if (steward_shared == NULL)
+	if (!steward_shmem_ready())
 		return;
-	LWLockAcquire(steward_shared->lock, LW_EXCLUSIVE);
-	for (i = 0; i < steward_shared->nschedulers; i++)
-		if (steward_shared->schedulers[i].dboid == dboid)
-			steward_shared->schedulers[i].blocked_until = 0;
-	LWLockRelease(steward_shared->lock);
+	steward_database_unblock(dboid);
 	steward_wake_launcher();
 }

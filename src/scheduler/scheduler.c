@@ -122,39 +122,11 @@ static bool warned_no_worker = false;
 static void
 sched_on_exit(int code, Datum arg)
 {
-	StewardSchedulerSlot *s;
-
 	if (sched_slotno < 0)
 		return;
-	s = &steward_shared->schedulers[sched_slotno];
-	LWLockAcquire(steward_shared->lock, LW_EXCLUSIVE);
-	if (s->state == SCHEDULER_RUNNING || s->state == SCHEDULER_STARTING)
-	{
-		s->state = SCHEDULER_FREE;
-		/* an error exit is retried by the launcher after a pause */
-		if (code != 0)
-			s->restart_after = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), 5000);
-	}
-	s->pid = 0;
-	s->latch = NULL;
-	LWLockRelease(steward_shared->lock);
+	/* an error exit is retried by the launcher after a pause */
+	steward_scheduler_detach(sched_slotno, code != 0);
 	steward_wake_launcher();
-}
-
-static void
-sched_set_state(StewardSchedulerState state)
-{
-	StewardSchedulerSlot *s = &steward_shared->schedulers[sched_slotno];
-
-	LWLockAcquire(steward_shared->lock, LW_EXCLUSIVE);
-	s->state = state;
-	s->state_since = GetCurrentTimestamp();
-	if (state == SCHEDULER_RUNNING)
-	{
-		s->pid = MyProcPid;
-		s->latch = MyLatch;
-	}
-	LWLockRelease(steward_shared->lock);
 }
 
 /*
@@ -532,22 +504,17 @@ static List *
 sched_mark_crashed(void)
 {
 	List	   *crashed = NIL;
-	Datum	   *ids;
+	int			nslots = steward_runner_nslots();
+	int64	   *run_ids = palloc(sizeof(int64) * nslots);
+	Datum	   *ids = palloc(sizeof(Datum) * nslots);
 	ArrayType  *arr;
 	int			i,
-				n = 0;
+				n;
 	uint64		r;
 
-	ids = palloc(sizeof(Datum) * steward_shared->nrunners);
-	LWLockAcquire(steward_shared->lock, LW_SHARED);
-	for (i = 0; i < steward_shared->nrunners; i++)
-	{
-		StewardRunnerSlot *slot = &steward_shared->runners[i];
-
-		if (slot->state != RUNNER_FREE && slot->dboid == sched_dboid && slot->run_id != 0)
-			ids[n++] = Int64GetDatum(slot->run_id);
-	}
-	LWLockRelease(steward_shared->lock);
+	n = steward_runner_run_ids(sched_dboid, run_ids, nslots);
+	for (i = 0; i < n; i++)
+		ids[i] = Int64GetDatum(run_ids[i]);
 
 	arr = construct_array(ids, n, INT8OID, sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
 
@@ -578,24 +545,18 @@ sched_follow_handoffs(void)
 {
 	int			i;
 
-	LWLockAcquire(steward_shared->lock, LW_SHARED);
-	for (i = 0; i < steward_shared->nrunners; i++)
+	for (i = 0; i < steward_runner_nslots(); i++)
 	{
-		StewardRunnerSlot *slot = &steward_shared->runners[i];
 		int			to;
 
-		if (slot->dboid != sched_dboid || !slot->handed_off ||
-			sched_runner_handles[i] == NULL)
+		if (sched_runner_handles[i] == NULL ||
+			(to = steward_runner_handoff_end(i, sched_dboid)) < 0)
 			continue;
-		to = slot->handoff_to;
-		while (steward_shared->runners[to].handed_off)
-			to = steward_shared->runners[to].handoff_to;
 		if (sched_runner_handles[to] != NULL)
 			pfree(sched_runner_handles[to]);
 		sched_runner_handles[to] = sched_runner_handles[i];
 		sched_runner_handles[i] = NULL;
 	}
-	LWLockRelease(steward_shared->lock);
 }
 
 /* Reap finished runner slots of this database; returns their run ids. */
@@ -606,21 +567,20 @@ sched_reap_runners(void)
 	int			i;
 
 	sched_follow_handoffs();
-	for (i = 0; i < steward_shared->nrunners; i++)
+	for (i = 0; i < steward_runner_nslots(); i++)
 	{
-		StewardRunnerSlot *slot = &steward_shared->runners[i];
+		StewardRunnerSlot slot;
 		bool		mine;
 		bool		finished;
 		pid_t		waiter;
 		bool		stuck = false;
 		int64		run_id;
 
-		LWLockAcquire(steward_shared->lock, LW_SHARED);
-		mine = slot->dboid == sched_dboid &&
-			slot->state != RUNNER_FREE && slot->state != RUNNER_QUEUED;
-		waiter = slot->waiter_pid;
-		finished = slot->state == RUNNER_DONE && !slot->handed_off;
-		LWLockRelease(steward_shared->lock);
+		steward_runner_get(i, &slot);
+		mine = slot.dboid == sched_dboid &&
+			slot.state != RUNNER_FREE && slot.state != RUNNER_QUEUED;
+		waiter = slot.waiter_pid;
+		finished = slot.state == RUNNER_DONE && !slot.handed_off;
 
 		/*
 		 * Slots with a waiting run_job() caller are reaped by that caller,
@@ -651,13 +611,7 @@ sched_reap_runners(void)
 
 			if (GetBackgroundWorkerPid(sched_runner_handles[i], &pid) != BGWH_STOPPED)
 				continue;
-			LWLockAcquire(steward_shared->lock, LW_EXCLUSIVE);
-			if (slot->state == RUNNER_RESERVED)
-			{
-				slot->state = RUNNER_DONE;
-				stuck = true;
-			}
-			LWLockRelease(steward_shared->lock);
+			stuck = steward_runner_mark_unstarted(i);
 			pfree(sched_runner_handles[i]);
 			sched_runner_handles[i] = NULL;
 		}
@@ -788,35 +742,7 @@ sched_prune_history(void)
 static TimestampTz
 sched_enforce_deadlines(TimestampTz now)
 {
-	TimestampTz wake = 0;
-	int			i;
-
-	LWLockAcquire(steward_shared->lock, LW_EXCLUSIVE);
-	for (i = 0; i < steward_shared->nrunners; i++)
-	{
-		StewardRunnerSlot *r = &steward_shared->runners[i];
-		TimestampTz at;
-
-		if (r->dboid != sched_dboid || r->state != RUNNER_RUNNING || r->deadline == 0)
-			continue;
-		if (now >= r->deadline && !r->timeout_requested && r->pid != 0)
-		{
-			r->timeout_requested = true;
-			kill(r->pid, SIGINT);
-		}
-		if (r->timeout_requested && !r->kill_sent && r->pid != 0 &&
-			now >= TimestampTzPlusMilliseconds(r->deadline, SCHEDULER_KILL_GRACE_MS))
-		{
-			r->kill_sent = true;
-			kill(r->pid, SIGTERM);
-		}
-		at = r->timeout_requested ?
-			TimestampTzPlusMilliseconds(r->deadline, SCHEDULER_KILL_GRACE_MS) : r->deadline;
-		if (!r->kill_sent && (wake == 0 || at < wake))
-			wake = at;
-	}
-	LWLockRelease(steward_shared->lock);
-	return wake;
+	return steward_runner_enforce_deadlines(sched_dboid, now, SCHEDULER_KILL_GRACE_MS);
 }
 
 /*
@@ -892,36 +818,15 @@ sched_shutdown(void)
 	int			i;
 
 	sched_drop_queue();
-	LWLockAcquire(steward_shared->lock, LW_EXCLUSIVE);
-	for (i = 0; i < steward_shared->nrunners; i++)
-	{
-		StewardRunnerSlot *r = &steward_shared->runners[i];
-
-		if (r->dboid != sched_dboid ||
-			(r->state != RUNNER_RUNNING && r->state != RUNNER_RESERVED))
-			continue;
-		r->cancel_requested = true;
-		if (r->pid != 0)
-			kill(r->pid, SIGINT);
-	}
-	LWLockRelease(steward_shared->lock);
+	(void) steward_runner_cancel_database(sched_dboid, SIGINT, true);
 
 	for (;;)
 	{
-		bool		busy = false;
+		bool		busy = steward_runner_database_busy(sched_dboid);
 
-		LWLockAcquire(steward_shared->lock, LW_SHARED);
-		for (i = 0; i < steward_shared->nrunners; i++)
-		{
-			StewardRunnerSlot *r = &steward_shared->runners[i];
-
-			if (r->dboid == sched_dboid && r->state == RUNNER_RUNNING)
-				busy = true;
-		}
-		LWLockRelease(steward_shared->lock);
 		/* reaping waits for the postmaster to have seen them exit */
 		sched_follow_handoffs();
-		for (i = 0; i < steward_shared->nrunners; i++)
+		for (i = 0; i < steward_runner_nslots(); i++)
 		{
 			pid_t		pid;
 
@@ -963,27 +868,11 @@ sched_abandon_runners(void)
 	(void) steward_runner_drop_queued(sched_dboid, NULL, 0);
 	for (;;)
 	{
-		bool		busy = false;
+		bool		busy;
 
 		sched_follow_handoffs();
-		LWLockAcquire(steward_shared->lock, LW_EXCLUSIVE);
-		for (i = 0; i < steward_shared->nrunners; i++)
-		{
-			StewardRunnerSlot *r = &steward_shared->runners[i];
-
-			if (r->dboid != sched_dboid || r->waiter_pid != 0 ||
-				r->state == RUNNER_FREE || r->state == RUNNER_QUEUED)
-				continue;
-			r->cancel_requested = true;
-			if (r->state == RUNNER_RUNNING || r->state == RUNNER_RESERVED)
-			{
-				busy = true;
-				if (r->pid != 0)
-					kill(r->pid, SIGTERM);
-			}
-		}
-		LWLockRelease(steward_shared->lock);
-		for (i = 0; i < steward_shared->nrunners; i++)
+		busy = steward_runner_cancel_database(sched_dboid, SIGTERM, false);
+		for (i = 0; i < steward_runner_nslots(); i++)
 		{
 			pid_t		pid;
 
@@ -998,17 +887,7 @@ sched_abandon_runners(void)
 		ResetLatch(MyLatch);
 	}
 
-	LWLockAcquire(steward_shared->lock, LW_EXCLUSIVE);
-	for (i = 0; i < steward_shared->nrunners; i++)
-	{
-		StewardRunnerSlot *r = &steward_shared->runners[i];
-
-		if (r->dboid == sched_dboid && r->waiter_pid == 0 &&
-			(r->state == RUNNER_DONE || r->state == RUNNER_QUEUED))
-			memset(r, 0, sizeof(*r));
-	}
-	LWLockRelease(steward_shared->lock);
-	steward_wake_scheduler(InvalidOid);
+	steward_runner_discard_database(sched_dboid);
 }
 
 /* ---------------------------------------------------------------------
@@ -1050,7 +929,8 @@ sched_pass(bool first)
 		CommitTransactionCommand();
 		sched_abandon_runners();
 		/* a new scheduler serves the new extension */
-		sched_set_state(recreated ? SCHEDULER_FREE : SCHEDULER_NO_EXTENSION);
+		steward_scheduler_set_state(sched_slotno,
+									recreated ? SCHEDULER_FREE : SCHEDULER_NO_EXTENSION);
 		if (recreated)
 			steward_wake_launcher();
 		proc_exit(0);
@@ -1192,16 +1072,15 @@ sched_pass(bool first)
 
 		for (i = 0; i < n; i++)
 		{
-			StewardRunnerSlot *slot = &steward_shared->runners[slotnos[i]];
+			StewardRunnerSlot slot;
 			StewardRunnerArgs args = {0};
 			const char *name = "?";
 
-			LWLockAcquire(steward_shared->lock, LW_SHARED);
-			args.job_id = slot->job_id;
-			args.owner = slot->owner;
-			args.attempt = slot->attempt;
-			args.scheduled_for = slot->scheduled_for;
-			LWLockRelease(steward_shared->lock);
+			steward_runner_get(slotnos[i], &slot);
+			args.job_id = slot.job_id;
+			args.owner = slot.owner;
+			args.attempt = slot.attempt;
+			args.scheduled_for = slot.scheduled_for;
 			args.dboid = sched_dboid;
 			args.slotno = slotnos[i];
 			args.chain = true;
@@ -1277,36 +1156,29 @@ steward_scheduler_main(Datum main_arg)
 {
 	MemoryContext scratch;
 	volatile bool first = true;
-	StewardSchedulerSlot *slot;
 
 	sched_slotno = DatumGetInt32(main_arg);
-	slot = &steward_shared->schedulers[sched_slotno];
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
 	BackgroundWorkerUnblockSignals();
 
-	LWLockAcquire(steward_shared->lock, LW_EXCLUSIVE);
-	sched_dboid = slot->dboid;
-	if (slot->state != SCHEDULER_STARTING ||
-		slot->blocked_until > GetCurrentTimestamp())
+	if (!steward_scheduler_begin(sched_slotno, &sched_dboid))
 	{
 		/* DROP DATABASE in progress, or a stale start: don't connect */
-		LWLockRelease(steward_shared->lock);
 		proc_exit(0);
 	}
-	LWLockRelease(steward_shared->lock);
 	on_shmem_exit(sched_on_exit, (Datum) 0);
 
 	BackgroundWorkerInitializeConnectionByOid(sched_dboid, InvalidOid, 0);
 	steward_restrict_search_path();
 	sched_pin_settings();
 	pgstat_report_appname("pg_steward scheduler");
-	sched_set_state(SCHEDULER_RUNNING);
+	steward_scheduler_set_state(sched_slotno, SCHEDULER_RUNNING);
 
 	sched_runner_handles = MemoryContextAllocZero(TopMemoryContext,
 												  sizeof(BackgroundWorkerHandle *) *
-												  steward_shared->nrunners);
+												  steward_runner_nslots());
 	scratch = AllocSetContextCreate(TopMemoryContext, "pg_steward scheduler pass",
 									ALLOCSET_DEFAULT_SIZES);
 
@@ -1335,6 +1207,7 @@ steward_scheduler_main(Datum main_arg)
 		{
 			wake = sched_pass(first);
 			first = false;
+			steward_scheduler_pass_done(sched_slotno);
 			now = GetCurrentTimestamp();
 			if (sched_prune_pending ||
 				TimestampDifferenceExceeds(sched_last_prune, now, SCHEDULER_PRUNE_EVERY_MS))
