@@ -74,7 +74,7 @@ cluster_stop "$W/tap"
 echo "== integration (worker) tests"
 if ls test/t/*.pl >/dev/null 2>&1; then
 	if (cd "$W" && as_pg mkdir -p "$W/t_work" && as_pg env PATH="$PGBIN:$PATH" TESTDIR="$W/t_work" PG_REGRESS="$PGXS_DIR/test/regress/pg_regress" \
-		PERL5LIB="$PGXS_DIR/test/perl" PG_TEST_TIMEOUT_DEFAULT=120 \
+		PERL5LIB="$PGXS_DIR/test/perl:$W/test/t" PG_TEST_TIMEOUT_DEFAULT=120 \
 		prove -j2 test/t/*.pl); then
 		passed=$((passed + 1))
 	else

@@ -4,12 +4,10 @@ use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
 use Test::More;
+use StewardTest;
 
-my $node = PostgreSQL::Test::Cluster->new('not_preloaded');
-$node->init;
-$node->start;
+my $node = steward_node('not_preloaded', preload => '');
 
-$node->safe_psql('postgres', 'CREATE EXTENSION pg_steward');
 is($node->safe_psql('postgres', 'SELECT steward.version() = extversion FROM pg_extension WHERE extname = \'pg_steward\''),
 	't', 'version() works without preloading');
 
@@ -18,17 +16,15 @@ is($node->safe_psql('postgres', 'SELECT steward.version() = extversion FROM pg_e
 is($node->safe_psql('postgres', 'SELECT count(*) > 0 FROM steward.settings'),
 	't', 'settings view works without preloading');
 
-SKIP:
-{
-	skip 'no worker functions yet', 3
-	  unless $node->safe_psql('postgres',
-		"SELECT to_regproc('steward.run_job') IS NOT NULL") eq 't';
-	my ($ret, $stdout, $stderr) = $node->psql('postgres',
-		"SELECT steward.run_job('nothing')");
-	isnt($ret, 0, 'run_job fails without preloading');
-	like($stderr, qr/requires the pg_steward background worker/, 'error names the cause');
-	like($stderr, qr/HINT:  Add pg_steward to shared_preload_libraries/, 'error has the hint');
-}
+# Worker functions exist (a renamed or missing one fails here, not skipped)
+# and fail with the cause and the hint.
+is($node->safe_psql('postgres', "SELECT to_regprocedure('steward.run_job(text, boolean)') IS NOT NULL"),
+	't', 'steward.run_job(text, boolean) exists');
+my ($ret, $stdout, $stderr) = $node->psql('postgres',
+	"SELECT steward.run_job('nothing')");
+isnt($ret, 0, 'run_job fails without preloading');
+like($stderr, qr/requires the pg_steward background worker/, 'error names the cause');
+like($stderr, qr/HINT:  Add pg_steward to shared_preload_libraries/, 'error has the hint');
 
 $node->stop;
 done_testing();

@@ -6,34 +6,17 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use StewardTest;
 
-my $node = PostgreSQL::Test::Cluster->new('scheduler');
-$node->init;
-$node->append_conf('postgresql.conf', q{
-shared_preload_libraries = 'pg_steward'
-steward.naptime = 500
-max_worker_processes = 32
-restart_after_crash = on
-# production-like WAL: a crash must not lose sequence state
-wal_level = replica
-});
-$node->start;
-$node->safe_psql('postgres', 'CREATE EXTENSION pg_steward');
+my $node = steward_node('scheduler',
+	settings => {
+		max_worker_processes => 32,
+		restart_after_crash => 'on',
+		# production-like WAL: a crash must not lose sequence state
+		wal_level => 'replica',
+	});
 
 sub sql { return $node->safe_psql('postgres', $_[0]); }
-
-# Make a job due now, as if its time had come (the clock is not mocked; the
-# scheduler's state is).
-sub make_due
-{
-	my ($job) = @_;
-	$node->poll_query_until('postgres',
-		"SELECT EXISTS (SELECT FROM steward.job_state s JOIN steward.job j USING (job_id) WHERE j.job_name = '$job')")
-	  or die "no state for $job";
-	sql("UPDATE steward.job_state SET next_run_at = now() FROM steward.job j
-	    WHERE j.job_id = job_state.job_id AND j.job_name = '$job'");
-	sql("SELECT steward.alter_job('$job')");    # wakes the scheduler
-}
 
 sub runs
 {
@@ -44,8 +27,8 @@ sub runs
 
 # --- a '1 seconds' job runs repeatedly, anchored on its due times ---
 sql("SELECT steward.schedule('tick', '1 seconds', 'SELECT 1')");
-ok($node->poll_query_until('postgres',
-	"SELECT count(*) >= 4 FROM steward.job_run WHERE status = 'succeeded'"),
+wait_for($node,
+	"SELECT count(*) >= 4 FROM steward.job_run WHERE status = 'succeeded'", 't',
 	'1-second job ran repeatedly');
 is(sql("SELECT count(DISTINCT (EXTRACT(epoch FROM scheduled_for) * 1000)::bigint % 1000)
         FROM steward.job_run"), '1',
@@ -54,9 +37,9 @@ sql("SELECT steward.unschedule('tick')");
 
 # --- max_runtime: the run is cancelled and ends timed_out ---
 sql("SELECT steward.schedule('slow', '1 hours', 'SELECT pg_sleep(60)', max_runtime => '1 second')");
-make_due('slow');
-ok($node->poll_query_until('postgres',
-	"SELECT EXISTS (SELECT FROM steward.job_run WHERE status = 'timed_out')"),
+make_due($node, 'slow');
+wait_for($node,
+	"SELECT EXISTS (SELECT FROM steward.job_run WHERE status = 'timed_out')", 't',
 	'job exceeding max_runtime ends timed_out');
 like(runs('slow', 'message'), qr/max_runtime/, 'timed_out run says why');
 is(sql("SELECT (finished_at - started_at) < interval '10 seconds' FROM steward.job_run WHERE status = 'timed_out'"),
@@ -65,10 +48,10 @@ sql("SELECT steward.unschedule('slow')");
 
 # --- failures are retried with backoff, then given up ---
 sql("SELECT steward.schedule('flaky', '1 hours', 'SELECT 1/0', max_retries => 2, retry_delay => '1 second')");
-make_due('flaky');
-ok($node->poll_query_until('postgres',
+make_due($node, 'flaky');
+wait_for($node,
 	"SELECT count(*) = 3 FROM steward.job_run r JOIN steward.job j USING (job_id)
-	  WHERE j.job_name = 'flaky' AND r.status = 'failed'"),
+	  WHERE j.job_name = 'flaky' AND r.status = 'failed'", 't',
 	'failing job is tried three times');
 is(runs('flaky', "string_agg(attempt::text, ',')"), '1,2,3', 'attempts are numbered');
 my ($gap1, $gap2) = split /\|/, sql(
@@ -78,33 +61,36 @@ my ($gap1, $gap2) = split /\|/, sql(
 	     FROM steward.job_run r JOIN steward.job j USING (job_id) WHERE j.job_name = 'flaky') x");
 cmp_ok($gap1, '>=', 1.0, "first retry waits retry_delay ($gap1 s)");
 cmp_ok($gap2, '>=', 2.0, "second retry waits twice as long ($gap2 s)");
-sleep 3;
-is(runs('flaky', 'count(*)'), '3', 'no attempt after max_retries');
-is(sql("SELECT consecutive_failures FROM steward.jobs WHERE name = 'flaky'"), '3',
+wait_for($node, "SELECT consecutive_failures FROM steward.jobs WHERE name = 'flaky'", '3',
 	'consecutive failures are counted');
+is(sql("SELECT retry_at IS NULL FROM steward.job_state s JOIN steward.job j USING (job_id) WHERE j.job_name = 'flaky'"),
+	't', 'no retry is pending after max_retries');
+wait_for_passes($node, 2);
+is(runs('flaky', 'count(*)'), '3', 'no attempt after max_retries');
 like(sql("SELECT detail::text FROM steward.job_run WHERE status = 'failed' LIMIT 1"),
 	qr/"sqlstate": "22012"/, 'failure detail holds the SQLSTATE');
 sql("SELECT steward.unschedule('flaky')");
 
 # --- no overlap: due times pass while the job runs ---
 sql("SELECT steward.schedule('long', '1 seconds', 'SELECT pg_sleep(2.5)')");
-ok($node->poll_query_until('postgres',
-	"SELECT skipped_runs >= 3 FROM steward.jobs WHERE name = 'long'"),
+wait_for($node,
+	"SELECT skipped_runs >= 3 FROM steward.jobs WHERE name = 'long'", 't',
 	'due times during a run are counted as skipped');
 sql("SELECT steward.alter_job('long', enabled => false)");
-$node->poll_query_until('postgres', "SELECT NOT running FROM steward.jobs WHERE name = 'long'");
+wait_for($node, "SELECT NOT running FROM steward.jobs WHERE name = 'long'", 't',
+	'the disabled job finishes its run');
 is(sql("SELECT count(*) FROM steward.job_run a JOIN steward.job_run b
         ON a.job_id = b.job_id AND a.run_id < b.run_id
        WHERE b.started_at < a.finished_at"), '0', 'runs of a job never overlap');
 sql("SELECT steward.unschedule('long')");
 
 # --- steward.max_workers bounds concurrent runners ---
-$node->safe_psql('postgres', "ALTER SYSTEM SET steward.max_workers = 2; ALTER SYSTEM SET steward.max_workers_per_role = 2; SELECT pg_reload_conf()");
+reload_settings($node, { 'steward.max_workers' => 2, 'steward.max_workers_per_role' => 2 });
 sql("SELECT steward.schedule('par' || i, '1 hours', 'SELECT pg_sleep(1)') FROM generate_series(1, 5) i");
-make_due("par$_") for 1 .. 5;
-ok($node->poll_query_until('postgres',
+make_due($node, "par$_") for 1 .. 5;
+wait_for($node,
 	"SELECT count(*) = 5 FROM steward.job_run WHERE status = 'succeeded' AND job_id IN
-	   (SELECT job_id FROM steward.job WHERE job_name LIKE 'par%')"),
+	   (SELECT job_id FROM steward.job WHERE job_name LIKE 'par%')", 't',
 	'all five jobs ran');
 is(sql("SELECT max(c) FROM (SELECT (SELECT count(*) FROM steward.job_run b
                                   WHERE b.started_at <= a.started_at AND b.finished_at > a.started_at
@@ -113,25 +99,20 @@ is(sql("SELECT max(c) FROM (SELECT (SELECT count(*) FROM steward.job_run b
                             WHERE a.job_id IN (SELECT job_id FROM steward.job WHERE job_name LIKE 'par%')) x"),
 	'2', 'never more than steward.max_workers runners at once');
 sql("SELECT steward.unschedule(job_name) FROM steward.job WHERE job_name LIKE 'par_'");
-$node->safe_psql('postgres', "ALTER SYSTEM RESET steward.max_workers; ALTER SYSTEM RESET steward.max_workers_per_role; SELECT pg_reload_conf()");
+reload_settings($node, { 'steward.max_workers' => undef, 'steward.max_workers_per_role' => undef }, passes => 0);
 
 # --- a busy runner takes over queued runs of its owner, in a clean session ---
-$node->safe_psql('postgres', "ALTER SYSTEM SET steward.max_workers = 1; SELECT pg_reload_conf()");
+reload_settings($node, { 'steward.max_workers' => 1 });
 sql("CREATE TABLE chain_log (job text, pid int, work_mem text, leaked_temp bool, appname text)");
 my $chain_cmd = "INSERT INTO chain_log SELECT '%s', pg_backend_pid(), current_setting('work_mem'),
                    to_regclass('pg_temp.leak') IS NOT NULL, current_setting('application_name');
                  SET work_mem = '77kB'; CREATE TEMP TABLE leak (x int); SELECT pg_sleep(0.3)%s";
 sql(sprintf("SELECT steward.schedule('chain$_', '1 hours', \$\$$chain_cmd\$\$)", "chain$_", $_ == 5 ? '; SELECT 1/0' : ''))
   for 1 .. 5;
-$node->poll_query_until('postgres',
-	"SELECT count(*) = 5 FROM steward.job_state s JOIN steward.job j USING (job_id) WHERE j.job_name LIKE 'chain_'")
-  or die 'no state for chain jobs';
-sql("UPDATE steward.job_state SET next_run_at = now() FROM steward.job j
-      WHERE j.job_id = job_state.job_id AND j.job_name LIKE 'chain_'");
-sql("SELECT steward.alter_job('chain1')");
-ok($node->poll_query_until('postgres',
+make_due($node, 'chain_', count => 5, wake => 'chain1');
+wait_for($node,
 	"SELECT count(*) = 5 FROM steward.job_run r JOIN steward.job j USING (job_id)
-	  WHERE j.job_name LIKE 'chain_' AND r.status IN ('succeeded', 'failed')"),
+	  WHERE j.job_name LIKE 'chain_' AND r.status IN ('succeeded', 'failed')", 't',
 	'all queued runs ran with one runner allowed');
 is(sql("SELECT count(DISTINCT pid) < 5 FROM chain_log"), 't',
 	'a runner took over queued runs instead of exiting');
@@ -152,27 +133,20 @@ $node->safe_psql('postgres', 'CREATE DATABASE fair');
 $node->safe_psql('fair', 'CREATE EXTENSION pg_steward');
 $node->safe_psql('fair', "SELECT steward.schedule('other', '1 hours', 'SELECT 1')");
 sql("SELECT steward.schedule('busy' || i, '1 hours', 'SELECT pg_sleep(1)') FROM generate_series(1, 5) i");
-$node->poll_query_until('postgres',
-	"SELECT count(*) = 5 FROM steward.job_state s JOIN steward.job j USING (job_id) WHERE j.job_name LIKE 'busy_'")
-  or die 'no state for busy jobs';
-$node->poll_query_until('fair',
-	"SELECT count(*) = 1 FROM steward.job_state s JOIN steward.job j USING (job_id) WHERE j.job_name = 'other'")
-  or die 'no state in fair';
-sql("UPDATE steward.job_state SET next_run_at = now() FROM steward.job j
-      WHERE j.job_id = job_state.job_id AND j.job_name LIKE 'busy_'");
-sql("SELECT steward.alter_job('busy1')");
-$node->poll_query_until('postgres', "SELECT count(*) > 0 FROM steward.job_run WHERE status = 'running'")
-  or die 'busy jobs did not start';
-$node->safe_psql('fair', "UPDATE steward.job_state SET next_run_at = now() FROM steward.job j
-                          WHERE j.job_id = job_state.job_id AND j.job_name = 'other';
-                          SELECT steward.alter_job('other')");
-ok($node->poll_query_until('postgres',
+wait_for($node,
+	"SELECT count(*) FROM steward.job_state s JOIN steward.job j USING (job_id) WHERE j.job_name = 'other'", '1',
+	'the scheduler of the other database has the state of its job', 'fair');
+make_due($node, 'busy_', count => 5, wake => 'busy1');
+wait_for($node, "SELECT count(*) > 0 FROM steward.job_run WHERE status = 'running'", 't',
+	'the busy database started its queue');
+make_due($node, 'other', db => 'fair');
+wait_for($node,
 	"SELECT count(*) = 5 FROM steward.job_run r JOIN steward.job j USING (job_id)
-	  WHERE j.job_name LIKE 'busy_' AND r.status = 'succeeded'"),
+	  WHERE j.job_name LIKE 'busy_' AND r.status = 'succeeded'", 't',
 	'the busy database ran its queue');
-ok($node->poll_query_until('fair', "SELECT count(*) = 1 FROM steward.job_run r JOIN steward.job j USING (job_id)
-                                     WHERE j.job_name = 'other' AND r.status = 'succeeded'"),
-	'the other database ran its job');
+wait_for($node, "SELECT count(*) = 1 FROM steward.job_run r JOIN steward.job j USING (job_id)
+                                     WHERE j.job_name = 'other' AND r.status = 'succeeded'", 't',
+	'the other database ran its job', 'fair');
 my $other_start = $node->safe_psql('fair',
 	"SELECT r.started_at FROM steward.job_run r JOIN steward.job j USING (job_id) WHERE j.job_name = 'other'");
 is(sql("SELECT '$other_start'::timestamptz < max(r.started_at) FROM steward.job_run r
@@ -187,71 +161,74 @@ $node->safe_psql('postgres', 'DROP DATABASE fair');
 sql("CREATE TABLE patient_log (at timestamptz)");
 sql("SELECT steward.schedule('hog', '1 hours', 'SELECT pg_sleep(60)')");
 sql("SELECT steward.schedule('patient', '1 hours', 'INSERT INTO patient_log VALUES (now())')");
-make_due('hog');
-$node->poll_query_until('postgres', "SELECT running FROM steward.jobs WHERE name = 'hog'")
-  or die 'hog did not start';
-make_due('patient');
-ok($node->poll_query_until('postgres',
+make_due($node, 'hog');
+wait_for($node, "SELECT running FROM steward.jobs WHERE name = 'hog'", 't', 'the first job is running');
+make_due($node, 'patient');
+wait_for($node,
 	"SELECT s.next_run_at > now() FROM steward.job_state s JOIN steward.job j USING (job_id)
-	  WHERE j.job_name = 'patient'"),
+	  WHERE j.job_name = 'patient'", 't',
 	'the second job is queued behind the first (its next due time moved on)');
+wait_for_passes($node, 2);
 is(sql("SELECT count(*) FROM patient_log"), '0', 'and has not run');
 $node->restart;
-ok($node->poll_query_until('postgres', "SELECT count(*) = 1 FROM patient_log"),
+wait_for($node, "SELECT count(*) = 1 FROM patient_log", 't',
 	'the run that waited in the queue at shutdown ran after the restart');
 sql("SELECT steward.unschedule('hog'), steward.unschedule('patient')");
-$node->safe_psql('postgres', "ALTER SYSTEM RESET steward.max_workers; SELECT pg_reload_conf()");
+reload_settings($node, { 'steward.max_workers' => undef }, passes => 0);
 
 # --- SIGTERM of the scheduler cancels its runners; the launcher restarts it ---
 sql("SELECT steward.schedule('sleeper', '1 hours', 'SELECT pg_sleep(60)')");
-make_due('sleeper');
-$node->poll_query_until('postgres', "SELECT running FROM steward.jobs WHERE name = 'sleeper'");
+make_due($node, 'sleeper');
+wait_for($node, "SELECT running FROM steward.jobs WHERE name = 'sleeper'", 't', 'the sleeper is running');
 my $sched_pid = sql("SELECT pid FROM pg_stat_activity WHERE backend_type = 'pg_steward scheduler'");
 sql("SELECT pg_terminate_backend($sched_pid)");
-ok($node->poll_query_until('postgres',
-	"SELECT last_status = 'cancelled' FROM steward.jobs WHERE name = 'sleeper'"),
+wait_for($node,
+	"SELECT last_status = 'cancelled' FROM steward.jobs WHERE name = 'sleeper'", 't',
 	'runs of a terminated scheduler end cancelled');
-ok($node->poll_query_until('postgres',
-	"SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'pg_steward scheduler' AND pid <> $sched_pid"),
+wait_for($node,
+	"SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'pg_steward scheduler' AND pid <> $sched_pid", 't',
 	'launcher starts a new scheduler');
 
 # --- kill -9 of a runner: crash restart, run marked crashed, scheduler resumes ---
-make_due('sleeper');
-$node->poll_query_until('postgres', "SELECT running FROM steward.jobs WHERE name = 'sleeper'");
+make_due($node, 'sleeper');
+wait_for($node, "SELECT running FROM steward.jobs WHERE name = 'sleeper'", 't', 'the sleeper is running');
 my $runner_pid = sql("SELECT pid FROM steward.job_run WHERE status = 'running'");
 kill 'KILL', $runner_pid;
-ok($node->poll_query_until('postgres',
-	"SELECT status = 'crashed' FROM steward.job_run WHERE pid = $runner_pid"),
+wait_for($node,
+	"SELECT status = 'crashed' FROM steward.job_run WHERE pid = $runner_pid", 't',
 	'run of a killed runner is marked crashed after the restart');
 sql("SELECT steward.unschedule('sleeper')");
 sql("SELECT steward.schedule('after-crash', '1 seconds', 'SELECT 1')");
-ok($node->poll_query_until('postgres',
+wait_for($node,
 	"SELECT count(*) >= 2 FROM steward.job_run r JOIN steward.job j USING (job_id)
-	  WHERE j.job_name = 'after-crash' AND status = 'succeeded'"),
+	  WHERE j.job_name = 'after-crash' AND status = 'succeeded'", 't',
 	'scheduler resumes after the crash');
 sql("SELECT steward.unschedule('after-crash')");
 
 # --- a due time missed while the server was down runs once after start ---
 sql("SELECT steward.schedule('hourly', '0 * * * *', 'SELECT 1')");
-$node->poll_query_until('postgres',
-	"SELECT EXISTS (SELECT FROM steward.job_state s JOIN steward.job j USING (job_id) WHERE j.job_name = 'hourly')");
-$node->safe_psql('postgres', "ALTER SYSTEM SET steward.enabled = off; SELECT pg_reload_conf()");
-$node->poll_query_until('postgres', "SELECT current_setting('steward.enabled') = 'off'");
+wait_for($node,
+	"SELECT EXISTS (SELECT FROM steward.job_state s JOIN steward.job j USING (job_id) WHERE j.job_name = 'hourly')", 't',
+	'the scheduler has the state of the hourly job');
+reload_settings($node, { 'steward.enabled' => 'off' });
+my $p = scheduler_passes($node);
 sql("UPDATE steward.job_state SET next_run_at = date_trunc('hour', now()) - interval '3 hours'
      FROM steward.job j WHERE j.job_id = job_state.job_id AND j.job_name = 'hourly'");
-sleep 1;
+wait_for_passes($node, 2, from => $p);
 is(runs('hourly', 'count(*)'), '0', 'nothing runs while steward.enabled is off')
   or diag(sql("SELECT string_agg(r::text, E'\\n') FROM steward.job_run r")
 	  . "\n" . sql("SELECT string_agg(s::text, E'\\n') FROM steward.job_state s"));
-$node->stop;
-$node->append_conf('postgresql.conf', 'steward.enabled = on');
-$node->safe_psql('postgres', '') if 0;
-$node->start;
-$node->safe_psql('postgres', "ALTER SYSTEM RESET steward.enabled; SELECT pg_reload_conf()");
-ok($node->poll_query_until('postgres',
-	"SELECT count(*) = 1 FROM steward.job_run r JOIN steward.job j USING (job_id) WHERE j.job_name = 'hourly'"),
+# steward.enabled = off (set by ALTER SYSTEM) holds across a restart: the
+# new scheduler passes over the missed due time without running it.
+$node->restart;
+is(sql("SELECT current_setting('steward.enabled')"), 'off', 'steward.enabled is still off after a restart');
+wait_for_passes($node, 2, from => 0, name => 'the new scheduler completed two passes');
+is(runs('hourly', 'count(*)'), '0', 'nothing runs after the restart while steward.enabled is off');
+reload_settings($node, { 'steward.enabled' => undef }, passes => 0);
+wait_for($node,
+	"SELECT count(*) = 1 FROM steward.job_run r JOIN steward.job j USING (job_id) WHERE j.job_name = 'hourly'", 't',
 	'missed run is caught up after restart');
-sleep 2;
+wait_for_passes($node, 2);
 is(runs('hourly', 'count(*)'), '1', 'caught up once, not once per missed tick');
 is(sql("SELECT next_run_at > now() FROM steward.jobs WHERE name = 'hourly'"), 't',
 	'then the schedule continues from now');
@@ -261,79 +238,94 @@ sql("SELECT steward.unschedule('hourly')");
 sql("INSERT INTO steward.job_run (job_id, started_at, finished_at, status)
      SELECT 0, now() - interval '3 days', now() - interval '3 days', 'succeeded'
        FROM generate_series(1, 2500)");
-$node->safe_psql('postgres', "ALTER SYSTEM SET steward.job_history_retention = '2d'; SELECT pg_reload_conf()");
+reload_settings($node, { 'steward.job_history_retention' => '2d' }, passes => 0);
 my $spid = sql("SELECT pid FROM pg_stat_activity WHERE backend_type = 'pg_steward scheduler'");
 sql("SELECT pg_terminate_backend($spid)");    # a new scheduler prunes at once
-ok($node->poll_query_until('postgres',
-	"SELECT count(*) = 0 FROM steward.job_run WHERE finished_at < now() - interval '2 days'"),
+wait_for($node,
+	"SELECT count(*) = 0 FROM steward.job_run WHERE finished_at < now() - interval '2 days'", 't',
 	'runs older than steward.job_history_retention are pruned');
 cmp_ok(sql("SELECT count(*) FROM steward.job_run"), '>', 0, 'recent history is kept');
-$node->safe_psql('postgres', "ALTER SYSTEM RESET steward.job_history_retention; SELECT pg_reload_conf()");
+reload_settings($node, { 'steward.job_history_retention' => undef }, passes => 0);
 
 # --- SIGHUP reloads settings ---
-$node->safe_psql('postgres', "ALTER SYSTEM SET steward.naptime = '2s'; SELECT pg_reload_conf()");
+reload_settings($node, { 'steward.naptime' => '2s' });
 sql("SELECT steward.schedule('hup', '1 seconds', 'SELECT 1')");
-ok($node->poll_query_until('postgres',
-	"SELECT count(*) >= 2 FROM steward.job_run r JOIN steward.job j USING (job_id) WHERE j.job_name = 'hup'"),
+wait_for($node,
+	"SELECT count(*) >= 2 FROM steward.job_run r JOIN steward.job j USING (job_id) WHERE j.job_name = 'hup'", 't',
 	'jobs keep running after a reload');
 sql("SELECT steward.unschedule('hup')");
-$node->safe_psql('postgres', "ALTER SYSTEM RESET steward.naptime; SELECT pg_reload_conf()");
+reload_settings($node, { 'steward.naptime' => undef }, passes => 0);
 
 # --- CREATE EXTENSION starts a scheduler; DROP EXTENSION stops it ---
+# The launcher starts a scheduler in a new database; finding no extension,
+# it exits and is not started again until CREATE EXTENSION (or a new probe
+# minutes later).
+my $logpos = -s $node->logfile;
 $node->safe_psql('postgres', 'CREATE DATABASE app');
-sleep 1;
-is(sql("SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'pg_steward scheduler' AND datname = 'app'"),
-	'0', 'no scheduler stays in a database without the extension');
+my $no_ext = qr/pg_steward scheduler exiting: extension is not installed in database "app"/;
+wait_for_logged($node, $no_ext, $logpos, 'a scheduler probed the new database and found no extension');
+wait_for($node,
+	"SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'pg_steward scheduler' AND datname = 'app'", '0',
+	'no scheduler stays in a database without the extension');
+wait_for_passes($node, 2);
+is(scalar(() = slurp_file($node->logfile, $logpos) =~ /$no_ext/g), 1,
+	'and none is started there again');
 $node->safe_psql('app', 'CREATE EXTENSION pg_steward');
-ok($node->poll_query_until('postgres',
-	"SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'pg_steward scheduler' AND datname = 'app'"),
+wait_for($node,
+	"SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'pg_steward scheduler' AND datname = 'app'", 't',
 	'CREATE EXTENSION starts a scheduler');
 $node->safe_psql('app', "SELECT steward.schedule('app-job', '1 seconds', 'SELECT pg_sleep(0.5)')");
-ok($node->poll_query_until('app', "SELECT count(*) >= 1 FROM steward.job_run"), 'job runs in the new database');
+wait_for($node, "SELECT count(*) >= 1 FROM steward.job_run", 't', 'job runs in the new database', 'app');
 
 # CREATE DATABASE ... TEMPLATE of a database with a scheduler works.
 $node->safe_psql('postgres', 'CREATE DATABASE app_copy TEMPLATE app');
 is(sql("SELECT count(*) FROM pg_database WHERE datname = 'app_copy'"), '1',
 	'CREATE DATABASE ... TEMPLATE a served database succeeds');
-ok($node->poll_query_until('postgres',
-	"SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'pg_steward scheduler' AND datname = 'app'"),
+wait_for($node,
+	"SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'pg_steward scheduler' AND datname = 'app'", 't',
 	'the template database is served again afterwards');
 
-ok($node->poll_query_until('postgres',
-	"SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'pg_steward scheduler' AND datname = 'app_copy'"),
+wait_for($node,
+	"SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'pg_steward scheduler' AND datname = 'app_copy'", 't',
 	'the copy gets its own scheduler');
 $node->safe_psql('app_copy', 'DROP EXTENSION pg_steward');
-ok($node->poll_query_until('postgres',
-	"SELECT count(*) = 0 FROM pg_stat_activity WHERE backend_type = 'pg_steward scheduler' AND datname = 'app_copy'"),
+wait_for($node,
+	"SELECT count(*) = 0 FROM pg_stat_activity WHERE backend_type = 'pg_steward scheduler' AND datname = 'app_copy'", 't',
 	'DROP EXTENSION stops the scheduler');
 
 # steward.database_list limits the databases served (reloaded on SIGHUP).
-$node->safe_psql('postgres', "ALTER SYSTEM SET steward.database_list = 'postgres'; SELECT pg_reload_conf()");
-ok($node->poll_query_until('postgres',
-	"SELECT count(*) = 0 FROM pg_stat_activity WHERE backend_type = 'pg_steward scheduler' AND datname = 'app'"),
+reload_settings($node, { 'steward.database_list' => 'postgres' }, passes => 0);
+wait_for($node,
+	"SELECT count(*) = 0 FROM pg_stat_activity WHERE backend_type = 'pg_steward scheduler' AND datname = 'app'", 't',
 	'a database removed from steward.database_list loses its scheduler');
-$node->safe_psql('postgres', "ALTER SYSTEM RESET steward.database_list; SELECT pg_reload_conf()");
-ok($node->poll_query_until('postgres',
-	"SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'pg_steward scheduler' AND datname = 'app'"),
+reload_settings($node, { 'steward.database_list' => undef }, passes => 0);
+wait_for($node,
+	"SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'pg_steward scheduler' AND datname = 'app'", 't',
 	'and gets it back when listed again');
 
 # ALTER DATABASE ... RENAME of a served database.
 my ($ret, $out, $err) = $node->psql('postgres', 'ALTER DATABASE app RENAME TO app2');
 is($ret, 0, 'ALTER DATABASE ... RENAME of a served database succeeds') or diag($err);
-ok($node->poll_query_until('postgres',
-	"SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'pg_steward scheduler' AND datname = 'app2'"),
+wait_for($node,
+	"SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'pg_steward scheduler' AND datname = 'app2'", 't',
 	'the renamed database is served again');
 my $app2_sched = sql("SELECT pid FROM pg_stat_activity WHERE backend_type = 'pg_steward scheduler' AND datname = 'app2'");
 like(slurp_file("/proc/$app2_sched/cmdline"), qr/pg_steward scheduler app2/,
 	'its process title has the new name');
 
 # DROP DATABASE (no FORCE) while its scheduler and a runner are active.
-$node->poll_query_until('postgres',
-	"SELECT count(*) >= 1 FROM pg_stat_activity WHERE datname = 'app2' AND application_name LIKE 'pg_steward job%'");
+wait_for($node,
+	"SELECT count(*) >= 1 FROM pg_stat_activity WHERE datname = 'app2' AND application_name LIKE 'pg_steward job%'", 't',
+	'a job of app2 is running');
+my $app2_oid = sql("SELECT oid FROM pg_database WHERE datname = 'app2'");
+$logpos = -s $node->logfile;
 ($ret, $out, $err) = $node->psql('postgres', 'DROP DATABASE app2');
 is($ret, 0, 'DROP DATABASE of a served database succeeds') or diag($err);
-sleep 1;
-is(sql("SELECT count(*) FROM pg_stat_activity WHERE datname = 'app2'"), '0', 'nothing reconnects to it');
+wait_for_passes($node, 2);
+is(sql("SELECT count(*) FROM pg_stat_activity WHERE datname = 'app2' OR datid = $app2_oid"), '0',
+	'nothing reconnects to it');
+unlike(slurp_file($node->logfile, $logpos), qr/database (\"app2\"|$app2_oid) does not exist/,
+	'nothing tries to');
 
 # --- issue 9: faults and failed statements ---
 
@@ -341,23 +333,16 @@ is(sql("SELECT count(*) FROM pg_stat_activity WHERE datname = 'app2'"), '0', 'no
 # database's scheduler, running jobs and queued runs alone.
 $node->safe_psql('postgres', 'CREATE DATABASE t1');
 $node->safe_psql('t1', 'CREATE EXTENSION pg_steward');
-$node->safe_psql('postgres', 'CREATE ROLE mallory LOGIN');
-$node->safe_psql('postgres', "ALTER SYSTEM SET steward.max_workers = 1; SELECT pg_reload_conf()");
-$node->poll_query_until('postgres', "SELECT current_setting('steward.max_workers') = '1'");
+create_roles($node, ['mallory']);
+reload_settings($node, { 'steward.max_workers' => 1 }, db => 't1');
 $node->safe_psql('t1', "CREATE TABLE t1_log (job text)");
 $node->safe_psql('t1', "SELECT steward.schedule('t1-hog', '1 hours', \$\$SELECT pg_sleep(4); INSERT INTO t1_log VALUES ('hog')\$\$)");
 $node->safe_psql('t1', "SELECT steward.schedule('t1-queued', '1 hours', \$\$INSERT INTO t1_log VALUES ('queued')\$\$)");
-$node->poll_query_until('t1', "SELECT count(*) = 2 FROM steward.job_state s JOIN steward.job j USING (job_id)
-                               WHERE j.job_name LIKE 't1-%'") or die 'no state in t1';
-$node->safe_psql('t1', "UPDATE steward.job_state SET next_run_at = now() FROM steward.job j
-                         WHERE j.job_id = job_state.job_id AND j.job_name = 't1-hog';
-                        SELECT steward.alter_job('t1-hog')");
-$node->poll_query_until('t1', "SELECT running FROM steward.jobs WHERE name = 't1-hog'") or die 'hog did not start';
-$node->safe_psql('t1', "UPDATE steward.job_state SET next_run_at = now() FROM steward.job j
-                         WHERE j.job_id = job_state.job_id AND j.job_name = 't1-queued';
-                        SELECT steward.alter_job('t1-queued')");
-$node->poll_query_until('t1', "SELECT s.next_run_at > now() FROM steward.job_state s JOIN steward.job j USING (job_id)
-                                WHERE j.job_name = 't1-queued'") or die 'not queued';
+make_due($node, 't1-hog', db => 't1');
+wait_for($node, "SELECT running FROM steward.jobs WHERE name = 't1-hog'", 't', 't1-hog is running', 't1');
+make_due($node, 't1-queued', db => 't1');
+wait_for($node, "SELECT s.next_run_at > now() FROM steward.job_state s JOIN steward.job j USING (job_id)
+                  WHERE j.job_name = 't1-queued'", 't', 't1-queued is queued behind it', 't1');
 my $t1_sched = sql("SELECT pid FROM pg_stat_activity WHERE backend_type = 'pg_steward scheduler' AND datname = 't1'");
 ($ret, $out, $err) = $node->psql('postgres', 'DROP DATABASE t1', extra_params => [ '-U', 'mallory' ]);
 like($err, qr/must be owner of database t1/, 'a DROP DATABASE without rights fails');
@@ -366,8 +351,8 @@ $visitor->query_safe('SELECT 1');
 ($ret, $out, $err) = $node->psql('postgres', 'DROP DATABASE t1');
 like($err, qr/is being accessed by other users/, 'a DROP DATABASE while others are connected fails');
 $visitor->quit;
-ok($node->poll_query_until('t1', "SELECT count(*) = 2 FROM t1_log"),
-	'the running job finished and the queued run ran');
+wait_for($node, "SELECT count(*) = 2 FROM t1_log", 't',
+	'the running job finished and the queued run ran', 't1');
 is($node->safe_psql('t1', "SELECT string_agg(status, ',' ORDER BY run_id) FROM steward.job_run r
                           JOIN steward.job j USING (job_id) WHERE j.job_name LIKE 't1-%'"),
 	'succeeded,succeeded', 'neither was cancelled');
@@ -377,35 +362,31 @@ is(sql("SELECT pid FROM pg_stat_activity WHERE backend_type = 'pg_steward schedu
 # A RENAME that goes ahead stops the scheduler, which keeps its queued runs
 # as due: they run after the rename.
 $node->safe_psql('t1', "TRUNCATE t1_log");
-$node->safe_psql('t1', "UPDATE steward.job_state SET next_run_at = now() FROM steward.job j
-                         WHERE j.job_id = job_state.job_id AND j.job_name = 't1-hog';
-                        SELECT steward.alter_job('t1-hog')");
-$node->poll_query_until('t1', "SELECT running FROM steward.jobs WHERE name = 't1-hog'") or die 'hog did not start';
-$node->safe_psql('t1', "UPDATE steward.job_state SET next_run_at = now() FROM steward.job j
-                         WHERE j.job_id = job_state.job_id AND j.job_name = 't1-queued';
-                        SELECT steward.alter_job('t1-queued')");
-$node->poll_query_until('t1', "SELECT s.next_run_at > now() FROM steward.job_state s JOIN steward.job j USING (job_id)
-                                WHERE j.job_name = 't1-queued'") or die 'not queued';
+make_due($node, 't1-hog', db => 't1');
+wait_for($node, "SELECT running FROM steward.jobs WHERE name = 't1-hog'", 't', 't1-hog is running', 't1');
+make_due($node, 't1-queued', db => 't1');
+wait_for($node, "SELECT s.next_run_at > now() FROM steward.job_state s JOIN steward.job j USING (job_id)
+                  WHERE j.job_name = 't1-queued'", 't', 't1-queued is queued behind it', 't1');
 sql('ALTER DATABASE t1 RENAME TO t1r');
-ok($node->poll_query_until('t1r', "SELECT count(*) >= 1 FROM t1_log WHERE job = 'queued'"),
-	'a run queued when the database was renamed runs afterwards');
-$node->safe_psql('postgres', "ALTER SYSTEM RESET steward.max_workers; SELECT pg_reload_conf()");
+wait_for($node, "SELECT count(*) >= 1 FROM t1_log WHERE job = 'queued'", 't',
+	'a run queued when the database was renamed runs afterwards', 't1r');
+reload_settings($node, { 'steward.max_workers' => undef }, passes => 0);
 
 # DROP EXTENSION stops the database's runners; a new CREATE EXTENSION starts
 # clean (ids start again at 1, and nothing old is taken for running).
 $node->safe_psql('t1r', "SELECT steward.schedule('old-sleeper', '1 hours', 'SELECT pg_sleep(60)')");
 $node->safe_psql('t1r', "SELECT steward.run_job('old-sleeper', wait => false)");
-$node->poll_query_until('t1r', "SELECT running FROM steward.jobs WHERE name = 'old-sleeper'") or die 'no sleeper';
+wait_for($node, "SELECT running FROM steward.jobs WHERE name = 'old-sleeper'", 't', 'old-sleeper is running', 't1r');
 $node->safe_psql('t1r', 'DROP EXTENSION pg_steward');
-ok($node->poll_query_until('postgres',
-	"SELECT count(*) = 0 FROM pg_stat_activity WHERE datname = 't1r' AND backend_type = 'pg_steward runner'"),
+wait_for($node,
+	"SELECT count(*) = 0 FROM pg_stat_activity WHERE datname = 't1r' AND backend_type = 'pg_steward runner'", 't',
 	'DROP EXTENSION stops the runners of the database');
 $node->safe_psql('t1r', 'CREATE EXTENSION pg_steward');
 $node->safe_psql('t1r', "SELECT steward.schedule('new-tick', '1 seconds', 'SELECT 1')");
-ok($node->poll_query_until('t1r',
+wait_for($node,
 	"SELECT count(*) >= 2 FROM steward.job_run r JOIN steward.job j USING (job_id)
-	  WHERE j.job_name = 'new-tick' AND status = 'succeeded'"),
-	'jobs of the new extension run');
+	  WHERE j.job_name = 'new-tick' AND status = 'succeeded'", 't',
+	'jobs of the new extension run', 't1r');
 is($node->safe_psql('t1r', "SELECT skipped_runs FROM steward.jobs WHERE name = 'new-tick'"), '0',
 	'and none is taken for running by the old runner');
 
@@ -414,16 +395,16 @@ is($node->safe_psql('t1r', "SELECT skipped_runs FROM steward.jobs WHERE name = '
 $node->safe_psql('t1r', "SELECT steward.unschedule('new-tick');
                          SELECT steward.schedule('old-sleeper2', '1 hours', 'SELECT pg_sleep(3600)')");
 $node->safe_psql('t1r', "SELECT steward.run_job('old-sleeper2', wait => false)");
-$node->poll_query_until('t1r', "SELECT running FROM steward.jobs WHERE name = 'old-sleeper2'") or die 'no sleeper';
+wait_for($node, "SELECT running FROM steward.jobs WHERE name = 'old-sleeper2'", 't', 'old-sleeper2 is running', 't1r');
 $node->safe_psql('t1r', "BEGIN; DROP EXTENSION pg_steward; CREATE EXTENSION pg_steward;
                          SELECT steward.schedule('newer-tick', '1 seconds', 'SELECT 1'); COMMIT;");
-ok($node->poll_query_until('postgres',
-	"SELECT count(*) = 0 FROM pg_stat_activity WHERE datname = 't1r' AND query LIKE '%pg_sleep(3600)%'"),
+wait_for($node,
+	"SELECT count(*) = 0 FROM pg_stat_activity WHERE datname = 't1r' AND query LIKE '%pg_sleep(3600)%'", 't',
 	'DROP and CREATE EXTENSION in one transaction stop the old runners');
-ok($node->poll_query_until('t1r',
+wait_for($node,
 	"SELECT count(*) >= 2 FROM steward.job_run r JOIN steward.job j USING (job_id)
-	  WHERE j.job_name = 'newer-tick' AND status = 'succeeded'"),
-	'and a new scheduler runs the new jobs');
+	  WHERE j.job_name = 'newer-tick' AND status = 'succeeded'", 't',
+	'and a new scheduler runs the new jobs', 't1r');
 is($node->safe_psql('t1r', "SELECT count(*) FROM steward.job_run WHERE status = 'running' AND job_id <> (SELECT job_id FROM steward.job WHERE job_name = 'newer-tick')"),
 	'0', 'no old run shows up in the new history');
 $node->safe_psql('t1r', 'DROP EXTENSION pg_steward');
@@ -435,7 +416,7 @@ sql("CREATE ROLE force_owner LOGIN; CREATE DATABASE forcedb OWNER force_owner");
 $node->safe_psql('forcedb', "CREATE EXTENSION pg_steward;
                              SELECT steward.schedule('su-sleeper', '1 hours', 'SELECT pg_sleep(3600)')");
 $node->safe_psql('forcedb', "SELECT steward.run_job('su-sleeper', wait => false)");
-$node->poll_query_until('forcedb', "SELECT running FROM steward.jobs WHERE name = 'su-sleeper'") or die 'no sleeper';
+wait_for($node, "SELECT running FROM steward.jobs WHERE name = 'su-sleeper'", 't', 'su-sleeper is running', 'forcedb');
 my $su = $node->background_psql('forcedb');
 $su->query_safe("SELECT 1");
 my ($fret, $fout, $ferr) = $node->psql('postgres', 'DROP DATABASE forcedb WITH (FORCE)',
@@ -483,26 +464,28 @@ sql("DROP OWNED BY sto_role; DROP ROLE sto_role");
 
 # pg_terminate_backend() of a runner: cancelled, not crashed.
 sql("SELECT steward.schedule('victim', '1 hours', 'SELECT pg_sleep(60)')");
-make_due('victim');
-$node->poll_query_until('postgres', "SELECT running FROM steward.jobs WHERE name = 'victim'") or die 'no victim';
+make_due($node, 'victim');
+wait_for($node, "SELECT running FROM steward.jobs WHERE name = 'victim'", 't', 'the victim is running');
 sql("SELECT pg_terminate_backend(pid) FROM steward.job_run WHERE status = 'running'");
-ok($node->poll_query_until('postgres', "SELECT last_status = 'cancelled' FROM steward.jobs WHERE name = 'victim'"),
+wait_for($node, "SELECT last_status = 'cancelled' FROM steward.jobs WHERE name = 'victim'", 't',
 	'a terminated runner\'s run ends cancelled');
 like(runs('victim', 'message'), qr/terminated/, 'and says so');
 sql("SELECT steward.unschedule('victim')");
 
 # An interval job keeps its anchor after a catch-up run.
 sql("SELECT steward.schedule('anchored', '1 hours', 'SELECT 1')");
-$node->poll_query_until('postgres',
-	"SELECT EXISTS (SELECT FROM steward.job_state s JOIN steward.job j USING (job_id) WHERE j.job_name = 'anchored')");
+wait_for($node,
+	"SELECT EXISTS (SELECT FROM steward.job_state s JOIN steward.job j USING (job_id) WHERE j.job_name = 'anchored')", 't',
+	'the scheduler has the state of the anchored job');
 my $anchor = sql("SELECT now() - interval '150 minutes' + interval '0.123456 s'");
 sql("UPDATE steward.job_state SET next_run_at = '$anchor' FROM steward.job j
       WHERE j.job_id = job_state.job_id AND j.job_name = 'anchored';
      SELECT steward.alter_job('anchored')");
-ok($node->poll_query_until('postgres',
-	"SELECT count(*) = 1 FROM steward.job_run r JOIN steward.job j USING (job_id) WHERE j.job_name = 'anchored'"),
+wait_for($node,
+	"SELECT count(*) = 1 FROM steward.job_run r JOIN steward.job j USING (job_id) WHERE j.job_name = 'anchored'", 't',
 	'the missed run is caught up');
-$node->poll_query_until('postgres', "SELECT next_run_at > now() FROM steward.jobs WHERE name = 'anchored'");
+wait_for($node, "SELECT next_run_at > now() FROM steward.jobs WHERE name = 'anchored'", 't',
+	'the scheduler moved the anchored job on');
 is(sql("SELECT next_run_at - '$anchor' FROM steward.jobs WHERE name = 'anchored'"), '03:00:00',
 	'the next due time stays on the anchor (anchor + 3 hours), not catch-up time + 1 hour');
 sql("SELECT steward.unschedule('anchored')");

@@ -7,20 +7,13 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use IPC::Run;
 use Time::HiRes qw(usleep);
+use StewardTest;
 
-my $node = PostgreSQL::Test::Cluster->new('partitions');
-$node->init;
-$node->append_conf('postgresql.conf', q{
-shared_preload_libraries = 'pg_steward'
-steward.naptime = 500
-max_worker_processes = 16
-});
-$node->start;
+my $node = steward_node('partitions', settings => { max_worker_processes => 16 });
 my $db = 'postgres';
 sub sql { return $node->safe_psql($db, $_[0]); }
 
 sql(q{
-	CREATE EXTENSION pg_steward;
 	CREATE TABLE conc (ts timestamptz NOT NULL, v int) PARTITION BY RANGE (ts);
 	CREATE TABLE dropped (ts timestamptz NOT NULL) PARTITION BY RANGE (ts);
 	CREATE TABLE ahead (id bigint NOT NULL) PARTITION BY RANGE (id);
@@ -40,9 +33,9 @@ like(sql("SELECT message FROM steward.partition_maintain('conc')"),
 # The built-in job, run now (without waiting: DETACH ... CONCURRENTLY waits
 # for older transactions, which would include ours).
 sql("SELECT steward.run_job('partition_maintenance', wait => false)");
-ok($node->poll_query_until($db,
-	"SELECT last_status = 'succeeded' FROM steward.jobs WHERE name = 'partition_maintenance'"),
-	'maintenance job succeeded');
+wait_for($node,
+	"SELECT last_status = 'succeeded' FROM steward.jobs WHERE name = 'partition_maintenance'", 't',
+	'maintenance job succeeded', $db);
 like(sql("SELECT last_message FROM steward.jobs WHERE name = 'partition_maintenance'"),
 	qr/3 sets maintained/, 'job message counts the sets');
 
@@ -71,8 +64,8 @@ sql(q{
 	INSERT INTO concdef SELECT now() + interval '40 days', g FROM generate_series(1, 10) g;
 });
 my $rid = sql("SELECT steward.run_job('partition_maintenance', wait => false)");
-ok($node->poll_query_until($db, "SELECT status <> 'running' FROM steward.job_run WHERE run_id = $rid"),
-	'maintenance run finished');
+wait_for($node, "SELECT status <> 'running' FROM steward.job_run WHERE run_id = $rid", 't',
+	'maintenance run finished', $db);
 is(sql("SELECT status FROM steward.job_run WHERE run_id = $rid"), 'succeeded',
 	'maintenance of a detach_concurrently set with a default partition succeeded')
   or diag(sql("SELECT message, detail FROM steward.job_run WHERE run_id = $rid"));
@@ -107,9 +100,9 @@ is(sql("SELECT count(*) FROM steward.partition_status WHERE parent = 'pend'::reg
 $reader->query_safe("COMMIT");
 $reader->quit;
 sql("SELECT steward.run_job('partition_maintenance', wait => false)");
-ok($node->poll_query_until($db,
-	"SELECT count(*) = 0 FROM pg_inherits WHERE inhrelid = '$victim'::regclass"),
-	'maintenance finished the pending detach (FINALIZE)');
+wait_for($node,
+	"SELECT count(*) = 0 FROM pg_inherits WHERE inhrelid = '$victim'::regclass", 't',
+	'maintenance finished the pending detach (FINALIZE)', $db);
 is(sql("SELECT relispartition FROM pg_class WHERE relname = '$victim'"), 'f',
 	'the partition is now a plain table');
 
@@ -134,8 +127,8 @@ sql(q{
 });
 my $logpos = -s $node->logfile;
 $rid = sql("SELECT steward.run_job('partition_maintenance', wait => false)");
-ok($node->poll_query_until($db, "SELECT status <> 'running' FROM steward.job_run WHERE run_id = $rid"),
-	'maintenance with a large default partition finished');
+wait_for($node, "SELECT status <> 'running' FROM steward.job_run WHERE run_id = $rid", 't',
+	'maintenance with a large default partition finished', $db);
 sql("ALTER SYSTEM RESET log_min_messages; SELECT pg_reload_conf()");
 is(sql("SELECT status FROM steward.job_run WHERE run_id = $rid"), 'succeeded', 'and succeeded')
   or diag(sql("SELECT message, detail FROM steward.job_run WHERE run_id = $rid"));
@@ -169,10 +162,10 @@ sql("ALTER DATABASE $db SET steward.partition_lock_timeout = 500");
 my $writer = $node->background_psql($db);
 $writer->query_safe("BEGIN; INSERT INTO bigdef3 VALUES (now(), 0);");
 $rid = sql("SELECT steward.run_job('partition_maintenance', wait => false)");
-ok($node->poll_query_until($db,
+wait_for($node,
 	"SELECT count(*) = 1 FROM pg_constraint WHERE conname = 'steward_premake_exclusion'
-	    AND conrelid = 'bigdef3_default'::regclass AND convalidated"),
-	'the worker validated the exclusion constraint');
+	    AND conrelid = 'bigdef3_default'::regclass AND convalidated", 't',
+	'the worker validated the exclusion constraint', $db);
 $writer->query_safe("SELECT count(*) FROM ONLY bigdef3_default;");
 # Count the worker's tries to drop it (each waits on the lock anew); one
 # round of the lock-timeout retries is 4 tries.
@@ -192,8 +185,8 @@ ok(!$ended && keys(%tries) >= 6,
 	'after the failed attach the worker keeps trying to drop the constraint past one round of retries');
 $writer->query_safe("COMMIT");
 $writer->quit;
-ok($node->poll_query_until($db, "SELECT status <> 'running' FROM steward.job_run WHERE run_id = $rid"),
-	'the run ended');
+wait_for($node, "SELECT status <> 'running' FROM steward.job_run WHERE run_id = $rid", 't',
+	'the run ended', $db);
 sql("ALTER DATABASE $db RESET steward.partition_lock_timeout");
 is(sql("SELECT count(*) FROM pg_constraint WHERE conname = 'steward_premake_exclusion'"), '0',
 	'the exclusion constraint is gone although its lock was held past the attach');
@@ -209,9 +202,9 @@ sql("CREATE TABLE late (ts timestamptz NOT NULL) PARTITION BY RANGE (ts)");
 sql("SELECT steward.partition_table('late', 'ts', '1 day', premake => 1)");
 sql("ALTER TABLE late DETACH PARTITION " . sql("SELECT relname FROM pg_class WHERE relname LIKE 'late_p%' ORDER BY relname DESC LIMIT 1"));
 sql("SELECT steward.run_job('partition_maintenance', wait => false)");
-ok($node->poll_query_until($db,
-	"SELECT last_status = 'failed' FROM steward.jobs WHERE name = 'partition_maintenance'"),
-	'a failing set makes the run fail');
+wait_for($node,
+	"SELECT last_status = 'failed' FROM steward.jobs WHERE name = 'partition_maintenance'", 't',
+	'a failing set makes the run fail', $db);
 like(sql("SELECT last_message FROM steward.jobs WHERE name = 'partition_maintenance'"),
 	qr/1 of 8 partition sets failed/, 'the message says which part failed');
 is(sql("SELECT last_status FROM steward.partition_status WHERE parent = 'late'::regclass"), 'ok',

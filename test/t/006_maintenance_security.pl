@@ -7,14 +7,9 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use StewardTest;
 
-my $node = PostgreSQL::Test::Cluster->new('maint_security');
-$node->init;
-$node->append_conf('postgresql.conf', q{
-shared_preload_libraries = 'pg_steward'
-steward.naptime = 500
-});
-$node->start;
+my $node = steward_node('maint_security');
 my $db = 'postgres';
 sub sql { return $node->safe_psql($db, $_[0]); }
 sub as { my ($role, $q) = @_; return $node->safe_psql($db, "SET ROLE $role;\n$q"); }
@@ -28,11 +23,8 @@ sub as_err
 
 sub is_super { return sql("SELECT rolsuper FROM pg_roles WHERE rolname = '$_[0]'"); }
 
+create_roles($node, [qw(eve bob)], create_on => 'public');
 sql(q{
-	CREATE EXTENSION pg_steward;
-	CREATE ROLE eve LOGIN;
-	CREATE ROLE bob LOGIN;
-	GRANT CREATE ON SCHEMA public TO eve, bob;
 	CREATE SCHEMA eve_s AUTHORIZATION eve;
 	-- built-in jobs run only when asked
 	SELECT steward.alter_job('row_retention', enabled => false);

@@ -7,43 +7,17 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use StewardTest;
 
-my $node = PostgreSQL::Test::Cluster->new('sched_security');
-$node->init;
-$node->append_conf('postgresql.conf', q{
-shared_preload_libraries = 'pg_steward'
-steward.naptime = 500
-max_worker_processes = 16
-});
-$node->start;
-$node->safe_psql('postgres', 'CREATE EXTENSION pg_steward');
+my $node = steward_node('sched_security', settings => { max_worker_processes => 16 });
 
 sub sql { return $node->safe_psql($_[1] // 'postgres', $_[0]); }
 
-my $api = 'steward.schedule(text, text, text, text, interval, int, interval, bool),
-	steward.alter_job(text, text, text, bool, text, interval, int, interval),
-	steward.unschedule(text), steward.run_job(text, bool)';
-for my $r (qw(alice bob carol dave frank eve))
-{
-	sql("CREATE ROLE $r LOGIN; GRANT EXECUTE ON FUNCTION $api TO $r; GRANT CREATE ON SCHEMA public TO $r");
-}
+create_roles($node, [qw(alice bob carol dave frank eve)], job_api => 1, create_on => 'public');
 
 # Run SQL as a role; returns (exit code, stdout, stderr with SQLSTATEs).
-sub as
-{
-	my ($role, $query, $db) = @_;
-	my ($ret, $out, $err) = $node->psql($db // 'postgres', "\\set VERBOSITY verbose\n$query",
-		extra_params => [ '-U', $role ]);
-	return ($ret, $out, $err);
-}
-
-sub as_ok
-{
-	my ($role, $query, $db) = @_;
-	my ($ret, $out, $err) = as($role, $query, $db);
-	die "as $role: $query: $err" if $ret != 0;
-	return $out;
-}
+sub as { my ($role, $query, $db) = @_; return psql_as($node, $role, $query, db => $db); }
+sub as_ok { my ($role, $query, $db) = @_; return safe_psql_as($node, $role, $query, db => $db); }
 
 sub last_run
 {
@@ -84,15 +58,15 @@ as_ok('bob', "SELECT steward.schedule('tick', '1 seconds', \$\$INSERT INTO publi
 sql("INSERT INTO steward.job (job_name, schedule, command, owner, timezone)
      VALUES ('bad-schedule', 'every full moon', 'SELECT 1', 'alice', NULL),
             ('bad-zone', '1 seconds', 'SELECT 1', 'alice', 'Mars/Olympus_Mons')");
-ok($node->poll_query_until('postgres', "SELECT count(*) >= 2 FROM public.ticks"),
+wait_for($node, "SELECT count(*) >= 2 FROM public.ticks", 't',
 	'other jobs of the database keep running next to an unreadable row');
-ok($node->poll_query_until('postgres',
-	"SELECT problem LIKE 'max_runtime % is out of range (at most 365 days)' FROM steward.jobs WHERE name = 'huge-runtime'"),
+wait_for($node,
+	"SELECT problem LIKE 'max_runtime % is out of range (at most 365 days)' FROM steward.jobs WHERE name = 'huge-runtime'", 't',
 	'the skipped job says why in steward.jobs');
 like(sql("SELECT problem FROM steward.jobs WHERE name = 'huge-delay'"), qr/retry_delay .* out of range/,
 	'so does the one with a huge retry_delay');
-ok($node->poll_query_until('postgres',
-	"SELECT problem LIKE 'schedule \"every full moon\" is not valid%' FROM steward.jobs WHERE name = 'bad-schedule'"),
+wait_for($node,
+	"SELECT problem LIKE 'schedule \"every full moon\" is not valid%' FROM steward.jobs WHERE name = 'bad-schedule'", 't',
 	'a bad schedule is reported, and steward.jobs stays readable');
 like(sql("SELECT problem FROM steward.jobs WHERE name = 'bad-zone'"), qr/time zone "Mars\/Olympus_Mons" is not recognized/,
 	'so is a bad time zone');
@@ -106,7 +80,7 @@ is(sql("SELECT count(*) FROM steward.job_run r JOIN steward.job j USING (job_id)
 as_ok('alice', "SELECT steward.run_job('huge-runtime')");
 is(last_run('huge-runtime', 'status'), 'succeeded', 'run_job of such a row works for its owner');
 as_ok('alice', "SELECT steward.alter_job('huge-runtime', max_runtime => '1 hour')");
-ok($node->poll_query_until('postgres', "SELECT problem IS NULL FROM steward.jobs WHERE name = 'huge-runtime'"),
+wait_for($node, "SELECT problem IS NULL FROM steward.jobs WHERE name = 'huge-runtime'", 't',
 	'alter_job by the owner repairs it and the problem clears');
 sql("SELECT steward.alter_job('huge-delay', retry_delay => '1 minute')");
 is(sql("SELECT retry_delay FROM steward.jobs WHERE name = 'huge-delay'"), '00:01:00',
@@ -169,7 +143,7 @@ like($err, qr/2BP01: role "carol" cannot be dropped because it owns pg_steward j
 like($err, qr/42710: cannot reassign pg_steward job "report" to role "bob"/,
 	'REASSIGN OWNED refuses to give a role two jobs of one name');
 sql("SET ROLE carol; SELECT steward.unschedule('report')");
-sql("REVOKE EXECUTE ON FUNCTION $api FROM carol; REVOKE CREATE ON SCHEMA public FROM carol");
+sql("REVOKE EXECUTE ON FUNCTION $JOB_API FROM carol; REVOKE CREATE ON SCHEMA public FROM carol");
 sql("REASSIGN OWNED BY carol TO bob");
 is(sql("SELECT owner::text || ' ' || owner_name || ' ' || enabled FROM steward.job WHERE job_name = 'cjob'"), 'bob bob false',
 	'REASSIGN OWNED moves the jobs, disabled until the new owner enables them');
@@ -197,23 +171,23 @@ sql("CREATE TABLE public.gticks (at timestamptz DEFAULT now()); GRANT INSERT ON 
 sql("INSERT INTO steward.job (job_name, schedule, command, owner)
      VALUES ('orphan', '1 seconds', 'INSERT INTO public.gticks DEFAULT VALUES', 'gina'),
             ('reused', '1 seconds', 'INSERT INTO public.gticks DEFAULT VALUES', 'bob')", 'other');
-ok($node->poll_query_until('other', "SELECT count(*) >= 2 FROM public.gticks"), 'the jobs in the other database run');
+wait_for($node, "SELECT count(*) >= 2 FROM public.gticks", 't', 'the jobs in the other database run', 'other');
 sql("REVOKE ALL ON public.gticks FROM gina", 'other');
 sql('DROP ROLE gina');
-ok($node->poll_query_until('other',
-	"SELECT NOT enabled FROM steward.job WHERE job_name = 'orphan'"),
-	'a job whose owner was dropped elsewhere is disabled');
+wait_for($node,
+	"SELECT NOT enabled FROM steward.job WHERE job_name = 'orphan'", 't',
+	'a job whose owner was dropped elsewhere is disabled', 'other');
 like(last_run('orphan', "status || ': ' || message", 'other'), qr/^failed: job disabled: its owner "gina" \(OID \d+\) no longer exists/,
 	'with a failed run that says why');
 # An OID that now names another role: simulated by pointing the OID at bob
 # while the recorded name stays.
 sql("UPDATE steward.job SET owner = 'alice' WHERE job_name = 'reused'", 'other');
-ok($node->poll_query_until('other', "SELECT NOT enabled FROM steward.job WHERE job_name = 'reused'"),
-	'a job whose owner OID names another role is disabled');
+wait_for($node, "SELECT NOT enabled FROM steward.job WHERE job_name = 'reused'", 't',
+	'a job whose owner OID names another role is disabled', 'other');
 like(last_run('reused', 'message', 'other'), qr/renamed or replaced by role "alice"/, 'and says so');
 ($ret, $out, $err) = $node->psql('other', "\\set VERBOSITY verbose\nSELECT steward.run_job('reused')");
 like($err, qr/0P000: the owner of job "reused" was dropped, renamed or replaced/, 'run_job refuses it too');
-sql("GRANT EXECUTE ON FUNCTION $api TO alice", 'other');
+sql("GRANT EXECUTE ON FUNCTION $JOB_API TO alice", 'other');
 ($ret, $out, $err) = as('alice', "SELECT steward.alter_job('reused', enabled => true)", 'other');
 like($err, qr/0P000/, 'the role that now has the OID cannot re-enable it');
 sql("SELECT steward.alter_job('reused', enabled => true)", 'other');
@@ -247,9 +221,9 @@ sql("ALTER ROLE alice RESET default_transaction_read_only");
 sql("SELECT steward.schedule('dbro', '1 seconds', 'SELECT 1')", 'other');
 sql("ALTER DATABASE other SET default_transaction_read_only = on");
 sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE backend_type = 'pg_steward scheduler' AND datname = 'other'");
-ok($node->poll_query_until('other',
-	"SELECT count(*) >= 2 FROM steward.job_run r JOIN steward.job j USING (job_id) WHERE j.job_name = 'dbro' AND status = 'succeeded'"),
-	'a read-only database default does not stop its scheduler or runners');
+wait_for($node,
+	"SELECT count(*) >= 2 FROM steward.job_run r JOIN steward.job j USING (job_id) WHERE j.job_name = 'dbro' AND status = 'succeeded'", 't',
+	'a read-only database default does not stop its scheduler or runners', 'other');
 sql("ALTER DATABASE other RESET default_transaction_read_only");
 sql("SELECT steward.unschedule('dbro')", 'other');
 
@@ -257,7 +231,7 @@ sql("SELECT steward.unschedule('dbro')", 'other');
 # Item 5: per-role limits.
 # ---------------------------------------------------------------------
 sql("ALTER SYSTEM SET steward.max_jobs_per_role = 3; SELECT pg_reload_conf()");
-$node->poll_query_until('postgres', "SELECT current_setting('steward.max_jobs_per_role') = '3'");
+wait_for($node, "SELECT current_setting('steward.max_jobs_per_role')", '3', 'steward.max_jobs_per_role = 3 is in effect');
 as_ok('eve', "SELECT steward.unschedule(name) FROM steward.jobs");
 as_ok('eve', "SELECT steward.schedule('e' || i, '\@daily', 'SELECT 1') FROM generate_series(1, 3) i");
 ($ret, $out, $err) = as('eve', "SELECT steward.schedule('e4', '\@daily', 'SELECT 1')");
@@ -268,18 +242,13 @@ is($ret, 0, 'replacing an existing job is still possible');
 sql("ALTER SYSTEM RESET steward.max_jobs_per_role; SELECT pg_reload_conf()");
 
 sql("ALTER SYSTEM SET steward.max_workers = 3; ALTER SYSTEM SET steward.max_workers_per_role = 1; SELECT pg_reload_conf()");
-$node->poll_query_until('postgres', "SELECT current_setting('steward.max_workers_per_role') = '1'");
+wait_for($node, "SELECT current_setting('steward.max_workers_per_role')", '1', 'steward.max_workers_per_role = 1 is in effect');
 as_ok('alice', "SELECT steward.schedule('hog' || i, '1 hours', 'SELECT pg_sleep(1)') FROM generate_series(1, 3) i");
 as_ok('bob', "SELECT steward.schedule('small', '1 hours', 'SELECT 1')");
-$node->poll_query_until('postgres',
-	"SELECT count(*) = 4 FROM steward.job_state s JOIN steward.job j USING (job_id) WHERE j.job_name LIKE 'hog_' OR j.job_name = 'small'")
-  or die 'no state';
-sql("UPDATE steward.job_state SET next_run_at = now() FROM steward.job j
-      WHERE j.job_id = job_state.job_id AND (j.job_name LIKE 'hog_' OR j.job_name = 'small');
-     SELECT steward.alter_job('cjob')");
-ok($node->poll_query_until('postgres',
+make_due($node, [ 'hog_', 'small' ], count => 4, wake => 'cjob');
+wait_for($node,
 	"SELECT count(*) = 4 FROM steward.job_run r JOIN steward.job j USING (job_id)
-	  WHERE (j.job_name LIKE 'hog_' OR j.job_name = 'small') AND r.status = 'succeeded'"),
+	  WHERE (j.job_name LIKE 'hog_' OR j.job_name = 'small') AND r.status = 'succeeded'", 't',
 	'all runs of both roles ran');
 is(sql("SELECT max(c) FROM (SELECT (SELECT count(*) FROM steward.job_run b JOIN steward.job jb USING (job_id)
                                    WHERE jb.job_name LIKE 'hog_' AND b.started_at <= a.started_at
@@ -294,18 +263,13 @@ is(sql("SELECT (SELECT r.started_at FROM steward.job_run r JOIN steward.job j US
 # Owners take turns: with one runner, another role's run waits for a few
 # runs of the first role (until the grace period), not for its whole queue.
 sql("ALTER SYSTEM SET steward.max_workers = 1; SELECT pg_reload_conf()");
-$node->poll_query_until('postgres', "SELECT current_setting('steward.max_workers') = '1'");
+wait_for($node, "SELECT current_setting('steward.max_workers')", '1', 'steward.max_workers = 1 is in effect');
 as_ok('alice', "SELECT steward.schedule('turn' || i, '1 hours', 'SELECT pg_sleep(0.1)') FROM generate_series(1, 30) i");
 as_ok('bob', "SELECT steward.schedule('turn-bob', '1 hours', 'SELECT 1')");
-$node->poll_query_until('postgres',
-	"SELECT count(*) = 31 FROM steward.job_state s JOIN steward.job j USING (job_id) WHERE j.job_name LIKE 'turn%'")
-  or die 'no state';
-sql("UPDATE steward.job_state SET next_run_at = now() FROM steward.job j
-      WHERE j.job_id = job_state.job_id AND j.job_name LIKE 'turn%';
-     SELECT steward.alter_job('cjob')");
-ok($node->poll_query_until('postgres',
+make_due($node, 'turn%', count => 31, wake => 'cjob');
+wait_for($node,
 	"SELECT count(*) = 31 FROM steward.job_run r JOIN steward.job j USING (job_id)
-	  WHERE j.job_name LIKE 'turn%' AND r.status = 'succeeded'"),
+	  WHERE j.job_name LIKE 'turn%' AND r.status = 'succeeded'", 't',
 	'all runs of both roles ran with one runner');
 cmp_ok(sql("SELECT count(*) FROM steward.job_run r JOIN steward.job j USING (job_id)
              WHERE j.job_name LIKE 'turn_%' AND j.job_name <> 'turn-bob'
@@ -319,18 +283,18 @@ sql("ALTER SYSTEM RESET steward.max_workers; ALTER SYSTEM RESET steward.max_work
 # a run_job() caller that is terminated while waiting leaks no runner slot.
 # ---------------------------------------------------------------------
 sql("ALTER SYSTEM SET steward.max_workers_per_role = 1; SELECT pg_reload_conf()");
-$node->poll_query_until('postgres', "SELECT current_setting('steward.max_workers_per_role') = '1'");
+wait_for($node, "SELECT current_setting('steward.max_workers_per_role')", '1', 'steward.max_workers_per_role = 1 is in effect again');
 as_ok('frank2', "SELECT steward.schedule('frank-tick', '1 seconds', 'SELECT 1')");
 as_ok('eve', "SELECT steward.schedule('eve-tick', '1 seconds', 'SELECT 1')");
-$node->poll_query_until('postgres',
-	"SELECT count(*) > 0 FROM steward.job_run r JOIN steward.job j USING (job_id) WHERE j.job_name = 'eve-tick'")
-  or die 'eve-tick never ran';
+wait_for($node,
+	"SELECT count(*) > 0 FROM steward.job_run r JOIN steward.job j USING (job_id) WHERE j.job_name = 'eve-tick'", 't',
+	"eve's job runs");
 my $holder = $node->background_psql('postgres', extra_params => [ '-U', 'eve' ]);
 $holder->query_safe("BEGIN; SELECT steward.unschedule('eve-tick');");
 my $frank_before = sql("SELECT count(*) FROM steward.job_run r JOIN steward.job j USING (job_id) WHERE j.job_name = 'frank-tick'");
-ok($node->poll_query_until('postgres',
+wait_for($node,
 	"SELECT count(*) >= $frank_before + 3 FROM steward.job_run r JOIN steward.job j USING (job_id)
-	  WHERE j.job_name = 'frank-tick'"),
+	  WHERE j.job_name = 'frank-tick'", 't',
 	"another role's jobs keep running while eve's unschedule() stays uncommitted");
 $holder->query_safe("COMMIT");
 $holder->quit;
@@ -341,15 +305,15 @@ as_ok('eve', "SELECT steward.schedule('eve-slow', '1 hours', 'SELECT pg_sleep(1)
 my $waiter = $node->background_psql('postgres', extra_params => [ '-U', 'eve' ]);
 my $waiter_pid = $waiter->query_safe("SELECT pg_backend_pid()");
 $waiter->query_until(qr/started/, "\\echo started\nSELECT steward.run_job('eve-slow');\n");
-$node->poll_query_until('postgres', "SELECT count(*) > 0 FROM steward.job_run r JOIN steward.job j USING (job_id)
-                                       WHERE j.job_name = 'eve-slow'") or die 'eve-slow never started';
+wait_for($node, "SELECT count(*) > 0 FROM steward.job_run r JOIN steward.job j USING (job_id)
+                  WHERE j.job_name = 'eve-slow'", 't', 'the run_job() of eve-slow started its run');
 sql("SELECT pg_terminate_backend($waiter_pid)");
-ok($node->poll_query_until('postgres', "SELECT status = 'succeeded' FROM steward.job_run r JOIN steward.job j USING (job_id)
-                                         WHERE j.job_name = 'eve-slow' ORDER BY run_id DESC LIMIT 1"),
+wait_for($node, "SELECT status = 'succeeded' FROM steward.job_run r JOIN steward.job j USING (job_id)
+                                         WHERE j.job_name = 'eve-slow' ORDER BY run_id DESC LIMIT 1", 't',
 	'the run of a terminated run_job() caller goes on');
 # With one runner per role (the default), a leaked slot would keep eve's
 # next run from ever starting.
-ok($node->poll_query_until('postgres', "SELECT count(*) = 0 FROM pg_stat_activity WHERE application_name = 'pg_steward job eve-slow'"),
+wait_for($node, "SELECT count(*) = 0 FROM pg_stat_activity WHERE application_name = 'pg_steward job eve-slow'", 't',
 	'its runner is gone');
 is(as_ok('eve', "SELECT steward.run_job('eve-quick') > 0"), 't',
 	"and its slot was reaped: eve's next run_job() runs");
