@@ -25,7 +25,7 @@
 #include "core/xact.h"
 
 /* The wait before the second try; it doubles each time, up to the cap. */
-#define STEWARD_RETRY_FIRST_WAIT_MS	100
+#define STEWARD_RETRY_FIRST_WAIT_MS 100
 #define STEWARD_RETRY_MAX_WAIT_MS	10000
 
 bool

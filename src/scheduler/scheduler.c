@@ -641,7 +641,7 @@ sched_account_runs(List *jobs, List *run_ids, TimestampTz now)
 
 	foreach(lc_run_id, run_ids)
 	{
-		int64   *run_id = lfirst(lc_run_id);
+		int64	   *run_id = lfirst(lc_run_id);
 
 		char	   *status;
 		int64		job_id;
@@ -1237,7 +1237,7 @@ steward_scheduler_main(Datum main_arg)
 					sched_last_prune = now;
 				sched_prune_pending = sched_prune_history();
 				if (sched_prune_pending)
-					wake = now;		/* continue after a look at the queue */
+					wake = now; /* continue after a look at the queue */
 			}
 		}
 		PG_CATCH();
