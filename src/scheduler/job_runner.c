@@ -171,18 +171,27 @@ steward_runner_reap(int slotno)
 			 * the failure is visible and counts for retries.
 			 */
 			StewardCatalogAccess acc;
-			Datum		id = Int64GetDatum(copy.job_id);
+			Datum		values[4];
+			char		nulls[4] = {' ', ' ', ' ', ' '};
 			bool		isnull;
 
+			/* the attempt counts, so that max_retries bounds the retries */
+			values[0] = Int64GetDatum(copy.job_id);
+			values[1] = TimestampTzGetDatum(copy.started_at);
+			values[2] = Int32GetDatum(Max(copy.attempt, 1));
+			values[3] = TimestampTzGetDatum(copy.scheduled_for);
+			if (copy.scheduled_for == 0)
+				nulls[3] = 'n';		/* run_job() */
 			steward_catalog_enter(&acc);
 			SPI_connect();
 			steward_spi_exec("INSERT INTO steward.job_run"
-							 " (job_id, started_at, finished_at, status, message)"
-							 " VALUES ($1, $2, pg_catalog.clock_timestamp(), 'failed',"
+							 " (job_id, started_at, finished_at, status, attempt, scheduled_for, message)"
+							 " VALUES ($1, $2, pg_catalog.clock_timestamp(), 'failed', $3, $4,"
 							 "  'job runner could not start; the server log has the reason (e.g. the owner cannot log in)')"
 							 " RETURNING run_id",
-							 SPI_OK_INSERT_RETURNING, 2, (Oid[]) {INT8OID, TIMESTAMPTZOID},
-							 (Datum[]) {id, TimestampTzGetDatum(copy.started_at)}, NULL);
+							 SPI_OK_INSERT_RETURNING, 4,
+							 (Oid[]) {INT8OID, TIMESTAMPTZOID, INT4OID, TIMESTAMPTZOID},
+							 values, nulls);
 			copy.run_id = DatumGetInt64(steward_spi_getdatum(0, 1, &isnull));
 			SPI_finish();
 			steward_catalog_exit(&acc);

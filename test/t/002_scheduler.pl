@@ -71,6 +71,26 @@ like(sql("SELECT detail::text FROM steward.job_run WHERE status = 'failed' LIMIT
 	qr/"sqlstate": "22012"/, 'failure detail holds the SQLSTATE');
 sql("SELECT steward.unschedule('flaky')");
 
+# --- a runner that cannot start counts its attempts too (max_retries holds) ---
+sql("CREATE ROLE cannot_login NOLOGIN;
+     GRANT EXECUTE ON FUNCTION steward.schedule(text, text, text, text, interval, int, interval, bool) TO cannot_login;
+     SET ROLE cannot_login;
+     SELECT steward.schedule('unstartable', '1 hours', 'SELECT 1', max_retries => 1, retry_delay => '1 second');");
+make_due($node, 'unstartable');
+wait_for($node,
+	"SELECT count(*) FROM steward.job_run r JOIN steward.job j USING (job_id)
+	  WHERE j.job_name = 'unstartable' AND r.status = 'failed'", '2',
+	'a job whose runner cannot start is tried 1 + max_retries times');
+is(runs('unstartable', "string_agg(attempt::text, ',')"), '1,2', 'and its attempts are numbered');
+like(runs('unstartable', 'min(message)'), qr/could not start/, 'the runs say the runner could not start');
+wait_for_passes($node, 2);
+is(sql("SELECT retry_at IS NULL FROM steward.job_state s JOIN steward.job j USING (job_id) WHERE j.job_name = 'unstartable'"),
+	't', 'then no retry is pending');
+is(runs('unstartable', 'count(*)'), '2', 'and none is made');
+sql("DELETE FROM steward.job WHERE job_name = 'unstartable';
+     REVOKE ALL ON FUNCTION steward.schedule(text, text, text, text, interval, int, interval, bool) FROM cannot_login;
+     DROP ROLE cannot_login");
+
 # --- no overlap: due times pass while the job runs ---
 sql("SELECT steward.schedule('long', '1 seconds', 'SELECT pg_sleep(2.5)')");
 wait_for($node,
