@@ -787,8 +787,10 @@ sched_keep_due(StewardQueuedRun *runs, int n)
 static void
 sched_drop_queue(void)
 {
-	StewardQueuedRun *runs = palloc(sizeof(StewardQueuedRun) * STEWARD_RUNNER_QUEUE);
-	int			n = steward_runner_drop_queued(sched_dboid, runs, STEWARD_RUNNER_QUEUE);
+	/* every slot may hold a queued run: keep them all */
+	int			max = steward_runner_nslots();
+	StewardQueuedRun *runs = palloc(sizeof(StewardQueuedRun) * max);
+	int			n = steward_runner_drop_queued(sched_dboid, runs, max);
 
 	if (n > 0)
 	{

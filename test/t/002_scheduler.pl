@@ -510,6 +510,28 @@ is(sql("SELECT next_run_at - '$anchor' FROM steward.jobs WHERE name = 'anchored'
 	'the next due time stays on the anchor (anchor + 3 hours), not catch-up time + 1 hour');
 sql("SELECT steward.unschedule('anchored')");
 
+# --- steward.enabled off and on while runs are queued: none is lost or doubled ---
+reload_settings($node, { 'steward.max_workers' => 1 });
+sql("CREATE TABLE queued_hits (job text, at timestamptz DEFAULT clock_timestamp());
+     SELECT count(steward.schedule('q' || g, '1 hours',
+            format('SELECT pg_sleep(0.02); INSERT INTO queued_hits (job) VALUES (%L)', 'q' || g)))
+       FROM generate_series(1, 150) g");
+make_due($node, 'q%', count => 150, wake => 'q1');
+wait_for($node, "SELECT count(*) >= 10 FROM queued_hits", 't', 'queued runs are being served');
+reload_settings($node, { 'steward.enabled' => 'off' });
+my $served = sql("SELECT count(*) FROM queued_hits");
+cmp_ok($served, '<', 150, "some runs were still queued when steward.enabled went off ($served of 150 done)");
+reload_settings($node, { 'steward.enabled' => undef });
+wait_for($node, "SELECT count(DISTINCT job) FROM queued_hits", '150',
+	'after steward.enabled is on again every queued run has run');
+wait_for_passes($node, 2);
+is(sql("SELECT count(*) FROM queued_hits"), '150', 'each exactly once');
+is(sql("SELECT count(*) FROM steward.job_run r JOIN steward.job j USING (job_id)
+         WHERE j.job_name LIKE 'q%' AND r.status = 'succeeded'"), '150', 'and recorded once');
+sql("SELECT count(steward.unschedule(job_name)) FROM steward.job WHERE job_name LIKE 'q%';
+     DROP TABLE queued_hits");
+reload_settings($node, { 'steward.max_workers' => undef }, passes => 0);
+
 # No errors from our workers in the log (expected ones excluded).
 my $log = slurp_file($node->logfile);
 my @bad = grep { /ERROR|FATAL/ && !/division by zero|canceling statement|terminating background worker|terminating connection|pg_sleep|must be owner|being accessed by other users|to terminate superuser process|COPY to or from the client/ } split /\n/, $log;
