@@ -15,6 +15,7 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "access/xlog.h"
 #include "access/htup_details.h"
 #include "catalog/pg_authid.h"
 #include "catalog/pg_type.h"
@@ -710,6 +711,16 @@ steward_run_job(PG_FUNCTION_ARGS)
 	int			polls = 0;
 
 	steward_require_preload("steward.run_job()");
+	if (RecoveryInProgress())
+		ereport(ERROR,
+				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
+				 errmsg("cannot run a job during recovery"),
+				 errdetail("Jobs run on the primary; a standby runs none until it is promoted.")));
+	if (!steward_enabled)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("cannot run a job while steward.enabled is off"),
+				 errhint("Set steward.enabled = on in postgresql.conf and reload.")));
 
 	steward_catalog_enter(&acc);
 	SPI_connect();

@@ -235,6 +235,8 @@ steward_launcher_main(Datum main_arg)
 	{
 		MemoryContext old;
 
+		/* pg_cancel_backend() of an idle worker has nothing to cancel */
+		QueryCancelPending = false;
 		CHECK_FOR_INTERRUPTS();
 		if (ConfigReloadPending)
 		{

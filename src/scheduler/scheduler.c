@@ -669,10 +669,16 @@ sched_account_runs(List *jobs, List *run_ids, TimestampTz now)
 				job->retry_at = 0;
 				job->retry_attempt = 0;
 			}
+			else if (strcmp(status, "cancelled") == 0)
+			{
+				/* stopped by someone, not failing: no count, no retry */
+				job->retry_attempt = 0;
+				job->retry_at = 0;
+			}
 			else if (strcmp(status, "running") != 0)
 			{
 				job->consecutive_failures++;
-				if (strcmp(status, "cancelled") != 0 && attempt <= job->max_retries)
+				if (attempt <= job->max_retries)
 				{
 					job->retry_attempt = attempt + 1;
 					job->retry_at = now + sched_retry_delay(job, attempt, now);
@@ -1213,6 +1219,8 @@ steward_scheduler_main(Datum main_arg)
 		long		timeout;
 		MemoryContext old;
 
+		/* pg_cancel_backend() of an idle worker has nothing to cancel */
+		QueryCancelPending = false;
 		CHECK_FOR_INTERRUPTS();
 		if (ShutdownRequestPending)
 		{

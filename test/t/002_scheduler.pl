@@ -244,6 +244,9 @@ $node->restart;
 is(sql("SELECT current_setting('steward.enabled')"), 'off', 'steward.enabled is still off after a restart');
 wait_for_passes($node, 2, from => 0, name => 'the new scheduler completed two passes');
 is(runs('hourly', 'count(*)'), '0', 'nothing runs after the restart while steward.enabled is off');
+my ($rc, $out, $err) = $node->psql('postgres', "SELECT steward.run_job('hourly')");
+like($err, qr/cannot run a job while steward\.enabled is off/, 'run_job() starts nothing while steward.enabled is off');
+is(runs('hourly', 'count(*)'), '0', 'and runs nothing');
 reload_settings($node, { 'steward.enabled' => undef }, passes => 0);
 wait_for($node,
 	"SELECT count(*) = 1 FROM steward.job_run r JOIN steward.job j USING (job_id) WHERE j.job_name = 'hourly'", 't',
@@ -490,6 +493,9 @@ sql("SELECT pg_terminate_backend(pid) FROM steward.job_run WHERE status = 'runni
 wait_for($node, "SELECT last_status = 'cancelled' FROM steward.jobs WHERE name = 'victim'", 't',
 	'a terminated runner\'s run ends cancelled');
 like(runs('victim', 'message'), qr/terminated/, 'and says so');
+wait_for_passes($node, 2);
+is(sql("SELECT consecutive_failures FROM steward.jobs WHERE name = 'victim'"), '0',
+	'a cancelled run is not counted as a failure');
 sql("SELECT steward.unschedule('victim')");
 
 # An interval job keeps its anchor after a catch-up run.
@@ -531,6 +537,17 @@ is(sql("SELECT count(*) FROM steward.job_run r JOIN steward.job j USING (job_id)
 sql("SELECT count(steward.unschedule(job_name)) FROM steward.job WHERE job_name LIKE 'q%';
      DROP TABLE queued_hits");
 reload_settings($node, { 'steward.max_workers' => undef }, passes => 0);
+
+# --- pg_cancel_backend() of the scheduler and the launcher: nothing to cancel ---
+my $pids = sql("SELECT string_agg(pid::text, ',' ORDER BY backend_type, pid) FROM pg_stat_activity
+                WHERE backend_type IN ('pg_steward launcher', 'pg_steward scheduler')");
+my $p0 = scheduler_passes($node);
+sql("SELECT pg_cancel_backend(pid) FROM pg_stat_activity
+      WHERE backend_type IN ('pg_steward launcher', 'pg_steward scheduler')");
+wait_for_passes($node, 2, from => $p0);
+is(sql("SELECT string_agg(pid::text, ',' ORDER BY backend_type, pid) FROM pg_stat_activity
+        WHERE backend_type IN ('pg_steward launcher', 'pg_steward scheduler')"),
+	$pids, 'a cancelled idle launcher and scheduler keep running');
 
 # No errors from our workers in the log (expected ones excluded).
 my $log = slurp_file($node->logfile);

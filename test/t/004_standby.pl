@@ -33,6 +33,9 @@ is($standby->safe_psql('postgres',
 is($standby->safe_psql('postgres', 'SELECT coalesce(steward.scheduler_passes(), 0)'),
 	'0', 'and no scheduling pass on the standby');
 
+my ($rc, $out, $err) = $standby->psql('postgres', "SELECT steward.run_job('standby-probe')");
+like($err, qr/cannot run a job during recovery/, 'run_job() on a hot standby is refused at once');
+
 $standby->promote;
 wait_for($standby,
 	"SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'pg_steward scheduler'", 't',
