@@ -497,3 +497,17 @@ INSERT INTO steward.job (job_name, kind, schedule, command, owner, builtin)
 SELECT 'audit_seal', 'audit_seal', '60 seconds', '',
 	   r.oid::pg_catalog.regrole, true
   FROM pg_catalog.pg_roles r WHERE r.rolname = current_user;
+
+-- DDL capture (steward.audit_ddl): one row per command, op = 'DDL'.
+CREATE FUNCTION steward.audit_ddl_trigger()
+RETURNS event_trigger
+AS 'MODULE_PATHNAME', 'steward_audit_ddl_trigger'
+LANGUAGE C;
+
+COMMENT ON FUNCTION steward.audit_ddl_trigger() IS
+'records DDL in steward.audit_log while steward.audit_ddl is on';
+
+CREATE EVENT TRIGGER steward_audit_ddl ON ddl_command_end
+	EXECUTE FUNCTION steward.audit_ddl_trigger();
+CREATE EVENT TRIGGER steward_audit_drop ON sql_drop
+	EXECUTE FUNCTION steward.audit_ddl_trigger();

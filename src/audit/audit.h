@@ -19,6 +19,7 @@ extern void steward_audit_init(void);
 extern void steward_audit_after_utility(Node *parsetree);
 
 PGDLLEXPORT Datum steward_audit_trigger(PG_FUNCTION_ARGS);
+PGDLLEXPORT Datum steward_audit_ddl_trigger(PG_FUNCTION_ARGS);
 PGDLLEXPORT Datum steward_audit_enable(PG_FUNCTION_ARGS);
 PGDLLEXPORT Datum steward_audit_disable(PG_FUNCTION_ARGS);
 PGDLLEXPORT Datum steward_audit_row_as_of(PG_FUNCTION_ARGS);

@@ -31,6 +31,11 @@
 /* trigger.c: the key columns (primary key, else replica identity) */
 extern int	audit_key_attnums(Relation rel, AttrNumber **attnums);
 
+extern void audit_write(Oid relid, const char *schema, const char *table,
+						const char *op, int n, Datum *keys, bool *keys_null,
+						Datum *olds, bool *olds_null, Datum *news, bool *news_null,
+						Datum query_id, bool query_id_null);
+
 /* api.c */
 extern void audit_install_triggers(Oid relid);
 

@@ -511,9 +511,14 @@ audit_array(Datum *elems, bool *nulls, int n)
 											  -1, false, TYPALIGN_INT));
 }
 
-/* Write the batch (SPI connected, with the extension's rights). */
-static void
-audit_flush(AuditTable *t, AuditBatch *b, Datum query_id, bool query_id_null)
+/*
+ * Write 'n' log rows of one table and operation, with who and where (SPI
+ * connected; the write itself has the extension's rights).
+ */
+void
+audit_write(Oid relid, const char *schema, const char *table, const char *op,
+			int n, Datum *keys, bool *keys_null, Datum *olds, bool *olds_null,
+			Datum *news, bool *news_null, Datum query_id, bool query_id_null)
 {
 	Datum		values[AUDIT_NPARAMS];
 	char		nulls[AUDIT_NPARAMS];
@@ -522,18 +527,17 @@ audit_flush(AuditTable *t, AuditBatch *b, Datum query_id, bool query_id_null)
 	const char *appname = application_name;
 	int			rc;
 
-	if (b->n == 0)
+	if (n == 0)
 		return;
 	memset(nulls, ' ', sizeof(nulls));
 	values[0] = FullTransactionIdGetDatum(GetTopFullTransactionId());
-	values[1] = ObjectIdGetDatum(RelationGetRelid(t->rel));
-	values[2] = CStringGetDatum(get_namespace_name(RelationGetNamespace(t->rel)));
-	values[2] = DirectFunctionCall1(namein, values[2]);
-	values[3] = DirectFunctionCall1(namein, CStringGetDatum(RelationGetRelationName(t->rel)));
-	values[4] = CStringGetTextDatum(b->op);
-	values[5] = audit_array(b->keys, b->keys_null, b->n);
-	values[6] = audit_array(b->olds, b->olds_null, b->n);
-	values[7] = audit_array(b->news, b->news_null, b->n);
+	values[1] = ObjectIdGetDatum(relid);
+	values[2] = DirectFunctionCall1(namein, CStringGetDatum(schema));
+	values[3] = DirectFunctionCall1(namein, CStringGetDatum(table));
+	values[4] = CStringGetTextDatum(op);
+	values[5] = audit_array(keys, keys_null, n);
+	values[6] = audit_array(olds, olds_null, n);
+	values[7] = audit_array(news, news_null, n);
 	values[8] = DirectFunctionCall1(namein, CStringGetDatum(GetUserNameFromId(GetUserId(), false)));
 	values[9] = DirectFunctionCall1(namein, CStringGetDatum(GetUserNameFromId(GetSessionUserId(), false)));
 	if (steward_app_user != NULL && steward_app_user[0] != '\0')
@@ -560,6 +564,17 @@ audit_flush(AuditTable *t, AuditBatch *b, Datum query_id, bool query_id_null)
 	steward_catalog_exit(&acc);
 	if (rc != SPI_OK_INSERT)
 		elog(ERROR, "audit log insert failed: %s", SPI_result_code_string(rc));
+}
+
+/* Write the batch of a table's statement. */
+static void
+audit_flush(AuditTable *t, AuditBatch *b, Datum query_id, bool query_id_null)
+{
+	audit_write(RelationGetRelid(t->rel),
+				get_namespace_name(RelationGetNamespace(t->rel)),
+				RelationGetRelationName(t->rel), b->op, b->n,
+				b->keys, b->keys_null, b->olds, b->olds_null, b->news, b->news_null,
+				query_id, query_id_null);
 	b->n = 0;
 }
 
