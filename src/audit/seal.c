@@ -88,9 +88,29 @@ audit_ensure_partition_set(void)
 						 "  FROM steward.partition_set s WHERE s.parent = $1::pg_catalog.regclass",
 						 SPI_OK_SELECT, 2, (Oid[]) {TEXTOID, TEXTOID}, args, NULL);
 		if (SPI_processed == 0)
+		{
+			/*
+			 * Rows written before the set existed (DDL capture, seals) are in
+			 * the default partition, where no partition for their days can
+			 * be created: set them aside and put them back once it exists.
+			 */
+			Datum		aside;
+			Oid			aside_type;
+			bool		none;
+
+			steward_spi_exec(psprintf("WITH d AS (DELETE FROM %s_default RETURNING *)"
+									  " SELECT pg_catalog.array_agg(d::%s_default) FROM d", sets[i], sets[i]),
+							 SPI_OK_SELECT, 0, NULL, NULL, NULL);
+			aside = steward_spi_getdatum(0, 1, &none);
+			aside_type = SPI_gettypeid(SPI_tuptable->tupdesc, 1);
 			steward_spi_exec("SELECT steward.partition_table($1::pg_catalog.regclass, 'logged_at',"
 							 " '1 day', premake => 3, retention => $2)",
 							 SPI_OK_SELECT, 2, (Oid[]) {TEXTOID, TEXTOID}, args, NULL);
+			if (!none)
+				steward_spi_exec(psprintf("INSERT INTO %s SELECT (r).* FROM pg_catalog.unnest($1) r",
+										  sets[i]),
+								 SPI_OK_INSERT, 1, &aside_type, &aside, NULL);
+		}
 		else if (DatumGetBool(steward_spi_getdatum(0, 1, &(bool) {false})))
 			steward_spi_exec("SELECT steward.partition_alter($1::pg_catalog.regclass, retention => $2)",
 							 SPI_OK_SELECT, 2, (Oid[]) {TEXTOID, TEXTOID}, args, NULL);
