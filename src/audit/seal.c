@@ -225,6 +225,7 @@ audit_seal_tx(void *arg)
 {
 	AuditSealRun *run = arg;
 
+	audit_ensure_partition_set();
 	run->rows = audit_seal_as_owner();
 }
 
