@@ -70,7 +70,7 @@ audit_seal_init(void)
  * changed steward.audit_retention is applied here too.  SPI not connected.
  */
 void
-audit_ensure_partition_set(void)
+audit_ensure_partition_set(bool create)
 {
 	static const char *const sets[] = {"steward.audit_log", "steward.audit_seal_digest"};
 	StewardCatalogAccess acc;
@@ -87,6 +87,8 @@ audit_ensure_partition_set(void)
 		steward_spi_exec("SELECT s.retention IS DISTINCT FROM $2"
 						 "  FROM steward.partition_set s WHERE s.parent = $1::pg_catalog.regclass",
 						 SPI_OK_SELECT, 2, (Oid[]) {TEXTOID, TEXTOID}, args, NULL);
+		if (SPI_processed == 0 && !create)
+			continue;
 		if (SPI_processed == 0)
 		{
 			/*
@@ -225,7 +227,7 @@ audit_seal_tx(void *arg)
 {
 	AuditSealRun *run = arg;
 
-	audit_ensure_partition_set();
+	audit_ensure_partition_set(false);
 	run->rows = audit_seal_as_owner();
 }
 
