@@ -254,3 +254,246 @@ SELECT r.tbl, r.time_column, r.keep, r.batch_rows,
   FROM steward.retention r
   JOIN pg_catalog.pg_class c ON c.oid = r.tbl::pg_catalog.oid
  WHERE pg_catalog.pg_has_role(c.relowner, 'USAGE');
+-- Audit: policies, the log (a partition set), statement texts, seals.
+
+CREATE TABLE steward.audit_policy (
+	tbl			regclass PRIMARY KEY,
+	exclude_columns text[] NOT NULL DEFAULT '{}',
+	hash_columns text[] NOT NULL DEFAULT '{}',
+	operations	text[] NOT NULL DEFAULT '{INSERT,UPDATE,DELETE,TRUNCATE}',
+	skip_unchanged boolean NOT NULL DEFAULT true,
+	capture_query boolean NOT NULL DEFAULT false,
+	enabled_at	timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+
+COMMENT ON TABLE steward.audit_policy IS
+'audited tables and their policy; change them with steward.audit_enable() and audit_disable()';
+
+SELECT pg_catalog.pg_extension_config_dump('steward.audit_policy', '');
+ALTER TABLE steward.audit_policy ENABLE ROW LEVEL SECURITY;
+CREATE POLICY audit_policy_owner ON steward.audit_policy FOR SELECT
+	USING (pg_catalog.pg_has_role((SELECT c.relowner FROM pg_catalog.pg_class c
+								   WHERE c.oid = tbl::pg_catalog.oid), 'USAGE'));
+REVOKE ALL ON steward.audit_policy FROM PUBLIC;
+GRANT SELECT ON steward.audit_policy TO PUBLIC;
+
+-- Statement texts, stored once per distinct text (capture_query).
+CREATE TABLE steward.audit_query (
+	query_id	bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+	query_hash	bytea NOT NULL UNIQUE,
+	query		text NOT NULL,
+	first_seen	timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+
+COMMENT ON TABLE steward.audit_query IS
+'the text of audited statements, once per distinct text; steward.audit_log.query_id refers to it';
+
+-- The log.  Written only by the audit trigger, with the extension's rights;
+-- nobody may change it, and reading it takes an explicit GRANT (docs/audit.md).
+-- Partitioned by day once the first table is audited (steward.audit_retention);
+-- the default partition takes rows for which no partition exists yet.
+CREATE SEQUENCE steward.audit_event_id_seq;
+
+CREATE TABLE steward.audit_log (
+	event_id	bigint NOT NULL DEFAULT pg_catalog.nextval('steward.audit_event_id_seq'),
+	logged_at	timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	txid		xid8 NOT NULL,
+	relid		oid NOT NULL,
+	schema_name name NOT NULL,
+	table_name	name NOT NULL,
+	op			text NOT NULL,
+	row_key		jsonb,
+	old_values	jsonb,
+	new_values	jsonb,
+	changed_columns text[],
+	db_user		name NOT NULL,
+	"session_user" name NOT NULL,
+	app_user	text,
+	application_name text,
+	client_addr inet,
+	backend_pid int NOT NULL,
+	query_id	bigint
+) PARTITION BY RANGE (logged_at);
+
+CREATE TABLE steward.audit_log_default PARTITION OF steward.audit_log DEFAULT;
+
+-- one row's versions (audit_history, audit_row_as_of); sealing by transaction
+CREATE INDEX audit_log_row_idx ON steward.audit_log (relid, row_key, event_id);
+CREATE INDEX audit_log_txid_idx ON steward.audit_log (txid);
+
+COMMENT ON TABLE steward.audit_log IS
+'row changes of audited tables (who, when, what), and DDL with steward.audit_ddl; sealed into a hash chain by the audit_seal job';
+
+REVOKE ALL ON steward.audit_log, steward.audit_log_default, steward.audit_query,
+	steward.audit_event_id_seq FROM PUBLIC;
+
+-- Seals: a SHA-256 chain over the log, by ranges of finished transactions.
+CREATE TABLE steward.audit_seal (
+	seal_id		bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+	txid_from	xid8 NOT NULL,		-- covers txid_from <= txid < txid_to
+	txid_to		xid8 NOT NULL,
+	row_count	bigint NOT NULL,
+	first_event_id bigint,
+	last_event_id bigint,
+	min_logged_at timestamptz,
+	max_logged_at timestamptz,
+	prev_hash	bytea NOT NULL,
+	hash		bytea NOT NULL,
+	sealed_at	timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	CHECK (txid_from < txid_to)
+);
+
+COMMENT ON TABLE steward.audit_seal IS
+'the hash chain over steward.audit_log: each seal covers the rows of the transactions in [txid_from, txid_to)';
+
+-- The digest of every sealed row, so that verification names the first bad
+-- row; partitioned like the log, and dropped with it by retention.
+CREATE TABLE steward.audit_seal_digest (
+	seal_id		bigint NOT NULL,
+	event_id	bigint NOT NULL,
+	txid		xid8 NOT NULL,
+	logged_at	timestamptz NOT NULL,
+	digest		bytea NOT NULL
+) PARTITION BY RANGE (logged_at);
+
+CREATE TABLE steward.audit_seal_digest_default PARTITION OF steward.audit_seal_digest DEFAULT;
+CREATE INDEX audit_seal_digest_seal_idx ON steward.audit_seal_digest (seal_id, event_id);
+
+REVOKE ALL ON steward.audit_seal, steward.audit_seal_digest,
+	steward.audit_seal_digest_default FROM PUBLIC;
+
+-- API.
+CREATE FUNCTION steward.audit_trigger()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'steward_audit_trigger'
+LANGUAGE C;
+
+COMMENT ON FUNCTION steward.audit_trigger() IS
+'the audit trigger (installed by steward.audit_enable(); writes steward.audit_log)';
+
+CREATE FUNCTION steward.audit_enable(
+	tbl regclass, exclude_columns text[] DEFAULT '{}', hash_columns text[] DEFAULT '{}',
+	operations text[] DEFAULT '{INSERT,UPDATE,DELETE,TRUNCATE}',
+	skip_unchanged bool DEFAULT true, capture_query bool DEFAULT false)
+RETURNS void
+AS 'MODULE_PATHNAME', 'steward_audit_enable'
+LANGUAGE C VOLATILE
+SET search_path = pg_catalog, pg_temp;
+
+COMMENT ON FUNCTION steward.audit_enable(regclass, text[], text[], text[], bool, bool) IS
+'audit a table (a partitioned table: and all its partitions); calling it again changes the policy';
+
+CREATE FUNCTION steward.audit_disable(tbl regclass)
+RETURNS void
+AS 'MODULE_PATHNAME', 'steward_audit_disable'
+LANGUAGE C VOLATILE STRICT
+SET search_path = pg_catalog, pg_temp;
+
+COMMENT ON FUNCTION steward.audit_disable(regclass) IS
+'stop auditing a table; its log rows stay';
+
+CREATE VIEW steward.audited_tables WITH (security_barrier) AS
+SELECT p.tbl,
+	   p.operations,
+	   p.exclude_columns,
+	   p.hash_columns,
+	   p.skip_unchanged,
+	   p.capture_query,
+	   p.enabled_at,
+	   (SELECT pg_catalog.count(*) FROM pg_catalog.pg_trigger t
+		 WHERE t.tgrelid = p.tbl::pg_catalog.oid
+		   AND t.tgfoid = 'steward.audit_trigger()'::pg_catalog.regprocedure) AS triggers,
+	   COALESCE((SELECT pg_catalog.bool_and(t.tgenabled <> 'D') FROM pg_catalog.pg_trigger t
+				  WHERE t.tgrelid = p.tbl::pg_catalog.oid
+					AND t.tgfoid = 'steward.audit_trigger()'::pg_catalog.regprocedure), false)
+		   AND (SELECT pg_catalog.count(*) FROM pg_catalog.pg_trigger t
+				 WHERE t.tgrelid = p.tbl::pg_catalog.oid
+				   AND t.tgfoid = 'steward.audit_trigger()'::pg_catalog.regprocedure)
+			   = pg_catalog.cardinality(p.operations) AS active
+  FROM steward.audit_policy p
+ WHERE pg_catalog.pg_has_role((SELECT c.relowner FROM pg_catalog.pg_class c
+							   WHERE c.oid = p.tbl::pg_catalog.oid), 'USAGE');
+
+COMMENT ON VIEW steward.audited_tables IS
+'audited tables you own, with their policy and whether their triggers are present and enabled (active)';
+
+GRANT SELECT ON steward.audited_tables TO PUBLIC;
+
+-- History: read as the caller, who needs SELECT on steward.audit_log.
+CREATE FUNCTION steward.audit_history(tbl regclass, key jsonb)
+RETURNS SETOF steward.audit_log
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT * FROM steward.audit_log l
+	 WHERE l.relid = tbl::pg_catalog.oid AND l.row_key = key
+	 ORDER BY l.event_id
+$$;
+
+COMMENT ON FUNCTION steward.audit_history(regclass, jsonb) IS
+'the versions of one row (by its key, e.g. ''{"id": 42}''), oldest first';
+
+CREATE FUNCTION steward.audit_row_as_of(tbl regclass, key jsonb, at timestamptz)
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'steward_audit_row_as_of'
+LANGUAGE C STABLE
+SET search_path = pg_catalog, pg_temp;
+
+COMMENT ON FUNCTION steward.audit_row_as_of(regclass, jsonb, timestamptz) IS
+'the row (its audited columns) as it was at that time; NULL if it did not exist then';
+
+CREATE FUNCTION steward.audit_changes(tbl regclass, since timestamptz,
+									  until timestamptz DEFAULT pg_catalog.now())
+RETURNS SETOF steward.audit_log
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT * FROM steward.audit_log l
+	 WHERE l.relid = tbl::pg_catalog.oid AND l.logged_at >= since AND l.logged_at <= until
+	 ORDER BY l.event_id DESC
+$$;
+
+COMMENT ON FUNCTION steward.audit_changes(regclass, timestamptz, timestamptz) IS
+'what changed in a table in a time window, newest first';
+
+-- Sealing and verification.
+CREATE FUNCTION steward.audit_seal_now()
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'steward_audit_seal_now'
+LANGUAGE C VOLATILE
+SET search_path = pg_catalog, pg_temp;
+
+COMMENT ON FUNCTION steward.audit_seal_now() IS
+'seal the audit rows of finished transactions into the hash chain now; returns the rows sealed';
+
+CREATE FUNCTION steward.audit_verify(since timestamptz DEFAULT NULL,
+	OUT seal_id bigint, OUT ok bool, OUT rows_checked bigint,
+	OUT first_bad_event_id bigint, OUT detail text)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'steward_audit_verify'
+LANGUAGE C VOLATILE
+SET search_path = pg_catalog, pg_temp;
+
+COMMENT ON FUNCTION steward.audit_verify(timestamptz) IS
+'recompute the hash chain from the oldest remaining seal (or seals since a time) and report rows changed, deleted or added after sealing';
+
+CREATE FUNCTION steward.audit_seal_head()
+RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT pg_catalog.encode(s.hash, 'hex') FROM steward.audit_seal s
+	 ORDER BY s.seal_id DESC LIMIT 1
+$$;
+
+COMMENT ON FUNCTION steward.audit_seal_head() IS
+'the latest seal''s hash (hex), to be kept outside the database';
+
+REVOKE ALL ON FUNCTION steward.audit_seal_now(), steward.audit_verify(timestamptz),
+	steward.audit_seal_head() FROM PUBLIC;
+
+-- Built-in job: seal new audit rows every minute.
+INSERT INTO steward.job (job_name, kind, schedule, command, owner, builtin)
+SELECT 'audit_seal', 'audit_seal', '60 seconds', '',
+	   r.oid::pg_catalog.regrole, true
+  FROM pg_catalog.pg_roles r WHERE r.rolname = current_user;

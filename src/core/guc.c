@@ -33,6 +33,9 @@ int			steward_max_workers_per_role = -1;
 int			steward_max_jobs_per_role = 1000;
 int			steward_partition_lock_timeout = 2000;
 int			steward_maintenance_statement_timeout = 600000;
+char	   *steward_app_user = NULL;
+char	   *steward_audit_retention = NULL;
+bool		steward_audit_ddl = false;
 
 /*
  * Runners are background workers and take max_worker_processes slots, which
@@ -283,6 +286,33 @@ steward_guc_init(void)
 							PGC_SUSET,
 							GUC_UNIT_MS,
 							NULL, NULL, NULL);
+
+	DefineCustomStringVariable("steward.app_user",
+							   "The application's user, recorded in steward.audit_log.app_user.",
+							   "Applications set it per transaction: SET LOCAL steward.app_user = 'alice@example.com'.",
+							   &steward_app_user,
+							   NULL,
+							   PGC_USERSET,
+							   0,
+							   NULL, NULL, NULL);
+
+	DefineCustomStringVariable("steward.audit_retention",
+							   "How long audit log rows are kept (an interval).",
+							   "Applied to the log's partition set when a table is audited and by every audit_seal run.",
+							   &steward_audit_retention,
+							   "90 days",
+							   PGC_SUSET,
+							   0,
+							   NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("steward.audit_ddl",
+							 "Record DDL statements in steward.audit_log (op = 'DDL').",
+							 NULL,
+							 &steward_audit_ddl,
+							 false,
+							 PGC_SUSET,
+							 0,
+							 NULL, NULL, NULL);
 
 	steward_mark_guc_prefix_reserved("steward");
 }

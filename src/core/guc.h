@@ -21,6 +21,10 @@ extern int	steward_max_jobs_per_role;
 extern int	steward_partition_lock_timeout;
 /* ms; the built-in jobs' time per table and transaction (0: none) */
 extern int	steward_maintenance_statement_timeout;
+/* audit */
+extern char *steward_app_user;
+extern char *steward_audit_retention;
+extern bool steward_audit_ddl;
 
 /* steward.max_workers and max_workers_per_role with -1 (auto) resolved */
 extern int	steward_effective_max_workers(void);

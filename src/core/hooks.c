@@ -42,6 +42,7 @@
 
 #include "core/compat.h"
 #include "core/pg_steward.h"
+#include "audit/audit.h"
 #include "core/hooks.h"
 #include "scheduler/launcher.h"
 #include "core/shmem.h"
@@ -419,6 +420,9 @@ hooks_process_utility(PlannedStmt *pstmt, const char *queryString,
 		hooks_drop_jobs((DropOwnedStmt *) parsetree);
 	else if (OidIsValid(renamed_role))
 		hooks_rename_owner(renamed_role, ((RenameStmt *) parsetree)->newname);
+
+	if (IsA(parsetree, CreateStmt) || IsA(parsetree, AlterTableStmt))
+		steward_audit_after_utility(parsetree);
 
 	if (IsA(parsetree, CreateExtensionStmt) &&
 		strcmp(((CreateExtensionStmt *) parsetree)->extname, STEWARD_EXTENSION_NAME) == 0)

@@ -21,6 +21,7 @@
 #include "scheduler/launcher.h"
 #include "partition/partition.h"
 #include "retention/retention.h"
+#include "audit/audit.h"
 #include "core/shmem.h"
 
 PG_MODULE_MAGIC;
@@ -36,6 +37,7 @@ _PG_init(void)
 	steward_sql_kind_init();
 	steward_partition_init();
 	steward_retention_init();
+	steward_audit_init();
 
 	if (!process_shared_preload_libraries_in_progress)
 		return;

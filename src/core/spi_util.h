@@ -92,6 +92,9 @@ extern char *steward_result_text(StewardResult *res, uint64 row, int col);
 extern Oid	steward_owner_enter(Oid relid, StewardCatalogAccess *acc);
 extern void steward_owner_exit(StewardCatalogAccess *acc);
 
+/* "schema"."name" of relation 'relid', quoted; NULL if it is gone. */
+extern char *steward_rel_qualified_name(Oid relid);
+
 /* Owner of relation 'relid'; error if it is gone. */
 extern Oid	steward_rel_owner(Oid relid);
 

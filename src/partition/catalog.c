@@ -298,11 +298,7 @@ part_inherits_end(SysScanDesc scan, Relation inhrel)
 char *
 part_qualified_name(Oid relid)
 {
-	char	   *relname = get_rel_name(relid);
-
-	if (relname == NULL)
-		return NULL;
-	return quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)), relname);
+	return steward_rel_qualified_name(relid);
 }
 
 /*

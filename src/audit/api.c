@@ -1,0 +1,519 @@
+/*-------------------------------------------------------------------------
+ *
+ * api.c
+ *	  steward.audit_enable(), audit_disable(), history, and auditing new
+ *	  partitions of audited tables.
+ *
+ * The triggers are created and dropped as the table's owner (a security-
+ * restricted operation, like all pg_steward does to a user's table); the
+ * policy row is written with the extension's rights.  A partitioned table
+ * gets the triggers on itself (statements naming it) and on every
+ * partition (statements naming a partition), now and when a partition is
+ * created or attached later.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "catalog/catalog.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_inherits.h"
+#include "catalog/pg_trigger.h"
+#include "catalog/pg_type.h"
+#include "commands/extension.h"
+#include "commands/trigger.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "nodes/parsenodes.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+
+#include "audit/audit.h"
+#include "audit/audit_int.h"
+#include "core/pg_steward.h"
+#include "core/spi_util.h"
+
+PG_FUNCTION_INFO_V1(steward_audit_enable);
+PG_FUNCTION_INFO_V1(steward_audit_disable);
+PG_FUNCTION_INFO_V1(steward_audit_row_as_of);
+
+static const char *const audit_ops[] = {"INSERT", "UPDATE", "DELETE", "TRUNCATE"};
+static const char *const audit_trigger_names[] = {
+	AUDIT_TRIGGER_INSERT, AUDIT_TRIGGER_UPDATE, AUDIT_TRIGGER_DELETE, AUDIT_TRIGGER_TRUNCATE
+};
+
+/* A policy: which operations, and the trigger arguments that carry it. */
+typedef struct AuditPolicy
+{
+	bool		ops[4];
+	List	   *args;			/* char *: flags, then "-col" / "#col" */
+} AuditPolicy;
+
+static List *
+audit_text_array(ArrayType *arr)
+{
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+	int			i;
+	List	   *result = NIL;
+
+	if (arr == NULL)
+		return NIL;
+	deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
+	for (i = 0; i < n; i++)
+	{
+		if (nulls[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("column and operation names must not be null")));
+		result = lappend(result, TextDatumGetCString(elems[i]));
+	}
+	return result;
+}
+
+static void
+audit_require_column(Oid relid, const char *name, const char *what)
+{
+	AttrNumber	attnum = get_attnum(relid, name);
+
+	if (attnum == InvalidAttrNumber || attnum < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("column \"%s\" of relation \"%s\" does not exist",
+						name, get_rel_name(relid)),
+				 errdetail("It is named in %s.", what)));
+}
+
+/* Is 'name' a column of the table's key (primary key, else replica identity)? */
+static bool
+audit_is_key_column(Relation rel, const char *name)
+{
+	AttrNumber *attnums;
+	int			n = audit_key_attnums(rel, &attnums);
+	AttrNumber	attnum = get_attnum(RelationGetRelid(rel), name);
+	int			i;
+
+	for (i = 0; i < n; i++)
+		if (attnums[i] == attnum)
+			return true;
+	return false;
+}
+
+/* Check the arguments of audit_enable() and turn them into a policy. */
+static void
+audit_build_policy(Relation rel, List *exclude, List *hash, List *ops,
+				   bool skip_unchanged, bool capture_query, AuditPolicy *p)
+{
+	Oid			relid = RelationGetRelid(rel);
+	ListCell   *lc;
+	char		flags[3];
+	int			nflags = 0;
+	int			i;
+
+	memset(p, 0, sizeof(*p));
+	if (ops == NIL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("operations must name at least one operation"),
+				 errhint("Operations are INSERT, UPDATE, DELETE and TRUNCATE.")));
+	foreach(lc, ops)
+	{
+		const char *op = lfirst(lc);
+		bool		known = false;
+
+		for (i = 0; i < lengthof(audit_ops); i++)
+			if (pg_strcasecmp(op, audit_ops[i]) == 0)
+			{
+				p->ops[i] = true;
+				known = true;
+			}
+		if (!known)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("unknown operation \"%s\"", op),
+					 errhint("Operations are INSERT, UPDATE, DELETE and TRUNCATE.")));
+	}
+	foreach(lc, exclude)
+	{
+		const char *col = lfirst(lc);
+
+		audit_require_column(relid, col, "exclude_columns");
+		if (audit_is_key_column(rel, col))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("cannot exclude column \"%s\": it is part of the key of \"%s\"",
+							col, RelationGetRelationName(rel)),
+					 errdetail("Audit rows name their row by its primary key (or replica identity)."),
+					 errhint("Use hash_columns to store only a digest of it.")));
+	}
+	foreach(lc, hash)
+	{
+		const char *col = lfirst(lc);
+		ListCell   *lc2;
+
+		audit_require_column(relid, col, "hash_columns");
+		foreach(lc2, exclude)
+			if (strcmp(lfirst(lc2), col) == 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("column \"%s\" is both excluded and hashed", col)));
+	}
+
+	if (skip_unchanged)
+		flags[nflags++] = AUDIT_ARG_SKIP_UNCHANGED;
+	if (capture_query)
+		flags[nflags++] = AUDIT_ARG_CAPTURE_QUERY;
+	flags[nflags] = '\0';
+	p->args = list_make1(pstrdup(flags));
+	foreach(lc, exclude)
+		p->args = lappend(p->args, psprintf("%c%s", AUDIT_ARG_EXCLUDE, (char *) lfirst(lc)));
+	foreach(lc, hash)
+		p->args = lappend(p->args, psprintf("%c%s", AUDIT_ARG_HASH, (char *) lfirst(lc)));
+}
+
+/* ---------------------------------------------------------------------
+ * Triggers, as the table's owner
+ * ---------------------------------------------------------------------
+ */
+typedef struct AuditDDL
+{
+	Oid			relid;
+	AuditPolicy *policy;		/* NULL: drop only */
+} AuditDDL;
+
+static void
+audit_exec(const char *sql)
+{
+	if (SPI_execute(sql, false, 0) != SPI_OK_UTILITY)
+		elog(ERROR, "audit trigger DDL failed: %s", sql);
+}
+
+/* Drop our triggers on one table and, with a policy, create them anew. */
+static void
+audit_table_ddl(Oid relid, AuditPolicy *policy)
+{
+	StewardCatalogAccess acc;
+	char	   *qname = steward_rel_qualified_name(relid);
+	int			i;
+
+	if (qname == NULL)
+		return;
+	(void) steward_owner_enter(relid, &acc);
+	for (i = 0; i < lengthof(audit_trigger_names); i++)
+		if (OidIsValid(get_trigger_oid(relid, audit_trigger_names[i], true)))
+			audit_exec(psprintf("DROP TRIGGER %s ON %s", audit_trigger_names[i], qname));
+	if (policy != NULL)
+	{
+		StringInfoData args;
+		ListCell   *lc;
+
+		initStringInfo(&args);
+		foreach(lc, policy->args)
+			appendStringInfo(&args, "%s%s", args.len > 0 ? ", " : "",
+							 quote_literal_cstr(lfirst(lc)));
+		if (policy->ops[0])
+			audit_exec(psprintf("CREATE TRIGGER %s AFTER INSERT ON %s"
+								" REFERENCING NEW TABLE AS steward_audit_new"
+								" FOR EACH STATEMENT EXECUTE FUNCTION steward.audit_trigger(%s)",
+								AUDIT_TRIGGER_INSERT, qname, args.data));
+		if (policy->ops[1])
+			audit_exec(psprintf("CREATE TRIGGER %s AFTER UPDATE ON %s"
+								" REFERENCING OLD TABLE AS steward_audit_old NEW TABLE AS steward_audit_new"
+								" FOR EACH STATEMENT EXECUTE FUNCTION steward.audit_trigger(%s)",
+								AUDIT_TRIGGER_UPDATE, qname, args.data));
+		if (policy->ops[2])
+			audit_exec(psprintf("CREATE TRIGGER %s AFTER DELETE ON %s"
+								" REFERENCING OLD TABLE AS steward_audit_old"
+								" FOR EACH STATEMENT EXECUTE FUNCTION steward.audit_trigger(%s)",
+								AUDIT_TRIGGER_DELETE, qname, args.data));
+		if (policy->ops[3])
+			audit_exec(psprintf("CREATE TRIGGER %s AFTER TRUNCATE ON %s"
+								" FOR EACH STATEMENT EXECUTE FUNCTION steward.audit_trigger(%s)",
+								AUDIT_TRIGGER_TRUNCATE, qname, args.data));
+	}
+	steward_owner_exit(&acc);
+}
+
+/* The table and, if partitioned, every partition below it. */
+static void
+audit_tree_ddl(Oid relid, AuditPolicy *policy)
+{
+	List	   *rels = find_all_inheritors(relid, AccessExclusiveLock, NULL);
+	ListCell   *lc;
+
+	SPI_connect();
+	foreach(lc, rels)
+	{
+		Oid			child = lfirst_oid(lc);
+
+		/* a partition of a partitioned table: not plain inheritance */
+		if (child != relid && !get_rel_relispartition(child))
+			continue;
+		audit_table_ddl(child, policy);
+	}
+	SPI_finish();
+}
+
+static Relation
+audit_open_table(Oid relid)
+{
+	Relation	rel = table_open(relid, ShareRowExclusiveLock);
+
+	if (rel->rd_rel->relkind != RELKIND_RELATION &&
+		rel->rd_rel->relkind != RELKIND_PARTITIONED_TABLE)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("\"%s\" is not a table", RelationGetRelationName(rel)),
+				 errdetail("Only tables and partitioned tables can be audited.")));
+	if (rel->rd_rel->relpersistence == RELPERSISTENCE_TEMP)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot audit temporary table \"%s\"", RelationGetRelationName(rel))));
+	if (IsCatalogRelation(rel) ||
+		get_rel_namespace(relid) == get_namespace_oid(STEWARD_SCHEMA_NAME, true))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("cannot audit \"%s\"", RelationGetRelationName(rel)),
+				 errdetail("System catalogs and pg_steward's own tables are not audited.")));
+	steward_require_table_owner(relid);
+	return rel;
+}
+
+/* steward.audit_enable(tbl, exclude_columns, hash_columns, operations,
+ *						skip_unchanged, capture_query) RETURNS void */
+Datum
+steward_audit_enable(PG_FUNCTION_ARGS)
+{
+	Oid			relid;
+	Relation	rel;
+	AuditPolicy policy;
+	List	   *exclude;
+	List	   *hash;
+	List	   *ops;
+	StewardCatalogAccess acc;
+	Datum		values[6];
+	int			i;
+
+	for (i = 0; i < 6; i++)
+		if (PG_ARGISNULL(i))
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("arguments of steward.audit_enable() must not be null")));
+	relid = PG_GETARG_OID(0);
+	exclude = audit_text_array(PG_GETARG_ARRAYTYPE_P(1));
+	hash = audit_text_array(PG_GETARG_ARRAYTYPE_P(2));
+	ops = audit_text_array(PG_GETARG_ARRAYTYPE_P(3));
+
+	rel = audit_open_table(relid);
+	audit_build_policy(rel, exclude, hash, ops, PG_GETARG_BOOL(4), PG_GETARG_BOOL(5),
+					   &policy);
+	table_close(rel, NoLock);
+
+	/* the log is partitioned by day once something is audited */
+	audit_ensure_partition_set();
+
+	audit_tree_ddl(relid, &policy);
+
+	values[0] = ObjectIdGetDatum(relid);
+	values[1] = PG_GETARG_DATUM(1);
+	values[2] = PG_GETARG_DATUM(2);
+	{
+		Datum	   *elems = palloc(sizeof(Datum) * lengthof(audit_ops));
+		int			n = 0;
+
+		for (i = 0; i < lengthof(audit_ops); i++)
+			if (policy.ops[i])
+				elems[n++] = CStringGetTextDatum(audit_ops[i]);
+		values[3] = PointerGetDatum(construct_array(elems, n, TEXTOID, -1, false, TYPALIGN_INT));
+	}
+	values[4] = PG_GETARG_DATUM(4);
+	values[5] = PG_GETARG_DATUM(5);
+	steward_catalog_enter(&acc);
+	SPI_connect();
+	steward_spi_exec("INSERT INTO steward.audit_policy AS p"
+					 " (tbl, exclude_columns, hash_columns, operations, skip_unchanged, capture_query)"
+					 " VALUES ($1, $2, $3, $4, $5, $6)"
+					 " ON CONFLICT (tbl) DO UPDATE SET exclude_columns = EXCLUDED.exclude_columns,"
+					 "  hash_columns = EXCLUDED.hash_columns, operations = EXCLUDED.operations,"
+					 "  skip_unchanged = EXCLUDED.skip_unchanged,"
+					 "  capture_query = EXCLUDED.capture_query",
+					 SPI_OK_INSERT, 6,
+					 (Oid[]) {REGCLASSOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, BOOLOID, BOOLOID},
+					 values, NULL);
+	SPI_finish();
+	steward_catalog_exit(&acc);
+	PG_RETURN_VOID();
+}
+
+/* steward.audit_disable(tbl) RETURNS void */
+Datum
+steward_audit_disable(PG_FUNCTION_ARGS)
+{
+	Oid			relid = PG_GETARG_OID(0);
+	Relation	rel = audit_open_table(relid);
+	StewardCatalogAccess acc;
+	Datum		id = ObjectIdGetDatum(relid);
+
+	table_close(rel, NoLock);
+	audit_tree_ddl(relid, NULL);
+	steward_catalog_enter(&acc);
+	SPI_connect();
+	steward_spi_exec("DELETE FROM steward.audit_policy WHERE tbl = $1",
+					 SPI_OK_DELETE, 1, (Oid[]) {REGCLASSOID}, &id, NULL);
+	if (SPI_processed == 0)
+		ereport(NOTICE,
+				(errmsg("table \"%s\" was not audited", get_rel_name(relid))));
+	SPI_finish();
+	steward_catalog_exit(&acc);
+	PG_RETURN_VOID();
+}
+
+/* ---------------------------------------------------------------------
+ * New partitions of audited tables
+ * ---------------------------------------------------------------------
+ */
+
+/* The audit triggers' arguments on 'relid' (NIL if it is not audited). */
+static bool
+audit_policy_of(Oid relid, AuditPolicy *policy)
+{
+	Relation	rel = table_open(relid, AccessShareLock);
+	TriggerDesc *td = rel->trigdesc;
+	bool		found = false;
+	int			i,
+				k;
+
+	memset(policy, 0, sizeof(*policy));
+	for (i = 0; td != NULL && i < td->numtriggers; i++)
+	{
+		Trigger    *trig = &td->triggers[i];
+
+		for (k = 0; k < lengthof(audit_trigger_names); k++)
+		{
+			if (strcmp(trig->tgname, audit_trigger_names[k]) != 0)
+				continue;
+			policy->ops[k] = true;
+			if (!found)
+			{
+				int			a;
+
+				for (a = 0; a < trig->tgnargs; a++)
+					policy->args = lappend(policy->args, pstrdup(trig->tgargs[a]));
+				found = true;
+			}
+		}
+	}
+	table_close(rel, AccessShareLock);
+	return found;
+}
+
+static void
+audit_new_partition(Oid parent, Oid child)
+{
+	AuditPolicy policy;
+
+	if (!OidIsValid(parent) || !OidIsValid(child) ||
+		!OidIsValid(get_extension_oid(STEWARD_EXTENSION_NAME, true)))
+		return;
+	if (!audit_policy_of(parent, &policy))
+		return;
+	audit_tree_ddl(child, &policy);
+}
+
+void
+steward_audit_after_utility(Node *parsetree)
+{
+	if (IsA(parsetree, CreateStmt))
+	{
+		CreateStmt *stmt = (CreateStmt *) parsetree;
+
+		if (stmt->partbound != NULL && list_length(stmt->inhRelations) == 1)
+			audit_new_partition(RangeVarGetRelid(linitial(stmt->inhRelations), NoLock, true),
+								RangeVarGetRelid(stmt->relation, NoLock, true));
+	}
+	else if (IsA(parsetree, AlterTableStmt))
+	{
+		AlterTableStmt *stmt = (AlterTableStmt *) parsetree;
+		ListCell   *lc;
+
+		foreach(lc, stmt->cmds)
+		{
+			AlterTableCmd *cmd = lfirst(lc);
+
+			if (cmd->subtype == AT_AttachPartition)
+				audit_new_partition(RangeVarGetRelid(stmt->relation, NoLock, true),
+									RangeVarGetRelid(((PartitionCmd *) cmd->def)->name,
+													 NoLock, true));
+		}
+	}
+}
+
+/* ---------------------------------------------------------------------
+ * History
+ * ---------------------------------------------------------------------
+ */
+
+/*
+ * steward.audit_row_as_of(tbl, key, at) RETURNS jsonb: the row as it was at
+ * 'at' (its stored columns), from its INSERT and the UPDATEs after it; NULL
+ * if it did not exist then.  Reads the log as the caller (who needs SELECT
+ * on steward.audit_log).
+ */
+Datum
+steward_audit_row_as_of(PG_FUNCTION_ARGS)
+{
+	Datum		args[3];
+	Jsonb	   *row = NULL;
+	MemoryContext caller = CurrentMemoryContext;
+	uint64		i;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
+		PG_RETURN_NULL();
+	args[0] = PG_GETARG_DATUM(0);
+	args[1] = PG_GETARG_DATUM(1);
+	args[2] = PG_GETARG_DATUM(2);
+	SPI_connect();
+	steward_spi_exec("SELECT op, new_values FROM steward.audit_log"
+					 " WHERE relid = $1 AND row_key = $2 AND logged_at <= $3"
+					 "   AND op IN ('INSERT', 'UPDATE', 'DELETE')"
+					 " ORDER BY event_id",
+					 SPI_OK_SELECT, 3, (Oid[]) {OIDOID, JSONBOID, TIMESTAMPTZOID}, args, NULL);
+	for (i = 0; i < SPI_processed; i++)
+	{
+		char	   *op = steward_spi_gettext(i, 1);
+		bool		isnull;
+		Datum		newv = steward_spi_getdatum(i, 2, &isnull);
+
+		if (strcmp(op, "DELETE") == 0)
+			row = NULL;
+		else if (strcmp(op, "INSERT") == 0 || row == NULL)
+			row = isnull ? NULL : DatumGetJsonbP(newv);
+		else if (!isnull)
+			row = DatumGetJsonbP(DirectFunctionCall2(jsonb_concat, JsonbPGetDatum(row), newv));
+	}
+	if (row != NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(caller);
+
+		row = (Jsonb *) PG_DETOAST_DATUM_COPY(JsonbPGetDatum(row));
+		MemoryContextSwitchTo(old);
+	}
+	SPI_finish();
+	if (row == NULL)
+		PG_RETURN_NULL();
+	PG_RETURN_JSONB_P(row);
+}
+
+void
+steward_audit_init(void)
+{
+	audit_seal_init();
+}

@@ -1,0 +1,341 @@
+/*-------------------------------------------------------------------------
+ *
+ * seal.c
+ *	  Tamper evidence: sealing the audit log into a SHA-256 hash chain, and
+ *	  verifying it; the audit_seal job kind; the log's partition set.
+ *
+ * A seal covers the rows of the transactions whose top-level ids lie in
+ * [txid_from, txid_to), where txid_to is the xmin of the sealer's snapshot:
+ * every transaction below it has ended, so no row can join the range later
+ * and none is missed, however late a transaction commits.  The next seal
+ * starts where the last ended.  Each sealed row's digest is kept (so that
+ * verification names the first bad row) and the seal's hash is
+ * SHA-256(previous hash || the digests in (txid, event_id) order).  The
+ * audit trigger takes no lock for any of this.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/snapmgr.h"
+
+#include "audit/audit.h"
+#include "audit/audit_int.h"
+#include "core/guc.h"
+#include "core/spi_util.h"
+#include "core/xact.h"
+#include "scheduler/job_kind.h"
+
+PG_FUNCTION_INFO_V1(steward_audit_seal_now);
+PG_FUNCTION_INFO_V1(steward_audit_verify);
+
+/*
+ * The digest of a log row: SHA-256 of a canonical text of every column
+ * (jsonb's text is canonical; the time as epoch microseconds, so that the
+ * session's TimeZone does not matter).
+ */
+#define AUDIT_DIGEST_SQL(l) \
+	"pg_catalog.sha256(pg_catalog.convert_to(pg_catalog.jsonb_build_array(" \
+	l ".event_id, (EXTRACT(epoch FROM " l ".logged_at) * 1000000)::bigint, " \
+	l ".txid::text, " l ".relid, " l ".schema_name, " l ".table_name, " l ".op, " \
+	l ".row_key, " l ".old_values, " l ".new_values, " l ".changed_columns, " \
+	l ".db_user, " l ".\"session_user\", " l ".app_user, " l ".application_name, " \
+	l ".client_addr::text, " l ".backend_pid, " l ".query_id)::text, 'UTF8'))"
+
+static void audit_seal_kind(StewardJobContext *ctx);
+
+static const StewardJobKind audit_seal_job_kind = {
+	.name = "audit_seal",
+	.main = audit_seal_kind,
+	.validate = NULL,
+	.takes_command = false,
+	.description = "seals new audit log rows into the SHA-256 hash chain"
+};
+
+void
+audit_seal_init(void)
+{
+	steward_register_job_kind(&audit_seal_job_kind);
+}
+
+/*
+ * The log and the digests are partition sets (daily, retention from
+ * steward.audit_retention), registered once something is audited; a
+ * changed steward.audit_retention is applied here too.  SPI not connected.
+ */
+void
+audit_ensure_partition_set(void)
+{
+	static const char *const sets[] = {"steward.audit_log", "steward.audit_seal_digest"};
+	StewardCatalogAccess acc;
+	int			i;
+
+	steward_catalog_enter(&acc);
+	SPI_connect();
+	for (i = 0; i < lengthof(sets); i++)
+	{
+		Datum		args[2];
+
+		args[0] = CStringGetTextDatum(sets[i]);
+		args[1] = CStringGetTextDatum(steward_audit_retention);
+		steward_spi_exec("SELECT s.retention IS DISTINCT FROM $2"
+						 "  FROM steward.partition_set s WHERE s.parent = $1::pg_catalog.regclass",
+						 SPI_OK_SELECT, 2, (Oid[]) {TEXTOID, TEXTOID}, args, NULL);
+		if (SPI_processed == 0)
+			steward_spi_exec("SELECT steward.partition_table($1::pg_catalog.regclass, 'logged_at',"
+							 " '1 day', premake => 3, retention => $2)",
+							 SPI_OK_SELECT, 2, (Oid[]) {TEXTOID, TEXTOID}, args, NULL);
+		else if (DatumGetBool(steward_spi_getdatum(0, 1, &(bool) {false})))
+			steward_spi_exec("SELECT steward.partition_alter($1::pg_catalog.regclass, retention => $2)",
+							 SPI_OK_SELECT, 2, (Oid[]) {TEXTOID, TEXTOID}, args, NULL);
+	}
+	SPI_finish();
+	steward_catalog_exit(&acc);
+}
+
+/* Seal what can be sealed; returns the rows sealed (SPI connected). */
+static int64
+audit_seal(void)
+{
+	bool		isnull;
+	Datum		bounds[3];
+	Datum		upper;
+	Datum		lower;
+	Datum		prev;
+	Datum		seal_id;
+	int64		rows;
+
+	/* one sealer at a time; writers of the log are not blocked */
+	steward_spi_exec("LOCK TABLE steward.audit_seal IN EXCLUSIVE MODE",
+					 SPI_OK_UTILITY, 0, NULL, NULL, NULL);
+	steward_spi_exec("SELECT pg_catalog.pg_snapshot_xmin(pg_catalog.pg_current_snapshot()),"
+					 "       COALESCE(s.txid_to, '0'::pg_catalog.xid8),"
+					 "       COALESCE(s.hash, '\\x'::bytea)"
+					 "  FROM (SELECT 1) x LEFT JOIN LATERAL"
+					 "       (SELECT txid_to, hash FROM steward.audit_seal"
+					 "         ORDER BY seal_id DESC LIMIT 1) s ON true",
+					 SPI_OK_SELECT, 0, NULL, NULL, NULL);
+	upper = steward_spi_getdatum(0, 1, &isnull);
+	lower = steward_spi_getdatum(0, 2, &isnull);
+	prev = steward_spi_getdatum(0, 3, &isnull);
+	if (DatumGetUInt64(lower) >= DatumGetUInt64(upper))
+		return 0;
+
+	steward_spi_exec("SELECT pg_catalog.nextval(pg_catalog.pg_get_serial_sequence('steward.audit_seal', 'seal_id'))",
+					 SPI_OK_SELECT, 0, NULL, NULL, NULL);
+	seal_id = steward_spi_getdatum(0, 1, &isnull);
+
+	bounds[0] = seal_id;
+	bounds[1] = lower;
+	bounds[2] = upper;
+	steward_spi_exec("WITH d AS ("
+					 " INSERT INTO steward.audit_seal_digest (seal_id, event_id, txid, logged_at, digest)"
+					 " SELECT $1, l.event_id, l.txid, l.logged_at, " AUDIT_DIGEST_SQL("l")
+					 "   FROM steward.audit_log l WHERE l.txid >= $2 AND l.txid < $3"
+					 " RETURNING event_id, txid, logged_at, digest)"
+					 " SELECT pg_catalog.count(*), pg_catalog.min(event_id), pg_catalog.max(event_id),"
+					 "        pg_catalog.min(logged_at), pg_catalog.max(logged_at),"
+					 "        pg_catalog.string_agg(digest, ''::bytea ORDER BY txid, event_id)"
+					 "   FROM d",
+					 SPI_OK_SELECT, 3, (Oid[]) {INT8OID, XID8OID, XID8OID}, bounds, NULL);
+	rows = DatumGetInt64(steward_spi_getdatum(0, 1, &isnull));
+	if (rows == 0)
+		return 0;				/* nothing in the range yet: it stays open */
+	{
+		/* tuple tables stay valid until SPI_finish */
+		Datum		values[10];
+		int			i;
+
+		values[0] = seal_id;
+		values[1] = lower;
+		values[2] = upper;
+		for (i = 1; i <= 5; i++)
+			values[2 + i] = steward_spi_getdatum(0, i, &isnull);
+		values[8] = prev;
+		values[9] = steward_spi_getdatum(0, 6, &isnull);
+		steward_spi_exec("INSERT INTO steward.audit_seal"
+						 " (seal_id, txid_from, txid_to, row_count, first_event_id, last_event_id,"
+						 "  min_logged_at, max_logged_at, prev_hash, hash)"
+						 " OVERRIDING SYSTEM VALUE"
+						 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9,"
+						 "         pg_catalog.sha256($9 || $10))",
+						 SPI_OK_INSERT, 10,
+						 (Oid[]) {INT8OID, XID8OID, XID8OID, INT8OID, INT8OID, INT8OID,
+							 TIMESTAMPTZOID, TIMESTAMPTZOID, BYTEAOID, BYTEAOID},
+						 values, NULL);
+	}
+	return rows;
+}
+
+/* Seal with the extension's rights; returns the rows sealed. */
+static int64
+audit_seal_as_owner(void)
+{
+	StewardCatalogAccess acc;
+	int64		rows;
+
+	steward_catalog_enter(&acc);
+	SPI_connect();
+	rows = audit_seal();
+	SPI_finish();
+	steward_catalog_exit(&acc);
+	return rows;
+}
+
+/* steward.audit_seal_now() RETURNS bigint */
+Datum
+steward_audit_seal_now(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_INT64(audit_seal_as_owner());
+}
+
+typedef struct AuditSealRun
+{
+	int64		rows;
+} AuditSealRun;
+
+static void
+audit_seal_tx(void *arg)
+{
+	AuditSealRun *run = arg;
+
+	run->rows = audit_seal_as_owner();
+}
+
+/* The audit_seal job kind: keep the partition sets' retention, then seal. */
+static void
+audit_seal_kind(StewardJobContext *ctx)
+{
+	AuditSealRun run = {0};
+	ErrorData  *edata;
+
+	edata = steward_in_xact(audit_seal_tx, &run, ctx->mcxt);
+	if (edata != NULL)
+		ReThrowError(edata);
+	ctx->message = psprintf("sealed %lld audit rows", (long long) run.rows);
+}
+
+/*
+ * steward.audit_verify(since timestamptz DEFAULT NULL) RETURNS TABLE
+ * (seal_id, ok, rows_checked, first_bad_event_id, detail): every seal since
+ * 'since' (all with NULL), oldest first, from the oldest whose rows are all
+ * still there (retention drops old partitions of the log and of the
+ * digests together).  Reads as the caller, who needs SELECT on the log and
+ * the seal tables.
+ */
+Datum
+steward_audit_verify(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	Datum		since = PG_ARGISNULL(0) ? (Datum) 0 : PG_GETARG_DATUM(0);
+	MemoryContext per_query = rsinfo->econtext->ecxt_per_query_memory;
+	int64		nseals;
+	int64	   *ids;
+	bytea	   *last_hash = NULL;
+	int64		i;
+	bool		isnull;
+
+	steward_init_srf(fcinfo);
+	SPI_connect();
+	steward_spi_exec("SELECT s.seal_id FROM steward.audit_seal s"
+					 " WHERE ($1::timestamptz IS NULL OR s.sealed_at >= $1)"
+					 "   AND s.min_logged_at >= COALESCE((SELECT pg_catalog.min(d.logged_at)"
+					 "                                     FROM steward.audit_seal_digest d),"
+					 "                                    s.min_logged_at)"
+					 " ORDER BY s.seal_id",
+					 SPI_OK_SELECT, 1, (Oid[]) {TIMESTAMPTZOID}, &since,
+					 PG_ARGISNULL(0) ? "n" : " ");
+	nseals = SPI_processed;
+	ids = palloc(sizeof(int64) * Max(nseals, 1));
+	for (i = 0; i < nseals; i++)
+		ids[i] = DatumGetInt64(steward_spi_getdatum(i, 1, &isnull));
+
+	for (i = 0; i < nseals; i++)
+	{
+		Datum		id = Int64GetDatum(ids[i]);
+		Datum		values[5];
+		bool		nulls[5] = {false, false, false, false, false};
+		bool		rows_ok;
+		bool		chain_ok;
+		bool		link_ok;
+		int64		row_count;
+		int64		stored;
+		int64		checked;
+		MemoryContext old;
+		StringInfoData detail;
+
+		/* each row against its stored digest, and rows that should not be there */
+		steward_spi_exec("SELECT pg_catalog.count(d.event_id), pg_catalog.count(l.event_id),"
+						 "       pg_catalog.min(COALESCE(d.event_id, l.event_id))"
+						 "         FILTER (WHERE d.digest IS DISTINCT FROM l.digest)"
+						 "  FROM (SELECT event_id, digest FROM steward.audit_seal_digest"
+						 "         WHERE seal_id = $1) d"
+						 "  FULL JOIN (SELECT l.event_id, " AUDIT_DIGEST_SQL("l") " AS digest"
+						 "              FROM steward.audit_log l, steward.audit_seal s"
+						 "             WHERE s.seal_id = $1 AND l.txid >= s.txid_from"
+						 "               AND l.txid < s.txid_to) l"
+						 "    ON l.event_id = d.event_id",
+						 SPI_OK_SELECT, 1, (Oid[]) {INT8OID}, &id, NULL);
+		stored = DatumGetInt64(steward_spi_getdatum(0, 1, &isnull));
+		checked = DatumGetInt64(steward_spi_getdatum(0, 2, &isnull));
+		values[3] = steward_spi_getdatum(0, 3, &nulls[3]);
+		rows_ok = nulls[3];
+
+		/* the chain over the stored digests, and its link to the seal before */
+		steward_spi_exec("SELECT s.row_count, s.hash = pg_catalog.sha256(s.prev_hash ||"
+						 "         COALESCE((SELECT pg_catalog.string_agg(d.digest, ''::bytea"
+						 "                                    ORDER BY d.txid, d.event_id)"
+						 "                    FROM steward.audit_seal_digest d"
+						 "                   WHERE d.seal_id = s.seal_id), ''::bytea)),"
+						 "       s.prev_hash, s.hash"
+						 "  FROM steward.audit_seal s WHERE s.seal_id = $1",
+						 SPI_OK_SELECT, 1, (Oid[]) {INT8OID}, &id, NULL);
+		row_count = DatumGetInt64(steward_spi_getdatum(0, 1, &isnull));
+		chain_ok = DatumGetBool(steward_spi_getdatum(0, 2, &isnull)) && !isnull;
+		link_ok = true;
+		if (last_hash != NULL)
+		{
+			bytea	   *prev = DatumGetByteaPP(steward_spi_getdatum(0, 3, &isnull));
+
+			link_ok = VARSIZE_ANY_EXHDR(prev) == VARSIZE_ANY_EXHDR(last_hash) &&
+				memcmp(VARDATA_ANY(prev), VARDATA_ANY(last_hash),
+					   VARSIZE_ANY_EXHDR(prev)) == 0;
+		}
+		old = MemoryContextSwitchTo(per_query);
+		last_hash = DatumGetByteaPCopy(steward_spi_getdatum(0, 4, &isnull));
+		MemoryContextSwitchTo(old);
+
+		initStringInfo(&detail);
+		if (!rows_ok)
+			appendStringInfo(&detail, "a row was changed, deleted or added after sealing; ");
+		if (stored != row_count || checked != row_count)
+			appendStringInfo(&detail, "sealed %lld rows, %lld digests kept, %lld rows found; ",
+							 (long long) row_count, (long long) stored, (long long) checked);
+		if (!chain_ok)
+			appendStringInfo(&detail, "the seal's hash does not match its digests; ");
+		if (!link_ok)
+			appendStringInfo(&detail, "the seal does not follow the one before it; ");
+		if (detail.len > 2)
+			detail.data[detail.len -= 2] = '\0';
+
+		values[0] = id;
+		values[1] = BoolGetDatum(rows_ok && chain_ok && link_ok &&
+								 stored == row_count && checked == row_count);
+		values[2] = Int64GetDatum(checked);
+		if (detail.len > 0)
+			values[4] = CStringGetTextDatum(detail.data);
+		else
+			nulls[4] = true;
+		old = MemoryContextSwitchTo(per_query);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		MemoryContextSwitchTo(old);
+	}
+	SPI_finish();
+	return (Datum) 0;
+}

@@ -1,0 +1,718 @@
+/*-------------------------------------------------------------------------
+ *
+ * trigger.c
+ *	  The audit trigger: statement-level AFTER triggers with transition
+ *	  tables, one per operation, that write one steward.audit_log row per
+ *	  changed row.
+ *
+ * A statement's rows come from its transition tables, so a bulk statement
+ * costs one trigger call and a few batched inserts, not a trigger call and
+ * an insert per row.  Each row's values become jsonb here, in C: common
+ * types directly, the others through to_jsonb.  Rows are written in
+ * batches by one prepared INSERT ... SELECT FROM unnest(...) with the
+ * extension's rights, in the audited statement's transaction: a change and
+ * its audit rows commit or roll back together (savepoints included).
+ *
+ * The policy travels in the trigger's arguments (audit_int.h), so the
+ * trigger reads no catalog of ours.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "access/transam.h"
+#include "access/xact.h"
+#include "catalog/pg_index.h"
+#include "catalog/pg_type.h"
+#include "commands/trigger.h"
+#include "executor/spi.h"
+#include "executor/tuptable.h"
+#include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "tcop/tcopprot.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/fmgroids.h"
+#include "utils/guc.h"
+#include "utils/json.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/numeric.h"
+#include "utils/rel.h"
+#include "utils/syscache.h"
+#include "utils/tuplestore.h"
+#include "utils/xid8.h"
+
+#include "audit/audit.h"
+#include "audit/audit_int.h"
+#include "core/guc.h"
+#include "core/spi_util.h"
+
+PG_FUNCTION_INFO_V1(steward_audit_trigger);
+
+/* Rows written per INSERT: bounds the memory of a bulk statement. */
+#define AUDIT_BATCH_ROWS	5000
+
+/* How a column's value becomes jsonb. */
+typedef enum AuditJsonKind
+{
+	AUDIT_JSON_INT,				/* int2, int4, int8: a number */
+	AUDIT_JSON_NUMERIC,			/* a number, or a string for NaN and infinity */
+	AUDIT_JSON_BOOL,
+	AUDIT_JSON_TEXT,			/* text, varchar: a string of the bytes */
+	AUDIT_JSON_JSONB,			/* the value itself */
+	AUDIT_JSON_DATETIME,		/* date, timestamp, timestamptz: ISO string */
+	AUDIT_JSON_OTHER			/* to_jsonb() */
+} AuditJsonKind;
+
+typedef struct AuditColumn
+{
+	AttrNumber	attnum;
+	char	   *name;
+	Oid			typid;			/* base type for the kinds above */
+	int16		typlen;
+	bool		typbyval;
+	bool		hashed;			/* stored as the SHA-256 of its text */
+	AuditJsonKind kind;
+	FmgrInfo	out;			/* output function (hashing, OTHER fallbacks) */
+	FmgrInfo   *tojsonb;		/* to_jsonb() typed for this column */
+} AuditColumn;
+
+typedef struct AuditTable
+{
+	Relation	rel;
+	int			ncols;			/* stored columns */
+	AuditColumn *cols;
+	int			nkeys;			/* key columns (indexes into cols) */
+	int		   *keys;
+	bool		skip_unchanged;
+	bool		capture_query;
+} AuditTable;
+
+/* One batch of rows to write. */
+typedef struct AuditBatch
+{
+	const char *op;
+	int			n;
+	Datum		keys[AUDIT_BATCH_ROWS];
+	bool		keys_null[AUDIT_BATCH_ROWS];
+	Datum		olds[AUDIT_BATCH_ROWS];
+	bool		olds_null[AUDIT_BATCH_ROWS];
+	Datum		news[AUDIT_BATCH_ROWS];
+	bool		news_null[AUDIT_BATCH_ROWS];
+} AuditBatch;
+
+static SPIPlanPtr audit_insert_plan = NULL;
+static bool audit_client_addr_known = false;
+static Datum audit_client_addr = (Datum) 0;	/* in TopMemoryContext */
+
+/* ---------------------------------------------------------------------
+ * The table's columns and policy
+ * ---------------------------------------------------------------------
+ */
+static AuditJsonKind
+audit_json_kind(Oid base)
+{
+	switch (base)
+	{
+		case INT2OID:
+		case INT4OID:
+		case INT8OID:
+			return AUDIT_JSON_INT;
+		case NUMERICOID:
+			return AUDIT_JSON_NUMERIC;
+		case BOOLOID:
+			return AUDIT_JSON_BOOL;
+		case TEXTOID:
+		case VARCHAROID:
+			return AUDIT_JSON_TEXT;
+		case JSONBOID:
+			return AUDIT_JSON_JSONB;
+		case DATEOID:
+		case TIMESTAMPOID:
+		case TIMESTAMPTZOID:
+			return AUDIT_JSON_DATETIME;
+		default:
+			return AUDIT_JSON_OTHER;
+	}
+}
+
+static bool
+audit_arg_names(Trigger *trig, char prefix, const char *name)
+{
+	int			i;
+
+	for (i = 1; i < trig->tgnargs; i++)
+		if (trig->tgargs[i][0] == prefix && strcmp(trig->tgargs[i] + 1, name) == 0)
+			return true;
+	return false;
+}
+
+/* The key: primary key, else replica identity index, else none. */
+int
+audit_key_attnums(Relation rel, AttrNumber **attnums)
+{
+	Oid			indexoid;
+	HeapTuple	tup;
+	Form_pg_index idx;
+	int			n;
+
+	*attnums = NULL;
+	(void) RelationGetIndexList(rel);
+	indexoid = OidIsValid(rel->rd_pkindex) ? rel->rd_pkindex : rel->rd_replidindex;
+	if (!OidIsValid(indexoid))
+		return 0;
+	tup = SearchSysCache1(INDEXRELID, ObjectIdGetDatum(indexoid));
+	if (!HeapTupleIsValid(tup))
+		return 0;
+	idx = (Form_pg_index) GETSTRUCT(tup);
+	n = idx->indnkeyatts;
+	*attnums = palloc(sizeof(AttrNumber) * Max(n, 1));
+	memcpy(*attnums, idx->indkey.values, sizeof(AttrNumber) * n);
+	ReleaseSysCache(tup);
+	return n;
+}
+
+static void
+audit_find_key(AuditTable *t)
+{
+	AttrNumber *attnums;
+	int			n = audit_key_attnums(t->rel, &attnums);
+	int			i,
+				c;
+
+	t->nkeys = 0;
+	t->keys = palloc(sizeof(int) * Max(n, 1));
+	for (i = 0; i < n; i++)
+		for (c = 0; c < t->ncols; c++)
+			if (t->cols[c].attnum == attnums[i])
+				t->keys[t->nkeys++] = c;
+}
+
+static void
+audit_describe(AuditTable *t, Relation rel, Trigger *trig)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	int			i;
+
+	t->rel = rel;
+	t->skip_unchanged = false;
+	t->capture_query = false;
+	if (trig->tgnargs > 0)
+	{
+		t->skip_unchanged = strchr(trig->tgargs[0], AUDIT_ARG_SKIP_UNCHANGED) != NULL;
+		t->capture_query = strchr(trig->tgargs[0], AUDIT_ARG_CAPTURE_QUERY) != NULL;
+	}
+	t->cols = palloc0(sizeof(AuditColumn) * desc->natts);
+	t->ncols = 0;
+	for (i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+		AuditColumn *c;
+		Oid			outfn;
+		bool		isvarlena;
+
+		if (att->attisdropped ||
+			audit_arg_names(trig, AUDIT_ARG_EXCLUDE, NameStr(att->attname)))
+			continue;
+		c = &t->cols[t->ncols++];
+		c->attnum = att->attnum;
+		c->name = NameStr(att->attname);
+		c->typid = getBaseType(att->atttypid);
+		c->typlen = att->attlen;
+		c->typbyval = att->attbyval;
+		c->hashed = audit_arg_names(trig, AUDIT_ARG_HASH, c->name);
+		c->kind = audit_json_kind(c->typid);
+		getTypeOutputInfo(att->atttypid, &outfn, &isvarlena);
+		fmgr_info(outfn, &c->out);
+		if (c->kind == AUDIT_JSON_OTHER && !c->hashed)
+		{
+			/* to_jsonb reads its argument's type from the call expression */
+			c->tojsonb = palloc0(sizeof(FmgrInfo));
+			fmgr_info(F_TO_JSONB, c->tojsonb);
+			c->tojsonb->fn_expr = (Node *)
+				makeFuncExpr(F_TO_JSONB, JSONBOID,
+							 list_make1(makeNullConst(att->atttypid, att->atttypmod,
+													  att->attcollation)),
+							 InvalidOid, InvalidOid, COERCE_EXPLICIT_CALL);
+		}
+	}
+	audit_find_key(t);
+}
+
+/* ---------------------------------------------------------------------
+ * Values to jsonb
+ * ---------------------------------------------------------------------
+ */
+static void
+audit_hash_value(AuditColumn *c, Datum value, JsonbValue *jv)
+{
+	char	   *text = OutputFunctionCall(&c->out, value);
+	bytea	   *in = (bytea *) cstring_to_text(text);
+	bytea	   *digest = DatumGetByteaPP(DirectFunctionCall1(sha256_bytea,
+															 PointerGetDatum(in)));
+	const unsigned char *d = (const unsigned char *) VARDATA_ANY(digest);
+	int			len = VARSIZE_ANY_EXHDR(digest);
+	char	   *hex = palloc(len * 2 + 1);
+	static const char digits[] = "0123456789abcdef";
+	int			i;
+
+	for (i = 0; i < len; i++)
+	{
+		hex[i * 2] = digits[d[i] >> 4];
+		hex[i * 2 + 1] = digits[d[i] & 0x0f];
+	}
+	hex[len * 2] = '\0';
+	jv->type = jbvString;
+	jv->val.string.val = hex;
+	jv->val.string.len = len * 2;
+}
+
+static void
+audit_string(JsonbValue *jv, char *s)
+{
+	jv->type = jbvString;
+	jv->val.string.val = s;
+	jv->val.string.len = strlen(s);
+}
+
+/* Push one column's key and value onto an object being built. */
+static void
+audit_push_column(JsonbParseState **state, AuditColumn *c, Datum value, bool isnull)
+{
+	JsonbValue	key;
+	JsonbValue	jv;
+
+	key.type = jbvString;
+	key.val.string.val = c->name;
+	key.val.string.len = strlen(c->name);
+	(void) pushJsonbValue(state, WJB_KEY, &key);
+
+	if (isnull)
+		jv.type = jbvNull;
+	else if (c->hashed)
+		audit_hash_value(c, value, &jv);
+	else
+	{
+		switch (c->kind)
+		{
+			case AUDIT_JSON_INT:
+				jv.type = jbvNumeric;
+				jv.val.numeric = int64_to_numeric(c->typid == INT2OID ? DatumGetInt16(value) :
+												  c->typid == INT4OID ? DatumGetInt32(value) :
+												  DatumGetInt64(value));
+				break;
+			case AUDIT_JSON_NUMERIC:
+				{
+					Numeric		num = DatumGetNumeric(value);
+
+					if (numeric_is_nan(num) || numeric_is_inf(num))
+						audit_string(&jv, OutputFunctionCall(&c->out, value));
+					else
+					{
+						jv.type = jbvNumeric;
+						jv.val.numeric = num;
+					}
+				}
+				break;
+			case AUDIT_JSON_BOOL:
+				jv.type = jbvBool;
+				jv.val.boolean = DatumGetBool(value);
+				break;
+			case AUDIT_JSON_TEXT:
+				{
+					text	   *t = DatumGetTextPP(value);
+
+					jv.type = jbvString;
+					jv.val.string.val = VARDATA_ANY(t);
+					jv.val.string.len = VARSIZE_ANY_EXHDR(t);
+				}
+				break;
+			case AUDIT_JSON_DATETIME:
+				audit_string(&jv, JsonEncodeDateTime(NULL, value, c->typid, NULL));
+				break;
+			case AUDIT_JSON_JSONB:
+				{
+					Jsonb	   *jb = DatumGetJsonbP(value);
+
+					jv.type = jbvBinary;
+					jv.val.binary.data = &jb->root;
+					jv.val.binary.len = VARSIZE(jb) - VARHDRSZ;
+				}
+				break;
+			case AUDIT_JSON_OTHER:
+				{
+					Jsonb	   *jb = DatumGetJsonbP(FunctionCall1(c->tojsonb, value));
+
+					jv.type = jbvBinary;
+					jv.val.binary.data = &jb->root;
+					jv.val.binary.len = VARSIZE(jb) - VARHDRSZ;
+				}
+				break;
+		}
+	}
+	(void) pushJsonbValue(state, WJB_VALUE, &jv);
+}
+
+/*
+ * The object of the columns of 'slot' selected by 'only' (NULL: all stored
+ * columns), or of the key columns when 'key'.
+ */
+static Datum
+audit_row_json(AuditTable *t, TupleTableSlot *slot, const bool *only, bool key)
+{
+	JsonbParseState *state = NULL;
+	JsonbValue *res;
+	int			n = key ? t->nkeys : t->ncols;
+	int			i;
+
+	(void) pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
+	for (i = 0; i < n; i++)
+	{
+		int			ci = key ? t->keys[i] : i;
+		AuditColumn *c = &t->cols[ci];
+		bool		isnull;
+		Datum		value;
+
+		if (only != NULL && !only[ci])
+			continue;
+		value = slot_getattr(slot, c->attnum, &isnull);
+		audit_push_column(&state, c, value, isnull);
+	}
+	res = pushJsonbValue(&state, WJB_END_OBJECT, NULL);
+	return JsonbPGetDatum(JsonbValueToJsonb(res));
+}
+
+/* Did column 'c' change between the two slots? */
+static bool
+audit_column_changed(AuditColumn *c, TupleTableSlot *old, TupleTableSlot *new)
+{
+	bool		oldnull,
+				newnull;
+	Datum		o = slot_getattr(old, c->attnum, &oldnull);
+	Datum		n = slot_getattr(new, c->attnum, &newnull);
+
+	if (oldnull || newnull)
+		return oldnull != newnull;
+	if (datumIsEqual(o, n, c->typbyval, c->typlen))
+		return false;
+	if (c->typlen == -1)
+	{
+		/* the same value stored differently (compressed, toasted) */
+		struct varlena *ov = PG_DETOAST_DATUM_PACKED(o);
+		struct varlena *nv = PG_DETOAST_DATUM_PACKED(n);
+
+		return VARSIZE_ANY_EXHDR(ov) != VARSIZE_ANY_EXHDR(nv) ||
+			memcmp(VARDATA_ANY(ov), VARDATA_ANY(nv), VARSIZE_ANY_EXHDR(ov)) != 0;
+	}
+	return true;
+}
+
+/* ---------------------------------------------------------------------
+ * Writing the log
+ * ---------------------------------------------------------------------
+ */
+/* inet_client_addr(), once per session; false for a Unix socket. */
+static bool
+audit_client_address(Datum *addr)
+{
+	if (!audit_client_addr_known)
+	{
+		LOCAL_FCINFO(fcinfo, 0);
+		Datum		result;
+
+		InitFunctionCallInfoData(*fcinfo, NULL, 0, InvalidOid, NULL, NULL);
+		result = inet_client_addr(fcinfo);
+		audit_client_addr_known = true;
+		if (!fcinfo->isnull)
+		{
+			MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+			audit_client_addr = datumCopy(result, false, -1);
+			MemoryContextSwitchTo(old);
+		}
+	}
+	*addr = audit_client_addr;
+	return audit_client_addr != (Datum) 0;
+}
+
+#define AUDIT_NPARAMS 15
+
+/* The batched insert, prepared once per session (with catalog rights). */
+static void
+audit_prepare(void)
+{
+	SPIPlanPtr	plan;
+
+	if (audit_insert_plan != NULL)
+		return;
+	plan = SPI_prepare("INSERT INTO steward.audit_log"
+					   " (txid, relid, schema_name, table_name, op, row_key, old_values,"
+					   "  new_values, changed_columns, db_user, \"session_user\", app_user,"
+					   "  application_name, client_addr, backend_pid, query_id)"
+					   " SELECT $1, $2, $3, $4, $5, u.k, u.o, u.n,"
+					   "        CASE WHEN $5 = 'UPDATE'"
+					   "             THEN ARRAY(SELECT pg_catalog.jsonb_object_keys(u.n)) END,"
+					   "        $9, $10, $11, $12, $13, $14, $15"
+					   "   FROM ROWS FROM (pg_catalog.unnest($6), pg_catalog.unnest($7),"
+					   "                   pg_catalog.unnest($8)) AS u(k, o, n)",
+					   AUDIT_NPARAMS,
+					   (Oid[]) {XID8OID, OIDOID, NAMEOID, NAMEOID, TEXTOID,
+						   JSONBARRAYOID, JSONBARRAYOID, JSONBARRAYOID,
+						   NAMEOID, NAMEOID, TEXTOID, TEXTOID, INETOID, INT4OID, INT8OID});
+	if (plan == NULL)
+		elog(ERROR, "could not prepare the audit log insert: %s",
+			 SPI_result_code_string(SPI_result));
+	if (SPI_keepplan(plan) != 0)
+		elog(ERROR, "could not keep the audit log insert plan");
+	audit_insert_plan = plan;
+}
+
+/* The statement's text, stored once (capture_query); its id. */
+static Datum
+audit_query_id(bool *isnull)
+{
+	const char *query = debug_query_string;
+	Datum		hash;
+	Datum		values[2];
+	Datum		id = (Datum) 0;
+	StewardCatalogAccess acc;
+
+	*isnull = true;
+	if (query == NULL)
+		return (Datum) 0;
+	hash = DirectFunctionCall1(sha256_bytea, PointerGetDatum(cstring_to_text(query)));
+	values[0] = hash;
+	values[1] = CStringGetTextDatum(query);
+	steward_catalog_enter(&acc);
+	steward_spi_exec("INSERT INTO steward.audit_query (query_hash, query) VALUES ($1, $2)"
+					 " ON CONFLICT (query_hash) DO NOTHING",
+					 SPI_OK_INSERT, 2, (Oid[]) {BYTEAOID, TEXTOID}, values, NULL);
+	/* a new snapshot: sees a row another session committed meanwhile */
+	CommandCounterIncrement();
+	steward_spi_exec("SELECT query_id FROM steward.audit_query WHERE query_hash = $1",
+					 SPI_OK_SELECT, 1, (Oid[]) {BYTEAOID}, values, NULL);
+	if (SPI_processed > 0)
+		id = steward_spi_getdatum(0, 1, isnull);
+	steward_catalog_exit(&acc);
+	return id;
+}
+
+static Datum
+audit_array(Datum *elems, bool *nulls, int n)
+{
+	int			dims[1] = {n};
+	int			lbs[1] = {1};
+
+	return PointerGetDatum(construct_md_array(elems, nulls, 1, dims, lbs, JSONBOID,
+											  -1, false, TYPALIGN_INT));
+}
+
+/* Write the batch (SPI connected, with the extension's rights). */
+static void
+audit_flush(AuditTable *t, AuditBatch *b, Datum query_id, bool query_id_null)
+{
+	Datum		values[AUDIT_NPARAMS];
+	char		nulls[AUDIT_NPARAMS];
+	StewardCatalogAccess acc;
+	Datum		addr;
+	const char *appname = application_name;
+	int			rc;
+
+	if (b->n == 0)
+		return;
+	memset(nulls, ' ', sizeof(nulls));
+	values[0] = FullTransactionIdGetDatum(GetTopFullTransactionId());
+	values[1] = ObjectIdGetDatum(RelationGetRelid(t->rel));
+	values[2] = CStringGetDatum(get_namespace_name(RelationGetNamespace(t->rel)));
+	values[2] = DirectFunctionCall1(namein, values[2]);
+	values[3] = DirectFunctionCall1(namein, CStringGetDatum(RelationGetRelationName(t->rel)));
+	values[4] = CStringGetTextDatum(b->op);
+	values[5] = audit_array(b->keys, b->keys_null, b->n);
+	values[6] = audit_array(b->olds, b->olds_null, b->n);
+	values[7] = audit_array(b->news, b->news_null, b->n);
+	values[8] = DirectFunctionCall1(namein, CStringGetDatum(GetUserNameFromId(GetUserId(), false)));
+	values[9] = DirectFunctionCall1(namein, CStringGetDatum(GetUserNameFromId(GetSessionUserId(), false)));
+	if (steward_app_user != NULL && steward_app_user[0] != '\0')
+		values[10] = CStringGetTextDatum(steward_app_user);
+	else
+		nulls[10] = 'n';
+	if (appname != NULL && appname[0] != '\0')
+		values[11] = CStringGetTextDatum(appname);
+	else
+		nulls[11] = 'n';
+	if (audit_client_address(&addr))
+		values[12] = addr;
+	else
+		nulls[12] = 'n';
+	values[13] = Int32GetDatum(MyProcPid);
+	values[14] = query_id;
+	if (query_id_null)
+		nulls[14] = 'n';
+
+	/* values are computed as the caller; only the write has our rights */
+	steward_catalog_enter(&acc);
+	audit_prepare();
+	rc = SPI_execute_plan(audit_insert_plan, values, nulls, false, 0);
+	steward_catalog_exit(&acc);
+	if (rc != SPI_OK_INSERT)
+		elog(ERROR, "audit log insert failed: %s", SPI_result_code_string(rc));
+	b->n = 0;
+}
+
+/* Read a transition table from its start with a read pointer of our own. */
+static void
+audit_rewind(Tuplestorestate *ts)
+{
+	int			ptr = tuplestore_alloc_read_pointer(ts, 0);
+
+	tuplestore_select_read_pointer(ts, ptr);
+	tuplestore_rescan(ts);
+}
+
+Datum
+steward_audit_trigger(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	TriggerEvent event;
+	AuditTable	t;
+	AuditBatch *b;
+	MemoryContext rowcxt;
+	MemoryContext old;
+	TupleTableSlot *oldslot = NULL;
+	TupleTableSlot *newslot = NULL;
+	Datum		query_id = (Datum) 0;
+	bool		query_id_null = true;
+	bool	   *changed;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("steward.audit_trigger() must be called as a trigger")));
+	event = trigdata->tg_event;
+	if (!TRIGGER_FIRED_AFTER(event) || !TRIGGER_FIRED_FOR_STATEMENT(event))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("steward.audit_trigger() must be an AFTER ... FOR EACH STATEMENT trigger"),
+				 errhint("Install it with steward.audit_enable().")));
+
+	audit_describe(&t, trigdata->tg_relation, trigdata->tg_trigger);
+	b = palloc(sizeof(AuditBatch));
+	b->n = 0;
+	if (TRIGGER_FIRED_BY_INSERT(event))
+		b->op = "INSERT";
+	else if (TRIGGER_FIRED_BY_UPDATE(event))
+		b->op = "UPDATE";
+	else if (TRIGGER_FIRED_BY_DELETE(event))
+		b->op = "DELETE";
+	else
+		b->op = "TRUNCATE";
+	if ((strcmp(b->op, "TRUNCATE") != 0) &&
+		((strcmp(b->op, "DELETE") != 0 && trigdata->tg_newtable == NULL) ||
+		 (strcmp(b->op, "INSERT") != 0 && trigdata->tg_oldtable == NULL)))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("steward.audit_trigger() needs the statement's transition tables"),
+				 errhint("Install it with steward.audit_enable().")));
+
+	SPI_connect();
+	if (t.capture_query)
+		query_id = audit_query_id(&query_id_null);
+
+	if (strcmp(b->op, "TRUNCATE") == 0)
+	{
+		b->keys_null[0] = b->olds_null[0] = b->news_null[0] = true;
+		b->n = 1;
+		audit_flush(&t, b, query_id, query_id_null);
+		SPI_finish();
+		return PointerGetDatum(NULL);
+	}
+
+	/* per-row values live until their batch is written */
+	rowcxt = AllocSetContextCreate(CurrentMemoryContext, "pg_steward audit rows",
+								   ALLOCSET_DEFAULT_SIZES);
+	changed = palloc(sizeof(bool) * Max(t.ncols, 1));
+	if (trigdata->tg_oldtable != NULL)
+	{
+		oldslot = MakeSingleTupleTableSlot(RelationGetDescr(t.rel), &TTSOpsMinimalTuple);
+		audit_rewind(trigdata->tg_oldtable);
+	}
+	if (trigdata->tg_newtable != NULL)
+	{
+		newslot = MakeSingleTupleTableSlot(RelationGetDescr(t.rel), &TTSOpsMinimalTuple);
+		audit_rewind(trigdata->tg_newtable);
+	}
+
+	for (;;)
+	{
+		bool		have_old = false;
+		bool		have_new = false;
+		int			i;
+		int			nchanged = 0;
+
+		if (oldslot != NULL)
+			have_old = tuplestore_gettupleslot(trigdata->tg_oldtable, true, false, oldslot);
+		if (newslot != NULL)
+			have_new = tuplestore_gettupleslot(trigdata->tg_newtable, true, false, newslot);
+		if (!have_old && !have_new)
+			break;
+		if ((oldslot != NULL && !have_old) || (newslot != NULL && !have_new))
+			elog(ERROR, "audit trigger: transition tables of different lengths");
+
+		old = MemoryContextSwitchTo(rowcxt);
+		if (have_old && have_new)
+		{
+			/* UPDATE: only the stored columns that changed */
+			for (i = 0; i < t.ncols; i++)
+			{
+				changed[i] = audit_column_changed(&t.cols[i], oldslot, newslot);
+				if (changed[i])
+					nchanged++;
+			}
+			if (nchanged == 0 && t.skip_unchanged)
+			{
+				MemoryContextSwitchTo(old);
+				continue;
+			}
+			b->olds[b->n] = audit_row_json(&t, oldslot, changed, false);
+			b->news[b->n] = audit_row_json(&t, newslot, changed, false);
+			b->olds_null[b->n] = b->news_null[b->n] = false;
+		}
+		else
+		{
+			TupleTableSlot *slot = have_new ? newslot : oldslot;
+			Datum		row = audit_row_json(&t, slot, NULL, false);
+
+			b->olds[b->n] = have_old ? row : (Datum) 0;
+			b->olds_null[b->n] = !have_old;
+			b->news[b->n] = have_new ? row : (Datum) 0;
+			b->news_null[b->n] = !have_new;
+		}
+		if (t.nkeys > 0)
+		{
+			b->keys[b->n] = audit_row_json(&t, have_new ? newslot : oldslot, NULL, true);
+			b->keys_null[b->n] = false;
+		}
+		else
+			b->keys_null[b->n] = true;
+		MemoryContextSwitchTo(old);
+
+		if (++b->n == AUDIT_BATCH_ROWS)
+		{
+			audit_flush(&t, b, query_id, query_id_null);
+			MemoryContextReset(rowcxt);
+		}
+	}
+	audit_flush(&t, b, query_id, query_id_null);
+
+	if (oldslot != NULL)
+		ExecDropSingleTupleTableSlot(oldslot);
+	if (newslot != NULL)
+		ExecDropSingleTupleTableSlot(newslot);
+	MemoryContextDelete(rowcxt);
+	SPI_finish();
+	return PointerGetDatum(NULL);
+}
