@@ -23,18 +23,19 @@
  * restored one) needs no catalog lookup: one flag argument, then one
  * argument per column, prefixed.
  */
-#define AUDIT_ARG_SKIP_UNCHANGED	's'		/* in the flags argument */
+#define AUDIT_ARG_SKIP_UNCHANGED	's' /* in the flags argument */
 #define AUDIT_ARG_CAPTURE_QUERY		'q'
-#define AUDIT_ARG_EXCLUDE			'-'		/* "-colname" */
-#define AUDIT_ARG_HASH				'#'		/* "#colname" */
+#define AUDIT_ARG_EXCLUDE			'-' /* "-colname" */
+#define AUDIT_ARG_HASH				'#' /* "#colname" */
 
 /* trigger.c: the key columns (primary key, else replica identity) */
 extern int	audit_key_attnums(Relation rel, AttrNumber **attnums);
 
+/* writer.c */
 extern void audit_write(Oid relid, const char *schema, const char *table,
 						const char *op, int n, Datum *keys, bool *keys_null,
 						Datum *olds, bool *olds_null, Datum *news, bool *news_null,
-						Datum query_id, bool query_id_null);
+						Datum *changed, Datum query_id, bool query_id_null);
 
 /* api.c */
 extern void audit_install_triggers(Oid relid);

@@ -110,7 +110,7 @@ steward_audit_ddl_trigger(PG_FUNCTION_ARGS)
 			news_null[0] = false;
 			audit_write(is_rel ? objid : InvalidOid, schema ? schema : "",
 						name ? name : "", "DDL", 1, keys, keys_null, keys, keys_null,
-						news, news_null, (Datum) 0, true);
+						news, news_null, NULL, (Datum) 0, true);
 		}
 	}
 	SPI_finish();

@@ -103,11 +103,9 @@ typedef struct AuditBatch
 	bool		olds_null[AUDIT_BATCH_ROWS];
 	Datum		news[AUDIT_BATCH_ROWS];
 	bool		news_null[AUDIT_BATCH_ROWS];
+	Datum		changed[AUDIT_BATCH_ROWS];	/* UPDATE: text[]; else 0 */
 } AuditBatch;
 
-static SPIPlanPtr audit_insert_plan = NULL;
-static bool audit_client_addr_known = false;
-static Datum audit_client_addr = (Datum) 0;	/* in TopMemoryContext */
 
 /* ---------------------------------------------------------------------
  * The table's columns and policy
@@ -386,6 +384,20 @@ audit_row_json(AuditTable *t, TupleTableSlot *slot, const bool *only, bool key)
 	return JsonbPGetDatum(JsonbValueToJsonb(res));
 }
 
+/* text[] of the names of the changed columns, in column order. */
+static Datum
+audit_changed_names(AuditTable *t, const bool *changed, int nchanged)
+{
+	Datum	   *names = palloc(sizeof(Datum) * Max(nchanged, 1));
+	int			n = 0;
+	int			i;
+
+	for (i = 0; i < t->ncols; i++)
+		if (changed[i])
+			names[n++] = CStringGetTextDatum(t->cols[i].name);
+	return PointerGetDatum(construct_array(names, n, TEXTOID, -1, false, TYPALIGN_INT));
+}
+
 /* Did column 'c' change between the two slots? */
 static bool
 audit_column_changed(AuditColumn *c, TupleTableSlot *old, TupleTableSlot *new)
@@ -415,62 +427,6 @@ audit_column_changed(AuditColumn *c, TupleTableSlot *old, TupleTableSlot *new)
  * Writing the log
  * ---------------------------------------------------------------------
  */
-/* inet_client_addr(), once per session; false for a Unix socket. */
-static bool
-audit_client_address(Datum *addr)
-{
-	if (!audit_client_addr_known)
-	{
-		LOCAL_FCINFO(fcinfo, 0);
-		Datum		result;
-
-		InitFunctionCallInfoData(*fcinfo, NULL, 0, InvalidOid, NULL, NULL);
-		result = inet_client_addr(fcinfo);
-		audit_client_addr_known = true;
-		if (!fcinfo->isnull)
-		{
-			MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
-
-			audit_client_addr = datumCopy(result, false, -1);
-			MemoryContextSwitchTo(old);
-		}
-	}
-	*addr = audit_client_addr;
-	return audit_client_addr != (Datum) 0;
-}
-
-#define AUDIT_NPARAMS 15
-
-/* The batched insert, prepared once per session (with catalog rights). */
-static void
-audit_prepare(void)
-{
-	SPIPlanPtr	plan;
-
-	if (audit_insert_plan != NULL)
-		return;
-	plan = SPI_prepare("INSERT INTO steward.audit_log"
-					   " (txid, relid, schema_name, table_name, op, row_key, old_values,"
-					   "  new_values, changed_columns, db_user, \"session_user\", app_user,"
-					   "  application_name, client_addr, backend_pid, query_id)"
-					   " SELECT $1, $2, $3, $4, $5, u.k, u.o, u.n,"
-					   "        CASE WHEN $5 = 'UPDATE'"
-					   "             THEN ARRAY(SELECT pg_catalog.jsonb_object_keys(u.n)) END,"
-					   "        $9, $10, $11, $12, $13, $14, $15"
-					   "   FROM ROWS FROM (pg_catalog.unnest($6), pg_catalog.unnest($7),"
-					   "                   pg_catalog.unnest($8)) AS u(k, o, n)",
-					   AUDIT_NPARAMS,
-					   (Oid[]) {XID8OID, OIDOID, NAMEOID, NAMEOID, TEXTOID,
-						   JSONBARRAYOID, JSONBARRAYOID, JSONBARRAYOID,
-						   NAMEOID, NAMEOID, TEXTOID, TEXTOID, INETOID, INT4OID, INT8OID});
-	if (plan == NULL)
-		elog(ERROR, "could not prepare the audit log insert: %s",
-			 SPI_result_code_string(SPI_result));
-	if (SPI_keepplan(plan) != 0)
-		elog(ERROR, "could not keep the audit log insert plan");
-	audit_insert_plan = plan;
-}
-
 /* The statement's text, stored once (capture_query); its id. */
 static Datum
 audit_query_id(bool *isnull)
@@ -501,71 +457,6 @@ audit_query_id(bool *isnull)
 	return id;
 }
 
-static Datum
-audit_array(Datum *elems, bool *nulls, int n)
-{
-	int			dims[1] = {n};
-	int			lbs[1] = {1};
-
-	return PointerGetDatum(construct_md_array(elems, nulls, 1, dims, lbs, JSONBOID,
-											  -1, false, TYPALIGN_INT));
-}
-
-/*
- * Write 'n' log rows of one table and operation, with who and where (SPI
- * connected; the write itself has the extension's rights).
- */
-void
-audit_write(Oid relid, const char *schema, const char *table, const char *op,
-			int n, Datum *keys, bool *keys_null, Datum *olds, bool *olds_null,
-			Datum *news, bool *news_null, Datum query_id, bool query_id_null)
-{
-	Datum		values[AUDIT_NPARAMS];
-	char		nulls[AUDIT_NPARAMS];
-	StewardCatalogAccess acc;
-	Datum		addr;
-	const char *appname = application_name;
-	int			rc;
-
-	if (n == 0)
-		return;
-	memset(nulls, ' ', sizeof(nulls));
-	values[0] = FullTransactionIdGetDatum(GetTopFullTransactionId());
-	values[1] = ObjectIdGetDatum(relid);
-	values[2] = DirectFunctionCall1(namein, CStringGetDatum(schema));
-	values[3] = DirectFunctionCall1(namein, CStringGetDatum(table));
-	values[4] = CStringGetTextDatum(op);
-	values[5] = audit_array(keys, keys_null, n);
-	values[6] = audit_array(olds, olds_null, n);
-	values[7] = audit_array(news, news_null, n);
-	values[8] = DirectFunctionCall1(namein, CStringGetDatum(GetUserNameFromId(GetUserId(), false)));
-	values[9] = DirectFunctionCall1(namein, CStringGetDatum(GetUserNameFromId(GetSessionUserId(), false)));
-	if (steward_app_user != NULL && steward_app_user[0] != '\0')
-		values[10] = CStringGetTextDatum(steward_app_user);
-	else
-		nulls[10] = 'n';
-	if (appname != NULL && appname[0] != '\0')
-		values[11] = CStringGetTextDatum(appname);
-	else
-		nulls[11] = 'n';
-	if (audit_client_address(&addr))
-		values[12] = addr;
-	else
-		nulls[12] = 'n';
-	values[13] = Int32GetDatum(MyProcPid);
-	values[14] = query_id;
-	if (query_id_null)
-		nulls[14] = 'n';
-
-	/* values are computed as the caller; only the write has our rights */
-	steward_catalog_enter(&acc);
-	audit_prepare();
-	rc = SPI_execute_plan(audit_insert_plan, values, nulls, false, 0);
-	steward_catalog_exit(&acc);
-	if (rc != SPI_OK_INSERT)
-		elog(ERROR, "audit log insert failed: %s", SPI_result_code_string(rc));
-}
-
 /* Write the batch of a table's statement. */
 static void
 audit_flush(AuditTable *t, AuditBatch *b, Datum query_id, bool query_id_null)
@@ -574,7 +465,7 @@ audit_flush(AuditTable *t, AuditBatch *b, Datum query_id, bool query_id_null)
 				get_namespace_name(RelationGetNamespace(t->rel)),
 				RelationGetRelationName(t->rel), b->op, b->n,
 				b->keys, b->keys_null, b->olds, b->olds_null, b->news, b->news_null,
-				query_id, query_id_null);
+				b->changed, query_id, query_id_null);
 	b->n = 0;
 }
 
@@ -640,6 +531,7 @@ steward_audit_trigger(PG_FUNCTION_ARGS)
 	if (strcmp(b->op, "TRUNCATE") == 0)
 	{
 		b->keys_null[0] = b->olds_null[0] = b->news_null[0] = true;
+		b->changed[0] = (Datum) 0;
 		b->n = 1;
 		audit_flush(&t, b, query_id, query_id_null);
 		SPI_finish();
@@ -695,12 +587,14 @@ steward_audit_trigger(PG_FUNCTION_ARGS)
 			b->olds[b->n] = audit_row_json(&t, oldslot, changed, false);
 			b->news[b->n] = audit_row_json(&t, newslot, changed, false);
 			b->olds_null[b->n] = b->news_null[b->n] = false;
+			b->changed[b->n] = audit_changed_names(&t, changed, nchanged);
 		}
 		else
 		{
 			TupleTableSlot *slot = have_new ? newslot : oldslot;
 			Datum		row = audit_row_json(&t, slot, NULL, false);
 
+			b->changed[b->n] = (Datum) 0;
 			b->olds[b->n] = have_old ? row : (Datum) 0;
 			b->olds_null[b->n] = !have_old;
 			b->news[b->n] = have_new ? row : (Datum) 0;

@@ -66,4 +66,13 @@
 	PortalRun((portal), (count), (top), true, (dest), (altdest), (qc))
 #endif
 
+/* Index entries of a tuple just inserted (16 added onlySummarizing). */
+#if PG_VERSION_NUM >= 160000
+#define steward_insert_index_tuples(rri, slot, estate) \
+	ExecInsertIndexTuples((rri), (slot), (estate), false, false, NULL, NIL, false)
+#else
+#define steward_insert_index_tuples(rri, slot, estate) \
+	ExecInsertIndexTuples((rri), (slot), (estate), false, false, NULL, NIL)
+#endif
+
 #endif							/* STEWARD_COMPAT_H */

@@ -181,7 +181,7 @@ steward_runner_reap(int slotno)
 			values[2] = Int32GetDatum(Max(copy.attempt, 1));
 			values[3] = TimestampTzGetDatum(copy.scheduled_for);
 			if (copy.scheduled_for == 0)
-				nulls[3] = 'n';		/* run_job() */
+				nulls[3] = 'n'; /* run_job() */
 			steward_catalog_enter(&acc);
 			SPI_connect();
 			steward_spi_exec("INSERT INTO steward.job_run"

@@ -1,0 +1,306 @@
+/*-------------------------------------------------------------------------
+ *
+ * writer.c
+ *	  Writing steward.audit_log rows, straight into the right partition.
+ *
+ * All rows of a statement share logged_at (the transaction's start), so
+ * they go to one partition: it is found once, by the partition bounds, and
+ * the rows are written with table_multi_insert() and their index entries
+ * added, as COPY does.  That skips planning and executing an INSERT per
+ * batch and writes one WAL record per page rather than per row.  The log
+ * has no triggers, rules or constraints besides NOT NULL, which the values
+ * here always meet; a superuser who adds a trigger to it gets the slower
+ * but complete path through an INSERT statement.
+ *
+ * No privilege is checked: this is the extension writing its own table.
+ * Values are computed by the caller as the role that made the change.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/heapam.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "commands/sequence.h"
+#include "executor/executor.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "partitioning/partbounds.h"
+#include "partitioning/partdesc.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/partcache.h"
+#include "utils/rel.h"
+#include "utils/xid8.h"
+
+#include "audit/audit_int.h"
+#include "core/compat.h"
+#include "core/guc.h"
+#include "core/pg_steward.h"
+#include "core/spi_util.h"
+
+/* Rows per table_multi_insert() call, as COPY uses. */
+#define AUDIT_MULTI_INSERT	1000
+
+/* The log's columns, by name, so that a partition's layout does not matter. */
+typedef enum AuditField
+{
+	AF_EVENT_ID, AF_LOGGED_AT, AF_TXID, AF_RELID, AF_SCHEMA, AF_TABLE, AF_OP,
+	AF_ROW_KEY, AF_OLD, AF_NEW, AF_CHANGED, AF_DB_USER, AF_SESSION_USER,
+	AF_APP_USER, AF_APPNAME, AF_CLIENT_ADDR, AF_PID, AF_QUERY_ID, AF_COUNT
+} AuditField;
+
+static const char *const audit_field_names[AF_COUNT] = {
+	"event_id", "logged_at", "txid", "relid", "schema_name", "table_name", "op",
+	"row_key", "old_values", "new_values", "changed_columns", "db_user",
+	"session_user", "app_user", "application_name", "client_addr",
+	"backend_pid", "query_id"
+};
+
+static bool audit_client_addr_known = false;
+static Datum audit_client_addr = (Datum) 0; /* in TopMemoryContext */
+
+/* inet_client_addr(), once per session; false for a Unix socket. */
+static bool
+audit_client_address(Datum *addr)
+{
+	if (!audit_client_addr_known)
+	{
+		LOCAL_FCINFO(fcinfo, 0);
+		Datum		result;
+
+		InitFunctionCallInfoData(*fcinfo, NULL, 0, InvalidOid, NULL, NULL);
+		result = inet_client_addr(fcinfo);
+		audit_client_addr_known = true;
+		if (!fcinfo->isnull)
+		{
+			MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+			audit_client_addr = datumCopy(result, false, -1);
+			MemoryContextSwitchTo(old);
+		}
+	}
+	*addr = audit_client_addr;
+	return audit_client_addr != (Datum) 0;
+}
+
+/* The partition of the log for 'logged_at' (the default one if none). */
+static Oid
+audit_partition_for(Relation log, TimestampTz logged_at)
+{
+	PartitionKey key = RelationGetPartitionKey(log);
+	PartitionDesc desc = RelationGetPartitionDesc(log, true);
+	PartitionBoundInfo bounds = desc->boundinfo;
+	Datum		value = TimestampTzGetDatum(logged_at);
+	bool		equal;
+	int			offset;
+	int			index = -1;
+
+	if (bounds == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("steward.audit_log has no partition")));
+	offset = partition_range_datum_bsearch(key->partsupfunc, key->partcollation,
+										   bounds, 1, &value, &equal);
+	index = bounds->indexes[offset + 1];	/* offset is -1 below the first bound */
+	if (index < 0)
+		index = bounds->default_index;
+	if (index < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_CHECK_VIOLATION),
+				 errmsg("no partition of steward.audit_log for %s",
+						timestamptz_to_str(logged_at))));
+	return desc->oids[index];
+}
+
+/* The same rows through an INSERT statement (SPI connected). */
+static void
+audit_write_sql(Datum *values, bool *isnull, int nrows, int ncols)
+{
+	StewardCatalogAccess acc;
+	Oid			types[AF_COUNT] = {
+		INT8OID, TIMESTAMPTZOID, XID8OID, OIDOID, NAMEOID, NAMEOID, TEXTOID,
+		JSONBOID, JSONBOID, JSONBOID, TEXTARRAYOID, NAMEOID, NAMEOID, TEXTOID,
+		TEXTOID, INETOID, INT4OID, INT8OID
+	};
+	char		nulls[AF_COUNT];
+	int			r,
+				c;
+
+	steward_catalog_enter(&acc);
+	for (r = 0; r < nrows; r++)
+	{
+		for (c = 0; c < ncols; c++)
+			nulls[c] = isnull[r * ncols + c] ? 'n' : ' ';
+		steward_spi_exec("INSERT INTO steward.audit_log (event_id, logged_at, txid, relid,"
+						 " schema_name, table_name, op, row_key, old_values, new_values,"
+						 " changed_columns, db_user, \"session_user\", app_user, application_name,"
+						 " client_addr, backend_pid, query_id)"
+						 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14,"
+						 "         $15, $16, $17, $18)",
+						 SPI_OK_INSERT, AF_COUNT, types, values + r * ncols, nulls);
+	}
+	steward_catalog_exit(&acc);
+}
+
+/*
+ * Write 'n' log rows of one table and operation, with who and where.
+ * 'changed' (UPDATE) is each row's text[] of changed columns, or NULL.
+ */
+void
+audit_write(Oid relid, const char *schema, const char *table, const char *op,
+			int n, Datum *keys, bool *keys_null, Datum *olds, bool *olds_null,
+			Datum *news, bool *news_null, Datum *changed,
+			Datum query_id, bool query_id_null)
+{
+	Oid			nsp = get_namespace_oid(STEWARD_SCHEMA_NAME, false);
+	Oid			logoid = get_relname_relid("audit_log", nsp);
+	Oid			seqoid = get_relname_relid("audit_event_id_seq", nsp);
+	Datum		common[AF_COUNT];
+	bool		common_null[AF_COUNT];
+	Datum	   *values;
+	bool	   *isnull;
+	Datum		addr;
+	Relation	log;
+	Relation	part;
+	int			r;
+
+	if (n == 0)
+		return;
+	if (!OidIsValid(logoid) || !OidIsValid(seqoid))
+		elog(ERROR, "steward.audit_log is missing");
+
+	/* what all rows share */
+	memset(common_null, false, sizeof(common_null));
+	common[AF_LOGGED_AT] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
+	common[AF_TXID] = FullTransactionIdGetDatum(GetTopFullTransactionId());
+	common[AF_RELID] = ObjectIdGetDatum(relid);
+	common[AF_SCHEMA] = DirectFunctionCall1(namein, CStringGetDatum(schema));
+	common[AF_TABLE] = DirectFunctionCall1(namein, CStringGetDatum(table));
+	common[AF_OP] = CStringGetTextDatum(op);
+	common[AF_DB_USER] = DirectFunctionCall1(namein,
+											 CStringGetDatum(GetUserNameFromId(GetUserId(), false)));
+	common[AF_SESSION_USER] = DirectFunctionCall1(namein,
+												  CStringGetDatum(GetUserNameFromId(GetSessionUserId(), false)));
+	if (steward_app_user != NULL && steward_app_user[0] != '\0')
+		common[AF_APP_USER] = CStringGetTextDatum(steward_app_user);
+	else
+		common_null[AF_APP_USER] = true;
+	if (application_name != NULL && application_name[0] != '\0')
+		common[AF_APPNAME] = CStringGetTextDatum(application_name);
+	else
+		common_null[AF_APPNAME] = true;
+	if (audit_client_address(&addr))
+		common[AF_CLIENT_ADDR] = addr;
+	else
+		common_null[AF_CLIENT_ADDR] = true;
+	common[AF_PID] = Int32GetDatum(MyProcPid);
+	common[AF_QUERY_ID] = query_id;
+	common_null[AF_QUERY_ID] = query_id_null;
+
+	values = palloc(sizeof(Datum) * AF_COUNT * n);
+	isnull = palloc(sizeof(bool) * AF_COUNT * n);
+	for (r = 0; r < n; r++)
+	{
+		Datum	   *v = values + r * AF_COUNT;
+		bool	   *nl = isnull + r * AF_COUNT;
+
+		memcpy(v, common, sizeof(common));
+		memcpy(nl, common_null, sizeof(common_null));
+		v[AF_EVENT_ID] = Int64GetDatum(nextval_internal(seqoid, false));
+		v[AF_ROW_KEY] = keys[r];
+		nl[AF_ROW_KEY] = keys_null[r];
+		v[AF_OLD] = olds[r];
+		nl[AF_OLD] = olds_null[r];
+		v[AF_NEW] = news[r];
+		nl[AF_NEW] = news_null[r];
+		nl[AF_CHANGED] = changed == NULL || changed[r] == (Datum) 0;
+		v[AF_CHANGED] = nl[AF_CHANGED] ? (Datum) 0 : changed[r];
+	}
+
+	log = table_open(logoid, RowExclusiveLock);
+	if (log->trigdesc != NULL || log->rd_rules != NULL)
+	{
+		/* someone added a trigger or rule to the log: let the executor run it */
+		table_close(log, NoLock);
+		audit_write_sql(values, isnull, n, AF_COUNT);
+		return;
+	}
+	part = table_open(audit_partition_for(log, GetCurrentTransactionStartTimestamp()),
+					  RowExclusiveLock);
+	{
+		TupleDesc	desc = RelationGetDescr(part);
+		int		   *map = palloc(sizeof(int) * desc->natts);
+		EState	   *estate = CreateExecutorState();
+		ResultRelInfo *rri = makeNode(ResultRelInfo);
+		BulkInsertState bistate = GetBulkInsertState();
+		CommandId	cid = GetCurrentCommandId(true);
+		TupleTableSlot **slots;
+		int			nslots = Min(n, AUDIT_MULTI_INSERT);
+		int			a,
+					i;
+
+		for (a = 0; a < desc->natts; a++)
+		{
+			Form_pg_attribute att = TupleDescAttr(desc, a);
+
+			map[a] = -1;
+			if (att->attisdropped)
+				continue;
+			for (i = 0; i < AF_COUNT; i++)
+				if (strcmp(NameStr(att->attname), audit_field_names[i]) == 0)
+					map[a] = i;
+			if (map[a] < 0 && att->attnotnull)
+				elog(ERROR, "steward.audit_log has an unknown column \"%s\"",
+					 NameStr(att->attname));
+		}
+
+		InitResultRelInfo(rri, part, 0, NULL, 0);
+		ExecOpenIndices(rri, false);
+		slots = palloc(sizeof(TupleTableSlot *) * nslots);
+		for (i = 0; i < nslots; i++)
+			slots[i] = table_slot_create(part, NULL);
+
+		for (r = 0; r < n; r += nslots)
+		{
+			int			batch = Min(nslots, n - r);
+
+			for (i = 0; i < batch; i++)
+			{
+				TupleTableSlot *slot = slots[i];
+				Datum	   *v = values + (r + i) * AF_COUNT;
+				bool	   *nl = isnull + (r + i) * AF_COUNT;
+
+				ExecClearTuple(slot);
+				for (a = 0; a < desc->natts; a++)
+				{
+					slot->tts_values[a] = map[a] >= 0 ? v[map[a]] : (Datum) 0;
+					slot->tts_isnull[a] = map[a] >= 0 ? nl[map[a]] : true;
+				}
+				ExecStoreVirtualTuple(slot);
+			}
+			table_multi_insert(part, slots, batch, cid, 0, bistate);
+			for (i = 0; i < batch; i++)
+			{
+				if (rri->ri_NumIndices > 0)
+					(void) steward_insert_index_tuples(rri, slots[i], estate);
+				ResetPerTupleExprContext(estate);
+			}
+		}
+
+		for (i = 0; i < nslots; i++)
+			ExecDropSingleTupleTableSlot(slots[i]);
+		ExecCloseIndices(rri);
+		FreeBulkInsertState(bistate);
+		FreeExecutorState(estate);
+	}
+	table_close(part, NoLock);
+	table_close(log, NoLock);
+}
