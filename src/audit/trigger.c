@@ -90,6 +90,9 @@ typedef struct AuditTable
 	int		   *keys;
 	bool		skip_unchanged;
 	bool		capture_query;
+	bool		query_known;	/* capture_query: looked up at the first write */
+	bool		query_id_null;
+	int64		query_id;
 } AuditTable;
 
 /* One batch of rows to write. */
@@ -201,6 +204,9 @@ audit_describe(AuditTable *t, Relation rel, Trigger *trig)
 	t->rel = rel;
 	t->skip_unchanged = false;
 	t->capture_query = false;
+	t->query_known = false;
+	t->query_id_null = true;
+	t->query_id = 0;
 	if (trig->tgnargs > 0)
 	{
 		t->skip_unchanged = strchr(trig->tgargs[0], AUDIT_ARG_SKIP_UNCHANGED) != NULL;
@@ -472,18 +478,18 @@ audit_prepare(void)
 }
 
 /* The statement's text, stored once (capture_query); its id. */
-static Datum
+static int64
 audit_query_id(bool *isnull)
 {
 	const char *query = debug_query_string;
 	Datum		hash;
 	Datum		values[2];
-	Datum		id = (Datum) 0;
+	int64		id = 0;
 	StewardCatalogAccess acc;
 
 	*isnull = true;
 	if (query == NULL)
-		return (Datum) 0;
+		return 0;
 	hash = DirectFunctionCall1(sha256_bytea, PointerGetDatum(cstring_to_text(query)));
 	values[0] = hash;
 	values[1] = CStringGetTextDatum(query);
@@ -496,7 +502,7 @@ audit_query_id(bool *isnull)
 	steward_spi_exec("SELECT query_id FROM steward.audit_query WHERE query_hash = $1",
 					 SPI_OK_SELECT, 1, (Oid[]) {BYTEAOID}, values, NULL);
 	if (SPI_processed > 0)
-		id = steward_spi_getdatum(0, 1, isnull);
+		id = DatumGetInt64(steward_spi_getdatum(0, 1, isnull));
 	steward_catalog_exit(&acc);
 	return id;
 }
@@ -513,7 +519,7 @@ audit_array(Datum *elems, bool *nulls, int n)
 
 /* Write the batch (SPI connected, with the extension's rights). */
 static void
-audit_flush(AuditTable *t, AuditBatch *b, Datum query_id, bool query_id_null)
+audit_flush(AuditTable *t, AuditBatch *b)
 {
 	Datum		values[AUDIT_NPARAMS];
 	char		nulls[AUDIT_NPARAMS];
@@ -524,6 +530,12 @@ audit_flush(AuditTable *t, AuditBatch *b, Datum query_id, bool query_id_null)
 
 	if (b->n == 0)
 		return;
+	/* the statement's text only once it has rows to log */
+	if (t->capture_query && !t->query_known)
+	{
+		t->query_id = audit_query_id(&t->query_id_null);
+		t->query_known = true;
+	}
 	memset(nulls, ' ', sizeof(nulls));
 	values[0] = FullTransactionIdGetDatum(GetTopFullTransactionId());
 	values[1] = ObjectIdGetDatum(RelationGetRelid(t->rel));
@@ -549,8 +561,8 @@ audit_flush(AuditTable *t, AuditBatch *b, Datum query_id, bool query_id_null)
 	else
 		nulls[12] = 'n';
 	values[13] = Int32GetDatum(MyProcPid);
-	values[14] = query_id;
-	if (query_id_null)
+	values[14] = Int64GetDatum(t->query_id);
+	if (t->query_id_null)
 		nulls[14] = 'n';
 
 	/* values are computed as the caller; only the write has our rights */
@@ -584,8 +596,6 @@ steward_audit_trigger(PG_FUNCTION_ARGS)
 	MemoryContext old;
 	TupleTableSlot *oldslot = NULL;
 	TupleTableSlot *newslot = NULL;
-	Datum		query_id = (Datum) 0;
-	bool		query_id_null = true;
 	bool	   *changed;
 
 	if (!CALLED_AS_TRIGGER(fcinfo))
@@ -619,14 +629,12 @@ steward_audit_trigger(PG_FUNCTION_ARGS)
 				 errhint("Install it with steward.audit_enable().")));
 
 	SPI_connect();
-	if (t.capture_query)
-		query_id = audit_query_id(&query_id_null);
 
 	if (strcmp(b->op, "TRUNCATE") == 0)
 	{
 		b->keys_null[0] = b->olds_null[0] = b->news_null[0] = true;
 		b->n = 1;
-		audit_flush(&t, b, query_id, query_id_null);
+		audit_flush(&t, b);
 		SPI_finish();
 		return PointerGetDatum(NULL);
 	}
@@ -704,12 +712,12 @@ steward_audit_trigger(PG_FUNCTION_ARGS)
 		{
 			/* the batch's arrays go with its rows */
 			old = MemoryContextSwitchTo(rowcxt);
-			audit_flush(&t, b, query_id, query_id_null);
+			audit_flush(&t, b);
 			MemoryContextSwitchTo(old);
 			MemoryContextReset(rowcxt);
 		}
 	}
-	audit_flush(&t, b, query_id, query_id_null);
+	audit_flush(&t, b);
 
 	if (oldslot != NULL)
 		ExecDropSingleTupleTableSlot(oldslot);
