@@ -606,34 +606,53 @@ steward_audit_after_utility(Node *parsetree)
 /*
  * steward.audit_row_as_of(tbl, key, at) RETURNS jsonb: the row as it was at
  * 'at' (its stored columns), from its INSERT and the UPDATEs after it; NULL
- * if it did not exist then.  Reads the log as the caller (who needs SELECT
+ * if it did not exist then: not yet inserted, or deleted, or gone with a
+ * TRUNCATE of the table (or of the partition whose statements logged the
+ * row's last change).  A partitioned table's rows include what statements
+ * naming a partition logged.  Reads the log as the caller (who needs SELECT
  * on steward.audit_log).
  */
 Datum
 steward_audit_row_as_of(PG_FUNCTION_ARGS)
 {
 	Datum		args[3];
+	Oid			relid;
+	Oid			row_relid = InvalidOid;
 	Jsonb	   *row = NULL;
 	MemoryContext caller = CurrentMemoryContext;
 	uint64		i;
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
 		PG_RETURN_NULL();
+	relid = PG_GETARG_OID(0);
 	args[0] = PG_GETARG_DATUM(0);
 	args[1] = PG_GETARG_DATUM(1);
 	args[2] = PG_GETARG_DATUM(2);
 	SPI_connect();
-	steward_spi_exec("SELECT op, new_values FROM steward.audit_log"
-					 " WHERE relid = $1 AND row_key = $2 AND logged_at <= $3"
-					 "   AND op IN ('INSERT', 'UPDATE', 'DELETE')"
+	/* TRUNCATE rows have no key: found by (relid, row_key IS NULL) */
+	steward_spi_exec("SELECT op, new_values, relid FROM steward.audit_log"
+					 " WHERE relid = ANY (ARRAY[$1::pg_catalog.oid] ||"
+					 "                    ARRAY(SELECT t.relid::pg_catalog.oid"
+					 "                            FROM pg_catalog.pg_partition_tree($1) t))"
+					 "   AND logged_at <= $3"
+					 "   AND ((row_key = $2 AND op IN ('INSERT', 'UPDATE', 'DELETE'))"
+					 "        OR (row_key IS NULL AND op = 'TRUNCATE'))"
 					 " ORDER BY event_id",
-					 SPI_OK_SELECT, 3, (Oid[]) {OIDOID, JSONBOID, TIMESTAMPTZOID}, args, NULL);
+					 SPI_OK_SELECT, 3, (Oid[]) {REGCLASSOID, JSONBOID, TIMESTAMPTZOID}, args, NULL);
 	for (i = 0; i < SPI_processed; i++)
 	{
 		char	   *op = steward_spi_gettext(i, 1);
 		bool		isnull;
 		Datum		newv = steward_spi_getdatum(i, 2, &isnull);
+		Oid			event_relid = DatumGetObjectId(steward_spi_getdatum(i, 3, &(bool) {false}));
 
+		if (strcmp(op, "TRUNCATE") == 0)
+		{
+			if (event_relid == relid || event_relid == row_relid)
+				row = NULL;
+			continue;
+		}
+		row_relid = event_relid;
 		if (strcmp(op, "DELETE") == 0)
 			row = NULL;
 		else if (strcmp(op, "INSERT") == 0 || row == NULL)
