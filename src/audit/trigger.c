@@ -154,6 +154,30 @@ audit_arg_names(Trigger *trig, char prefix, const char *name)
 	return false;
 }
 
+/* A deferrable primary key (the relcache's rd_pkindex has immediate ones). */
+static Oid
+audit_deferrable_pkey(Relation rel)
+{
+	List	   *indexes = RelationGetIndexList(rel);
+	ListCell   *lc;
+	Oid			result = InvalidOid;
+
+	foreach(lc, indexes)
+	{
+		HeapTuple	tup = SearchSysCache1(INDEXRELID, ObjectIdGetDatum(lfirst_oid(lc)));
+
+		if (!HeapTupleIsValid(tup))
+			continue;
+		if (((Form_pg_index) GETSTRUCT(tup))->indisprimary)
+			result = lfirst_oid(lc);
+		ReleaseSysCache(tup);
+		if (OidIsValid(result))
+			break;
+	}
+	list_free(indexes);
+	return result;
+}
+
 /* The key: primary key, else replica identity index, else none. */
 int
 audit_key_attnums(Relation rel, AttrNumber **attnums)
@@ -165,7 +189,11 @@ audit_key_attnums(Relation rel, AttrNumber **attnums)
 
 	*attnums = NULL;
 	(void) RelationGetIndexList(rel);
-	indexoid = OidIsValid(rel->rd_pkindex) ? rel->rd_pkindex : rel->rd_replidindex;
+	indexoid = rel->rd_pkindex;
+	if (!OidIsValid(indexoid))
+		indexoid = audit_deferrable_pkey(rel);
+	if (!OidIsValid(indexoid))
+		indexoid = rel->rd_replidindex;
 	if (!OidIsValid(indexoid))
 		return 0;
 	tup = SearchSysCache1(INDEXRELID, ObjectIdGetDatum(indexoid));
