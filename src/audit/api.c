@@ -563,6 +563,31 @@ audit_rename_column(RenameStmt *stmt)
 	}
 }
 
+/*
+ * After DROP TABLE, DROP SCHEMA or DROP OWNED: forget the policies of the
+ * tables that are gone (their regclass would dangle: pg_dump would write
+ * the bare OID, and a table that later gets it would look audited).
+ */
+static void
+audit_forget_dropped(void)
+{
+	Oid			nsp = get_namespace_oid(STEWARD_SCHEMA_NAME, true);
+	StewardCatalogAccess acc;
+
+	if (!OidIsValid(get_extension_oid(STEWARD_EXTENSION_NAME, true)) ||
+		!OidIsValid(nsp) || !OidIsValid(get_relname_relid("audit_policy", nsp)))
+		return;
+	CommandCounterIncrement();	/* see the drop */
+	steward_catalog_enter(&acc);
+	SPI_connect();
+	steward_spi_exec("DELETE FROM steward.audit_policy p"
+					 " WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_class c"
+					 "                    WHERE c.oid = p.tbl::pg_catalog.oid)",
+					 SPI_OK_DELETE, 0, NULL, NULL, NULL);
+	SPI_finish();
+	steward_catalog_exit(&acc);
+}
+
 void
 steward_audit_after_utility(Node *parsetree)
 {
@@ -596,6 +621,15 @@ steward_audit_after_utility(Node *parsetree)
 		if (stmt->renameType == OBJECT_COLUMN && stmt->relationType == OBJECT_TABLE)
 			audit_rename_column(stmt);
 	}
+	else if (IsA(parsetree, DropStmt))
+	{
+		ObjectType	type = ((DropStmt *) parsetree)->removeType;
+
+		if (type == OBJECT_TABLE || type == OBJECT_SCHEMA)
+			audit_forget_dropped();
+	}
+	else if (IsA(parsetree, DropOwnedStmt))
+		audit_forget_dropped();
 }
 
 /* ---------------------------------------------------------------------

@@ -17,7 +17,7 @@ extern void steward_audit_init(void);
 
 /*
  * After a utility statement: audit new partitions of audited tables; keep
- * the policy of a renamed column.
+ * the policy of a renamed column; forget the policies of dropped tables.
  */
 extern void steward_audit_after_utility(Node *parsetree);
 
