@@ -163,19 +163,23 @@ COMMENT ON VIEW steward.audited_tables IS
 
 GRANT SELECT ON steward.audited_tables TO PUBLIC;
 
--- History: read as the caller, who needs SELECT on steward.audit_log.
+-- History: read as the caller, who needs SELECT on steward.audit_log.  A
+-- partitioned table's history includes what statements naming one of its
+-- partitions logged (under the partition's relid).
 CREATE FUNCTION steward.audit_history(tbl regclass, key jsonb)
 RETURNS SETOF steward.audit_log
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
 	SELECT * FROM steward.audit_log l
-	 WHERE l.relid = tbl::pg_catalog.oid AND l.row_key = key
+	 WHERE l.relid = ANY (ARRAY[tbl::pg_catalog.oid] ||
+						  ARRAY(SELECT t.relid::pg_catalog.oid FROM pg_catalog.pg_partition_tree(tbl) t))
+	   AND l.row_key = key
 	 ORDER BY l.event_id
 $$;
 
 COMMENT ON FUNCTION steward.audit_history(regclass, jsonb) IS
-'the versions of one row (by its key, e.g. ''{"id": 42}''), oldest first';
+'the versions of one row (by its key, e.g. ''{"id": 42}''), oldest first; a partitioned table''s include its partitions''';
 
 CREATE FUNCTION steward.audit_row_as_of(tbl regclass, key jsonb, at timestamptz)
 RETURNS jsonb
@@ -184,7 +188,7 @@ LANGUAGE C STABLE
 SET search_path = pg_catalog, pg_temp;
 
 COMMENT ON FUNCTION steward.audit_row_as_of(regclass, jsonb, timestamptz) IS
-'the row (its audited columns) as it was at that time; NULL if it did not exist then';
+'the row (its audited columns) as it was at that time; NULL if it did not exist then (not yet inserted, deleted or truncated)';
 
 CREATE FUNCTION steward.audit_changes(tbl regclass, since timestamptz,
 									  until timestamptz DEFAULT pg_catalog.now())
@@ -193,12 +197,14 @@ LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
 	SELECT * FROM steward.audit_log l
-	 WHERE l.relid = tbl::pg_catalog.oid AND l.logged_at >= since AND l.logged_at <= until
+	 WHERE l.relid = ANY (ARRAY[tbl::pg_catalog.oid] ||
+						  ARRAY(SELECT t.relid::pg_catalog.oid FROM pg_catalog.pg_partition_tree(tbl) t))
+	   AND l.logged_at >= since AND l.logged_at <= until
 	 ORDER BY l.event_id DESC
 $$;
 
 COMMENT ON FUNCTION steward.audit_changes(regclass, timestamptz, timestamptz) IS
-'what changed in a table in a time window, newest first';
+'what changed in a table (a partitioned table: and its partitions) in a time window, newest first';
 
 -- Sealing and verification.
 CREATE FUNCTION steward.audit_seal_now()

@@ -15,9 +15,11 @@
  */
 #include "postgres.h"
 
+#include "access/genam.h"
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "catalog/catalog.h"
+#include "catalog/indexing.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_inherits.h"
@@ -31,6 +33,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
+#include "utils/inval.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
@@ -428,6 +431,163 @@ audit_new_partition(Oid parent, Oid child)
 	audit_tree_ddl(child, &policy);
 }
 
+/*
+ * Rewrite the arguments of 'relid''s audit triggers that name column
+ * 'oldname' (excluded or hashed) to name 'newname'; true if any did.  The
+ * catalog rows are updated in place: the triggers keep their OIDs and
+ * whether they are enabled.
+ */
+static bool
+audit_rename_trigger_args(Oid relid, const char *oldname, const char *newname)
+{
+	Relation	tgrel = table_open(TriggerRelationId, RowExclusiveLock);
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	bool		any = false;
+
+	ScanKeyInit(&key, Anum_pg_trigger_tgrelid, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(relid));
+	scan = systable_beginscan(tgrel, TriggerRelidNameIndexId, true, NULL, 1, &key);
+	while (HeapTupleIsValid(tup = systable_getnext(scan)))
+	{
+		Form_pg_trigger tg = (Form_pg_trigger) GETSTRUCT(tup);
+		bool		ours = false;
+		bool		changed = false;
+		bool		isnull;
+		bytea	   *val;
+		char	   *p;
+		StringInfoData args;
+		Datum		values[Natts_pg_trigger] = {0};
+		bool		nulls[Natts_pg_trigger] = {0};
+		bool		replace[Natts_pg_trigger] = {0};
+		HeapTuple	newtup;
+		int			i;
+
+		for (i = 0; i < lengthof(audit_trigger_names); i++)
+			if (strcmp(NameStr(tg->tgname), audit_trigger_names[i]) == 0)
+				ours = true;
+		if (!ours || tg->tgnargs == 0)
+			continue;
+		val = DatumGetByteaPP(heap_getattr(tup, Anum_pg_trigger_tgargs,
+										   RelationGetDescr(tgrel), &isnull));
+		if (isnull)
+			continue;
+		p = VARDATA_ANY(val);
+		initStringInfo(&args);
+		for (i = 0; i < tg->tgnargs; i++)
+		{
+			/* the first argument holds flags; the others "-col" or "#col" */
+			if (i > 0 && (p[0] == AUDIT_ARG_EXCLUDE || p[0] == AUDIT_ARG_HASH) &&
+				strcmp(p + 1, oldname) == 0)
+			{
+				appendStringInfo(&args, "%c%s", p[0], newname);
+				changed = true;
+			}
+			else
+				appendStringInfoString(&args, p);
+			appendStringInfoChar(&args, '\0');
+			p += strlen(p) + 1;
+		}
+		if (!changed)
+			continue;
+		values[Anum_pg_trigger_tgargs - 1] =
+			PointerGetDatum(cstring_to_text_with_len(args.data, args.len));
+		replace[Anum_pg_trigger_tgargs - 1] = true;
+		newtup = heap_modify_tuple(tup, RelationGetDescr(tgrel), values, nulls, replace);
+		CatalogTupleUpdate(tgrel, &newtup->t_self, newtup);
+		heap_freetuple(newtup);
+		any = true;
+	}
+	systable_endscan(scan);
+	table_close(tgrel, RowExclusiveLock);
+	if (any)
+		CacheInvalidateRelcacheByRelid(relid);
+	return any;
+}
+
+/*
+ * After ALTER TABLE ... RENAME COLUMN: the policy names excluded and hashed
+ * columns, so it follows the rename on the table and on every table below
+ * it that the rename reached (or an excluded column would be logged under
+ * its new name).
+ */
+static void
+audit_rename_column(RenameStmt *stmt)
+{
+	Oid			relid;
+	List	   *rels;
+	ListCell   *lc;
+	Datum	   *renamed;
+	int			n = 0;
+
+	if (stmt->relation == NULL || stmt->subname == NULL || stmt->newname == NULL ||
+		!OidIsValid(get_extension_oid(STEWARD_EXTENSION_NAME, true)))
+		return;
+	relid = RangeVarGetRelid(stmt->relation, NoLock, true);
+	if (!OidIsValid(relid))
+		return;
+	CommandCounterIncrement();	/* see the renamed column */
+	rels = stmt->relation->inh ? find_all_inheritors(relid, NoLock, NULL) : list_make1_oid(relid);
+	renamed = palloc(sizeof(Datum) * list_length(rels));
+	foreach(lc, rels)
+	{
+		Oid			child = lfirst_oid(lc);
+
+		/* only where the column now has the new name (ONLY, inheritance) */
+		if (get_attnum(child, stmt->newname) == InvalidAttrNumber ||
+			get_attnum(child, stmt->subname) != InvalidAttrNumber)
+			continue;
+		(void) audit_rename_trigger_args(child, stmt->subname, stmt->newname);
+		renamed[n++] = ObjectIdGetDatum(child);
+	}
+	if (n > 0)
+	{
+		StewardCatalogAccess acc;
+		Datum		args[3];
+
+		args[0] = PointerGetDatum(construct_array(renamed, n, OIDOID, sizeof(Oid), true,
+												  TYPALIGN_INT));
+		args[1] = CStringGetTextDatum(stmt->subname);
+		args[2] = CStringGetTextDatum(stmt->newname);
+		steward_catalog_enter(&acc);
+		SPI_connect();
+		steward_spi_exec("UPDATE steward.audit_policy"
+						 "   SET exclude_columns = pg_catalog.array_replace(exclude_columns, $2, $3),"
+						 "       hash_columns = pg_catalog.array_replace(hash_columns, $2, $3)"
+						 " WHERE tbl::pg_catalog.oid = ANY ($1)"
+						 "   AND ($2 = ANY (exclude_columns) OR $2 = ANY (hash_columns))",
+						 SPI_OK_UPDATE, 3, (Oid[]) {OIDARRAYOID, TEXTOID, TEXTOID}, args, NULL);
+		SPI_finish();
+		steward_catalog_exit(&acc);
+	}
+}
+
+/*
+ * After DROP TABLE, DROP SCHEMA or DROP OWNED: forget the policies of the
+ * tables that are gone (their regclass would dangle: pg_dump would write
+ * the bare OID, and a table that later gets it would look audited).
+ */
+static void
+audit_forget_dropped(void)
+{
+	Oid			nsp = get_namespace_oid(STEWARD_SCHEMA_NAME, true);
+	StewardCatalogAccess acc;
+
+	if (!OidIsValid(get_extension_oid(STEWARD_EXTENSION_NAME, true)) ||
+		!OidIsValid(nsp) || !OidIsValid(get_relname_relid("audit_policy", nsp)))
+		return;
+	CommandCounterIncrement();	/* see the drop */
+	steward_catalog_enter(&acc);
+	SPI_connect();
+	steward_spi_exec("DELETE FROM steward.audit_policy p"
+					 " WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_class c"
+					 "                    WHERE c.oid = p.tbl::pg_catalog.oid)",
+					 SPI_OK_DELETE, 0, NULL, NULL, NULL);
+	SPI_finish();
+	steward_catalog_exit(&acc);
+}
+
 void
 steward_audit_after_utility(Node *parsetree)
 {
@@ -454,6 +614,22 @@ steward_audit_after_utility(Node *parsetree)
 													 NoLock, true));
 		}
 	}
+	else if (IsA(parsetree, RenameStmt))
+	{
+		RenameStmt *stmt = (RenameStmt *) parsetree;
+
+		if (stmt->renameType == OBJECT_COLUMN && stmt->relationType == OBJECT_TABLE)
+			audit_rename_column(stmt);
+	}
+	else if (IsA(parsetree, DropStmt))
+	{
+		ObjectType	type = ((DropStmt *) parsetree)->removeType;
+
+		if (type == OBJECT_TABLE || type == OBJECT_SCHEMA)
+			audit_forget_dropped();
+	}
+	else if (IsA(parsetree, DropOwnedStmt))
+		audit_forget_dropped();
 }
 
 /* ---------------------------------------------------------------------
@@ -464,34 +640,53 @@ steward_audit_after_utility(Node *parsetree)
 /*
  * steward.audit_row_as_of(tbl, key, at) RETURNS jsonb: the row as it was at
  * 'at' (its stored columns), from its INSERT and the UPDATEs after it; NULL
- * if it did not exist then.  Reads the log as the caller (who needs SELECT
+ * if it did not exist then: not yet inserted, or deleted, or gone with a
+ * TRUNCATE of the table (or of the partition whose statements logged the
+ * row's last change).  A partitioned table's rows include what statements
+ * naming a partition logged.  Reads the log as the caller (who needs SELECT
  * on steward.audit_log).
  */
 Datum
 steward_audit_row_as_of(PG_FUNCTION_ARGS)
 {
 	Datum		args[3];
+	Oid			relid;
+	Oid			row_relid = InvalidOid;
 	Jsonb	   *row = NULL;
 	MemoryContext caller = CurrentMemoryContext;
 	uint64		i;
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
 		PG_RETURN_NULL();
+	relid = PG_GETARG_OID(0);
 	args[0] = PG_GETARG_DATUM(0);
 	args[1] = PG_GETARG_DATUM(1);
 	args[2] = PG_GETARG_DATUM(2);
 	SPI_connect();
-	steward_spi_exec("SELECT op, new_values FROM steward.audit_log"
-					 " WHERE relid = $1 AND row_key = $2 AND logged_at <= $3"
-					 "   AND op IN ('INSERT', 'UPDATE', 'DELETE')"
+	/* TRUNCATE rows have no key: found by (relid, row_key IS NULL) */
+	steward_spi_exec("SELECT op, new_values, relid FROM steward.audit_log"
+					 " WHERE relid = ANY (ARRAY[$1::pg_catalog.oid] ||"
+					 "                    ARRAY(SELECT t.relid::pg_catalog.oid"
+					 "                            FROM pg_catalog.pg_partition_tree($1) t))"
+					 "   AND logged_at <= $3"
+					 "   AND ((row_key = $2 AND op IN ('INSERT', 'UPDATE', 'DELETE'))"
+					 "        OR (row_key IS NULL AND op = 'TRUNCATE'))"
 					 " ORDER BY event_id",
-					 SPI_OK_SELECT, 3, (Oid[]) {OIDOID, JSONBOID, TIMESTAMPTZOID}, args, NULL);
+					 SPI_OK_SELECT, 3, (Oid[]) {REGCLASSOID, JSONBOID, TIMESTAMPTZOID}, args, NULL);
 	for (i = 0; i < SPI_processed; i++)
 	{
 		char	   *op = steward_spi_gettext(i, 1);
 		bool		isnull;
 		Datum		newv = steward_spi_getdatum(i, 2, &isnull);
+		Oid			event_relid = DatumGetObjectId(steward_spi_getdatum(i, 3, &(bool) {false}));
 
+		if (strcmp(op, "TRUNCATE") == 0)
+		{
+			if (event_relid == relid || event_relid == row_relid)
+				row = NULL;
+			continue;
+		}
+		row_relid = event_relid;
 		if (strcmp(op, "DELETE") == 0)
 			row = NULL;
 		else if (strcmp(op, "INSERT") == 0 || row == NULL)

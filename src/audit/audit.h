@@ -15,7 +15,10 @@
 
 extern void steward_audit_init(void);
 
-/* After a utility statement: audit new partitions of audited tables. */
+/*
+ * After a utility statement: audit new partitions of audited tables; keep
+ * the policy of a renamed column; forget the policies of dropped tables.
+ */
 extern void steward_audit_after_utility(Node *parsetree);
 
 PGDLLEXPORT Datum steward_audit_trigger(PG_FUNCTION_ARGS);

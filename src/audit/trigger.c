@@ -90,6 +90,9 @@ typedef struct AuditTable
 	int		   *keys;
 	bool		skip_unchanged;
 	bool		capture_query;
+	bool		query_known;	/* capture_query: looked up at the first write */
+	bool		query_id_null;
+	int64		query_id;
 } AuditTable;
 
 /* One batch of rows to write. */
@@ -149,6 +152,30 @@ audit_arg_names(Trigger *trig, char prefix, const char *name)
 	return false;
 }
 
+/* A deferrable primary key (the relcache's rd_pkindex has immediate ones). */
+static Oid
+audit_deferrable_pkey(Relation rel)
+{
+	List	   *indexes = RelationGetIndexList(rel);
+	ListCell   *lc;
+	Oid			result = InvalidOid;
+
+	foreach(lc, indexes)
+	{
+		HeapTuple	tup = SearchSysCache1(INDEXRELID, ObjectIdGetDatum(lfirst_oid(lc)));
+
+		if (!HeapTupleIsValid(tup))
+			continue;
+		if (((Form_pg_index) GETSTRUCT(tup))->indisprimary)
+			result = lfirst_oid(lc);
+		ReleaseSysCache(tup);
+		if (OidIsValid(result))
+			break;
+	}
+	list_free(indexes);
+	return result;
+}
+
 /* The key: primary key, else replica identity index, else none. */
 int
 audit_key_attnums(Relation rel, AttrNumber **attnums)
@@ -160,7 +187,11 @@ audit_key_attnums(Relation rel, AttrNumber **attnums)
 
 	*attnums = NULL;
 	(void) RelationGetIndexList(rel);
-	indexoid = OidIsValid(rel->rd_pkindex) ? rel->rd_pkindex : rel->rd_replidindex;
+	indexoid = rel->rd_pkindex;
+	if (!OidIsValid(indexoid))
+		indexoid = audit_deferrable_pkey(rel);
+	if (!OidIsValid(indexoid))
+		indexoid = rel->rd_replidindex;
 	if (!OidIsValid(indexoid))
 		return 0;
 	tup = SearchSysCache1(INDEXRELID, ObjectIdGetDatum(indexoid));
@@ -199,6 +230,9 @@ audit_describe(AuditTable *t, Relation rel, Trigger *trig)
 	t->rel = rel;
 	t->skip_unchanged = false;
 	t->capture_query = false;
+	t->query_known = false;
+	t->query_id_null = true;
+	t->query_id = 0;
 	if (trig->tgnargs > 0)
 	{
 		t->skip_unchanged = strchr(trig->tgargs[0], AUDIT_ARG_SKIP_UNCHANGED) != NULL;
@@ -428,18 +462,18 @@ audit_column_changed(AuditColumn *c, TupleTableSlot *old, TupleTableSlot *new)
  * ---------------------------------------------------------------------
  */
 /* The statement's text, stored once (capture_query); its id. */
-static Datum
+static int64
 audit_query_id(bool *isnull)
 {
 	const char *query = debug_query_string;
 	Datum		hash;
 	Datum		values[2];
-	Datum		id = (Datum) 0;
+	int64		id = 0;
 	StewardCatalogAccess acc;
 
 	*isnull = true;
 	if (query == NULL)
-		return (Datum) 0;
+		return 0;
 	hash = DirectFunctionCall1(sha256_bytea, PointerGetDatum(cstring_to_text(query)));
 	values[0] = hash;
 	values[1] = CStringGetTextDatum(query);
@@ -452,20 +486,28 @@ audit_query_id(bool *isnull)
 	steward_spi_exec("SELECT query_id FROM steward.audit_query WHERE query_hash = $1",
 					 SPI_OK_SELECT, 1, (Oid[]) {BYTEAOID}, values, NULL);
 	if (SPI_processed > 0)
-		id = steward_spi_getdatum(0, 1, isnull);
+		id = DatumGetInt64(steward_spi_getdatum(0, 1, isnull));
 	steward_catalog_exit(&acc);
 	return id;
 }
 
 /* Write the batch of a table's statement. */
 static void
-audit_flush(AuditTable *t, AuditBatch *b, Datum query_id, bool query_id_null)
+audit_flush(AuditTable *t, AuditBatch *b)
 {
+	if (b->n == 0)
+		return;
+	/* the statement's text only once it has rows to log */
+	if (t->capture_query && !t->query_known)
+	{
+		t->query_id = audit_query_id(&t->query_id_null);
+		t->query_known = true;
+	}
 	audit_write(RelationGetRelid(t->rel),
 				get_namespace_name(RelationGetNamespace(t->rel)),
 				RelationGetRelationName(t->rel), b->op, b->n,
 				b->keys, b->keys_null, b->olds, b->olds_null, b->news, b->news_null,
-				b->changed, query_id, query_id_null);
+				b->changed, Int64GetDatum(t->query_id), t->query_id_null);
 	b->n = 0;
 }
 
@@ -490,8 +532,6 @@ steward_audit_trigger(PG_FUNCTION_ARGS)
 	MemoryContext old;
 	TupleTableSlot *oldslot = NULL;
 	TupleTableSlot *newslot = NULL;
-	Datum		query_id = (Datum) 0;
-	bool		query_id_null = true;
 	bool	   *changed;
 
 	if (!CALLED_AS_TRIGGER(fcinfo))
@@ -525,15 +565,13 @@ steward_audit_trigger(PG_FUNCTION_ARGS)
 				 errhint("Install it with steward.audit_enable().")));
 
 	SPI_connect();
-	if (t.capture_query)
-		query_id = audit_query_id(&query_id_null);
 
 	if (strcmp(b->op, "TRUNCATE") == 0)
 	{
 		b->keys_null[0] = b->olds_null[0] = b->news_null[0] = true;
 		b->changed[0] = (Datum) 0;
 		b->n = 1;
-		audit_flush(&t, b, query_id, query_id_null);
+		audit_flush(&t, b);
 		SPI_finish();
 		return PointerGetDatum(NULL);
 	}
@@ -611,11 +649,14 @@ steward_audit_trigger(PG_FUNCTION_ARGS)
 
 		if (++b->n == AUDIT_BATCH_ROWS)
 		{
-			audit_flush(&t, b, query_id, query_id_null);
+			/* the batch's arrays go with its rows */
+			old = MemoryContextSwitchTo(rowcxt);
+			audit_flush(&t, b);
+			MemoryContextSwitchTo(old);
 			MemoryContextReset(rowcxt);
 		}
 	}
-	audit_flush(&t, b, query_id, query_id_null);
+	audit_flush(&t, b);
 
 	if (oldslot != NULL)
 		ExecDropSingleTupleTableSlot(oldslot);

@@ -421,7 +421,9 @@ hooks_process_utility(PlannedStmt *pstmt, const char *queryString,
 	else if (OidIsValid(renamed_role))
 		hooks_rename_owner(renamed_role, ((RenameStmt *) parsetree)->newname);
 
-	if (IsA(parsetree, CreateStmt) || IsA(parsetree, AlterTableStmt))
+	if (IsA(parsetree, CreateStmt) || IsA(parsetree, AlterTableStmt) ||
+		IsA(parsetree, RenameStmt) || IsA(parsetree, DropStmt) ||
+		IsA(parsetree, DropOwnedStmt))
 		steward_audit_after_utility(parsetree);
 
 	if (IsA(parsetree, CreateExtensionStmt) &&
