@@ -740,6 +740,26 @@ ROLLBACK;
 -- Rolled back: all is well again.
 SELECT bool_and(ok) AS all_ok FROM steward.audit_verify();
 
+-- DDL capture: off by default; on, one row per command, sealed like the rest.
+SELECT pg_temp.mark() AS m \gset
+CREATE TABLE ddl_probe (a int);
+SELECT count(*) AS ddl_rows_when_off FROM steward.audit_log WHERE event_id > :m;
+SET steward.audit_ddl = on;
+ALTER TABLE ddl_probe ADD COLUMN b text;
+CREATE INDEX ddl_probe_a ON ddl_probe (a);
+DROP TABLE ddl_probe;
+RESET steward.audit_ddl;
+SELECT op, relid <> 0 AS is_relation, schema_name,
+	   new_values->>'command_tag' AS command_tag, new_values->>'object_type' AS object_type,
+	   new_values->>'object_identity' AS object_identity, new_values->>'statement' AS statement
+  FROM steward.audit_log WHERE event_id > :m ORDER BY event_id;
+-- Only a superuser may turn it off.
+SET ROLE regress_audit_other;
+SET steward.audit_ddl = off;
+RESET ROLE;
+SELECT steward.audit_seal_now() > 0 AS ddl_rows_sealed;
+SELECT bool_and(ok) AS all_ok FROM steward.audit_verify();
+
 -- Clean up: the roles (their tables go with the schema).
 SET client_min_messages = warning;
 DROP SCHEMA aud, "My Schema" CASCADE;
@@ -749,3 +769,4 @@ DROP ROLE regress_audit_owner, regress_audit_other;
 -- Dropped tables leave no policy behind.
 SELECT count(*) AS policies_left FROM steward.audit_policy;
 SELECT steward.alter_job('audit_seal', enabled => true);
+
