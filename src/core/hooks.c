@@ -123,7 +123,7 @@ hooks_database_in_use(Oid dboid, bool force)
  * database's jobs.
  */
 static pg_noinline Oid
-hooks_exclusive_database(Node *parsetree)
+hooks_exclusive_database(Node *parsetree, bool isTopLevel)
 {
 	const char *dbname = NULL;
 	bool		force = false;
@@ -181,13 +181,20 @@ hooks_exclusive_database(Node *parsetree)
 			ok = hooks_owns_database(dboid) && !istemplate;
 			break;
 		case T_RenameStmt:
-			ok = hooks_owns_database(dboid) && have_createdb_privilege();
+			/* the new name must be free */
+			ok = hooks_owns_database(dboid) && have_createdb_privilege() &&
+				!OidIsValid(get_database_oid(((RenameStmt *) parsetree)->newname, true));
 			break;
 		default:
 			ok = have_createdb_privilege() &&
-				(istemplate || hooks_owns_database(dboid));
+				(istemplate || hooks_owns_database(dboid)) &&
+				!OidIsValid(get_database_oid(((CreatedbStmt *) parsetree)->dbname, true));
 			break;
 	}
+	/* DROP and CREATE DATABASE refuse to run inside a transaction block */
+	if (!IsA(parsetree, RenameStmt) &&
+		(!isTopLevel || IsTransactionBlock() || IsSubTransaction()))
+		ok = false;
 	if (!ok || hooks_database_in_use(dboid, force))
 		return InvalidOid;
 	return dboid;
@@ -368,7 +375,8 @@ hooks_process_utility(PlannedStmt *pstmt, const char *queryString,
 					  DestReceiver *dest, QueryCompletion *qc)
 {
 	Node	   *parsetree = pstmt->utilityStmt;
-	Oid			exclusive_db = hooks_exclusive_database(parsetree);
+	Oid			exclusive_db = hooks_exclusive_database(parsetree,
+													   context == PROCESS_UTILITY_TOPLEVEL);
 	Oid			renamed_role = InvalidOid;
 
 	if (IsA(parsetree, DropRoleStmt))

@@ -374,6 +374,14 @@ $visitor->query_safe('SELECT 1');
 ($ret, $out, $err) = $node->psql('postgres', 'DROP DATABASE t1');
 like($err, qr/is being accessed by other users/, 'a DROP DATABASE while others are connected fails');
 $visitor->quit;
+($ret, $out, $err) = $node->psql('postgres', 'BEGIN; DROP DATABASE t1; COMMIT');
+like($err, qr/cannot run inside a transaction block/, 'a DROP DATABASE in a transaction block fails');
+$node->safe_psql('postgres', 'CREATE DATABASE t1_taken');
+($ret, $out, $err) = $node->psql('postgres', 'ALTER DATABASE t1 RENAME TO t1_taken');
+like($err, qr/already exists/, 'a rename to a name in use fails');
+($ret, $out, $err) = $node->psql('postgres', 'CREATE DATABASE t1_taken TEMPLATE t1');
+like($err, qr/already exists/, 'a CREATE DATABASE with a name in use fails');
+$node->safe_psql('postgres', 'DROP DATABASE t1_taken');
 wait_for($node, "SELECT count(*) = 2 FROM t1_log", 't',
 	'the running job finished and the queued run ran', 't1');
 is($node->safe_psql('t1', "SELECT string_agg(status, ',' ORDER BY run_id) FROM steward.job_run r
