@@ -111,6 +111,18 @@ audit_seal(void)
 	Datum		seal_id;
 	int64		rows;
 
+	/*
+	 * The last seal is read with a snapshot taken after the lock.  A
+	 * transaction snapshot (REPEATABLE READ, SERIALIZABLE) could predate a
+	 * seal committed meanwhile: its rows would be sealed again and the chain
+	 * would fork.
+	 */
+	if (IsolationUsesXactSnapshot())
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TRANSACTION_STATE),
+				 errmsg("audit rows cannot be sealed in a REPEATABLE READ or SERIALIZABLE transaction"),
+				 errhint("Call steward.audit_seal_now() in a READ COMMITTED transaction.")));
+
 	/* one sealer at a time; writers of the log are not blocked */
 	steward_spi_exec("LOCK TABLE steward.audit_seal IN EXCLUSIVE MODE",
 					 SPI_OK_UTILITY, 0, NULL, NULL, NULL);
@@ -213,9 +225,20 @@ static void
 audit_seal_kind(StewardJobContext *ctx)
 {
 	AuditSealRun run = {0};
-	ErrorData  *edata;
+	ErrorData  *volatile edata = NULL;
+	int			save_isolation = DefaultXactIsoLevel;
 
-	edata = steward_in_xact(audit_seal_tx, &run, ctx->mcxt);
+	/* sealing needs READ COMMITTED, whatever default_transaction_isolation says */
+	DefaultXactIsoLevel = XACT_READ_COMMITTED;
+	PG_TRY();
+	{
+		edata = steward_in_xact(audit_seal_tx, &run, ctx->mcxt);
+	}
+	PG_FINALLY();
+	{
+		DefaultXactIsoLevel = save_isolation;
+	}
+	PG_END_TRY();
 	if (edata != NULL)
 		ReThrowError(edata);
 	ctx->message = psprintf("sealed %lld audit rows", (long long) run.rows);
