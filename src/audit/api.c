@@ -319,7 +319,7 @@ steward_audit_enable(PG_FUNCTION_ARGS)
 	table_close(rel, NoLock);
 
 	/* the log is partitioned by day once something is audited */
-	audit_ensure_partition_set();
+	audit_ensure_partition_set(true);
 
 	audit_tree_ddl(relid, &policy);
 

@@ -36,6 +36,6 @@ extern void audit_install_triggers(Oid relid);
 
 /* seal.c */
 extern void audit_seal_init(void);
-extern void audit_ensure_partition_set(void);
+extern void audit_ensure_partition_set(bool create);
 
 #endif							/* STEWARD_AUDIT_INT_H */

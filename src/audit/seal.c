@@ -66,11 +66,12 @@ audit_seal_init(void)
 
 /*
  * The log and the digests are partition sets (daily, retention from
- * steward.audit_retention), registered once something is audited; a
- * changed steward.audit_retention is applied here too.  SPI not connected.
+ * steward.audit_retention), registered ('create') once something is
+ * audited; a changed steward.audit_retention is applied here too, by
+ * audit_enable() and by every audit_seal run.
  */
 void
-audit_ensure_partition_set(void)
+audit_ensure_partition_set(bool create)
 {
 	static const char *const sets[] = {"steward.audit_log", "steward.audit_seal_digest"};
 	StewardCatalogAccess acc;
@@ -87,6 +88,8 @@ audit_ensure_partition_set(void)
 		steward_spi_exec("SELECT s.retention IS DISTINCT FROM $2"
 						 "  FROM steward.partition_set s WHERE s.parent = $1::pg_catalog.regclass",
 						 SPI_OK_SELECT, 2, (Oid[]) {TEXTOID, TEXTOID}, args, NULL);
+		if (SPI_processed == 0 && !create)
+			continue;
 		if (SPI_processed == 0)
 			steward_spi_exec("SELECT steward.partition_table($1::pg_catalog.regclass, 'logged_at',"
 							 " '1 day', premake => 3, retention => $2)",
@@ -210,13 +213,34 @@ steward_audit_seal_now(PG_FUNCTION_ARGS)
 typedef struct AuditSealRun
 {
 	int64		rows;
+	char	   *retention_error;	/* why steward.audit_retention was not applied */
+	MemoryContext mcxt;
 } AuditSealRun;
 
+static void
+audit_apply_retention(void *arg)
+{
+	audit_ensure_partition_set(false);
+}
+
+/*
+ * Apply steward.audit_retention to the partition sets (a bad value must not
+ * stop the sealing: it is reported), then seal.
+ */
 static void
 audit_seal_tx(void *arg)
 {
 	AuditSealRun *run = arg;
+	ErrorData  *edata = steward_in_subxact(audit_apply_retention, NULL);
 
+	if (edata != NULL)
+	{
+		ereport(WARNING,
+				(errcode(edata->sqlerrcode),
+				 errmsg("could not apply steward.audit_retention to the audit log: %s",
+						edata->message)));
+		run->retention_error = MemoryContextStrdup(run->mcxt, edata->message);
+	}
 	run->rows = audit_seal_as_owner();
 }
 
@@ -228,6 +252,7 @@ audit_seal_kind(StewardJobContext *ctx)
 	ErrorData  *volatile edata = NULL;
 	int			save_isolation = DefaultXactIsoLevel;
 
+	run.mcxt = ctx->mcxt;
 	/* sealing needs READ COMMITTED, whatever default_transaction_isolation says */
 	DefaultXactIsoLevel = XACT_READ_COMMITTED;
 	PG_TRY();
@@ -241,7 +266,11 @@ audit_seal_kind(StewardJobContext *ctx)
 	PG_END_TRY();
 	if (edata != NULL)
 		ReThrowError(edata);
-	ctx->message = psprintf("sealed %lld audit rows", (long long) run.rows);
+	if (run.retention_error != NULL)
+		ctx->message = psprintf("sealed %lld audit rows; steward.audit_retention not applied: %s",
+								(long long) run.rows, run.retention_error);
+	else
+		ctx->message = psprintf("sealed %lld audit rows", (long long) run.rows);
 }
 
 /*
