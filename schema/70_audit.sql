@@ -106,6 +106,20 @@ CREATE INDEX audit_seal_digest_seal_idx ON steward.audit_seal_digest (seal_id, e
 REVOKE ALL ON steward.audit_seal, steward.audit_seal_digest,
 	steward.audit_seal_digest_default FROM PUBLIC;
 
+-- pg_dump keeps the log, its seals and its numbering.  The daily partitions
+-- are made later, not by this script: pg_dump dumps them with their rows
+-- like any table.  The tables and sequences of the extension are dumped
+-- only if marked so.
+SELECT pg_catalog.pg_extension_config_dump('steward.audit_log_default', '');
+SELECT pg_catalog.pg_extension_config_dump('steward.audit_event_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('steward.audit_query', '');
+SELECT pg_catalog.pg_extension_config_dump(
+	pg_catalog.pg_get_serial_sequence('steward.audit_query', 'query_id'), '');
+SELECT pg_catalog.pg_extension_config_dump('steward.audit_seal', '');
+SELECT pg_catalog.pg_extension_config_dump(
+	pg_catalog.pg_get_serial_sequence('steward.audit_seal', 'seal_id'), '');
+SELECT pg_catalog.pg_extension_config_dump('steward.audit_seal_digest_default', '');
+
 -- API.
 CREATE FUNCTION steward.audit_trigger()
 RETURNS trigger
