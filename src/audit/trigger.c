@@ -702,11 +702,16 @@ steward_audit_trigger(PG_FUNCTION_ARGS)
 
 		if (++b->n == AUDIT_BATCH_ROWS)
 		{
+			/* the batch's arrays go with its rows */
+			old = MemoryContextSwitchTo(rowcxt);
 			audit_flush(&t, b, query_id, query_id_null);
+			MemoryContextSwitchTo(old);
 			MemoryContextReset(rowcxt);
 		}
 	}
+	old = MemoryContextSwitchTo(rowcxt);
 	audit_flush(&t, b, query_id, query_id_null);
+	MemoryContextSwitchTo(old);
 
 	if (oldslot != NULL)
 		ExecDropSingleTupleTableSlot(oldslot);
