@@ -280,10 +280,15 @@ GRANT SELECT ON steward.audit_policy TO PUBLIC;
 -- Statement texts, stored once per distinct text (capture_query).
 CREATE TABLE steward.audit_query (
 	query_id	bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-	query_hash	bytea NOT NULL UNIQUE,
+	query_hash	bytea NOT NULL,
 	query		text NOT NULL,
 	first_seen	timestamptz NOT NULL DEFAULT pg_catalog.now()
 );
+
+-- Not unique: a unique index would make a session wait for any other
+-- transaction that stored the same text and is still open.  Transactions
+-- that meet a new text at the same time may each store it.
+CREATE INDEX audit_query_hash_idx ON steward.audit_query (query_hash);
 
 COMMENT ON TABLE steward.audit_query IS
 'the text of audited statements, once per distinct text; steward.audit_log.query_id refers to it';
