@@ -655,6 +655,11 @@ my %forge = (
 		VALUES (1, 1, '1', now(), '\x00')},
 	'nextval of the event ids' => q{SELECT nextval('steward.audit_event_id_seq')},
 	'audit_seal_now()' => q{SELECT steward.audit_seal_now()},
+	'audit_verify()' => q{SELECT * FROM steward.audit_verify()},
+	'audit_seal_head()' => q{SELECT steward.audit_seal_head()},
+	'audit_history() of her own table' => q{SELECT * FROM steward.audit_history('shared.mine', '{"id": 1}')},
+	"audit_row_as_of() of alice's table" => q{SELECT steward.audit_row_as_of('shared.victim', '{"id": 1}', now())},
+	"audit_changes() of alice's table" => q{SELECT * FROM steward.audit_changes('shared.victim', now() - interval '1 day')},
 	"audit_enable() of alice's table" => q{SELECT steward.audit_enable('shared.victim', operations => '{TRUNCATE}')},
 	"audit_disable() of alice's table" => q{SELECT steward.audit_disable('shared.victim')},
 	"a trigger with steward.audit_trigger() on alice's table" => q{CREATE TRIGGER steward_audit_insert2
