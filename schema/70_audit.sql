@@ -24,10 +24,15 @@ GRANT SELECT ON steward.audit_policy TO PUBLIC;
 -- Statement texts, stored once per distinct text (capture_query).
 CREATE TABLE steward.audit_query (
 	query_id	bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-	query_hash	bytea NOT NULL UNIQUE,
+	query_hash	bytea NOT NULL,
 	query		text NOT NULL,
 	first_seen	timestamptz NOT NULL DEFAULT pg_catalog.now()
 );
+
+-- Not unique: a unique index would make a session wait for any other
+-- transaction that stored the same text and is still open.  Transactions
+-- that meet a new text at the same time may each store it.
+CREATE INDEX audit_query_hash_idx ON steward.audit_query (query_hash);
 
 COMMENT ON TABLE steward.audit_query IS
 'the text of audited statements, once per distinct text; steward.audit_log.query_id refers to it';
@@ -105,6 +110,20 @@ CREATE INDEX audit_seal_digest_seal_idx ON steward.audit_seal_digest (seal_id, e
 
 REVOKE ALL ON steward.audit_seal, steward.audit_seal_digest,
 	steward.audit_seal_digest_default FROM PUBLIC;
+
+-- pg_dump keeps the log, its seals and its numbering.  The daily partitions
+-- are made later, not by this script: pg_dump dumps them with their rows
+-- like any table.  The tables and sequences of the extension are dumped
+-- only if marked so.
+SELECT pg_catalog.pg_extension_config_dump('steward.audit_log_default', '');
+SELECT pg_catalog.pg_extension_config_dump('steward.audit_event_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('steward.audit_query', '');
+SELECT pg_catalog.pg_extension_config_dump(
+	pg_catalog.pg_get_serial_sequence('steward.audit_query', 'query_id'), '');
+SELECT pg_catalog.pg_extension_config_dump('steward.audit_seal', '');
+SELECT pg_catalog.pg_extension_config_dump(
+	pg_catalog.pg_get_serial_sequence('steward.audit_seal', 'seal_id'), '');
+SELECT pg_catalog.pg_extension_config_dump('steward.audit_seal_digest_default', '');
 
 -- API.
 CREATE FUNCTION steward.audit_trigger()

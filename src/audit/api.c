@@ -21,6 +21,7 @@
 #include "catalog/catalog.h"
 #include "catalog/indexing.h"
 #include "catalog/namespace.h"
+#include "catalog/partition.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_inherits.h"
 #include "catalog/pg_trigger.h"
@@ -418,6 +419,12 @@ audit_policy_of(Oid relid, AuditPolicy *policy)
 	return found;
 }
 
+/*
+ * After CREATE TABLE ... PARTITION OF or ALTER TABLE ... ATTACH PARTITION:
+ * audit 'child' like 'parent'.  Only if the statement did make 'child' a
+ * partition of 'parent': CREATE TABLE IF NOT EXISTS names an existing table,
+ * which may be anyone's, and it must not get triggers it did not ask for.
+ */
 static void
 audit_new_partition(Oid parent, Oid child)
 {
@@ -425,6 +432,10 @@ audit_new_partition(Oid parent, Oid child)
 
 	if (!OidIsValid(parent) || !OidIsValid(child) ||
 		!OidIsValid(get_extension_oid(STEWARD_EXTENSION_NAME, true)))
+		return;
+	if (get_rel_relkind(parent) != RELKIND_PARTITIONED_TABLE ||
+		!get_rel_relispartition(child) ||
+		get_partition_parent(child, false) != parent)
 		return;
 	if (!audit_policy_of(parent, &policy))
 		return;
@@ -599,8 +610,10 @@ steward_audit_after_utility(Node *parsetree)
 			audit_new_partition(RangeVarGetRelid(linitial(stmt->inhRelations), NoLock, true),
 								RangeVarGetRelid(stmt->relation, NoLock, true));
 	}
-	else if (IsA(parsetree, AlterTableStmt))
+	else if (IsA(parsetree, AlterTableStmt) &&
+			 ((AlterTableStmt *) parsetree)->objtype == OBJECT_TABLE)
 	{
+		/* not ALTER INDEX ... ATTACH PARTITION, which names indexes */
 		AlterTableStmt *stmt = (AlterTableStmt *) parsetree;
 		ListCell   *lc;
 

@@ -17,17 +17,26 @@
  */
 #include "postgres.h"
 
+#include "access/table.h"
 #include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "partitioning/partbounds.h"
+#include "partitioning/partdesc.h"
 #include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
 #include "utils/snapmgr.h"
+#include "utils/timestamp.h"
 
 #include "audit/audit.h"
 #include "audit/audit_int.h"
 #include "core/guc.h"
+#include "core/pg_steward.h"
 #include "core/spi_util.h"
 #include "core/xact.h"
 #include "scheduler/job_kind.h"
@@ -66,8 +75,9 @@ audit_seal_init(void)
 
 /*
  * The log and the digests are partition sets (daily, retention from
- * steward.audit_retention), registered once something is audited; a
- * changed steward.audit_retention is applied here too.  SPI not connected.
+ * steward.audit_retention), registered ('create') once something is
+ * audited; a changed steward.audit_retention is applied here too, by
+ * audit_enable() and by every audit_seal run.
  */
 void
 audit_ensure_partition_set(bool create)
@@ -132,6 +142,18 @@ audit_seal(void)
 	Datum		prev;
 	Datum		seal_id;
 	int64		rows;
+
+	/*
+	 * The last seal is read with a snapshot taken after the lock.  A
+	 * transaction snapshot (REPEATABLE READ, SERIALIZABLE) could predate a
+	 * seal committed meanwhile: its rows would be sealed again and the chain
+	 * would fork.
+	 */
+	if (IsolationUsesXactSnapshot())
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TRANSACTION_STATE),
+				 errmsg("audit rows cannot be sealed in a REPEATABLE READ or SERIALIZABLE transaction"),
+				 errhint("Call steward.audit_seal_now() in a READ COMMITTED transaction.")));
 
 	/* one sealer at a time; writers of the log are not blocked */
 	steward_spi_exec("LOCK TABLE steward.audit_seal IN EXCLUSIVE MODE",
@@ -230,14 +252,34 @@ steward_audit_seal_now(PG_FUNCTION_ARGS)
 typedef struct AuditSealRun
 {
 	int64		rows;
+	char	   *retention_error;	/* why steward.audit_retention was not applied */
+	MemoryContext mcxt;
 } AuditSealRun;
 
+static void
+audit_apply_retention(void *arg)
+{
+	audit_ensure_partition_set(false);
+}
+
+/*
+ * Apply steward.audit_retention to the partition sets (a bad value must not
+ * stop the sealing: it is reported), then seal.
+ */
 static void
 audit_seal_tx(void *arg)
 {
 	AuditSealRun *run = arg;
+	ErrorData  *edata = steward_in_subxact(audit_apply_retention, NULL);
 
-	audit_ensure_partition_set(false);
+	if (edata != NULL)
+	{
+		ereport(WARNING,
+				(errcode(edata->sqlerrcode),
+				 errmsg("could not apply steward.audit_retention to the audit log: %s",
+						edata->message)));
+		run->retention_error = MemoryContextStrdup(run->mcxt, edata->message);
+	}
 	run->rows = audit_seal_as_owner();
 }
 
@@ -246,48 +288,128 @@ static void
 audit_seal_kind(StewardJobContext *ctx)
 {
 	AuditSealRun run = {0};
-	ErrorData  *edata;
+	ErrorData  *volatile edata = NULL;
+	int			save_isolation = DefaultXactIsoLevel;
 
-	edata = steward_in_xact(audit_seal_tx, &run, ctx->mcxt);
+	run.mcxt = ctx->mcxt;
+	/* sealing needs READ COMMITTED, whatever default_transaction_isolation says */
+	DefaultXactIsoLevel = XACT_READ_COMMITTED;
+	PG_TRY();
+	{
+		edata = steward_in_xact(audit_seal_tx, &run, ctx->mcxt);
+	}
+	PG_FINALLY();
+	{
+		DefaultXactIsoLevel = save_isolation;
+	}
+	PG_END_TRY();
 	if (edata != NULL)
 		ReThrowError(edata);
-	ctx->message = psprintf("sealed %lld audit rows", (long long) run.rows);
+	if (run.retention_error != NULL)
+		ctx->message = psprintf("sealed %lld audit rows; steward.audit_retention not applied: %s",
+								(long long) run.rows, run.retention_error);
+	else
+		ctx->message = psprintf("sealed %lld audit rows", (long long) run.rows);
+}
+
+/*
+ * The lowest bound of the range partitions of steward.<name> (false if it
+ * has none): retention has dropped every partition below it.
+ */
+static bool
+audit_oldest_bound(const char *name, TimestampTz *bound)
+{
+	Oid			relid = get_relname_relid(name, get_namespace_oid(STEWARD_SCHEMA_NAME, false));
+	Relation	rel;
+	PartitionBoundInfo bi;
+	bool		found = false;
+
+	if (!OidIsValid(relid))
+		return false;
+	rel = table_open(relid, AccessShareLock);
+	if (rel->rd_rel->relkind == RELKIND_PARTITIONED_TABLE)
+	{
+		bi = RelationGetPartitionDesc(rel, true)->boundinfo;
+		if (bi != NULL && bi->strategy == PARTITION_STRATEGY_RANGE && bi->ndatums > 0 &&
+			bi->kind[0][0] == PARTITION_RANGE_DATUM_VALUE)
+		{
+			*bound = DatumGetTimestampTz(bi->datums[0][0]);
+			found = true;
+		}
+	}
+	table_close(rel, AccessShareLock);
+	return found;
 }
 
 /*
  * steward.audit_verify(since timestamptz DEFAULT NULL) RETURNS TABLE
  * (seal_id, ok, rows_checked, first_bad_event_id, detail): every seal since
- * 'since' (all with NULL), oldest first, from the oldest whose rows are all
- * still there (retention drops old partitions of the log and of the
- * digests together).  Reads as the caller, who needs SELECT on the log and
- * the seal tables.
+ * 'since' (all with NULL), oldest first.  Each must follow the seal before
+ * it (the first one the empty hash), its hash must match its digests, and
+ * its rows their digests.  Retention drops old partitions of the log and of
+ * the digests, never seals: a seal whose rows all lie before the oldest
+ * remaining partition is skipped, and so is one that reaches back before it
+ * and misses rows or digests; any other must be complete.  (Rows in a
+ * default partition with a time before the oldest partition are not
+ * verified.)  Reads as the caller, who needs SELECT on the log and the seal
+ * tables.
  */
 Datum
 steward_audit_verify(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	Datum		since = PG_ARGISNULL(0) ? (Datum) 0 : PG_GETARG_DATUM(0);
 	MemoryContext per_query = rsinfo->econtext->ecxt_per_query_memory;
+	Datum		args[2];
+	char		args_nulls[2] = {' ', ' '};
+	TimestampTz log_bound;
+	TimestampTz digest_bound;
+	bool		have_log_bound;
+	bool		have_digest_bound;
 	int64		nseals;
 	int64	   *ids;
-	bytea	   *last_hash = NULL;
+	char	   *before;			/* 'a': all its rows before the bound, 's': some */
+	bool	   *links;			/* follows the seal before it */
 	int64		i;
 	bool		isnull;
 
 	steward_init_srf(fcinfo);
+
+	/* retention has dropped everything below this (the later of the two) */
+	have_log_bound = audit_oldest_bound("audit_log", &log_bound);
+	have_digest_bound = audit_oldest_bound("audit_seal_digest", &digest_bound);
+	if (have_log_bound && have_digest_bound)
+		args[1] = TimestampTzGetDatum(Max(log_bound, digest_bound));
+	else if (have_log_bound || have_digest_bound)
+		args[1] = TimestampTzGetDatum(have_log_bound ? log_bound : digest_bound);
+	else
+		args_nulls[1] = 'n';
+	args[0] = PG_ARGISNULL(0) ? (Datum) 0 : PG_GETARG_DATUM(0);
+	if (PG_ARGISNULL(0))
+		args_nulls[0] = 'n';
+
 	SPI_connect();
-	steward_spi_exec("SELECT s.seal_id FROM steward.audit_seal s"
+	steward_spi_exec("SELECT s.seal_id,"
+					 "       CASE WHEN s.max_logged_at < $2 THEN 'a'"
+					 "            WHEN s.min_logged_at < $2 THEN 's' ELSE ' ' END::\"char\","
+					 "       s.link"
+					 "  FROM (SELECT s.*, s.prev_hash = COALESCE(pg_catalog.lag(s.hash)"
+					 "                                    OVER (ORDER BY s.seal_id), '\\x'::bytea) AS link"
+					 "          FROM steward.audit_seal s) s"
 					 " WHERE ($1::timestamptz IS NULL OR s.sealed_at >= $1)"
-					 "   AND s.min_logged_at >= COALESCE((SELECT pg_catalog.min(d.logged_at)"
-					 "                                     FROM steward.audit_seal_digest d),"
-					 "                                    s.min_logged_at)"
 					 " ORDER BY s.seal_id",
-					 SPI_OK_SELECT, 1, (Oid[]) {TIMESTAMPTZOID}, &since,
-					 PG_ARGISNULL(0) ? "n" : " ");
+					 SPI_OK_SELECT, 2, (Oid[]) {TIMESTAMPTZOID, TIMESTAMPTZOID}, args,
+					 args_nulls);
 	nseals = SPI_processed;
 	ids = palloc(sizeof(int64) * Max(nseals, 1));
+	before = palloc(Max(nseals, 1));
+	links = palloc(sizeof(bool) * Max(nseals, 1));
 	for (i = 0; i < nseals; i++)
+	{
 		ids[i] = DatumGetInt64(steward_spi_getdatum(i, 1, &isnull));
+		before[i] = DatumGetChar(steward_spi_getdatum(i, 2, &isnull));
+		links[i] = DatumGetBool(steward_spi_getdatum(i, 3, &isnull));
+	}
+	SPI_freetuptable(SPI_tuptable);
 
 	for (i = 0; i < nseals; i++)
 	{
@@ -296,12 +418,15 @@ steward_audit_verify(PG_FUNCTION_ARGS)
 		bool		nulls[5] = {false, false, false, false, false};
 		bool		rows_ok;
 		bool		chain_ok;
-		bool		link_ok;
 		int64		row_count;
 		int64		stored;
 		int64		checked;
 		MemoryContext old;
 		StringInfoData detail;
+
+		/* its rows are gone with the dropped partitions */
+		if (before[i] == 'a')
+			continue;
 
 		/* each row against its stored digest, and rows that should not be there */
 		steward_spi_exec("SELECT pg_catalog.count(d.event_id), pg_catalog.count(l.event_id),"
@@ -319,30 +444,23 @@ steward_audit_verify(PG_FUNCTION_ARGS)
 		checked = DatumGetInt64(steward_spi_getdatum(0, 2, &isnull));
 		values[3] = steward_spi_getdatum(0, 3, &nulls[3]);
 		rows_ok = nulls[3];
+		SPI_freetuptable(SPI_tuptable);
 
-		/* the chain over the stored digests, and its link to the seal before */
+		/* the chain over the stored digests */
 		steward_spi_exec("SELECT s.row_count, s.hash = pg_catalog.sha256(s.prev_hash ||"
 						 "         COALESCE((SELECT pg_catalog.string_agg(d.digest, ''::bytea"
 						 "                                    ORDER BY d.txid, d.event_id)"
 						 "                    FROM steward.audit_seal_digest d"
-						 "                   WHERE d.seal_id = s.seal_id), ''::bytea)),"
-						 "       s.prev_hash, s.hash"
+						 "                   WHERE d.seal_id = s.seal_id), ''::bytea))"
 						 "  FROM steward.audit_seal s WHERE s.seal_id = $1",
 						 SPI_OK_SELECT, 1, (Oid[]) {INT8OID}, &id, NULL);
 		row_count = DatumGetInt64(steward_spi_getdatum(0, 1, &isnull));
 		chain_ok = DatumGetBool(steward_spi_getdatum(0, 2, &isnull)) && !isnull;
-		link_ok = true;
-		if (last_hash != NULL)
-		{
-			bytea	   *prev = DatumGetByteaPP(steward_spi_getdatum(0, 3, &isnull));
+		SPI_freetuptable(SPI_tuptable);
 
-			link_ok = VARSIZE_ANY_EXHDR(prev) == VARSIZE_ANY_EXHDR(last_hash) &&
-				memcmp(VARDATA_ANY(prev), VARDATA_ANY(last_hash),
-					   VARSIZE_ANY_EXHDR(prev)) == 0;
-		}
-		old = MemoryContextSwitchTo(per_query);
-		last_hash = DatumGetByteaPCopy(steward_spi_getdatum(0, 4, &isnull));
-		MemoryContextSwitchTo(old);
+		/* partly gone with the dropped partitions */
+		if (before[i] == 's' && (stored != row_count || checked != row_count))
+			continue;
 
 		initStringInfo(&detail);
 		if (!rows_ok)
@@ -352,13 +470,13 @@ steward_audit_verify(PG_FUNCTION_ARGS)
 							 (long long) row_count, (long long) stored, (long long) checked);
 		if (!chain_ok)
 			appendStringInfo(&detail, "the seal's hash does not match its digests; ");
-		if (!link_ok)
+		if (!links[i])
 			appendStringInfo(&detail, "the seal does not follow the one before it; ");
 		if (detail.len > 2)
 			detail.data[detail.len -= 2] = '\0';
 
 		values[0] = id;
-		values[1] = BoolGetDatum(rows_ok && chain_ok && link_ok &&
+		values[1] = BoolGetDatum(rows_ok && chain_ok && links[i] &&
 								 stored == row_count && checked == row_count);
 		values[2] = Int64GetDatum(checked);
 		if (detail.len > 0)
@@ -368,6 +486,7 @@ steward_audit_verify(PG_FUNCTION_ARGS)
 		old = MemoryContextSwitchTo(per_query);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 		MemoryContextSwitchTo(old);
+		pfree(detail.data);
 	}
 	SPI_finish();
 	return (Datum) 0;

@@ -461,12 +461,18 @@ audit_column_changed(AuditColumn *c, TupleTableSlot *old, TupleTableSlot *new)
  * Writing the log
  * ---------------------------------------------------------------------
  */
-/* The statement's text, stored once (capture_query); its id. */
+/*
+ * The statement's text (capture_query), stored once; its id.  Looked up
+ * first, and inserted if this transaction cannot see it: no unique index,
+ * which would make a session wait for any other transaction that stored the
+ * same text and is still open, and fail a REPEATABLE READ transaction whose
+ * snapshot predates another's insert.  Transactions that meet a text for the
+ * first time at the same time may store it twice, under two ids.
+ */
 static int64
 audit_query_id(bool *isnull)
 {
 	const char *query = debug_query_string;
-	Datum		hash;
 	Datum		values[2];
 	int64		id = 0;
 	StewardCatalogAccess acc;
@@ -474,19 +480,17 @@ audit_query_id(bool *isnull)
 	*isnull = true;
 	if (query == NULL)
 		return 0;
-	hash = DirectFunctionCall1(sha256_bytea, PointerGetDatum(cstring_to_text(query)));
-	values[0] = hash;
+	values[0] = DirectFunctionCall1(sha256_bytea, PointerGetDatum(cstring_to_text(query)));
 	values[1] = CStringGetTextDatum(query);
 	steward_catalog_enter(&acc);
-	steward_spi_exec("INSERT INTO steward.audit_query (query_hash, query) VALUES ($1, $2)"
-					 " ON CONFLICT (query_hash) DO NOTHING",
-					 SPI_OK_INSERT, 2, (Oid[]) {BYTEAOID, TEXTOID}, values, NULL);
-	/* a new snapshot: sees a row another session committed meanwhile */
-	CommandCounterIncrement();
-	steward_spi_exec("SELECT query_id FROM steward.audit_query WHERE query_hash = $1",
+	steward_spi_exec("SELECT query_id FROM steward.audit_query WHERE query_hash = $1"
+					 " ORDER BY query_id LIMIT 1",
 					 SPI_OK_SELECT, 1, (Oid[]) {BYTEAOID}, values, NULL);
-	if (SPI_processed > 0)
-		id = DatumGetInt64(steward_spi_getdatum(0, 1, isnull));
+	if (SPI_processed == 0)
+		steward_spi_exec("INSERT INTO steward.audit_query (query_hash, query) VALUES ($1, $2)"
+						 " RETURNING query_id",
+						 SPI_OK_INSERT_RETURNING, 2, (Oid[]) {BYTEAOID, TEXTOID}, values, NULL);
+	id = DatumGetInt64(steward_spi_getdatum(0, 1, isnull));
 	steward_catalog_exit(&acc);
 	return id;
 }
@@ -656,7 +660,9 @@ steward_audit_trigger(PG_FUNCTION_ARGS)
 			MemoryContextReset(rowcxt);
 		}
 	}
+	old = MemoryContextSwitchTo(rowcxt);
 	audit_flush(&t, b);
+	MemoryContextSwitchTo(old);
 
 	if (oldslot != NULL)
 		ExecDropSingleTupleTableSlot(oldslot);
