@@ -236,16 +236,6 @@ audit_seal_as_owner(void)
 Datum
 steward_audit_seal_now(PG_FUNCTION_ARGS)
 {
-	/*
-	 * A seal continues the latest one: with a transaction snapshot, a seal
-	 * committed since it was taken goes unseen, and the chain would fork.
-	 */
-	if (IsolationUsesXactSnapshot())
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_TRANSACTION_STATE),
-				 errmsg("steward.audit_seal_now() cannot run in a %s transaction",
-						IsolationIsSerializable() ? "SERIALIZABLE" : "REPEATABLE READ"),
-				 errhint("Call it in a READ COMMITTED transaction.")));
 	PG_RETURN_INT64(audit_seal_as_owner());
 }
 
