@@ -261,10 +261,12 @@ COMMENT ON FUNCTION steward.audit_seal_head() IS
 REVOKE ALL ON FUNCTION steward.audit_seal_now(), steward.audit_verify(timestamptz),
 	steward.audit_seal_head() FROM PUBLIC;
 
--- Built-in job: seal new audit rows every minute.
-INSERT INTO steward.job (job_name, kind, schedule, command, owner, builtin)
+-- Built-in job: seal new audit rows every minute.  Disabled until the first
+-- table is audited (audit_enable() enables it), so that a database that
+-- audits nothing starts no runner for it.
+INSERT INTO steward.job (job_name, kind, schedule, command, owner, builtin, enabled)
 SELECT 'audit_seal', 'audit_seal', '60 seconds', '',
-	   r.oid::pg_catalog.regrole, true
+	   r.oid::pg_catalog.regrole, true, false
   FROM pg_catalog.pg_roles r WHERE r.rolname = current_user;
 
 -- DDL capture (steward.audit_ddl): one row per command, op = 'DDL'.

@@ -36,6 +36,7 @@
 #include "audit/audit.h"
 #include "audit/audit_int.h"
 #include "core/guc.h"
+#include "core/shmem.h"
 #include "core/pg_steward.h"
 #include "core/spi_util.h"
 #include "core/xact.h"
@@ -122,6 +123,19 @@ audit_ensure_partition_set(bool create)
 				steward_spi_exec(psprintf("INSERT INTO %s SELECT (r).* FROM pg_catalog.unnest($1) r",
 										  sets[i]),
 								 SPI_OK_INSERT, 1, &aside_type, &aside, NULL);
+
+			/*
+			 * The first audited table: the built-in sealing job, which idles
+			 * until then (no runner a minute in databases that audit
+			 * nothing), starts.
+			 */
+			if (i == 0)
+			{
+				steward_spi_exec("UPDATE steward.job SET enabled = true"
+								 " WHERE builtin AND kind = 'audit_seal' AND NOT enabled",
+								 SPI_OK_UPDATE, 0, NULL, NULL, NULL);
+				steward_wake_scheduler_at_commit();
+			}
 		}
 		else if (DatumGetBool(steward_spi_getdatum(0, 1, &(bool) {false})))
 			steward_spi_exec("SELECT steward.partition_alter($1::pg_catalog.regclass, retention => $2)",
