@@ -53,6 +53,12 @@
 
 PG_FUNCTION_INFO_V1(steward_audit_trigger);
 
+/* Size of the first block of the reused row context (one batch fits). */
+#define AUDIT_ROW_CXT_SIZE	(8 * 1024 * 1024)
+
+static MemoryContext audit_row_cxt = NULL;
+static int	audit_depth = 0;	/* nesting of audit trigger calls */
+
 /* Rows written per INSERT: bounds the memory of a bulk statement. */
 #define AUDIT_BATCH_ROWS	5000
 
@@ -525,75 +531,17 @@ audit_rewind(Tuplestorestate *ts)
 	tuplestore_rescan(ts);
 }
 
-Datum
-steward_audit_trigger(PG_FUNCTION_ARGS)
+/*
+ * Read the statement's transition tables and write a log row per changed
+ * row, in batches.
+ */
+static void
+audit_capture(TriggerData *trigdata, AuditTable *tp, AuditBatch *b,
+			  MemoryContext rowcxt, TupleTableSlot *oldslot, TupleTableSlot *newslot,
+			  bool *changed)
 {
-	TriggerData *trigdata = (TriggerData *) fcinfo->context;
-	TriggerEvent event;
-	AuditTable	t;
-	AuditBatch *b;
-	MemoryContext rowcxt;
+	AuditTable	t = *tp;
 	MemoryContext old;
-	TupleTableSlot *oldslot = NULL;
-	TupleTableSlot *newslot = NULL;
-	bool	   *changed;
-
-	if (!CALLED_AS_TRIGGER(fcinfo))
-		ereport(ERROR,
-				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("steward.audit_trigger() must be called as a trigger")));
-	event = trigdata->tg_event;
-	if (!TRIGGER_FIRED_AFTER(event) || !TRIGGER_FIRED_FOR_STATEMENT(event))
-		ereport(ERROR,
-				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("steward.audit_trigger() must be an AFTER ... FOR EACH STATEMENT trigger"),
-				 errhint("Install it with steward.audit_enable().")));
-
-	audit_describe(&t, trigdata->tg_relation, trigdata->tg_trigger);
-	b = palloc(sizeof(AuditBatch));
-	b->n = 0;
-	if (TRIGGER_FIRED_BY_INSERT(event))
-		b->op = "INSERT";
-	else if (TRIGGER_FIRED_BY_UPDATE(event))
-		b->op = "UPDATE";
-	else if (TRIGGER_FIRED_BY_DELETE(event))
-		b->op = "DELETE";
-	else
-		b->op = "TRUNCATE";
-	if ((strcmp(b->op, "TRUNCATE") != 0) &&
-		((strcmp(b->op, "DELETE") != 0 && trigdata->tg_newtable == NULL) ||
-		 (strcmp(b->op, "INSERT") != 0 && trigdata->tg_oldtable == NULL)))
-		ereport(ERROR,
-				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("steward.audit_trigger() needs the statement's transition tables"),
-				 errhint("Install it with steward.audit_enable().")));
-
-	SPI_connect();
-
-	if (strcmp(b->op, "TRUNCATE") == 0)
-	{
-		b->keys_null[0] = b->olds_null[0] = b->news_null[0] = true;
-		b->changed[0] = (Datum) 0;
-		b->n = 1;
-		audit_flush(&t, b);
-		SPI_finish();
-		return PointerGetDatum(NULL);
-	}
-
-	/* per-row values live until their batch is written */
-	rowcxt = AllocSetContextCreate(CurrentMemoryContext, "pg_steward audit rows",
-								   ALLOCSET_DEFAULT_SIZES);
-	changed = palloc(sizeof(bool) * Max(t.ncols, 1));
-	if (trigdata->tg_oldtable != NULL)
-	{
-		oldslot = MakeSingleTupleTableSlot(RelationGetDescr(t.rel), &TTSOpsMinimalTuple);
-		audit_rewind(trigdata->tg_oldtable);
-	}
-	if (trigdata->tg_newtable != NULL)
-	{
-		newslot = MakeSingleTupleTableSlot(RelationGetDescr(t.rel), &TTSOpsMinimalTuple);
-		audit_rewind(trigdata->tg_newtable);
-	}
 
 	for (;;)
 	{
@@ -664,11 +612,113 @@ steward_audit_trigger(PG_FUNCTION_ARGS)
 	audit_flush(&t, b);
 	MemoryContextSwitchTo(old);
 
+}
+
+Datum
+steward_audit_trigger(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	TriggerEvent event;
+	AuditTable	t;
+	AuditBatch *b;
+	MemoryContext rowcxt;
+	TupleTableSlot *volatile oldslot = NULL;
+	TupleTableSlot *volatile newslot = NULL;
+	bool	   *changed;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("steward.audit_trigger() must be called as a trigger")));
+	event = trigdata->tg_event;
+	if (!TRIGGER_FIRED_AFTER(event) || !TRIGGER_FIRED_FOR_STATEMENT(event))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("steward.audit_trigger() must be an AFTER ... FOR EACH STATEMENT trigger"),
+				 errhint("Install it with steward.audit_enable().")));
+
+	audit_describe(&t, trigdata->tg_relation, trigdata->tg_trigger);
+	b = palloc(sizeof(AuditBatch));
+	b->n = 0;
+	if (TRIGGER_FIRED_BY_INSERT(event))
+		b->op = "INSERT";
+	else if (TRIGGER_FIRED_BY_UPDATE(event))
+		b->op = "UPDATE";
+	else if (TRIGGER_FIRED_BY_DELETE(event))
+		b->op = "DELETE";
+	else
+		b->op = "TRUNCATE";
+	if ((strcmp(b->op, "TRUNCATE") != 0) &&
+		((strcmp(b->op, "DELETE") != 0 && trigdata->tg_newtable == NULL) ||
+		 (strcmp(b->op, "INSERT") != 0 && trigdata->tg_oldtable == NULL)))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("steward.audit_trigger() needs the statement's transition tables"),
+				 errhint("Install it with steward.audit_enable().")));
+
+	SPI_connect();
+
+	if (strcmp(b->op, "TRUNCATE") == 0)
+	{
+		b->keys_null[0] = b->olds_null[0] = b->news_null[0] = true;
+		b->changed[0] = (Datum) 0;
+		b->n = 1;
+		audit_flush(&t, b);
+		SPI_finish();
+		return PointerGetDatum(NULL);
+	}
+
+	/*
+	 * Per-row values live until their batch is written.  The outermost
+	 * trigger call reuses one context whose first block holds a whole batch,
+	 * so that a bulk statement does not return memory to the kernel and
+	 * fault it in again at every batch; a trigger fired from inside (a
+	 * user's cast writing an audited table) gets a context of its own.
+	 */
+	if (audit_depth == 0)
+	{
+		if (audit_row_cxt == NULL)
+			audit_row_cxt = AllocSetContextCreate(TopMemoryContext, "pg_steward audit rows",
+												  AUDIT_ROW_CXT_SIZE, AUDIT_ROW_CXT_SIZE,
+												  AUDIT_ROW_CXT_SIZE);
+		rowcxt = audit_row_cxt;
+		MemoryContextReset(rowcxt);
+	}
+	else
+		rowcxt = AllocSetContextCreate(CurrentMemoryContext, "pg_steward audit rows",
+									   ALLOCSET_DEFAULT_SIZES);
+	audit_depth++;
+	changed = palloc(sizeof(bool) * Max(t.ncols, 1));
+	if (trigdata->tg_oldtable != NULL)
+	{
+		oldslot = MakeSingleTupleTableSlot(RelationGetDescr(t.rel), &TTSOpsMinimalTuple);
+		audit_rewind(trigdata->tg_oldtable);
+	}
+	if (trigdata->tg_newtable != NULL)
+	{
+		newslot = MakeSingleTupleTableSlot(RelationGetDescr(t.rel), &TTSOpsMinimalTuple);
+		audit_rewind(trigdata->tg_newtable);
+	}
+
+	PG_TRY();
+	{
+		audit_capture(trigdata, &t, b, rowcxt, oldslot, newslot, changed);
+	}
+	PG_CATCH();
+	{
+		audit_depth--;
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+
 	if (oldslot != NULL)
 		ExecDropSingleTupleTableSlot(oldslot);
 	if (newslot != NULL)
 		ExecDropSingleTupleTableSlot(newslot);
-	MemoryContextDelete(rowcxt);
+	if (--audit_depth == 0)
+		MemoryContextReset(rowcxt);
+	else
+		MemoryContextDelete(rowcxt);
 	SPI_finish();
 	return PointerGetDatum(NULL);
 }
