@@ -126,8 +126,8 @@ audit_write_sql(Datum *values, bool *isnull, int nrows, int ncols)
 {
 	StewardCatalogAccess acc;
 	Oid			types[AF_COUNT] = {
-		INT8OID, TIMESTAMPTZOID, XID8OID, OIDOID, NAMEOID, NAMEOID, TEXTOID,
-		JSONBOID, JSONBOID, JSONBOID, TEXTARRAYOID, NAMEOID, NAMEOID, TEXTOID,
+		INT8OID, TIMESTAMPTZOID, XID8OID, OIDOID, TEXTOID, TEXTOID, TEXTOID,
+		JSONBOID, JSONBOID, JSONBOID, TEXTARRAYOID, TEXTOID, TEXTOID, TEXTOID,
 		TEXTOID, INETOID, INT4OID, INT8OID
 	};
 	char		nulls[AF_COUNT];
@@ -182,13 +182,11 @@ audit_write(Oid relid, const char *schema, const char *table, const char *op,
 	common[AF_LOGGED_AT] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
 	common[AF_TXID] = FullTransactionIdGetDatum(GetTopFullTransactionId());
 	common[AF_RELID] = ObjectIdGetDatum(relid);
-	common[AF_SCHEMA] = DirectFunctionCall1(namein, CStringGetDatum(schema));
-	common[AF_TABLE] = DirectFunctionCall1(namein, CStringGetDatum(table));
+	common[AF_SCHEMA] = CStringGetTextDatum(schema);
+	common[AF_TABLE] = CStringGetTextDatum(table);
 	common[AF_OP] = CStringGetTextDatum(op);
-	common[AF_DB_USER] = DirectFunctionCall1(namein,
-											 CStringGetDatum(GetUserNameFromId(GetUserId(), false)));
-	common[AF_SESSION_USER] = DirectFunctionCall1(namein,
-												  CStringGetDatum(GetUserNameFromId(GetSessionUserId(), false)));
+	common[AF_DB_USER] = CStringGetTextDatum(GetUserNameFromId(GetUserId(), false));
+	common[AF_SESSION_USER] = CStringGetTextDatum(GetUserNameFromId(GetSessionUserId(), false));
 	if (steward_app_user != NULL && steward_app_user[0] != '\0')
 		common[AF_APP_USER] = CStringGetTextDatum(steward_app_user);
 	else
