@@ -740,6 +740,22 @@ ROLLBACK;
 -- Rolled back: all is well again.
 SELECT bool_and(ok) AS all_ok FROM steward.audit_verify();
 
+-- A trigger a superuser adds to the log runs: rows then go through INSERT.
+CREATE TABLE public.log_watch (n int);
+CREATE TABLE lw_t (id int PRIMARY KEY, owner text);
+SELECT steward.audit_enable('lw_t');
+CREATE FUNCTION pg_temp.log_watch() RETURNS trigger LANGUAGE plpgsql AS
+$$BEGIN INSERT INTO public.log_watch VALUES (1); RETURN NEW; END$$;
+CREATE TRIGGER log_watch AFTER INSERT ON steward.audit_log
+	FOR EACH ROW EXECUTE FUNCTION pg_temp.log_watch();
+SELECT pg_temp.mark() AS m \gset
+INSERT INTO lw_t VALUES (900, 'watched'), (901, 'watched');
+SELECT op, row_key, new_values->>'owner' AS owner FROM steward.audit_log
+ WHERE event_id > :m ORDER BY event_id;
+SELECT count(*) AS trigger_fired FROM public.log_watch;
+DROP TRIGGER log_watch ON steward.audit_log;
+DROP TABLE public.log_watch, lw_t;
+
 -- DDL capture: off by default; on, one row per command, sealed like the rest.
 SELECT pg_temp.mark() AS m \gset
 CREATE TABLE ddl_probe (a int);

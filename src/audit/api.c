@@ -49,6 +49,13 @@ PG_FUNCTION_INFO_V1(steward_audit_disable);
 PG_FUNCTION_INFO_V1(steward_audit_row_as_of);
 
 static const char *const audit_ops[] = {"INSERT", "UPDATE", "DELETE", "TRUNCATE"};
+/* The transition tables each operation's trigger reads. */
+static const char *const audit_referencing[] = {
+	" REFERENCING NEW TABLE AS steward_audit_new",
+	" REFERENCING OLD TABLE AS steward_audit_old NEW TABLE AS steward_audit_new",
+	" REFERENCING OLD TABLE AS steward_audit_old",
+	""
+};
 static const char *const audit_trigger_names[] = {
 	AUDIT_TRIGGER_INSERT, AUDIT_TRIGGER_UPDATE, AUDIT_TRIGGER_DELETE, AUDIT_TRIGGER_TRUNCATE
 };
@@ -223,25 +230,12 @@ audit_table_ddl(Oid relid, AuditPolicy *policy)
 		foreach(lc, policy->args)
 			appendStringInfo(&args, "%s%s", args.len > 0 ? ", " : "",
 							 quote_literal_cstr(lfirst(lc)));
-		if (policy->ops[0])
-			audit_exec(psprintf("CREATE TRIGGER %s AFTER INSERT ON %s"
-								" REFERENCING NEW TABLE AS steward_audit_new"
-								" FOR EACH STATEMENT EXECUTE FUNCTION steward.audit_trigger(%s)",
-								AUDIT_TRIGGER_INSERT, qname, args.data));
-		if (policy->ops[1])
-			audit_exec(psprintf("CREATE TRIGGER %s AFTER UPDATE ON %s"
-								" REFERENCING OLD TABLE AS steward_audit_old NEW TABLE AS steward_audit_new"
-								" FOR EACH STATEMENT EXECUTE FUNCTION steward.audit_trigger(%s)",
-								AUDIT_TRIGGER_UPDATE, qname, args.data));
-		if (policy->ops[2])
-			audit_exec(psprintf("CREATE TRIGGER %s AFTER DELETE ON %s"
-								" REFERENCING OLD TABLE AS steward_audit_old"
-								" FOR EACH STATEMENT EXECUTE FUNCTION steward.audit_trigger(%s)",
-								AUDIT_TRIGGER_DELETE, qname, args.data));
-		if (policy->ops[3])
-			audit_exec(psprintf("CREATE TRIGGER %s AFTER TRUNCATE ON %s"
-								" FOR EACH STATEMENT EXECUTE FUNCTION steward.audit_trigger(%s)",
-								AUDIT_TRIGGER_TRUNCATE, qname, args.data));
+		for (i = 0; i < lengthof(audit_ops); i++)
+			if (policy->ops[i])
+				audit_exec(psprintf("CREATE TRIGGER %s AFTER %s ON %s%s"
+									" FOR EACH STATEMENT EXECUTE FUNCTION steward.audit_trigger(%s)",
+									audit_trigger_names[i], audit_ops[i], qname,
+									audit_referencing[i], args.data));
 	}
 	steward_owner_exit(&acc);
 }
