@@ -8,12 +8,12 @@ OBJS = $(patsubst %.c,%.o,$(sort $(wildcard src/*/*.c)))
 
 # Install script: concatenation of schema/ fragments (00_header.sql first).
 SCHEMA_FRAGMENTS = $(sort $(wildcard schema/*.sql))
-# Update scripts: updates/ holds released versions' scripts; an update to
-# a version whose features add whole fragments is its .in.sql followed by
-# those fragments (so they are written once).
-UPDATE_0_2_0 = $(EXTENSION)--0.1.0--0.2.0.sql
-UPDATE_0_2_0_PARTS = updates/$(EXTENSION)--0.1.0--0.2.0.in.sql schema/70_audit.sql
-DATA_built = $(EXTENSION)--$(EXTVERSION).sql $(UPDATE_0_2_0)
+# Update scripts: updates/ holds released versions' scripts; the update to
+# the version under development is its .in.sql followed by the fragments
+# that version adds whole (so they are written once).
+UPDATE_NEXT = $(EXTENSION)--0.2.0--0.3.0.sql
+UPDATE_NEXT_PARTS = updates/$(EXTENSION)--0.2.0--0.3.0.in.sql schema/75_migrations.sql
+DATA_built = $(EXTENSION)--$(EXTVERSION).sql $(UPDATE_NEXT)
 DATA = $(filter-out %.in.sql,$(wildcard updates/$(EXTENSION)--*.sql))
 DOCS = $(wildcard docs/*.md)
 
@@ -32,8 +32,8 @@ all: META.json
 $(EXTENSION)--$(EXTVERSION).sql: $(SCHEMA_FRAGMENTS) $(EXTENSION).control
 	cat $(SCHEMA_FRAGMENTS) > $@
 
-$(UPDATE_0_2_0): $(UPDATE_0_2_0_PARTS)
-	cat $(UPDATE_0_2_0_PARTS) > $@
+$(UPDATE_NEXT): $(UPDATE_NEXT_PARTS)
+	cat $(UPDATE_NEXT_PARTS) > $@
 
 # PGXN metadata carries the same version as the control file.
 META.json: META.json.in $(EXTENSION).control
