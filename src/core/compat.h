@@ -48,6 +48,13 @@
 	pg_analyze_and_rewrite((parsetree), (sql), NULL, 0, NULL)
 #endif
 
+/* 15: the timeline WAL is written on is asked for, no longer a global */
+#if PG_VERSION_NUM >= 150000
+#define steward_wal_timeline() GetWALInsertionTimeLine()
+#else
+#define steward_wal_timeline() ThisTimeLineID
+#endif
+
 /* 17: background workers may connect as roles without LOGIN */
 #if PG_VERSION_NUM >= 170000
 #define STEWARD_BGW_CAN_BYPASS_LOGIN 1

@@ -27,6 +27,8 @@ char	   *steward_database_list = NULL;
 int			steward_max_workers = -1;
 int			steward_naptime = 10000;
 char	   *steward_backup_directory = NULL;
+char	   *steward_backup_role = NULL;
+int			steward_backup_jobs = 2;
 char	   *steward_timezone = NULL;
 int			steward_job_history_retention = 30 * 86400;
 int			steward_max_workers_per_role = -1;
@@ -129,6 +131,19 @@ guc_check_backup_directory(char **newval, void **extra, GucSource source)
 		pfree(datadir);
 	}
 	pfree(path);
+	return true;
+}
+
+/* backup_role: empty, or a role name (whether it exists is checked at use) */
+static bool
+guc_check_backup_role(char **newval, void **extra, GucSource source)
+{
+	if (*newval != NULL && strlen(*newval) >= NAMEDATALEN)
+	{
+		GUC_check_errdetail("steward.backup_role must be a role name of at most %d bytes.",
+							NAMEDATALEN - 1);
+		return false;
+	}
 	return true;
 }
 
@@ -247,6 +262,25 @@ steward_guc_init(void)
 							   PGC_SIGHUP,
 							   0,
 							   guc_check_backup_directory, NULL, NULL);
+
+	DefineCustomStringVariable("steward.backup_role",
+							   "Role the backup programs (pg_dump, pg_basebackup, ...) connect as.",
+							   "They connect over the server's Unix socket; empty means the bootstrap superuser. Physical backups need a role with REPLICATION and a pg_hba.conf replication line for it.",
+							   &steward_backup_role,
+							   "",
+							   PGC_SIGHUP,
+							   0,
+							   guc_check_backup_role, NULL, NULL);
+
+	DefineCustomIntVariable("steward.backup_jobs",
+							"Parallel jobs of pg_dump and pg_restore in logical backups and restores.",
+							NULL,
+							&steward_backup_jobs,
+							2,
+							1, 64,
+							PGC_SIGHUP,
+							0,
+							NULL, NULL, NULL);
 
 	DefineCustomStringVariable("steward.timezone",
 							   "Default time zone of job schedules.",

@@ -13,6 +13,8 @@ extern char *steward_database_list;
 extern int	steward_max_workers;
 extern int	steward_naptime;
 extern char *steward_backup_directory;
+extern char *steward_backup_role;	/* '': the bootstrap superuser */
+extern int	steward_backup_jobs;
 extern char *steward_timezone;
 extern int	steward_job_history_retention;
 extern int	steward_max_workers_per_role;

@@ -1338,3 +1338,140 @@ steward_runner_discard_database(Oid dboid)
 	LWLockRelease(steward_shared->lock);
 	steward_wake_scheduler(InvalidOid);
 }
+
+/* ---------------------------------------------------------------------
+ * Backup slots: one function per state change (see docs/backups.md)
+ * ---------------------------------------------------------------------
+ */
+
+/*
+ * Claim a slot for a backup operation.  Returns -1 when another operation
+ * of the same non-zero lock_kind is in progress, -2 when every slot is busy.
+ * 'waiter': the caller will read the outcome (steward_backup_outcome) and
+ * release the slot; otherwise the worker releases it when it finishes.
+ */
+int
+steward_backup_claim(int lock_kind, Oid dboid, bool waiter)
+{
+	int			i;
+	int			found = -2;
+
+	LWLockAcquire(steward_shared->lock, LW_EXCLUSIVE);
+	for (i = 0; i < STEWARD_BACKUP_SLOTS; i++)
+	{
+		StewardBackupSlot *b = &steward_shared->backups[i];
+
+		if (b->in_use && !b->done && lock_kind != 0 && b->lock_kind == lock_kind)
+		{
+			found = -1;
+			break;
+		}
+		if (!b->in_use && found == -2)
+			found = i;
+	}
+	if (found >= 0)
+	{
+		StewardBackupSlot *b = &steward_shared->backups[found];
+
+		memset(b, 0, sizeof(StewardBackupSlot));
+		b->in_use = true;
+		b->lock_kind = lock_kind;
+		b->pid = MyProcPid;
+		b->dboid = dboid;
+		b->waiter = waiter;
+	}
+	LWLockRelease(steward_shared->lock);
+	return found;
+}
+
+/* The worker doing the work took the slot over. */
+void
+steward_backup_attach(int slotno)
+{
+	LWLockAcquire(steward_shared->lock, LW_EXCLUSIVE);
+	steward_shared->backups[slotno].pid = MyProcPid;
+	LWLockRelease(steward_shared->lock);
+}
+
+/* The backup's id is known (its folder exists). */
+void
+steward_backup_set_id(int slotno, int64 backup_id)
+{
+	LWLockAcquire(steward_shared->lock, LW_EXCLUSIVE);
+	steward_shared->backups[slotno].backup_id = backup_id;
+	LWLockRelease(steward_shared->lock);
+}
+
+/*
+ * The work ended: the kind is free again.  With a waiter, the outcome stays
+ * for it to read; without, the slot is free.
+ */
+void
+steward_backup_finish(int slotno, bool failed, const char *result)
+{
+	StewardBackupSlot *b = &steward_shared->backups[slotno];
+
+	LWLockAcquire(steward_shared->lock, LW_EXCLUSIVE);
+	b->done = true;
+	b->failed = failed;
+	strlcpy(b->result, result ? result : "", STEWARD_BACKUP_RESULT_LEN);
+	if (!b->waiter)
+		b->in_use = false;
+	LWLockRelease(steward_shared->lock);
+}
+
+/* Has the work ended?  If so, its outcome (result: STEWARD_BACKUP_RESULT_LEN). */
+bool
+steward_backup_outcome(int slotno, bool *failed, char *result)
+{
+	StewardBackupSlot *b = &steward_shared->backups[slotno];
+	bool		done;
+
+	LWLockAcquire(steward_shared->lock, LW_SHARED);
+	done = b->done;
+	if (done)
+	{
+		*failed = b->failed;
+		memcpy(result, b->result, STEWARD_BACKUP_RESULT_LEN);
+	}
+	LWLockRelease(steward_shared->lock);
+	return done;
+}
+
+/*
+ * The waiter is done with the slot: free it if the work has ended, else
+ * leave it to the worker (which frees it when it finishes).
+ */
+void
+steward_backup_release(int slotno)
+{
+	StewardBackupSlot *b = &steward_shared->backups[slotno];
+
+	LWLockAcquire(steward_shared->lock, LW_EXCLUSIVE);
+	if (b->done)
+		memset(b, 0, sizeof(StewardBackupSlot));
+	else
+		b->waiter = false;
+	LWLockRelease(steward_shared->lock);
+}
+
+/* Is backup 'backup_id' being written or read by a live operation? */
+bool
+steward_backup_active(int64 backup_id)
+{
+	int			i;
+	bool		active = false;
+
+	if (steward_shared == NULL)
+		return false;
+	LWLockAcquire(steward_shared->lock, LW_SHARED);
+	for (i = 0; i < STEWARD_BACKUP_SLOTS; i++)
+	{
+		StewardBackupSlot *b = &steward_shared->backups[i];
+
+		if (b->in_use && !b->done && b->backup_id == backup_id)
+			active = true;
+	}
+	LWLockRelease(steward_shared->lock);
+	return active;
+}

@@ -92,6 +92,28 @@ typedef struct StewardRunnerSlot
  */
 #define STEWARD_RUNNER_QUEUE	1024
 
+/*
+ * Backup operations (src/backup/): one slot per backup, drill or restore in
+ * progress, so that only one backup of a kind runs in the cluster at a
+ * time, leftover folders can be told from live ones, and a waiting session
+ * gets the worker's outcome.
+ */
+#define STEWARD_BACKUP_SLOTS	16
+#define STEWARD_BACKUP_RESULT_LEN	2048
+
+typedef struct StewardBackupSlot
+{
+	bool		in_use;
+	int			lock_kind;		/* 0: none, else one at a time per value */
+	pid_t		pid;			/* the process doing the work */
+	Oid			dboid;
+	int64		backup_id;		/* 0 until known */
+	bool		waiter;			/* a session waits to read the outcome */
+	bool		done;
+	bool		failed;
+	char		result[STEWARD_BACKUP_RESULT_LEN];
+} StewardBackupSlot;
+
 typedef struct StewardShared
 {
 	LWLock	   *lock;
@@ -101,6 +123,7 @@ typedef struct StewardShared
 	int			nrunners;
 	StewardSchedulerSlot *schedulers;	/* point into this segment */
 	StewardRunnerSlot *runners;
+	StewardBackupSlot backups[STEWARD_BACKUP_SLOTS];
 } StewardShared;
 
 /*
@@ -189,5 +212,14 @@ extern TimestampTz steward_runner_enforce_deadlines(Oid dboid, TimestampTz now,
 extern bool steward_runner_cancel_database(Oid dboid, int sig, bool waited);
 extern bool steward_runner_database_busy(Oid dboid);
 extern void steward_runner_discard_database(Oid dboid);
+
+/* Backup slots (src/backup/). */
+extern int	steward_backup_claim(int lock_kind, Oid dboid, bool waiter);
+extern void steward_backup_attach(int slotno);
+extern void steward_backup_set_id(int slotno, int64 backup_id);
+extern void steward_backup_finish(int slotno, bool failed, const char *result);
+extern bool steward_backup_outcome(int slotno, bool *failed, char *result);
+extern void steward_backup_release(int slotno);
+extern bool steward_backup_active(int64 backup_id);
 
 #endif							/* STEWARD_SHMEM_H */

@@ -43,6 +43,7 @@
 #include "core/pg_steward.h"
 #include "core/guc.h"
 #include "scheduler/launcher.h"
+#include "backup/backup.h"
 #include "core/shmem.h"
 
 typedef struct LauncherDatabase
@@ -230,6 +231,7 @@ steward_launcher_main(Datum main_arg)
 	on_shmem_exit(launcher_on_exit, (Datum) 0);
 
 	ereport(LOG, (errmsg("pg_steward launcher started")));
+	steward_backup_startup_cleanup();
 
 	for (;;)
 	{

@@ -1,0 +1,375 @@
+/*-------------------------------------------------------------------------
+ *
+ * drill.c
+ *	  Restore drills (backup_verify(id, deep => true)) and
+ *	  steward.restore_logical().
+ *
+ * A logical drill restores the dump into a scratch database, counts each
+ * table's rows there and compares them with the counts taken in the dump's
+ * snapshot, then drops the database.  A physical drill copies the backup's
+ * data directory into drill-<id>/ in the backup directory (the backup
+ * itself is never written to), starts a throwaway postmaster on it as the
+ * server's own OS user, listening only on a Unix socket in a private
+ * directory (listen_addresses = '', no preloaded libraries, trust on that
+ * socket only), waits until it has recovered to a consistent state and
+ * accepts a query, stops it and removes the copy.  Both run in a backup
+ * worker, outside any transaction (CREATE DATABASE), as child processes
+ * that a cancel or shutdown stops.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "commands/dbcommands.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/postmaster.h"
+#include "storage/copydir.h"
+#include "storage/fd.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+#include "backup/backup_int.h"
+#include "core/guc.h"
+#include "core/json.h"
+#include "core/spi_util.h"
+#include "scheduler/job_runner.h"
+
+/* How long a drill instance may take to become consistent. */
+#define DRILL_START_TIMEOUT_MS	(30 * 60 * 1000)
+
+/* The query both drills count rows with: the tables pg_dump dumps. */
+#define DRILL_COUNT_SQL \
+	"SELECT pg_catalog.format('%I.%I', n.nspname, c.relname)," \
+	" (pg_catalog.xpath('/row/c/text()', pg_catalog.query_to_xml(pg_catalog.format(" \
+	"   'SELECT pg_catalog.count(*) AS c FROM ONLY %I.%I', n.nspname, c.relname), false, true, '')))[1]::text" \
+	"  FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace" \
+	" WHERE c.relkind = 'r' AND c.relpersistence <> 't'" \
+	"   AND n.nspname <> ALL ('{pg_catalog,information_schema}') AND n.nspname !~ '^pg_(toast|temp)'" \
+	"   AND NOT EXISTS (SELECT FROM pg_catalog.pg_depend d" \
+	"                    WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass" \
+	"                      AND d.objid = c.oid AND d.deptype = 'e')" \
+	" ORDER BY 1"
+
+typedef struct DrillEnv
+{
+	char	   *role;
+	char	   *socket_dir;
+	char	   *meta;			/* backup.json */
+	char	   *kind;
+	char	   *owner_name;		/* restore_logical: the new database's owner */
+} DrillEnv;
+
+static void
+drill_env(DrillEnv *env, int64 backup_id, Oid owner)
+{
+	MemoryContext old;
+
+	steward_xact_begin();
+	old = MemoryContextSwitchTo(TopMemoryContext);
+	env->kind = backup_catalog_kind(backup_id, NULL);
+	env->role = backup_role_name();
+	env->socket_dir = backup_socket_dir();
+	env->meta = backup_read_file(psprintf("%s/%s", backup_folder_path(backup_id),
+										  BACKUP_META_FILE), false);
+	env->owner_name = OidIsValid(owner) ? GetUserNameFromId(owner, false) : NULL;
+	MemoryContextSwitchTo(old);
+	steward_xact_commit();
+}
+
+static bool
+drill_database_exists(const char *name)
+{
+	bool		exists;
+
+	StartTransactionCommand();
+	exists = OidIsValid(get_database_oid(name, true));
+	CommitTransactionCommand();
+	return exists;
+}
+
+/* CREATE DATABASE ... TEMPLATE template0 (an existing name fails here). */
+static void
+drill_create(DrillEnv *env, const char *dbname)
+{
+	if (env->owner_name)
+		steward_exec_toplevel(psprintf("CREATE DATABASE %s OWNER %s TEMPLATE template0",
+									   quote_identifier(dbname),
+									   quote_identifier(env->owner_name)));
+	else
+		steward_exec_toplevel(psprintf("CREATE DATABASE %s TEMPLATE template0",
+									   quote_identifier(dbname)));
+}
+
+/* pg_restore of the backup's dump into the new database. */
+static void
+drill_restore(DrillEnv *env, int64 backup_id, const char *dbname, const char *log)
+{
+	char	   *conn = backup_conninfo(env->socket_dir, PostPortNumber, env->role, dbname);
+
+	pgstat_report_activity(STATE_RUNNING, "pg_steward: pg_restore");
+	backup_child_run((char *[]) {backup_program_path("pg_restore"), "--no-password",
+			"-j", psprintf("%d", steward_backup_jobs), "-d", conn,
+			psprintf("%s/dump", backup_folder_path(backup_id)), NULL},
+					 NULL, log);
+}
+
+static void
+drill_drop_database(const char *dbname)
+{
+	steward_exec_toplevel(psprintf("DROP DATABASE IF EXISTS %s WITH (FORCE)",
+								   quote_identifier(dbname)));
+}
+
+/* Compare "name|count" lines with the metadata's table counts. */
+static void
+drill_compare_counts(DrillEnv *env, const char *counts, StringInfo checks, bool *ok)
+{
+	bool		isnull;
+
+	steward_xact_begin();
+	steward_spi_exec("WITH now AS (SELECT pg_catalog.split_part(l, '|', 1) AS t,"
+					 "                    pg_catalog.split_part(l, '|', 2)::bigint AS n"
+					 "               FROM pg_catalog.regexp_split_to_table(pg_catalog.rtrim($2, E'\\n'), E'\\n') l"
+					 "              WHERE l <> ''),"
+					 "     was AS (SELECT key AS t, value::text::bigint AS n"
+					 "               FROM pg_catalog.jsonb_each($1::pg_catalog.jsonb -> 'tables'))"
+					 " SELECT pg_catalog.count(*) FILTER (WHERE was.n IS DISTINCT FROM now.n),"
+					 "        pg_catalog.count(was.t),"
+					 "        pg_catalog.string_agg(pg_catalog.format('%s: %s rows at dump time, %s restored',"
+					 "          pg_catalog.coalesce(was.t, now.t), pg_catalog.coalesce(was.n::text, 'no'),"
+					 "          pg_catalog.coalesce(now.n::text, 'none')), '; ' ORDER BY 1)"
+					 "          FILTER (WHERE was.n IS DISTINCT FROM now.n)"
+					 "   FROM was FULL JOIN now ON now.t = was.t",
+					 SPI_OK_SELECT, 2, (Oid[]) {TEXTOID, TEXTOID},
+					 (Datum[]) {CStringGetTextDatum(env->meta), CStringGetTextDatum(counts)},
+					 NULL);
+	if (DatumGetInt64(steward_spi_getdatum(0, 1, &isnull)) == 0)
+		backup_checks_add(checks, "row_counts", true,
+						  psprintf(INT64_FORMAT " tables restored with the row counts of the dump",
+								   DatumGetInt64(steward_spi_getdatum(0, 2, &isnull))));
+	else
+	{
+		backup_checks_add(checks, "row_counts", false, steward_spi_gettext(0, 3));
+		*ok = false;
+	}
+	steward_xact_commit();
+}
+
+static void
+drill_logical(DrillEnv *env, int64 backup_id, StringInfo checks, bool *ok)
+{
+	char	   *dbname = psprintf("steward_drill_" INT64_FORMAT, backup_id);
+	char	   *scratch = psprintf("%s/%s" INT64_FORMAT, steward_backup_directory,
+								   BACKUP_DRILL_PREFIX, backup_id);
+	char	   *log = psprintf("%s/restore.log", scratch);
+	char	   *out = psprintf("%s/counts.txt", scratch);
+
+	if (drill_database_exists(dbname))
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_DATABASE),
+				 errmsg("drill database \"%s\" already exists", dbname),
+				 errhint("Drop it if it is left from an earlier drill.")));
+	if (MakePGDirectory(scratch) != 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not create folder \"%s\": %m", scratch)));
+	backup_set_scratch(scratch);
+	drill_create(env, dbname);
+	PG_TRY();
+	{
+		drill_restore(env, backup_id, dbname, log);
+		backup_checks_add(checks, "restore", true,
+						  psprintf("pg_restore into scratch database %s", dbname));
+		backup_child_run((char *[]) {backup_program_path("psql"), "-X", "-A", "-t",
+				"-q", "-v", "ON_ERROR_STOP=1", "-c", DRILL_COUNT_SQL, "-d",
+				backup_conninfo(env->socket_dir, PostPortNumber, env->role, dbname), NULL},
+						 out, log);
+		drill_compare_counts(env, backup_read_file(out, false), checks, ok);
+	}
+	PG_CATCH();
+	{
+		MemoryContext mcxt = CurrentMemoryContext;
+		ErrorData  *edata;
+
+		edata = CopyErrorData();
+		FlushErrorState();
+		AbortOutOfAnyTransaction();
+		backup_child_stop_all();
+		MemoryContextSwitchTo(mcxt);
+		drill_drop_database(dbname);
+		ReThrowError(edata);
+	}
+	PG_END_TRY();
+	drill_drop_database(dbname);
+	backup_remove_tree(scratch);
+	backup_set_scratch(NULL);
+}
+
+static void
+drill_physical(DrillEnv *env, int64 backup_id, StringInfo checks, bool *ok)
+{
+	char	   *scratch = psprintf("%s/%s" INT64_FORMAT, steward_backup_directory,
+								   BACKUP_DRILL_PREFIX, backup_id);
+	char	   *data = psprintf("%s/data", scratch);
+	char	   *log = psprintf("%s/postmaster.log", scratch);
+	char	   *qlog = psprintf("%s/psql.log", scratch);
+	char	   *out = psprintf("%s/query.txt", scratch);
+	char		sockdir[] = "/tmp/pg_steward_drill_XXXXXX";
+	char	   *port = psprintf("%d", PostPortNumber);
+	BackupChild pm;
+	TimestampTz start;
+	bool		ready = false;
+
+	if (MakePGDirectory(scratch) != 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not create folder \"%s\": %m", scratch)));
+	backup_set_scratch(scratch);
+	pgstat_report_activity(STATE_RUNNING, "pg_steward drill: copying the backup");
+	copydir(psprintf("%s/data", backup_folder_path(backup_id)), data, true);
+	backup_write_file(psprintf("%s/pg_hba.conf", data),
+					  "local all all trust\n", strlen("local all all trust\n"));
+	if (mkdtemp(sockdir) == NULL)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not create a private socket directory: %m")));
+
+	PG_TRY();
+	{
+		pgstat_report_activity(STATE_RUNNING, "pg_steward drill: recovering");
+		backup_child_start(&pm, (char *[]) {backup_program_path("postgres"), "-D", data,
+				"-c", "listen_addresses=", "-c", psprintf("unix_socket_directories=%s", sockdir),
+				"-c", psprintf("port=%s", port), "-c", "shared_preload_libraries=",
+				"-c", "archive_mode=off", "-c", "hot_standby=off",
+				"-c", "logging_collector=off", "-c", "max_connections=10",
+				"-c", "shared_buffers=16MB", "-c", "cluster_name=pg_steward_drill",
+				"-c", psprintf("hba_file=%s/pg_hba.conf", data),
+				"-c", psprintf("config_file=%s/postgresql.conf", data),
+				"-c", "primary_conninfo=", "-c", "restore_command=", NULL},
+						   NULL, log);
+		start = GetCurrentTimestamp();
+		while (!ready)
+		{
+			BackupChild q;
+			int			signo;
+
+			if (backup_child_wait(&pm, 200))
+				ereport(ERROR,
+						(errcode(ERRCODE_EXTERNAL_ROUTINE_EXCEPTION),
+						 errmsg("the drill instance stopped before it was consistent"),
+						 errdetail("%s", backup_log_tail(log))));
+			if (TimestampDifferenceExceeds(start, GetCurrentTimestamp(), DRILL_START_TIMEOUT_MS))
+				ereport(ERROR,
+						(errcode(ERRCODE_EXTERNAL_ROUTINE_EXCEPTION),
+						 errmsg("the drill instance did not become consistent within %d minutes",
+								DRILL_START_TIMEOUT_MS / 60000)));
+			backup_child_start(&q, (char *[]) {backup_program_path("psql"), "-X", "-A", "-t",
+					"-q", "-c", "SELECT NOT pg_catalog.pg_is_in_recovery(), pg_catalog.count(*) FROM pg_catalog.pg_database",
+					"-d", backup_conninfo(sockdir, PostPortNumber, env->role, "postgres"), NULL},
+							   out, qlog);
+			(void) backup_child_wait(&q, -1);
+			ready = backup_child_exit_code(&q, &signo) == 0;
+		}
+		{
+			char	   *res = backup_read_file(out, false);
+
+			if (strncmp(res, "t|", 2) == 0)
+				backup_checks_add(checks, "drill_instance", true,
+								  psprintf("consistent after %ld ms; %s databases",
+										   (long) ((GetCurrentTimestamp() - start) / 1000),
+										   pnstrdup(res + 2, strcspn(res + 2, "\n"))));
+			else
+			{
+				backup_checks_add(checks, "drill_instance", false,
+								  psprintf("sanity query returned \"%s\"", res));
+				*ok = false;
+			}
+		}
+		/* a fast shutdown; the copy is removed anyway */
+		(void) kill(pm.pid, SIGINT);
+		if (!backup_child_wait(&pm, 60000))
+			backup_child_stop(&pm, SIGQUIT);
+	}
+	PG_CATCH();
+	{
+		backup_child_stop_all();
+		(void) rmtree(sockdir, true);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	(void) rmtree(sockdir, true);
+	backup_remove_tree(scratch);
+	backup_set_scratch(NULL);
+}
+
+/*
+ * A restore drill of a good backup, after its checksums are checked; adds
+ * the checks to 'checks' (an open JSON array) and clears *ok on failure.
+ */
+void
+backup_drill(int64 backup_id, StringInfo checks, bool *ok)
+{
+	DrillEnv	env;
+	MemoryContext mcxt = CurrentMemoryContext;
+
+	drill_env(&env, backup_id, InvalidOid);
+	if (strcmp(env.kind, "physical") == 0)
+		drill_physical(&env, backup_id, checks, ok);
+	else
+		drill_logical(&env, backup_id, checks, ok);
+	MemoryContextSwitchTo(mcxt);
+}
+
+/* steward.restore_logical()'s work, in a backup worker. */
+void
+backup_restore_logical(int64 backup_id, const char *new_database, Oid owner)
+{
+	DrillEnv	env;
+	char	   *log;
+
+	drill_env(&env, backup_id, owner);
+	if (strcmp(env.kind, "logical") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("backup " INT64_FORMAT " is a physical backup", backup_id),
+				 errhint("restore_logical() restores logical backups; a physical backup is restored into a new data directory.")));
+	if (drill_database_exists(new_database))
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_DATABASE),
+				 errmsg("database \"%s\" already exists", new_database),
+				 errdetail("A restore never touches an existing database."),
+				 errhint("Choose a new name.")));
+	log = psprintf("%s/%s" INT64_FORMAT "-restore.log", steward_backup_directory,
+				   BACKUP_DRILL_PREFIX, backup_id);
+	drill_create(&env, new_database);
+	PG_TRY();
+	{
+		drill_restore(&env, backup_id, new_database, log);
+	}
+	PG_CATCH();
+	{
+		/* only the database this call created, never another */
+		MemoryContext mcxt = CurrentMemoryContext;
+		ErrorData  *edata;
+
+		edata = CopyErrorData();
+		FlushErrorState();
+		AbortOutOfAnyTransaction();
+		backup_child_stop_all();
+		MemoryContextSwitchTo(mcxt);
+		drill_drop_database(new_database);
+		unlink(log);
+		ReThrowError(edata);
+	}
+	PG_END_TRY();
+	unlink(log);
+}

@@ -1,0 +1,525 @@
+/*-------------------------------------------------------------------------
+ *
+ * engine.c
+ *	  Making a backup: logical (pg_dumpall --globals-only, pg_dump -Fd)
+ *	  or physical (pg_basebackup, checked with pg_verifybackup), its
+ *	  metadata, and the manifest check of a finished backup.
+ *
+ * Called outside any transaction, connected to the database, in a runner
+ * (the backup job kind) or in a backup worker (backup_now()).  Nothing is
+ * marked good before the folder is complete, verified and renamed; on any
+ * error the child groups are stopped, the .partial folder removed and the
+ * catalog row marked failed.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <sys/stat.h>
+
+#include "access/xact.h"
+#include "access/xlog.h"
+#include "catalog/pg_type.h"
+#include "commands/dbcommands.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/postmaster.h"
+#include "storage/fd.h"
+#include "storage/ipc.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+#include "backup/backup_int.h"
+#include "core/compat.h"
+#include "core/guc.h"
+#include "core/json.h"
+#include "core/shmem.h"
+#include "core/spi_util.h"
+
+/* What a run learns about the server before it starts the programs. */
+typedef struct BackupEnv
+{
+	char	   *dir;			/* backup directory, resolved */
+	char	   *dbname;
+	char	   *role;
+	char	   *socket_dir;
+	char	   *conninfo;		/* to this database */
+} BackupEnv;
+
+static void
+engine_conn_add(StringInfo s, const char *key, const char *val)
+{
+	const char *p;
+
+	appendStringInfo(s, "%s%s='", s->len > 0 ? " " : "", key);
+	for (p = val; *p; p++)
+	{
+		if (*p == '\'' || *p == '\\')
+			appendStringInfoChar(s, '\\');
+		appendStringInfoChar(s, *p);
+	}
+	appendStringInfoChar(s, '\'');
+}
+
+/* A connection string over the Unix socket 'host' (all values quoted). */
+char *
+backup_conninfo(const char *host, int port, const char *user, const char *dbname)
+{
+	StringInfoData s;
+	char		portstr[16];
+
+	initStringInfo(&s);
+	snprintf(portstr, sizeof(portstr), "%d", port);
+	engine_conn_add(&s, "host", host);
+	engine_conn_add(&s, "port", portstr);
+	engine_conn_add(&s, "user", user);
+	if (dbname != NULL)
+		engine_conn_add(&s, "dbname", dbname);
+	engine_conn_add(&s, "application_name", "pg_steward backup");
+	return s.data;
+}
+
+static void
+engine_env(BackupEnv *env, int kind)
+{
+	int64		need;
+	bool		isnull;
+
+	if (RecoveryInProgress())
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("backups are taken on the primary only")));
+	steward_xact_begin();
+	steward_spi_exec(kind == BACKUP_LOGICAL ?
+					 "SELECT pg_catalog.pg_database_size(pg_catalog.current_database()) / 4" :
+					 "SELECT pg_catalog.sum(pg_catalog.pg_database_size(oid))::bigint FROM pg_catalog.pg_database",
+					 SPI_OK_SELECT, 0, NULL, NULL, NULL);
+	need = DatumGetInt64(steward_spi_getdatum(0, 1, &isnull));
+	env->dir = MemoryContextStrdup(TopMemoryContext, backup_directory_checked(need));
+	env->dbname = MemoryContextStrdup(TopMemoryContext, get_database_name(MyDatabaseId));
+	env->role = MemoryContextStrdup(TopMemoryContext, backup_role_name());
+	env->socket_dir = MemoryContextStrdup(TopMemoryContext, backup_socket_dir());
+	steward_xact_commit();
+	env->conninfo = backup_conninfo(env->socket_dir, PostPortNumber, env->role,
+									env->dbname);
+}
+
+static void
+engine_env_free(BackupEnv *env)
+{
+	pfree(env->dir);
+	pfree(env->dbname);
+	pfree(env->role);
+	pfree(env->socket_dir);
+}
+
+/* "key": "<lsn>" read from text like '"Start-LSN": "0/2000028"'. */
+static char *
+engine_find_value(const char *text, const char *key)
+{
+	const char *p = strstr(text, key);
+	const char *q;
+
+	if (p == NULL)
+		return NULL;
+	p = strchr(p + strlen(key), ':');
+	if (p == NULL)
+		return NULL;
+	p++;
+	while (*p == ' ' || *p == '"')
+		p++;
+	q = p;
+	while (*q && *q != '"' && *q != ',' && *q != ' ' && *q != '}' && *q != '\n')
+		q++;
+	return pnstrdup(p, q - p);
+}
+
+/*
+ * Row counts of every table pg_dump dumps, in the current (dump) snapshot,
+ * each counted as the table's owner.
+ */
+static void
+engine_count_rows(StringInfo meta)
+{
+	uint64		i,
+				n;
+	Oid		   *relids;
+	char	  **names;
+
+	steward_spi_exec("SELECT c.oid, pg_catalog.format('%I.%I', n.nspname, c.relname)"
+					 "  FROM pg_catalog.pg_class c"
+					 "  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+					 " WHERE c.relkind = 'r' AND c.relpersistence <> 't'"
+					 "   AND n.nspname <> ALL ('{pg_catalog,information_schema}')"
+					 "   AND n.nspname !~ '^pg_(toast|temp)'"
+					 "   AND NOT EXISTS (SELECT FROM pg_catalog.pg_depend d"
+					 "                    WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass"
+					 "                      AND d.objid = c.oid AND d.deptype = 'e')"
+					 " ORDER BY 2",
+					 SPI_OK_SELECT, 0, NULL, NULL, NULL);
+	n = SPI_processed;
+	relids = palloc(sizeof(Oid) * Max(n, 1));
+	names = palloc(sizeof(char *) * Max(n, 1));
+	for (i = 0; i < n; i++)
+	{
+		bool		isnull;
+
+		relids[i] = DatumGetObjectId(steward_spi_getdatum(i, 1, &isnull));
+		names[i] = steward_spi_gettext(i, 2);
+	}
+
+	steward_json_add_object(meta, "tables");
+	for (i = 0; i < n; i++)
+	{
+		StewardCatalogAccess acc;
+		bool		isnull;
+
+		CHECK_FOR_INTERRUPTS();
+		(void) steward_owner_enter(relids[i], &acc);
+		steward_spi_exec(psprintf("SELECT pg_catalog.count(*) FROM ONLY %s", names[i]),
+						 SPI_OK_SELECT, 0, NULL, NULL, NULL);
+		steward_json_add_int64(meta, names[i],
+							   DatumGetInt64(steward_spi_getdatum(0, 1, &isnull)));
+		steward_owner_exit(&acc);
+	}
+	steward_json_end(meta);
+}
+
+/* pg_current_wal_lsn() and the current timeline, into the metadata. */
+static void
+engine_add_lsn(StringInfo meta, const char *key)
+{
+	XLogRecPtr	lsn = GetXLogInsertRecPtr();
+
+	steward_json_add_str(meta, key, psprintf("%X/%X", LSN_FORMAT_ARGS(lsn)));
+}
+
+/* Logical: globals, then the database in directory format. */
+static void
+engine_logical(BackupEnv *env, const char *partial, StringInfo meta)
+{
+	char	   *log = psprintf("%s/log/pg_dump.log", partial);
+	char	   *globals = psprintf("%s/globals.sql", partial);
+	char	   *all_conn = backup_conninfo(env->socket_dir, PostPortNumber, env->role,
+										   "postgres");
+	char	   *snapshot;
+	BackupChild c;
+	int			code,
+				signo;
+
+	pgstat_report_activity(STATE_RUNNING, "pg_steward backup: pg_dumpall --globals-only");
+	backup_child_run((char *[]) {backup_program_path("pg_dumpall"), "--globals-only",
+			"--no-password", "-d", all_conn, "-f", globals, NULL},
+					 NULL, psprintf("%s/log/pg_dumpall.log", partial));
+	fsync_fname(globals, false);
+
+	/*
+	 * pg_dump reads the exported snapshot of this transaction, in which the
+	 * rows are counted meanwhile; it stays open until pg_dump is done.
+	 */
+	StartTransactionCommand();
+	XactIsoLevel = XACT_REPEATABLE_READ;
+	SPI_connect();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	steward_spi_exec("SELECT pg_catalog.pg_export_snapshot()", SPI_OK_SELECT,
+					 0, NULL, NULL, NULL);
+	snapshot = steward_spi_gettext(0, 1);
+	engine_add_lsn(meta, "start_lsn");
+
+	pgstat_report_activity(STATE_RUNNING, "pg_steward backup: pg_dump");
+	backup_child_start(&c, (char *[]) {backup_program_path("pg_dump"), "-Fd",
+			"-j", psprintf("%d", steward_backup_jobs), "-Z", "1", "--no-password",
+			"--snapshot", snapshot, "-f", psprintf("%s/dump", partial),
+			"-d", env->conninfo, NULL},
+					   NULL, log);
+	engine_count_rows(meta);
+	(void) backup_child_wait(&c, -1);
+	code = backup_child_exit_code(&c, &signo);
+	if (code != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_EXTERNAL_ROUTINE_EXCEPTION),
+				 signo ? errmsg("pg_dump was terminated by signal %d", signo)
+				 : errmsg("pg_dump failed with exit code %d", code),
+				 errdetail("%s", backup_log_tail(log))));
+	engine_add_lsn(meta, "stop_lsn");
+	PopActiveSnapshot();
+	SPI_finish();
+	CommitTransactionCommand();
+
+	/* the table of contents must read back */
+	pgstat_report_activity(STATE_RUNNING, "pg_steward backup: pg_restore --list");
+	backup_child_run((char *[]) {backup_program_path("pg_restore"), "--list",
+			psprintf("%s/dump", partial), NULL},
+					 "/dev/null", psprintf("%s/log/pg_restore_list.log", partial));
+
+	pgstat_report_activity(STATE_RUNNING, "pg_steward backup: checksums");
+	steward_json_add_object(meta, "files");
+	backup_checksum_tree(meta, partial, "globals.sql");
+	backup_checksum_tree(meta, partial, "dump");
+	steward_json_end(meta);
+}
+
+/* Physical: pg_basebackup, plain format, SHA-256 manifest, then verified. */
+static void
+engine_physical(BackupEnv *env, const char *partial, const char *label,
+				StringInfo meta)
+{
+	char	   *data = psprintf("%s/data", partial);
+	char	   *manifest_path = psprintf("%s/backup_manifest", data);
+	char	   *manifest;
+	char	   *v;
+
+	pgstat_report_activity(STATE_RUNNING, "pg_steward backup: pg_basebackup");
+	backup_child_run((char *[]) {backup_program_path("pg_basebackup"),
+			"-d", env->conninfo, "-D", data, "-Fp", "-X", "stream",
+			"-c", "fast", "--manifest-checksums=SHA256", "--no-password",
+			"-l", (char *) (label ? label : "pg_steward"), NULL},
+					 NULL, psprintf("%s/log/pg_basebackup.log", partial));
+
+	pgstat_report_activity(STATE_RUNNING, "pg_steward backup: pg_verifybackup");
+	backup_child_run((char *[]) {backup_program_path("pg_verifybackup"), data, NULL},
+					 NULL, psprintf("%s/log/pg_verifybackup.log", partial));
+
+	manifest = backup_read_file(manifest_path, false);
+	if ((v = engine_find_value(manifest, "\"Start-LSN\"")) != NULL)
+		steward_json_add_str(meta, "start_lsn", v);
+	if ((v = engine_find_value(manifest, "\"End-LSN\"")) != NULL)
+		steward_json_add_str(meta, "stop_lsn", v);
+	if ((v = engine_find_value(manifest, "\"Timeline\"")) != NULL)
+		steward_json_add_int64(meta, "timeline", strtoi64(v, NULL, 10));
+	steward_json_add_object(meta, "files");
+	backup_checksum_tree(meta, partial, "data/backup_manifest");
+	steward_json_end(meta);
+	steward_json_add_str(meta, "manifest_checksums", "SHA256");
+	pfree(manifest);
+}
+
+/* Cleanup after an error of a run: no child, no .partial folder. */
+static void
+engine_cleanup(int code, Datum arg)
+{
+	backup_child_stop_all();
+	backup_abandon_scratch();
+}
+
+/*
+ * Make one backup; returns its id.  Errors are recorded in the catalog
+ * (when the row exists) and rethrown.
+ */
+int64
+backup_run(BackupRequest *req)
+{
+	BackupEnv	env;
+	char	   *partial = NULL;
+	int64		backup_id;
+	StringInfoData meta;
+	TimestampTz started;
+	MemoryContext mcxt = CurrentMemoryContext;
+	volatile bool have_row = false;
+
+	engine_env(&env, req->kind);
+	if (req->backup_id != 0)
+	{
+		backup_id = req->backup_id;
+		partial = psprintf("%s/" INT64_FORMAT BACKUP_PARTIAL_SUFFIX, env.dir, backup_id);
+	}
+	else
+		backup_id = backup_claim_folder(env.dir, &partial);
+	backup_set_scratch(partial);
+	steward_backup_set_id(req->slotno, backup_id);
+	started = GetCurrentTimestamp();
+
+	PG_TRY();
+	{
+		PG_ENSURE_ERROR_CLEANUP(engine_cleanup, (Datum) 0);
+		{
+			if (MakePGDirectory(psprintf("%s/log", partial)) != 0)
+				ereport(ERROR,
+						(errcode_for_file_access(),
+						 errmsg("could not create folder \"%s/log\": %m", partial)));
+			steward_xact_begin();
+			backup_catalog_insert(backup_id, req->kind, req->label, req->job_id);
+			steward_xact_commit();
+			have_row = true;
+			MemoryContextSwitchTo(mcxt);
+
+			initStringInfo(&meta);
+			steward_json_begin(&meta);
+			steward_json_add_int64(&meta, "format", BACKUP_FORMAT_VERSION);
+			steward_json_add_int64(&meta, "backup_id", backup_id);
+			steward_json_add_str(&meta, "kind", backup_kind_name(req->kind));
+			steward_json_add_str(&meta, "database", env.dbname);
+			steward_json_add_str(&meta, "label", req->label);
+			steward_json_add_str(&meta, "started_at", timestamptz_to_str(started));
+			steward_json_add_str(&meta, "server_version", PG_VERSION);
+			steward_json_add_int64(&meta, "server_version_num", PG_VERSION_NUM);
+			steward_json_add_str(&meta, "system_identifier",
+								 psprintf(UINT64_FORMAT, GetSystemIdentifier()));
+			steward_json_add_str(&meta, "backup_role", env.role);
+			if (req->job_id != 0)
+				steward_json_add_int64(&meta, "job_id", req->job_id);
+			if (req->kind == BACKUP_LOGICAL)
+			{
+				steward_json_add_int64(&meta, "timeline", steward_wal_timeline());
+				engine_logical(&env, partial, &meta);
+			}
+			else
+				engine_physical(&env, partial, req->label, &meta);
+			MemoryContextSwitchTo(mcxt);
+			steward_json_add_str(&meta, "finished_at",
+								 timestamptz_to_str(GetCurrentTimestamp()));
+			steward_json_add_int64(&meta, "size_bytes", backup_tree_size(partial));
+			steward_json_add_str(&meta, "status", "succeeded");
+			steward_json_end(&meta);
+			backup_write_file(psprintf("%s/%s", partial, BACKUP_META_FILE),
+							  meta.data, meta.len);
+			backup_folder_complete(env.dir, backup_id);
+
+			steward_xact_begin();
+			backup_catalog_finish(backup_id, meta.data, "succeeded", NULL);
+			steward_xact_commit();
+		}
+		PG_END_ENSURE_ERROR_CLEANUP(engine_cleanup, (Datum) 0);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(mcxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		AbortOutOfAnyTransaction();
+		engine_cleanup(0, (Datum) 0);
+		if (have_row)
+		{
+			steward_xact_begin();
+			backup_catalog_finish(backup_id, NULL, "failed",
+								  edata->sqlerrcode == ERRCODE_QUERY_CANCELED ?
+								  "backup was cancelled" : edata->message);
+			steward_xact_commit();
+		}
+		MemoryContextSwitchTo(mcxt);
+		ReThrowError(edata);
+	}
+	PG_END_TRY();
+
+	MemoryContextSwitchTo(mcxt);
+	engine_env_free(&env);
+	return backup_id;
+}
+
+/*
+ * The check of a finished backup against what it recorded: its metadata
+ * reads, every file's size and SHA-256 (logical: the dump and globals;
+ * physical: pg_verifybackup, which checks every file against the backup
+ * manifest, and the manifest itself), and the folder is complete.
+ */
+void
+backup_verify_manifest(int64 backup_id, StringInfo checks, bool *ok)
+{
+	char	   *folder = backup_folder_path(backup_id);
+	char	   *meta_text = backup_read_file(psprintf("%s/%s", folder, BACKUP_META_FILE), true);
+	StringInfoData now;
+	bool		isnull;
+	bool		kind_physical;
+
+	*ok = true;
+	if (meta_text == NULL)
+	{
+		backup_checks_add(checks, "metadata", false,
+						  psprintf("%s/%s is missing", folder, BACKUP_META_FILE));
+		*ok = false;
+		return;
+	}
+	steward_spi_exec("SELECT ($1::pg_catalog.jsonb ->> 'kind') = 'physical',"
+					 "       ($1::pg_catalog.jsonb -> 'files') IS NOT NULL",
+					 SPI_OK_SELECT, 1, (Oid[]) {TEXTOID},
+					 (Datum[]) {CStringGetTextDatum(meta_text)}, NULL);
+	kind_physical = DatumGetBool(steward_spi_getdatum(0, 1, &isnull));
+	backup_checks_add(checks, "metadata", true, BACKUP_META_FILE " reads");
+
+	/* the files as they are now, compared with the checksums recorded */
+	initStringInfo(&now);
+	steward_json_begin(&now);
+	if (kind_physical)
+		backup_checksum_tree(&now, folder, "data/backup_manifest");
+	else
+	{
+		struct stat st;
+
+		if (stat(psprintf("%s/globals.sql", folder), &st) == 0)
+			backup_checksum_tree(&now, folder, "globals.sql");
+		if (stat(psprintf("%s/dump", folder), &st) == 0)
+			backup_checksum_tree(&now, folder, "dump");
+	}
+	steward_json_end(&now);
+	steward_spi_exec("SELECT pg_catalog.count(*),"
+					 "       pg_catalog.string_agg(pg_catalog.coalesce(r.key, n.key), ', ' ORDER BY pg_catalog.coalesce(r.key, n.key))"
+					 "  FROM pg_catalog.jsonb_each($1::pg_catalog.jsonb -> 'files') r"
+					 "  FULL JOIN pg_catalog.jsonb_each($2::pg_catalog.jsonb) n ON n.key = r.key"
+					 " WHERE r.value IS DISTINCT FROM n.value",
+					 SPI_OK_SELECT, 2, (Oid[]) {TEXTOID, TEXTOID},
+					 (Datum[]) {CStringGetTextDatum(meta_text), CStringGetTextDatum(now.data)},
+					 NULL);
+	if (DatumGetInt64(steward_spi_getdatum(0, 1, &isnull)) == 0)
+		backup_checks_add(checks, "checksums", true,
+						  kind_physical ? "backup_manifest matches its SHA-256"
+						  : "every file matches its size and SHA-256");
+	else
+	{
+		backup_checks_add(checks, "checksums", false,
+						  psprintf("changed, missing or unexpected: %s",
+								   steward_spi_gettext(0, 2)));
+		*ok = false;
+	}
+
+	if (kind_physical)
+	{
+		char	   *log = psprintf("%s/%s" INT64_FORMAT "-verify.log",
+								   steward_backup_directory, BACKUP_DRILL_PREFIX, backup_id);
+		BackupChild c;
+		int			code,
+					signo;
+
+		backup_child_start(&c, (char *[]) {backup_program_path("pg_verifybackup"),
+				"-q", psprintf("%s/data", folder), NULL}, NULL, log);
+		(void) backup_child_wait(&c, -1);
+		code = backup_child_exit_code(&c, &signo);
+		if (code == 0)
+			backup_checks_add(checks, "manifest", true,
+							  "pg_verifybackup: every file and the WAL match the backup manifest");
+		else
+		{
+			backup_checks_add(checks, "manifest", false,
+							  psprintf("pg_verifybackup: %s", backup_log_tail(log)));
+			*ok = false;
+		}
+		unlink(log);
+	}
+	else
+	{
+		char	   *log = psprintf("%s/%s" INT64_FORMAT "-verify.log",
+								   steward_backup_directory, BACKUP_DRILL_PREFIX, backup_id);
+		BackupChild c;
+		int			code,
+					signo;
+
+		backup_child_start(&c, (char *[]) {backup_program_path("pg_restore"),
+				"--list", psprintf("%s/dump", folder), NULL}, "/dev/null", log);
+		(void) backup_child_wait(&c, -1);
+		code = backup_child_exit_code(&c, &signo);
+		if (code == 0)
+			backup_checks_add(checks, "toc", true, "pg_restore reads the table of contents");
+		else
+		{
+			backup_checks_add(checks, "toc", false,
+							  psprintf("pg_restore --list: %s", backup_log_tail(log)));
+			*ok = false;
+		}
+		unlink(log);
+	}
+}
