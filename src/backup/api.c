@@ -567,7 +567,7 @@ api_read_policy(const char *config, BackupPolicy *p)
 	SPI_connect();
 	steward_spi_exec("SELECT c ->> 'kind', (c ->> 'keep_last')::int,"
 					 "       (c ->> 'keep_within')::pg_catalog.interval::text,"
-					 "       pg_catalog.coalesce(c ->> 'verify', 'manifest')"
+					 "       COALESCE(c ->> 'verify', 'manifest')"
 					 "  FROM (SELECT $1::pg_catalog.jsonb AS c) s",
 					 SPI_OK_SELECT, 1, (Oid[]) {TEXTOID},
 					 (Datum[]) {CStringGetTextDatum(config)}, NULL);

@@ -67,7 +67,7 @@ backup_catalog_finish(int64 backup_id, const char *meta_json, const char *status
 	nulls[3] = meta_json ? ' ' : 'n';
 	(void) steward_catalog_exec("UPDATE steward.backup b SET status = $2, message = $3,"
 								"  finished_at = pg_catalog.clock_timestamp(),"
-								"  size_bytes = pg_catalog.coalesce((m ->> 'size_bytes')::bigint, b.size_bytes),"
+								"  size_bytes = COALESCE((m ->> 'size_bytes')::bigint, b.size_bytes),"
 								"  start_lsn = (m ->> 'start_lsn')::pg_catalog.pg_lsn,"
 								"  stop_lsn = (m ->> 'stop_lsn')::pg_catalog.pg_lsn,"
 								"  timeline = (m ->> 'timeline')::int,"
@@ -169,7 +169,7 @@ catalog_prune_candidates(const char *kind, int keep_last, const char *keep_withi
 								"    FROM steward.backup b"
 								"   WHERE b.kind = $1 AND b.status = 'succeeded'"
 								"     AND steward.backup_live_status(b.backup_id, b.status) = 'succeeded') g"
-								" WHERE g.rn > pg_catalog.greatest($2, 1)"
+								" WHERE g.rn > GREATEST($2, 1)"
 								"   AND ($3::pg_catalog.interval IS NULL"
 								"        OR g.started_at < pg_catalog.now() - $3::pg_catalog.interval)"
 								" ORDER BY g.backup_id",
@@ -318,8 +318,12 @@ steward_backup_rescan(PG_FUNCTION_ARGS)
 								   "   AND (m ->> 'backup_id')::bigint = $1"
 								   " ON CONFLICT (backup_id) DO UPDATE"
 								   "   SET status = 'succeeded', size_bytes = excluded.size_bytes,"
-								   "       metadata = excluded.metadata,"
-								   "       message = NULL"
+								   "       finished_at = excluded.finished_at, start_lsn = excluded.start_lsn,"
+								   "       stop_lsn = excluded.stop_lsn, timeline = excluded.timeline,"
+								   "       verified_at = excluded.verified_at, verify_status = excluded.verify_status,"
+								   "       drill_at = excluded.drill_at, drill_status = excluded.drill_status,"
+								   "       drill_duration = excluded.drill_duration,"
+								   "       metadata = excluded.metadata, message = NULL"
 								   "  WHERE b.status <> 'succeeded' OR b.metadata IS DISTINCT FROM excluded.metadata"
 								   " RETURNING (xmax = 0)",
 								   SPI_OK_INSERT_RETURNING, 2, (Oid[]) {INT8OID, TEXTOID},
@@ -350,7 +354,7 @@ steward_backup_rescan(PG_FUNCTION_ARGS)
 			if (steward_backup_active(id))
 				continue;
 			(void) steward_catalog_exec("UPDATE steward.backup SET status = 'failed',"
-										"  finished_at = pg_catalog.coalesce(finished_at, pg_catalog.clock_timestamp()),"
+										"  finished_at = COALESCE(finished_at, pg_catalog.clock_timestamp()),"
 										"  message = 'interrupted: no process was writing this backup any more'"
 										" WHERE backup_id = $1 AND status = 'running'",
 										SPI_OK_UPDATE, 1, (Oid[]) {INT8OID},

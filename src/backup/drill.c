@@ -145,8 +145,8 @@ drill_compare_counts(DrillEnv *env, const char *counts, StringInfo checks, bool 
 					 " SELECT pg_catalog.count(*) FILTER (WHERE was.n IS DISTINCT FROM now.n),"
 					 "        pg_catalog.count(was.t),"
 					 "        pg_catalog.string_agg(pg_catalog.format('%s: %s rows at dump time, %s restored',"
-					 "          pg_catalog.coalesce(was.t, now.t), pg_catalog.coalesce(was.n::text, 'no'),"
-					 "          pg_catalog.coalesce(now.n::text, 'none')), '; ' ORDER BY 1)"
+					 "          COALESCE(was.t, now.t), COALESCE(was.n::text, 'no'),"
+					 "          COALESCE(now.n::text, 'none')), '; ' ORDER BY 1)"
 					 "          FILTER (WHERE was.n IS DISTINCT FROM now.n)"
 					 "   FROM was FULL JOIN now ON now.t = was.t",
 					 SPI_OK_SELECT, 2, (Oid[]) {TEXTOID, TEXTOID},

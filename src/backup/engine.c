@@ -256,11 +256,14 @@ engine_logical(BackupEnv *env, const char *partial, StringInfo meta)
 			psprintf("%s/dump", partial), NULL},
 					 "/dev/null", psprintf("%s/log/pg_restore_list.log", partial));
 
+	/* hashing needs a resource owner: a transaction */
 	pgstat_report_activity(STATE_RUNNING, "pg_steward backup: checksums");
+	StartTransactionCommand();
 	steward_json_add_object(meta, "files");
 	backup_checksum_tree(meta, partial, "globals.sql");
 	backup_checksum_tree(meta, partial, "dump");
 	steward_json_end(meta);
+	CommitTransactionCommand();
 }
 
 /* Physical: pg_basebackup, plain format, SHA-256 manifest, then verified. */
@@ -291,9 +294,11 @@ engine_physical(BackupEnv *env, const char *partial, const char *label,
 		steward_json_add_str(meta, "stop_lsn", v);
 	if ((v = engine_find_value(manifest, "\"Timeline\"")) != NULL)
 		steward_json_add_int64(meta, "timeline", strtoi64(v, NULL, 10));
+	StartTransactionCommand();
 	steward_json_add_object(meta, "files");
 	backup_checksum_tree(meta, partial, "data/backup_manifest");
 	steward_json_end(meta);
+	CommitTransactionCommand();
 	steward_json_add_str(meta, "manifest_checksums", "SHA256");
 	pfree(manifest);
 }
@@ -458,7 +463,7 @@ backup_verify_manifest(int64 backup_id, StringInfo checks, bool *ok)
 	}
 	steward_json_end(&now);
 	steward_spi_exec("SELECT pg_catalog.count(*),"
-					 "       pg_catalog.string_agg(pg_catalog.coalesce(r.key, n.key), ', ' ORDER BY pg_catalog.coalesce(r.key, n.key))"
+					 "       pg_catalog.string_agg(COALESCE(r.key, n.key), ', ' ORDER BY COALESCE(r.key, n.key))"
 					 "  FROM pg_catalog.jsonb_each($1::pg_catalog.jsonb -> 'files') r"
 					 "  FULL JOIN pg_catalog.jsonb_each($2::pg_catalog.jsonb) n ON n.key = r.key"
 					 " WHERE r.value IS DISTINCT FROM n.value",

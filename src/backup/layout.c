@@ -83,6 +83,8 @@ backup_directory_checked(int64 need_bytes)
 	const char *dir = steward_backup_directory;
 	struct stat st;
 	struct statvfs vfs;
+	char	   *rd;
+	char	   *rdata;
 	char		real_dir[MAXPGPATH];
 	char		real_data[MAXPGPATH];
 
@@ -100,10 +102,17 @@ backup_directory_checked(int64 need_bytes)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("backup directory \"%s\" is not a directory", dir)));
-	if (realpath(dir, real_dir) == NULL || realpath(DataDir, real_data) == NULL)
+	/* realpath() with a buffer wants PATH_MAX bytes; let it allocate */
+	rd = realpath(dir, NULL);
+	rdata = realpath(DataDir, NULL);
+	if (rd == NULL || rdata == NULL)
 		ereport(ERROR,
 				(errcode_for_file_access(),
 				 errmsg("could not resolve backup directory \"%s\": %m", dir)));
+	strlcpy(real_dir, rd, MAXPGPATH);
+	strlcpy(real_data, rdata, MAXPGPATH);
+	free(rd);
+	free(rdata);
 	if (path_is_prefix_of_path(real_data, real_dir))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
