@@ -170,7 +170,7 @@ migration_record_failure(MigrationRun *run, const char *action, TimestampTz star
 	steward_json_add_str(&buf, "status", "failed");
 	if (run->m->checksum != NULL && strcmp(action, "apply") == 0)
 		steward_json_add_str(&buf, "checksum",
-							 TextDatumGetCString(DirectFunctionCall1(byteaout,
+							 DatumGetCString(DirectFunctionCall1(byteaout,
 																	 PointerGetDatum(run->m->checksum))));
 	steward_json_add_str(&buf, "started_at", timestamptz_to_str(started));
 	steward_json_add_str(&buf, "finished_at", timestamptz_to_str(now));
