@@ -303,6 +303,24 @@ SKIP:
 	is(sql("SELECT to_regclass('c') IS NULL AND to_regclass('fine') IS NULL"), 't',
 		'... and leaves nothing half-applied');
 
+	# a non-transactional migration: queued for the worker; --wait waits
+	# for it, then applies what follows it
+	# (and the failed one, fixed: a version not applied may change)
+	write_files($dir, {
+		'12_fails.up.sql' => "CREATE TABLE fine ();\n",
+		'V13__concurrent_index.sql' => "CREATE INDEX CONCURRENTLY a_id_b ON a (id, b);\n",
+		'V14__after.sql' => "CREATE TABLE after_cic ();\n",
+	});
+	($rc, $out, $err) = client('add', $dir);
+	is($rc, 0, 'add of a CREATE INDEX CONCURRENTLY migration exits 0');
+	($rc, $out, $err) = client('migrate', '--wait');
+	is($rc, 0, 'migrate --wait exits 0') or diag($err);
+	like($out, qr/^ *13 *\| *concurrent_index *\| *queued/m, '... the concurrent index was queued');
+	like($out, qr/waiting for the worker to apply 13/, '... it waited for it');
+	is(sql("SELECT indisvalid FROM pg_index WHERE indexrelid = 'a_id_b'::regclass"), 't', '... the index is valid');
+	is(sql("SELECT to_regclass('after_cic') IS NOT NULL AND to_regclass('fine') IS NOT NULL"), 't',
+		'... and the next version was applied after it');
+
 	# rights: a role without them gets the server's refusal, exit 2
 	($rc, $out, $err) = client('add', $dir, { env => { PGUSER => 'nobody' } });
 	is($rc, 2, 'add as a role without rights exits 2');
