@@ -138,7 +138,8 @@ is(sql($db, "SELECT j.owner::regrole || ':' || r.status FROM steward.job_run r J
 $out = safe_psql_as($node, 'deployer',
 	"SELECT string_agg(version || ':' || action, ',') FROM steward.migrate()", db => $db);
 is($out, '3:applied', 'the next migrate() continues after it');
-is(sql($db, "SELECT count(*) FROM steward.migration_history WHERE action = 'untracked'"), '0',
+is(sql($db, "SELECT count(*) FROM steward.migration_history WHERE action = 'untracked'
+             AND name <> 'GRANT'"), '0',
 	'the worker\'s DDL is not reported as untracked');
 
 # A failed concurrent build leaves an INVALID index: the worker drops it.
