@@ -22,6 +22,7 @@
 #include "partition/partition.h"
 #include "retention/retention.h"
 #include "audit/audit.h"
+#include "migrations/migrations.h"
 #include "core/shmem.h"
 
 PG_MODULE_MAGIC;
@@ -38,6 +39,7 @@ _PG_init(void)
 	steward_partition_init();
 	steward_retention_init();
 	steward_audit_init();
+	steward_migrations_init();
 
 	if (!process_shared_preload_libraries_in_progress)
 		return;
