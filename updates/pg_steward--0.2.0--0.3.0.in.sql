@@ -7,3 +7,31 @@
 
 -- Every object below is schema-qualified; nothing depends on the caller's path.
 SET LOCAL search_path = pg_catalog, pg_temp;
+
+-- schema/70_audit.sql: the history index orders keys by
+-- steward.audit_key_hash(row_key) (bigint comparisons are much cheaper than
+-- jsonb ones when a log row is written).  Rebuilding it reads the whole log.
+CREATE FUNCTION steward.audit_key_hash(key jsonb)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'steward_audit_key_hash'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION steward.audit_key_hash(jsonb) IS
+'the history index''s order of a row key: a key of one integer column is its value, another its hash';
+
+DROP INDEX steward.audit_log_row_idx;
+CREATE INDEX audit_log_row_idx ON steward.audit_log
+	(relid, steward.audit_key_hash(row_key), event_id);
+
+CREATE OR REPLACE FUNCTION steward.audit_history(tbl regclass, key jsonb)
+RETURNS SETOF steward.audit_log
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT * FROM steward.audit_log l
+	 WHERE l.relid = ANY (ARRAY[tbl::pg_catalog.oid] ||
+						  ARRAY(SELECT t.relid::pg_catalog.oid FROM pg_catalog.pg_partition_tree(tbl) t))
+	   AND steward.audit_key_hash(l.row_key) = steward.audit_key_hash(key)
+	   AND l.row_key = key
+	 ORDER BY l.event_id
+$$;

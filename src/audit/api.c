@@ -670,14 +670,16 @@ steward_audit_row_as_of(PG_FUNCTION_ARGS)
 	args[1] = PG_GETARG_DATUM(1);
 	args[2] = PG_GETARG_DATUM(2);
 	SPI_connect();
-	/* TRUNCATE rows have no key: found by (relid, row_key IS NULL) */
+	/* TRUNCATE rows have no key: found by (relid, hash of row_key IS NULL) */
 	steward_spi_exec("SELECT op, new_values, relid FROM steward.audit_log"
 					 " WHERE relid = ANY (ARRAY[$1::pg_catalog.oid] ||"
 					 "                    ARRAY(SELECT t.relid::pg_catalog.oid"
 					 "                            FROM pg_catalog.pg_partition_tree($1) t))"
 					 "   AND logged_at <= $3"
-					 "   AND ((row_key = $2 AND op IN ('INSERT', 'UPDATE', 'DELETE'))"
-					 "        OR (row_key IS NULL AND op = 'TRUNCATE'))"
+					 "   AND ((steward.audit_key_hash(row_key) = steward.audit_key_hash($2)"
+					 "         AND row_key = $2 AND op IN ('INSERT', 'UPDATE', 'DELETE'))"
+					 "        OR (steward.audit_key_hash(row_key) IS NULL"
+					 "            AND op = 'TRUNCATE'))"
 					 " ORDER BY event_id",
 					 SPI_OK_SELECT, 3, (Oid[]) {REGCLASSOID, JSONBOID, TIMESTAMPTZOID}, args, NULL);
 	for (i = 0; i < SPI_processed; i++)

@@ -29,5 +29,6 @@ PGDLLEXPORT Datum steward_audit_row_as_of(PG_FUNCTION_ARGS);
 PGDLLEXPORT Datum steward_audit_seal_now(PG_FUNCTION_ARGS);
 PGDLLEXPORT Datum steward_audit_verify(PG_FUNCTION_ARGS);
 PGDLLEXPORT Datum steward_audit_seal_head(PG_FUNCTION_ARGS);
+PGDLLEXPORT Datum steward_audit_key_hash(PG_FUNCTION_ARGS);
 
 #endif							/* STEWARD_AUDIT_H */

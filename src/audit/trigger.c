@@ -57,6 +57,7 @@ PG_FUNCTION_INFO_V1(steward_audit_trigger);
 #define AUDIT_ROW_CXT_SIZE	(8 * 1024 * 1024)
 
 static MemoryContext audit_row_cxt = NULL;
+static MemoryContext audit_scratch_cxt = NULL;
 static int	audit_depth = 0;	/* nesting of audit trigger calls */
 
 /* Rows written per INSERT: bounds the memory of a bulk statement. */
@@ -78,6 +79,8 @@ typedef struct AuditColumn
 {
 	AttrNumber	attnum;
 	char	   *name;
+	int			namelen;
+	bool		key;			/* one of the key columns */
 	Oid			typid;			/* base type for the kinds above */
 	int16		typlen;
 	bool		typbyval;
@@ -94,6 +97,8 @@ typedef struct AuditTable
 	AuditColumn *cols;
 	int			nkeys;			/* key columns (indexes into cols) */
 	int		   *keys;
+	int		   *order;			/* cols in jsonb key order */
+	bool		flat;			/* every value is a jsonb scalar */
 	bool		skip_unchanged;
 	bool		capture_query;
 	bool		query_known;	/* capture_query: looked up at the first write */
@@ -224,7 +229,23 @@ audit_find_key(AuditTable *t)
 	for (i = 0; i < n; i++)
 		for (c = 0; c < t->ncols; c++)
 			if (t->cols[c].attnum == attnums[i])
+			{
 				t->keys[t->nkeys++] = c;
+				t->cols[c].key = true;
+			}
+}
+
+/* jsonb's order of object keys: by length, then bytes */
+static int
+audit_key_order_cmp(const void *a, const void *b, void *arg)
+{
+	AuditColumn *cols = (AuditColumn *) arg;
+	AuditColumn *ca = &cols[*(const int *) a];
+	AuditColumn *cb = &cols[*(const int *) b];
+
+	if (ca->namelen != cb->namelen)
+		return ca->namelen < cb->namelen ? -1 : 1;
+	return memcmp(ca->name, cb->name, ca->namelen);
 }
 
 static void
@@ -259,6 +280,7 @@ audit_describe(AuditTable *t, Relation rel, Trigger *trig)
 		c = &t->cols[t->ncols++];
 		c->attnum = att->attnum;
 		c->name = NameStr(att->attname);
+		c->namelen = strlen(c->name);
 		c->typid = getBaseType(att->atttypid);
 		c->typlen = att->attlen;
 		c->typbyval = att->attbyval;
@@ -279,6 +301,22 @@ audit_describe(AuditTable *t, Relation rel, Trigger *trig)
 		}
 	}
 	audit_find_key(t);
+
+	/*
+	 * With scalar values only, a row's object is built directly with its
+	 * pairs in jsonb's key order (shorter keys first, then bytewise), which
+	 * saves the parse state and the sort of pushJsonbValue() per row.
+	 */
+	t->flat = true;
+	t->order = palloc(sizeof(int) * Max(t->ncols, 1));
+	for (i = 0; i < t->ncols; i++)
+	{
+		t->order[i] = i;
+		if (!t->cols[i].hashed &&
+			(t->cols[i].kind == AUDIT_JSON_JSONB || t->cols[i].kind == AUDIT_JSON_OTHER))
+			t->flat = false;
+	}
+	qsort_arg(t->order, t->ncols, sizeof(int), audit_key_order_cmp, t->cols);
 }
 
 /* ---------------------------------------------------------------------
@@ -317,17 +355,11 @@ audit_string(JsonbValue *jv, char *s)
 	jv->val.string.len = strlen(s);
 }
 
-/* Push one column's key and value onto an object being built. */
+/* One column's value as a JsonbValue. */
 static void
-audit_push_column(JsonbParseState **state, AuditColumn *c, Datum value, bool isnull)
+audit_column_value(AuditColumn *c, Datum value, bool isnull, JsonbValue *out)
 {
-	JsonbValue	key;
 	JsonbValue	jv;
-
-	key.type = jbvString;
-	key.val.string.val = c->name;
-	key.val.string.len = strlen(c->name);
-	(void) pushJsonbValue(state, WJB_KEY, &key);
 
 	if (isnull)
 		jv.type = jbvNull;
@@ -392,7 +424,7 @@ audit_push_column(JsonbParseState **state, AuditColumn *c, Datum value, bool isn
 				break;
 		}
 	}
-	(void) pushJsonbValue(state, WJB_VALUE, &jv);
+	*out = jv;
 }
 
 /*
@@ -403,24 +435,54 @@ static Datum
 audit_row_json(AuditTable *t, TupleTableSlot *slot, const bool *only, bool key)
 {
 	JsonbParseState *state = NULL;
+	JsonbValue	obj;
 	JsonbValue *res;
-	int			n = key ? t->nkeys : t->ncols;
+	JsonbPair  *pairs = NULL;
+	int			n = 0;
 	int			i;
 
-	(void) pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
-	for (i = 0; i < n; i++)
+	if (t->flat)
+		pairs = palloc(sizeof(JsonbPair) * Max(t->ncols, 1));
+	else
+		(void) pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
+	for (i = 0; i < t->ncols; i++)
 	{
-		int			ci = key ? t->keys[i] : i;
+		int			ci = t->flat ? t->order[i] : i;
 		AuditColumn *c = &t->cols[ci];
+		JsonbValue	name;
+		JsonbValue	jv;
 		bool		isnull;
 		Datum		value;
 
-		if (only != NULL && !only[ci])
+		if (key ? !c->key : (only != NULL && !only[ci]))
 			continue;
 		value = slot_getattr(slot, c->attnum, &isnull);
-		audit_push_column(&state, c, value, isnull);
+		name.type = jbvString;
+		name.val.string.val = c->name;
+		name.val.string.len = c->namelen;
+		audit_column_value(c, value, isnull, &jv);
+		if (t->flat)
+		{
+			pairs[n].key = name;
+			pairs[n].value = jv;
+			pairs[n].order = n;
+			n++;
+		}
+		else
+		{
+			(void) pushJsonbValue(&state, WJB_KEY, &name);
+			(void) pushJsonbValue(&state, WJB_VALUE, &jv);
+		}
 	}
-	res = pushJsonbValue(&state, WJB_END_OBJECT, NULL);
+	if (t->flat)
+	{
+		obj.type = jbvObject;
+		obj.val.object.nPairs = n;
+		obj.val.object.pairs = pairs;
+		res = &obj;
+	}
+	else
+		res = pushJsonbValue(&state, WJB_END_OBJECT, NULL);
 	return JsonbPGetDatum(JsonbValueToJsonb(res));
 }
 
@@ -531,14 +593,22 @@ audit_rewind(Tuplestorestate *ts)
 	tuplestore_rescan(ts);
 }
 
+/* Copy a varlena value into the current context (unless null). */
+static inline void
+audit_keep(Datum *value, bool isnull)
+{
+	if (!isnull)
+		*value = datumCopy(*value, false, -1);
+}
+
 /*
  * Read the statement's transition tables and write a log row per changed
  * row, in batches.
  */
 static void
 audit_capture(TriggerData *trigdata, AuditTable *tp, AuditBatch *b,
-			  MemoryContext rowcxt, TupleTableSlot *oldslot, TupleTableSlot *newslot,
-			  bool *changed)
+			  MemoryContext rowcxt, MemoryContext scratch,
+			  TupleTableSlot *oldslot, TupleTableSlot *newslot, bool *changed)
 {
 	AuditTable	t = *tp;
 	MemoryContext old;
@@ -559,7 +629,13 @@ audit_capture(TriggerData *trigdata, AuditTable *tp, AuditBatch *b,
 		if ((oldslot != NULL && !have_old) || (newslot != NULL && !have_new))
 			elog(ERROR, "audit trigger: transition tables of different lengths");
 
-		old = MemoryContextSwitchTo(rowcxt);
+		/*
+		 * A row's values are built in a scratch context, reset per row, and
+		 * only the results are copied to the batch: building them leaves
+		 * several times their size behind.
+		 */
+		MemoryContextReset(scratch);
+		old = MemoryContextSwitchTo(scratch);
 		if (have_old && have_new)
 		{
 			/* UPDATE: only the stored columns that changed */
@@ -597,6 +673,12 @@ audit_capture(TriggerData *trigdata, AuditTable *tp, AuditBatch *b,
 		}
 		else
 			b->keys_null[b->n] = true;
+
+		MemoryContextSwitchTo(rowcxt);
+		audit_keep(&b->olds[b->n], b->olds_null[b->n]);
+		audit_keep(&b->news[b->n], b->news_null[b->n]);
+		audit_keep(&b->keys[b->n], b->keys_null[b->n]);
+		audit_keep(&b->changed[b->n], b->changed[b->n] == (Datum) 0);
 		MemoryContextSwitchTo(old);
 
 		if (++b->n == AUDIT_BATCH_ROWS)
@@ -622,6 +704,7 @@ steward_audit_trigger(PG_FUNCTION_ARGS)
 	AuditTable	t;
 	AuditBatch *b;
 	MemoryContext rowcxt;
+	MemoryContext scratch;
 	TupleTableSlot *volatile oldslot = NULL;
 	TupleTableSlot *volatile newslot = NULL;
 	bool	   *changed;
@@ -673,20 +756,29 @@ steward_audit_trigger(PG_FUNCTION_ARGS)
 	 * trigger call reuses one context whose first block holds a whole batch,
 	 * so that a bulk statement does not return memory to the kernel and
 	 * fault it in again at every batch; a trigger fired from inside (a
-	 * user's cast writing an audited table) gets a context of its own.
+	 * user's cast writing an audited table) gets contexts of its own.
 	 */
 	if (audit_depth == 0)
 	{
 		if (audit_row_cxt == NULL)
+		{
 			audit_row_cxt = AllocSetContextCreate(TopMemoryContext, "pg_steward audit rows",
 												  AUDIT_ROW_CXT_SIZE, AUDIT_ROW_CXT_SIZE,
 												  AUDIT_ROW_CXT_SIZE);
+			audit_scratch_cxt = AllocSetContextCreate(TopMemoryContext, "pg_steward audit row",
+													  ALLOCSET_DEFAULT_SIZES);
+		}
 		rowcxt = audit_row_cxt;
+		scratch = audit_scratch_cxt;
 		MemoryContextReset(rowcxt);
 	}
 	else
+	{
 		rowcxt = AllocSetContextCreate(CurrentMemoryContext, "pg_steward audit rows",
 									   ALLOCSET_DEFAULT_SIZES);
+		scratch = AllocSetContextCreate(rowcxt, "pg_steward audit row",
+										ALLOCSET_DEFAULT_SIZES);
+	}
 	audit_depth++;
 	changed = palloc(sizeof(bool) * Max(t.ncols, 1));
 	if (trigdata->tg_oldtable != NULL)
@@ -702,7 +794,7 @@ steward_audit_trigger(PG_FUNCTION_ARGS)
 
 	PG_TRY();
 	{
-		audit_capture(trigdata, &t, b, rowcxt, oldslot, newslot, changed);
+		audit_capture(trigdata, &t, b, rowcxt, scratch, oldslot, newslot, changed);
 	}
 	PG_CATCH();
 	{
@@ -716,7 +808,10 @@ steward_audit_trigger(PG_FUNCTION_ARGS)
 	if (newslot != NULL)
 		ExecDropSingleTupleTableSlot(newslot);
 	if (--audit_depth == 0)
+	{
+		MemoryContextReset(scratch);
 		MemoryContextReset(rowcxt);
+	}
 	else
 		MemoryContextDelete(rowcxt);
 	SPI_finish();

@@ -20,6 +20,7 @@
 #include "postgres.h"
 
 #include "access/heapam.h"
+#include "access/hio.h"
 #include "access/table.h"
 #include "access/tableam.h"
 #include "access/xact.h"
@@ -31,23 +32,29 @@
 #include "miscadmin.h"
 #include "partitioning/partbounds.h"
 #include "partitioning/partdesc.h"
+#include "storage/bufmgr.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
+#include "utils/fmgrprotos.h"
 #include "utils/guc.h"
+#include "utils/inval.h"
+#include "utils/jsonb.h"
 #include "utils/lsyscache.h"
+#include "utils/numeric.h"
 #include "utils/partcache.h"
 #include "utils/rel.h"
 #include "utils/xid8.h"
 
+#include "audit/audit.h"
 #include "audit/audit_int.h"
 #include "core/compat.h"
 #include "core/guc.h"
 #include "core/pg_steward.h"
 #include "core/spi_util.h"
 
-/* Rows per table_multi_insert() call, as COPY uses. */
-#define AUDIT_MULTI_INSERT	1000
+/* Rows per table_multi_insert() call (a few pages of log rows). */
+#define AUDIT_MULTI_INSERT	200
 
 /* The log's columns, by name, so that a partition's layout does not matter. */
 typedef enum AuditField
@@ -63,6 +70,23 @@ static const char *const audit_field_names[AF_COUNT] = {
 	"session_user", "app_user", "application_name", "client_addr",
 	"backend_pid", "query_id"
 };
+
+PG_FUNCTION_INFO_V1(steward_audit_key_hash);
+
+/* Keys of one integer column within these bounds are their own "hash". */
+#define AUDIT_KEY_INT_BOUND	(INT64CONST(1) << 62)
+
+static Numeric audit_key_int_min = NULL;	/* in TopMemoryContext */
+static Numeric audit_key_int_max = NULL;
+
+/*
+ * Where each column of the last partition written goes (AuditField, or -1),
+ * kept until a relcache invalidation of that partition.
+ */
+static Oid	audit_map_relid = InvalidOid;
+static int	audit_map_natts = 0;
+static int *audit_map = NULL;	/* in TopMemoryContext */
+static bool audit_map_callback = false;
 
 static bool audit_client_addr_known = false;
 static Datum audit_client_addr = (Datum) 0; /* in TopMemoryContext */
@@ -89,6 +113,103 @@ audit_client_address(Datum *addr)
 	}
 	*addr = audit_client_addr;
 	return audit_client_addr != (Datum) 0;
+}
+
+/* A number that is an integer within the bounds, as an int64. */
+static bool
+audit_key_integer(Numeric num, int64 *value)
+{
+	if (audit_key_int_max == NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+		audit_key_int_min = int64_to_numeric(-AUDIT_KEY_INT_BOUND);
+		audit_key_int_max = int64_to_numeric(AUDIT_KEY_INT_BOUND);
+		MemoryContextSwitchTo(old);
+	}
+	if (numeric_is_nan(num) || numeric_is_inf(num) ||
+		DatumGetInt32(DirectFunctionCall2(numeric_cmp, NumericGetDatum(num),
+										  NumericGetDatum(audit_key_int_min))) < 0 ||
+		DatumGetInt32(DirectFunctionCall2(numeric_cmp, NumericGetDatum(num),
+										  NumericGetDatum(audit_key_int_max))) > 0)
+		return false;
+	/* a fraction is rounded: the caller only needs equal keys to agree */
+	*value = DatumGetInt64(DirectFunctionCall1(numeric_int8, NumericGetDatum(num)));
+	return true;
+}
+
+/*
+ * steward.audit_key_hash(jsonb): what the history index orders a log row's
+ * key by.  A key of one integer column is its value, so that rows logged in
+ * key order (a bulk INSERT, an UPDATE of a range of ids) are appended to
+ * the index and compared as bigints; any other key is its jsonb hash.
+ * Equal keys give equal values; readers recheck row_key where values
+ * collide.  The index depends on this: a change needs a REINDEX in the
+ * update script.
+ */
+Datum
+steward_audit_key_hash(PG_FUNCTION_ARGS)
+{
+	Jsonb	   *key = PG_GETARG_JSONB_P(0);
+
+	if (JB_ROOT_IS_OBJECT(key) && JB_ROOT_COUNT(key) == 1)
+	{
+		JsonbIterator *it = JsonbIteratorInit(&key->root);
+		JsonbValue	v;
+		int64		value;
+
+		(void) JsonbIteratorNext(&it, &v, false);	/* the object */
+		(void) JsonbIteratorNext(&it, &v, false);	/* its one key */
+		if (JsonbIteratorNext(&it, &v, false) == WJB_VALUE &&
+			v.type == jbvNumeric && audit_key_integer(v.val.numeric, &value))
+			PG_RETURN_INT64(value);
+	}
+	return DirectFunctionCall2(jsonb_hash_extended, JsonbPGetDatum(key), Int64GetDatum(0));
+}
+
+static void
+audit_map_invalidate(Datum arg, Oid relid)
+{
+	if (relid == InvalidOid || relid == audit_map_relid)
+		audit_map_relid = InvalidOid;
+}
+
+/* The log fields of the columns of partition 'part'. */
+static const int *
+audit_column_map(Relation part)
+{
+	TupleDesc	desc = RelationGetDescr(part);
+	int			a,
+				i;
+
+	if (RelationGetRelid(part) == audit_map_relid && desc->natts == audit_map_natts)
+		return audit_map;
+	if (!audit_map_callback)
+	{
+		CacheRegisterRelcacheCallback(audit_map_invalidate, (Datum) 0);
+		audit_map_callback = true;
+	}
+	audit_map_relid = InvalidOid;
+	if (audit_map != NULL)
+		pfree(audit_map);
+	audit_map = MemoryContextAlloc(TopMemoryContext, sizeof(int) * Max(desc->natts, 1));
+	for (a = 0; a < desc->natts; a++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, a);
+
+		audit_map[a] = -1;
+		if (att->attisdropped)
+			continue;
+		for (i = 0; i < AF_COUNT; i++)
+			if (strcmp(NameStr(att->attname), audit_field_names[i]) == 0)
+				audit_map[a] = i;
+		if (audit_map[a] < 0 && att->attnotnull)
+			elog(ERROR, "steward.audit_log has an unknown column \"%s\"",
+				 NameStr(att->attname));
+	}
+	audit_map_natts = desc->natts;
+	audit_map_relid = RelationGetRelid(part);
+	return audit_map;
 }
 
 /* The partition of the log for 'logged_at' (the default one if none). */
@@ -235,7 +356,7 @@ audit_write(Oid relid, const char *schema, const char *table, const char *op,
 					  RowExclusiveLock);
 	{
 		TupleDesc	desc = RelationGetDescr(part);
-		int		   *map = palloc(sizeof(int) * desc->natts);
+		const int  *map = audit_column_map(part);
 		EState	   *estate = CreateExecutorState();
 		ResultRelInfo *rri = makeNode(ResultRelInfo);
 		BulkInsertState bistate = GetBulkInsertState();
@@ -245,19 +366,14 @@ audit_write(Oid relid, const char *schema, const char *table, const char *op,
 		int			a,
 					i;
 
-		for (a = 0; a < desc->natts; a++)
+		/*
+		 * Log pages go through shared buffers like the audited table's own:
+		 * a bulk-write ring would make this backend write them out itself.
+		 */
+		if (bistate->strategy != NULL)
 		{
-			Form_pg_attribute att = TupleDescAttr(desc, a);
-
-			map[a] = -1;
-			if (att->attisdropped)
-				continue;
-			for (i = 0; i < AF_COUNT; i++)
-				if (strcmp(NameStr(att->attname), audit_field_names[i]) == 0)
-					map[a] = i;
-			if (map[a] < 0 && att->attnotnull)
-				elog(ERROR, "steward.audit_log has an unknown column \"%s\"",
-					 NameStr(att->attname));
+			FreeAccessStrategy(bistate->strategy);
+			bistate->strategy = NULL;
 		}
 
 		InitResultRelInfo(rri, part, 0, NULL, 0);

@@ -468,10 +468,21 @@ steward_migrate(PG_FUNCTION_ARGS)
 	return (Datum) 0;
 }
 
+/* Latest applied first. */
+static int
+migration_applied_desc(const ListCell *a, const ListCell *b)
+{
+	int64		ia = ((Migration *) lfirst(a))->applied_id;
+	int64		ib = ((Migration *) lfirst(b))->applied_id;
+
+	return (ia < ib) - (ia > ib);
+}
+
 /*
  * steward.rollback(target text) RETURNS TABLE(version, name, action,
- * duration, notes): down_sql of every applied version above target, newest
- * first.  target '0' rolls back everything.
+ * duration, notes): down_sql of every applied version above target, in the
+ * reverse order of their application (so a version that required another
+ * is undone first).  target '0' rolls back everything.
  */
 Datum
 steward_migration_rollback(PG_FUNCTION_ARGS)
@@ -519,6 +530,7 @@ steward_migration_rollback(PG_FUNCTION_ARGS)
 				 errmsg("cannot roll back to \"%s\": some migrations have no down_sql", target),
 				 errdetail("Without down_sql: %s.", missing.data),
 				 errhint("Register their down_sql with steward.migration_add(), or choose a later target.")));
+	list_sort(undo, migration_applied_desc);
 
 	foreach(lc, undo)
 	{

@@ -210,7 +210,11 @@ migration_catalog_load(void)
 
 	res = steward_catalog_exec("SELECT s.version, COALESCE(m.name, ''), m.up_sql, m.down_sql,"
 							   "       m.checksum, COALESCE(m.transactional, true),"
-							   "       COALESCE(m.requires, '{}'), s.state"
+							   "       COALESCE(m.requires, '{}'), s.state,"
+							   "       (SELECT COALESCE(pg_catalog.max(h.history_id), 0)"
+							   "          FROM steward.migration_history h"
+							   "         WHERE h.version = s.version AND h.status = 'succeeded'"
+							   "           AND h.action IN ('apply', 'baseline'))"
 							   "  FROM steward.migration_status s"
 							   "  LEFT JOIN steward.migration m ON m.version = s.version"
 							   " ORDER BY steward.migration_version_key(s.version)",
@@ -237,6 +241,7 @@ migration_catalog_load(void)
 		for (j = 0; j < nelems; j++)
 			m->requires = lappend(m->requires, TextDatumGetCString(elems[j]));
 		m->state = steward_result_text(res, i, 8);
+		m->applied_id = DatumGetInt64(steward_result_datum(res, i, 9, &isnull));
 		m->key = migration_version_key(m->version);
 		result = lappend(result, m);
 	}

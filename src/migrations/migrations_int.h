@@ -54,6 +54,7 @@ typedef struct Migration
 	List	   *requires;		/* char * */
 	char	   *state;			/* migration_status.state */
 	bytea	   *key;			/* migration_version_key(version) */
+	int64		applied_id;		/* history_id of its latest apply, or 0 */
 } Migration;
 
 /* catalog.c */

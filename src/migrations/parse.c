@@ -151,7 +151,7 @@ migration_stmt_number_at(const char *sql, int offset)
 static void
 migration_parse_error(const char *sql, const char *what, ErrorData *edata)
 {
-	int			pos = edata->cursorpos;	/* characters, 1-based; 0: none */
+	int			pos = edata->cursorpos; /* characters, 1-based; 0: none */
 	int			offset = 0;
 	int			line = 1;
 	int			column = 1;

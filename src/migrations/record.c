@@ -48,7 +48,7 @@ typedef struct MigrationRecordArgs
 typedef struct MigrationRecordShared
 {
 	bool		done;
-	char		row[FLEXIBLE_ARRAY_MEMBER];	/* JSON text, NUL-terminated */
+	char		row[FLEXIBLE_ARRAY_MEMBER]; /* JSON text, NUL-terminated */
 } MigrationRecordShared;
 
 bool

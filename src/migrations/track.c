@@ -10,7 +10,10 @@
  * altered.  Not recorded: what migrate() and the migration worker run,
  * extension scripts, temporary objects, pg_steward's own work on users'
  * tables (partitions, audit triggers: a security-restricted operation) and
- * pg_restore (whose tables come from a dump).
+ * restores: pg_restore and the scripts of pg_dump set check_function_bodies
+ * off, which sessions of applications do not, and pg_restore names itself
+ * in application_name.  Recording a restore's DDL would also collide with
+ * the history rows the restore brings back (their history_id).
  *
  *-------------------------------------------------------------------------
  */
@@ -48,7 +51,8 @@ steward_migration_track_ddl(PG_FUNCTION_ARGS)
 		InSecurityRestrictedOperation())
 		PG_RETURN_VOID();
 	appname = GetConfigOption("application_name", true, false);
-	if (appname != NULL && strcmp(appname, "pg_restore") == 0)
+	if (!check_function_bodies ||
+		(appname != NULL && strcmp(appname, "pg_restore") == 0))
 		PG_RETURN_VOID();
 
 	trigdata = (EventTriggerData *) fcinfo->context;
