@@ -347,7 +347,8 @@ SELECT count(*) FROM steward.migration_lint('  -- just a comment
 SELECT * FROM steward.migration_lint('CREATE INDEX ON big (a); CREATE TABLE (');
 SELECT * FROM steward.migration_lint('ALTER TABLE big ADD COLUMN q bigint DEFAULT a.b.c.d.e()');
 -- nothing is executed: the index and the table above do not exist
-SELECT count(*) FROM pg_class WHERE relname IN ('big_a', 'fresh', 't1', 'types');
+SELECT count(*) FROM pg_class
+ WHERE relnamespace = 'lint'::regnamespace AND relname IN ('big_a', 'fresh', 't1', 'types');
 
 -- =====================================================================
 -- Hints, one per rule
