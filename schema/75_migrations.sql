@@ -15,8 +15,9 @@ COMMENT ON TYPE steward.lint_finding IS
 CREATE FUNCTION steward.migration_lint(sql text)
 RETURNS SETOF steward.lint_finding
 AS 'MODULE_PATHNAME', 'steward_migration_lint'
-LANGUAGE C VOLATILE STRICT
-SET search_path = pg_catalog, pg_temp;
+LANGUAGE C VOLATILE STRICT;
+-- No SET search_path: unqualified names in the linted SQL are resolved as
+-- the caller's migration would resolve them; nothing is executed.
 
 COMMENT ON FUNCTION steward.migration_lint(text) IS
 'check SQL against the migration safety rules, with the live catalog';
