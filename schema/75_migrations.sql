@@ -140,13 +140,15 @@ COMMENT ON VIEW steward.migration_status IS
 
 REVOKE ALL ON steward.migration_status FROM PUBLIC;
 
+-- migration_add() and migration_replace() lint with the caller's
+-- search_path, as the migration will run: no SET search_path.  Their own
+-- catalog statements are schema-qualified and run with a fixed one.
 CREATE FUNCTION steward.migration_add(version text, name text, up_sql text,
 									  down_sql text DEFAULT NULL,
 									  requires text[] DEFAULT '{}')
 RETURNS SETOF steward.lint_finding
 AS 'MODULE_PATHNAME', 'steward_migration_add'
-LANGUAGE C VOLATILE
-SET search_path = pg_catalog, pg_temp;
+LANGUAGE C VOLATILE;
 
 COMMENT ON FUNCTION steward.migration_add(text, text, text, text, text[]) IS
 'register a migration (parsed, checked, linted); refuses to change an applied one';
@@ -156,8 +158,7 @@ CREATE FUNCTION steward.migration_replace(version text, name text, up_sql text,
 										  requires text[] DEFAULT '{}')
 RETURNS SETOF steward.lint_finding
 AS 'MODULE_PATHNAME', 'steward_migration_replace'
-LANGUAGE C VOLATILE
-SET search_path = pg_catalog, pg_temp;
+LANGUAGE C VOLATILE;
 
 COMMENT ON FUNCTION steward.migration_replace(text, text, text, text, text[]) IS
 'register a migration even if an applied version had another text; recorded as replace in the history';

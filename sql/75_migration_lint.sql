@@ -211,27 +211,27 @@ $$);
 -- =====================================================================
 SELECT rule, stmt, at, message FROM pg_temp.lint($$
 	CREATE INDEX CONCURRENTLY big_c ON big (c);
-	CREATE TABLE t1 (id bigint);
-	ALTER TABLE t1 ADD COLUMN a text;
-	ALTER TABLE t1 ADD CONSTRAINT t1_a CHECK (a <> '');
-	ALTER TABLE t1 DROP COLUMN a;
-	ALTER TABLE t1 DROP CONSTRAINT t1_a;
-	DROP TABLE t1;
+	CREATE TABLE t_robust (id bigint);
+	ALTER TABLE t_robust ADD COLUMN a text;
+	ALTER TABLE t_robust ADD CONSTRAINT t_robust_a CHECK (a <> '');
+	ALTER TABLE t_robust DROP COLUMN a;
+	ALTER TABLE t_robust DROP CONSTRAINT t_robust_a;
+	DROP TABLE t_robust;
 	CREATE SEQUENCE s1;
 	CREATE VIEW v1 AS SELECT 1;
 $$);
 -- negative: the robust forms; a transactional migration; BEGIN ... COMMIT
 SELECT * FROM pg_temp.lint($$
 	CREATE INDEX CONCURRENTLY IF NOT EXISTS big_c ON big (c);
-	CREATE TABLE IF NOT EXISTS t1 (id bigint);
-	ALTER TABLE t1 ADD COLUMN IF NOT EXISTS a text;
-	ALTER TABLE t1 DROP CONSTRAINT IF EXISTS t1_a, ADD CONSTRAINT t1_a CHECK (a <> '');
-	ALTER TABLE t1 DROP COLUMN IF EXISTS a;
-	DROP TABLE IF EXISTS t1;
+	CREATE TABLE IF NOT EXISTS t_robust (id bigint);
+	ALTER TABLE t_robust ADD COLUMN IF NOT EXISTS a text;
+	ALTER TABLE t_robust DROP CONSTRAINT IF EXISTS t_robust_a, ADD CONSTRAINT t_robust_a CHECK (a <> '');
+	ALTER TABLE t_robust DROP COLUMN IF EXISTS a;
+	DROP TABLE IF EXISTS t_robust;
 	CREATE SEQUENCE IF NOT EXISTS s1;
 	CREATE OR REPLACE VIEW v1 AS SELECT 1;
 $$);
-SELECT * FROM pg_temp.lint($$CREATE TABLE t1 (id bigint); DROP TABLE t1;$$);
+SELECT * FROM pg_temp.lint($$CREATE TABLE t_robust (id bigint); DROP TABLE t_robust;$$);
 SELECT * FROM pg_temp.lint($$
 	DROP INDEX CONCURRENTLY IF EXISTS big_c;
 	BEGIN;

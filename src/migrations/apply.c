@@ -455,7 +455,8 @@ steward_migrate(PG_FUNCTION_ARGS)
 			if (!dry_run)
 				migration_queue(next, findings);
 			migration_put(fcinfo, next, dry_run ? "would queue" : "queued", NULL,
-						  notes ? notes : "runs in the worker: it cannot run in a transaction block");
+						  psprintf("runs in the worker: it cannot run in a transaction block%s%s",
+								   notes ? "; " : "", notes ? notes : ""));
 			break;
 		}
 		if (dry_run)

@@ -29,6 +29,7 @@
 #include "postmaster/bgworker.h"
 #include "storage/dsm.h"
 #include "storage/ipc.h"
+#include "storage/latch.h"
 #include "tcop/tcopprot.h"
 #include "utils/builtins.h"
 #include "utils/snapmgr.h"
@@ -36,6 +37,10 @@
 #include "core/spi_util.h"
 #include "migrations/migrations.h"
 #include "migrations/migrations_int.h"
+
+/* Registering the worker: 50 tries, 100 ms apart. */
+#define MIGRATION_RECORD_TRIES		50
+#define MIGRATION_RECORD_RETRY_MS	100
 
 /* What the caller hands the worker in bgw_extra. */
 typedef struct MigrationRecordArgs
@@ -62,6 +67,7 @@ migration_record_durably(const char *row_json)
 	Size		len = strlen(row_json) + 1;
 	bool		done;
 	pid_t		pid;
+	int			tries;
 
 	seg = dsm_create(offsetof(MigrationRecordShared, row) + len, 0);
 	shared = dsm_segment_address(seg);
@@ -80,17 +86,25 @@ migration_record_durably(const char *row_json)
 	worker.bgw_notify_pid = MyProcPid;
 	memcpy(worker.bgw_extra, &args, sizeof(args));
 
-	if (!RegisterDynamicBackgroundWorker(&worker, &handle))
+	/*
+	 * Worker slots can be taken for a moment (runners starting and ending):
+	 * try again for a while before giving up.
+	 */
+	for (tries = 0; !RegisterDynamicBackgroundWorker(&worker, &handle); tries++)
 	{
-		dsm_detach(seg);
-		return false;
+		if (tries >= MIGRATION_RECORD_TRIES)
+		{
+			dsm_detach(seg);
+			return false;
+		}
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 MIGRATION_RECORD_RETRY_MS, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
 	}
-	if (WaitForBackgroundWorkerStartup(handle, &pid) != BGWH_STARTED)
-	{
-		dsm_detach(seg);
-		return false;
-	}
-	(void) WaitForBackgroundWorkerShutdown(handle);
+	/* a worker that is already done counts as started */
+	if (WaitForBackgroundWorkerStartup(handle, &pid) == BGWH_STARTED)
+		(void) WaitForBackgroundWorkerShutdown(handle);
 	done = shared->done;
 	dsm_detach(seg);
 	return done;
