@@ -16,10 +16,12 @@ UPDATE_NEXT_PARTS = updates/$(EXTENSION)--0.2.0--0.3.0.in.sql schema/75_migratio
 DATA_built = $(EXTENSION)--$(EXTVERSION).sql $(UPDATE_NEXT)
 DATA = $(filter-out %.in.sql,$(wildcard updates/$(EXTENSION)--*.sql))
 DOCS = $(wildcard docs/*.md)
+# The migrations client, installed into PostgreSQL's bin directory.
+SCRIPTS_built = bin/pg_steward_migrate
 
 REGRESS = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/*.sql)))
 REGRESS_OPTS = --temp-config=test/regress.conf --temp-instance=./tmp_check
-EXTRA_CLEAN = META.json.tmp tmp_check results regression.diffs regression.out
+EXTRA_CLEAN = bin/pg_steward_migrate META.json.tmp tmp_check results regression.diffs regression.out
 
 PG_CPPFLAGS = -I$(srcdir)/src -DSTEWARD_VERSION='"$(EXTVERSION)"'
 
@@ -34,6 +36,9 @@ $(EXTENSION)--$(EXTVERSION).sql: $(SCHEMA_FRAGMENTS) $(EXTENSION).control
 
 $(UPDATE_NEXT): $(UPDATE_NEXT_PARTS)
 	cat $(UPDATE_NEXT_PARTS) > $@
+
+bin/pg_steward_migrate: bin/pg_steward_migrate.in $(EXTENSION).control
+	sed 's/@EXTVERSION@/$(EXTVERSION)/g' $< > $@.tmp && chmod +x $@.tmp && mv $@.tmp $@
 
 # PGXN metadata carries the same version as the control file.
 META.json: META.json.in $(EXTENSION).control

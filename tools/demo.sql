@@ -117,3 +117,22 @@ SELECT steward.audit_seal_head() AS chain_head;
 -- A change made behind the trigger's back is found.
 UPDATE steward.audit_log SET new_values = '{"balance": 1000000}' WHERE op = 'UPDATE';
 SELECT seal_id, ok, first_bad_event_id, detail FROM steward.audit_verify();
+
+-- Migrations: versioned changes applied in this transaction, in natural
+-- order (2 before 10), recorded, and rolled back by SQL calls.
+SELECT count(*) AS lint_findings FROM steward.migration_add('1', 'orders',
+	'CREATE TABLE demo_orders (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, total numeric);',
+	'DROP TABLE demo_orders;');
+SELECT count(*) AS lint_findings FROM steward.migration_add('10', 'order note',
+	'ALTER TABLE demo_orders ADD note text;', 'ALTER TABLE demo_orders DROP note;');
+SELECT count(*) AS lint_findings FROM steward.migration_add('2', 'order time',
+	'ALTER TABLE demo_orders ADD placed_at timestamptz NOT NULL DEFAULT now();',
+	'ALTER TABLE demo_orders DROP placed_at;');
+SELECT version, name, action FROM steward.migrate(dry_run => true);
+SELECT version, name, action FROM steward.migrate();
+SELECT version, name, state FROM steward.migration_status;
+SELECT version, name, action FROM steward.rollback('2');
+-- DDL run outside migrate() is visible as drift.
+CREATE TABLE demo_drift (a int);
+SELECT name, action, detail->>'statement' AS statement
+  FROM steward.migration_history WHERE action = 'untracked' ORDER BY history_id DESC LIMIT 1;

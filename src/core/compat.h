@@ -64,6 +64,13 @@
 #define STEWARD_BGW_CONNECT_FLAGS 0
 #endif
 
+/* 18: NOT NULL constraints can be added NOT VALID and validated later */
+#if PG_VERSION_NUM >= 180000
+#define STEWARD_HAS_NOT_NULL_NOT_VALID 1
+#else
+#define STEWARD_HAS_NOT_NULL_NOT_VALID 0
+#endif
+
 /* 18 dropped PortalRun's run_once argument */
 #if PG_VERSION_NUM >= 180000
 #define steward_portal_run(portal, count, top, dest, altdest, qc) \

@@ -38,6 +38,9 @@ int			steward_maintenance_statement_timeout = 600000;
 char	   *steward_app_user = NULL;
 char	   *steward_audit_retention = NULL;
 bool		steward_audit_ddl = false;
+int			steward_migration_lock_timeout = 5000;
+bool		steward_migration_out_of_order = false;
+bool		steward_track_ddl = true;
 
 /*
  * Runners are background workers and take max_worker_processes slots, which
@@ -344,6 +347,34 @@ steward_guc_init(void)
 							 NULL,
 							 &steward_audit_ddl,
 							 false,
+							 PGC_SUSET,
+							 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomIntVariable("steward.migration_lock_timeout",
+							"Lock timeout of each migration steward.migrate() applies.",
+							"A migration that cannot get a lock in time is rolled back and tried again a few times with backoff; the worker uses it for queued statements too.",
+							&steward_migration_lock_timeout,
+							5000,
+							10, 600000,
+							PGC_USERSET,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("steward.migration_out_of_order",
+							 "Let steward.migrate() apply a pending version lower than an applied one.",
+							 NULL,
+							 &steward_migration_out_of_order,
+							 false,
+							 PGC_USERSET,
+							 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("steward.track_ddl",
+							 "Record DDL run outside steward.migrate() in steward.migration_history as untracked.",
+							 NULL,
+							 &steward_track_ddl,
+							 true,
 							 PGC_SUSET,
 							 0,
 							 NULL, NULL, NULL);

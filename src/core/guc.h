@@ -27,6 +27,10 @@ extern int	steward_maintenance_statement_timeout;
 extern char *steward_app_user;
 extern char *steward_audit_retention;
 extern bool steward_audit_ddl;
+/* migrations */
+extern int	steward_migration_lock_timeout;	/* ms */
+extern bool steward_migration_out_of_order;
+extern bool steward_track_ddl;
 
 /* steward.max_workers and max_workers_per_role with -1 (auto) resolved */
 extern int	steward_effective_max_workers(void);

@@ -22,6 +22,7 @@
 #include "partition/partition.h"
 #include "retention/retention.h"
 #include "audit/audit.h"
+#include "migrations/migrations.h"
 #include "backup/backup.h"
 #include "core/shmem.h"
 
@@ -39,6 +40,7 @@ _PG_init(void)
 	steward_partition_init();
 	steward_retention_init();
 	steward_audit_init();
+	steward_migrations_init();
 	steward_backup_init();
 
 	if (!process_shared_preload_libraries_in_progress)

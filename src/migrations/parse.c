@@ -13,7 +13,9 @@
 #include "postgres.h"
 
 #include "commands/defrem.h"
+#include "mb/pg_wchar.h"
 #include "parser/parser.h"
+#include "parser/scanner.h"
 
 #include "migrations/migrations_int.h"
 
@@ -103,16 +105,121 @@ migration_stmt_transactional(Node *stmt)
 }
 
 /*
- * Parse 'sql' (the text of a migration's 'what', e.g. "up_sql") into a list
- * of MigrationStmt.  A syntax error is raised by the parser.
+ * The number of the statement at byte 'offset' of 'sql': one more than the
+ * semicolons before it, counted by the server's own scanner so that those
+ * in strings, quoted names and comments do not count.
  */
+static int
+migration_stmt_number_at(const char *sql, int offset)
+{
+	core_yy_extra_type yyextra;
+	core_yyscan_t scanner;
+	core_YYSTYPE yylval;
+	YYLTYPE		yylloc;
+	MemoryContext cxt = CurrentMemoryContext;
+	volatile int number = 1;
+
+	scanner = scanner_init(sql, &yyextra, &ScanKeywords, ScanKeywordTokens);
+	PG_TRY();
+	{
+		int			tok;
+
+		while ((tok = core_yylex(&yylval, &yylloc, scanner)) != 0)
+		{
+			if (yylloc >= offset)
+				break;
+			if (tok == ';')
+				number++;
+		}
+	}
+	PG_CATCH();
+	{
+		/* an unterminated string or comment: count what came before */
+		MemoryContextSwitchTo(cxt);
+		FlushErrorState();
+	}
+	PG_END_TRY();
+	scanner_finish(scanner);
+	return number;
+}
+
+/*
+ * Re-raise the parser's error 'edata' on 'sql' (the text of 'what') with
+ * where it is: statement number, line and column in 'sql'.  The SQLSTATE
+ * (42601 for a syntax error) is kept.
+ */
+static void
+migration_parse_error(const char *sql, const char *what, ErrorData *edata)
+{
+	int			pos = edata->cursorpos; /* characters, 1-based; 0: none */
+	int			offset = 0;
+	int			line = 1;
+	int			column = 1;
+	int			chars;
+
+	if (pos <= 0)
+		ereport(ERROR,
+				(errcode(edata->sqlerrcode),
+				 errmsg("%s in %s", edata->message, what)));
+
+	for (chars = 1; chars < pos && sql[offset] != '\0'; chars++)
+	{
+		if (sql[offset] == '\n')
+		{
+			line++;
+			column = 1;
+		}
+		else
+			column++;
+		offset += pg_mblen(sql + offset);
+	}
+	ereport(ERROR,
+			(errcode(edata->sqlerrcode),
+			 errmsg("%s in %s", edata->message, what),
+			 errdetail("The error is in statement %d, at line %d, column %d of %s.",
+					   migration_stmt_number_at(sql, offset), line, column, what),
+			 internalerrquery(sql),
+			 internalerrposition(pos)));
+}
+
+/*
+ * Parse 'sql' (the text of a migration's 'what', e.g. "up_sql of migration
+ * \"3\"") into a list of MigrationStmt.  A syntax error names 'what', the
+ * statement number, line and column.
+ */
+/* raw_parser(), its error copied out instead of raised. */
+static List *
+migration_raw_parse(const char *sql, ErrorData **edata)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	List	   *volatile raw = NIL;
+
+	*edata = NULL;
+	PG_TRY();
+	{
+		raw = raw_parser(sql, RAW_PARSE_DEFAULT);
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(cxt);
+		*edata = CopyErrorData();
+		FlushErrorState();
+	}
+	PG_END_TRY();
+	return raw;
+}
+
 List *
 migration_parse(const char *sql, const char *what)
 {
-	List	   *raw = raw_parser(sql, RAW_PARSE_DEFAULT);
+	ErrorData  *edata;
+	List	   *raw = migration_raw_parse(sql, &edata);
 	List	   *result = NIL;
 	ListCell   *lc;
 	int			n = 0;
+
+	if (edata != NULL)
+		migration_parse_error(sql, what, edata);
 
 	foreach(lc, raw)
 	{

@@ -69,6 +69,10 @@ preloading, no default settings are written.
 
 Options for C<< $node->init >> (e.g. C<< allows_streaming => 1 >>).
 
+=item port => number
+
+The port (PostgreSQL::Test::Cluster's own choice when not given).
+
 =item extension_in => [ 'postgres' ]
 
 Databases in which to CREATE EXTENSION pg_steward (and CREATE DATABASE
@@ -86,7 +90,7 @@ sub steward_node
 		%{ $opts{settings} // {} });
 	my @dbs = @{ $opts{extension_in} // ['postgres'] };
 
-	my $node = PostgreSQL::Test::Cluster->new($name);
+	my $node = PostgreSQL::Test::Cluster->new($name, ($opts{port} ? (port => $opts{port}) : ()));
 	$node->init(%{ $opts{init} // {} });
 	my $conf = '';
 	$conf .= "shared_preload_libraries = '$preload'\n" if $preload ne '';
