@@ -129,7 +129,8 @@ SKIP:
 }
 
 # a different file under the same name is refused and kept
-my $cur = sql('SELECT pg_walfile_name(pg_current_wal_lsn())');
+my $cur = sql('INSERT INTO filler SELECT 1; SELECT pg_walfile_name(pg_current_wal_lsn())');
+ok(!-e "$wal/$cur.zst", "$cur is not archived yet");
 copy("$wal/$last.zst", "$wal/$cur.zst") or die;
 my $before = PostgreSQL::Test::Utils::slurp_file("$wal/$cur.zst");
 my $logpos = -s $node->logfile;
@@ -161,7 +162,7 @@ wait_for($node, 'SELECT segments_waiting = 0 AND NOT failing FROM steward.wal_ar
 	't', 'every waiting segment archived');
 my $checks = sql(qq(SELECT check_name || ':' || ok FROM steward.backup_verify($b1)
 	WHERE check_name = 'wal_continuity'));
-is($checks, 'wal_continuity:t', 'backup_verify: no segment lost');
+is($checks, 'wal_continuity:true', 'backup_verify: no segment lost');
 
 # retention: a second backup, keep_last 1
 my $b2 = sql(q(SELECT steward.backup_now('physical', 'second')));
@@ -177,6 +178,10 @@ is($left[0], $b2start, 'the oldest segment kept is the second backup\'s start se
 ok(-f "$wal/00000009.history.zst", 'timeline history files are kept');
 is(sql(qq(SELECT ok FROM steward.backup_verify($b2) WHERE check_name = 'wal_continuity')), 't',
 	'the retained backup still has all its WAL');
+
+is(sql(qq(SELECT string_agg(check_name, ',' ORDER BY check_name) FILTER (WHERE NOT ok)
+	FROM steward.backup_verify($b2, deep => true))), '',
+	'the restore drill replays the archived WAL and passes');
 
 # encryption
 my $kdir = PostgreSQL::Test::Utils::tempdir('keys');
@@ -234,4 +239,23 @@ switch_and_wait('after rotation');
 restore_and_check('pitr_encrypted', '1,2,3,4,5,6', '--key-file', $other, '--old-key-file', $key);
 
 $node->stop;
+
+# the archive module without shared_preload_libraries
+my $bdir2 = PostgreSQL::Test::Utils::tempdir('backups2');
+my $plain = steward_node('archive_only',
+	preload => '',
+	extension_in => [],
+	init => { allows_streaming => 1 },
+	settings => {
+		'steward.backup_directory' => $bdir2,
+		'archive_mode' => 'on',
+		'archive_library' => 'pg_steward',
+	});
+my $pseg = $plain->safe_psql('postgres',
+	'CREATE TABLE x AS SELECT 1; SELECT pg_walfile_name(pg_current_wal_lsn())');
+$plain->safe_psql('postgres', 'SELECT pg_switch_wal()');
+wait_for($plain, "SELECT last_archived_wal >= '$pseg' FROM pg_stat_archiver", 't',
+	'archive_library = pg_steward works without the preload');
+ok(-f "$bdir2/wal/$pseg.zst", 'into the backup directory');
+$plain->stop;
 done_testing();
