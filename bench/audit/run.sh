@@ -91,13 +91,15 @@ checkpoint() { q postgres "CHECKPOINT" >/dev/null; }
 # CPU time however loaded the machine is (background processes, which do
 # not exit, are left out).
 TICKS=$(getconf CLK_TCK)
-pm_pid() { head -1 "$CDIR/postmaster.pid"; }
+pm_pid() { head -1 "$CDIR/data/postmaster.pid"; }
 exited_cpu() { awk '{ print $16 + $17 }' "/proc/$(pm_pid)/stat"; }
-# wait until no backend of database DB is left, reaped (or 10 s)
+# wait until no client backend of database DB (over the Unix socket) is
+# left, reaped (or 10 s)
 backends_gone() {
 	local i
 	for i in $(seq 1 500); do
-		ps --ppid "$(pm_pid)" -o stat=,args= | awk -v db=" $1 " '$1 ~ /^Z/ || index($0, db) { f = 1 } END { exit !f }' || return 0
+		ps --ppid "$(pm_pid)" -o stat=,args= |
+			awk -v db=" $1 [local]" '$1 ~ /^Z/ || index($0, db) { f = 1 } END { exit !f }' || return 0
 		sleep 0.02
 	done
 	note "backends of $1 still there after 10 s: CPU figures of this step are short"
