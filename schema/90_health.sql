@@ -656,6 +656,7 @@ WITH ix AS (
 		   string_to_array(i.indkey::text, ' ')::int2[] AS cols,
 		   string_to_array(i.indclass::text, ' ')::oid[] AS classes,
 		   string_to_array(i.indcollation::text, ' ')::oid[] AS colls,
+		   string_to_array(i.indoption::text, ' ')::int2[] AS opts,
 		   pg_catalog.pg_get_expr(i.indexprs, i.indrelid) AS exprs,
 		   pg_catalog.pg_get_expr(i.indpred, i.indrelid) AS pred,
 		   (SELECT k.conname FROM pg_catalog.pg_constraint k WHERE k.conindid = i.indexrelid
@@ -674,7 +675,7 @@ SELECT r.indexrelid, steward.health_qname(r.indexrelid) AS index_name,
   FROM ix r
   JOIN ix k ON k.indrelid = r.indrelid AND k.indexrelid <> r.indexrelid AND k.relam = r.relam
 		   AND r.pred IS NOT DISTINCT FROM k.pred
- WHERE (r.keys = k.keys AND r.classes = k.classes AND r.colls = k.colls
+ WHERE (r.keys = k.keys AND r.classes = k.classes AND r.colls = k.colls AND r.opts = k.opts
 		AND r.exprs IS NOT DISTINCT FROM k.exprs AND r.cols <@ k.cols
 		-- of two equal indexes, keep the unique one, then the one behind a
 		-- constraint, then the older one
@@ -690,10 +691,11 @@ SELECT r.indexrelid, steward.health_qname(r.indexrelid) AS index_name,
 		AND r.keys = k.keys[1:cardinality(r.keys)]
 		AND r.classes = k.classes[1:cardinality(r.keys)]
 		AND r.colls = k.colls[1:cardinality(r.keys)]
+		AND r.opts = k.opts[1:cardinality(r.keys)]
 		AND r.cols[cardinality(r.keys) + 1:] <@ k.cols);
 
 COMMENT ON VIEW steward.duplicate_indexes IS
-'indexes another index of the same table makes redundant: the same key columns, operator classes, expressions and predicate (duplicate), or a non-unique btree index whose keys lead another''s (prefix)';
+'indexes another index of the same table makes redundant: the same key columns, operator classes, collations, orderings, expressions and predicate (duplicate), or a non-unique btree index whose keys lead another''s (prefix)';
 
 CREATE FUNCTION steward.health_duplicate_indexes()
 RETURNS SETOF steward.health_result
@@ -986,25 +988,31 @@ $$;
 
 CREATE FUNCTION steward.health_audit_seal()
 RETURNS SETOF steward.health_result
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-	SELECT 'audit_seal',
-		   steward.health_worse(steward.health_grade(u.s, th.warning, th.critical),
-								CASE WHEN j.last_status IN ('failed', 'timed_out', 'crashed')
-									 THEN steward.health_grade(1, fth.warning, fth.critical) ELSE 'ok' END),
-		   'steward.audit_log', u.s, th.warning, th.critical,
-		   format('%s audit rows are not sealed, the oldest written %s ago; the audit_seal job''s last run: %s %s',
-				  u.n, steward.health_duration(u.s), COALESCE(j.last_status, 'none'), COALESCE(j.last_message, '')),
-		   'seal now: SELECT steward.audit_seal_now(); see the job: SELECT name, enabled, last_status, last_message FROM steward.jobs WHERE kind = ''audit_seal'''
-	  FROM (SELECT count(*) AS n,
-				   round(extract(epoch FROM pg_catalog.now() - min(l.logged_at)), 1) AS s
-			  FROM steward.audit_log l
-			 WHERE l.txid >= COALESCE((SELECT max(x.txid_to) FROM steward.audit_seal x), '0'::xid8)) u
-	  LEFT JOIN LATERAL (SELECT * FROM steward.jobs jj WHERE jj.kind = 'audit_seal' LIMIT 1) j ON true,
-		   steward.health_threshold_of('audit_seal', 'unsealed_seconds') th,
-		   steward.health_threshold_of('audit_seal', 'failed_runs') fth
-	 WHERE EXISTS (SELECT 1 FROM steward.audit_policy)
+BEGIN
+	-- nothing audited (that the caller may see): nothing to seal
+	IF NOT EXISTS (SELECT 1 FROM steward.audit_policy) THEN
+		RETURN;
+	END IF;
+	RETURN QUERY
+		SELECT 'audit_seal',
+			   steward.health_worse(steward.health_grade(u.s, th.warning, th.critical),
+									CASE WHEN j.last_status IN ('failed', 'timed_out', 'crashed')
+										 THEN steward.health_grade(1, fth.warning, fth.critical) ELSE 'ok' END),
+			   'steward.audit_log', u.s, th.warning, th.critical,
+			   format('%s audit rows are not sealed, the oldest written %s ago; the audit_seal job''s last run: %s %s',
+					  u.n, steward.health_duration(u.s), COALESCE(j.last_status, 'none'), COALESCE(j.last_message, '')),
+			   'seal now: SELECT steward.audit_seal_now(); see the job: SELECT name, enabled, last_status, last_message FROM steward.jobs WHERE kind = ''audit_seal'''
+		  FROM (SELECT count(*) AS n,
+					   round(extract(epoch FROM pg_catalog.now() - min(l.logged_at)), 1) AS s
+				  FROM steward.audit_log l
+				 WHERE l.txid >= COALESCE((SELECT max(x.txid_to) FROM steward.audit_seal x), '0'::xid8)) u
+		  LEFT JOIN LATERAL (SELECT * FROM steward.jobs jj WHERE jj.kind = 'audit_seal' LIMIT 1) j ON true,
+			   steward.health_threshold_of('audit_seal', 'unsealed_seconds') th,
+			   steward.health_threshold_of('audit_seal', 'failed_runs') fth;
+END
 $$;
 
 CREATE FUNCTION steward.health_migration_drift()
@@ -1034,6 +1042,7 @@ AS $$
 											 WHERE a.action IN ('apply', 'baseline') AND a.status = 'succeeded'), 0)) u,
 		   steward.health_threshold_of('migration_drift', 'count') th
 	 WHERE u.n > 0 AND steward.health_grade(u.n, th.warning, th.critical) <> 'ok'
+	   AND EXISTS (SELECT 1 FROM steward.migration)
 $$;
 
 -- ---------------------------------------------------------------------
