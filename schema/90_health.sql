@@ -805,7 +805,10 @@ AS $$
 				  t.n_dead_tup, round(lim.n), steward.health_duration(x.s),
 				  COALESCE(t.last_vacuum::text, 'never'), COALESCE(t.last_autovacuum::text, 'never')),
 		   format('VACUUM (VERBOSE, ANALYZE) %s%s', steward.health_qname(t.relid),
-				  CASE WHEN steward.health_reloption(c.reloptions, 'autovacuum_enabled', 'autovacuum') IN ('off', 'false')
+				  CASE WHEN current_setting('autovacuum') = 'off'
+					   THEN '; autovacuum is off for the server: ALTER SYSTEM SET autovacuum = on; SELECT pg_reload_conf()'
+					   WHEN (SELECT o.option_value FROM pg_catalog.pg_options_to_table(c.reloptions) o
+							  WHERE o.option_name = 'autovacuum_enabled') IN ('off', 'false')
 					   THEN format('; autovacuum is off for it: ALTER TABLE %s RESET (autovacuum_enabled)', steward.health_qname(t.relid))
 					   ELSE '; if autovacuum keeps falling behind, look for long transactions and raise autovacuum_max_workers or lower autovacuum_vacuum_cost_delay' END)
 	  FROM pg_catalog.pg_stat_user_tables t
