@@ -142,16 +142,11 @@ AS $$
 				ELSE round(seconds / 86400, 1)::text || ' days' END
 $$;
 
--- "schema"."name" of a relation, quoted for SQL.
+-- "schema"."name" of a relation, quoted for SQL (C: a syscache look-up).
 CREATE FUNCTION steward.health_qname(relid oid)
 RETURNS text
-LANGUAGE sql STABLE PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
-AS $$
-	SELECT pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(c.relname)
-	  FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-	 WHERE c.oid = relid
-$$;
+AS 'MODULE_PATHNAME', 'steward_health_qname'
+LANGUAGE C STABLE STRICT PARALLEL SAFE;
 
 -- C helpers: statistics widths for bloat estimates (without the values),
 -- checkpoint counters (their view moved in PostgreSQL 17), schedule periods.
@@ -659,9 +654,11 @@ WITH ix AS (
 		   string_to_array(i.indoption::text, ' ')::int2[] AS opts,
 		   pg_catalog.pg_get_expr(i.indexprs, i.indrelid) AS exprs,
 		   pg_catalog.pg_get_expr(i.indpred, i.indrelid) AS pred,
-		   (SELECT k.conname FROM pg_catalog.pg_constraint k WHERE k.conindid = i.indexrelid
-			 AND k.conrelid = i.indrelid LIMIT 1) AS constraint_name
+		   k.conname AS constraint_name
 	  FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid
+	  LEFT JOIN (SELECT DISTINCT ON (k.conindid, k.conrelid) k.conindid, k.conrelid, k.conname
+				   FROM pg_catalog.pg_constraint k WHERE k.conindid <> 0) k
+		ON k.conindid = i.indexrelid AND k.conrelid = i.indrelid
 	 WHERE i.indisvalid AND c.relkind = 'i'
 )
 SELECT r.indexrelid, steward.health_qname(r.indexrelid) AS index_name,

@@ -19,5 +19,6 @@ PGDLLEXPORT Datum steward_health(PG_FUNCTION_ARGS);
 PGDLLEXPORT Datum steward_health_check(PG_FUNCTION_ARGS);
 PGDLLEXPORT Datum steward_health_rel_widths(PG_FUNCTION_ARGS);
 PGDLLEXPORT Datum steward_health_checkpoint_counts(PG_FUNCTION_ARGS);
+PGDLLEXPORT Datum steward_health_qname(PG_FUNCTION_ARGS);
 
 #endif							/* STEWARD_HEALTH_H */

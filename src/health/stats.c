@@ -39,6 +39,7 @@
 
 PG_FUNCTION_INFO_V1(steward_health_rel_widths);
 PG_FUNCTION_INFO_V1(steward_health_checkpoint_counts);
+PG_FUNCTION_INFO_V1(steward_health_qname);
 
 typedef struct HealthColKey
 {
@@ -233,4 +234,26 @@ steward_health_checkpoint_counts(PG_FUNCTION_ARGS)
 	result = heap_form_tuple(tupdesc, values, nulls);
 	SPI_finish();
 	PG_RETURN_DATUM(HeapTupleGetDatum(result));
+}
+
+/*
+ * steward.health_qname(oid): "schema"."name" of a relation, quoted, from
+ * the syscache (the checks name thousands of relations per run; a SQL
+ * function with a join costs a hundred times more).  NULL if it is gone.
+ */
+Datum
+steward_health_qname(PG_FUNCTION_ARGS)
+{
+	Oid			relid = PG_GETARG_OID(0);
+	HeapTuple	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	char	   *nspname;
+	char	   *result;
+
+	if (!HeapTupleIsValid(tuple))
+		PG_RETURN_NULL();
+	nspname = get_namespace_name(((Form_pg_class) GETSTRUCT(tuple))->relnamespace);
+	result = quote_qualified_identifier(nspname,
+										NameStr(((Form_pg_class) GETSTRUCT(tuple))->relname));
+	ReleaseSysCache(tuple);
+	PG_RETURN_TEXT_P(cstring_to_text(result));
 }
