@@ -85,6 +85,25 @@ fmt() { if [ "$2" = "-" ]; then echo "-"; else awk -v f="$1" -v x="$2" 'BEGIN { 
 div() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.4f\n", a / b; else print "-" }'; }
 
 checkpoint() { q postgres "CHECKPOINT" >/dev/null; }
+# CPU time (clock ticks) of the server processes that have exited: the
+# postmaster's cutime + cstime.  Client backends are its children, so the
+# difference around a step, once the step's backends are gone, is their
+# CPU time however loaded the machine is (background processes, which do
+# not exit, are left out).
+TICKS=$(getconf CLK_TCK)
+pm_pid() { head -1 "$CDIR/data/postmaster.pid"; }
+exited_cpu() { awk '{ print $16 + $17 }' "/proc/$(pm_pid)/stat"; }
+# wait until no client backend of database DB (over the Unix socket) is
+# left, reaped (or 10 s)
+backends_gone() {
+	local i
+	for i in $(seq 1 500); do
+		ps --ppid "$(pm_pid)" -o stat=,args= |
+			awk -v db=" $1 [local]" '$1 ~ /^Z/ || index($0, db) { f = 1 } END { exit !f }' || return 0
+		sleep 0.02
+	done
+	note "backends of $1 still there after 10 s: CPU figures of this step are short"
+}
 SLOG=$CDIR/server.log
 # harvest: keep the server log's WARNING-or-worse lines, then empty it (pg_ctl
 # opened it for appending, so the server goes on writing at its new end).
@@ -255,7 +274,7 @@ LABEL[rw]="(3) pgbench, $CLIENTS clients, UPDATE + INSERT per transaction, synch
 LABEL[upd]="(4) pgbench, 1 client, UPDATE only, synchronous_commit = off, $DURATION s"
 UNIT[insert]=s; UNIT[update]=s; UNIT[rw]=TPS; UNIT[upd]=TPS
 
-declare -A VAL=() GOT=() EXP=() SEAL_ROWS=() SEAL_S=()
+declare -A VAL=() GOT=() EXP=() SEAL_ROWS=() SEAL_S=() CPU=()
 db_of() { echo "r$1_$2"; }
 
 setup_db() {
@@ -290,6 +309,9 @@ measure() {
 	checkpoint
 	harvest
 	before=$(records "$s" "$db")
+	backends_gone "$db"
+	local cpu0 cpu1
+	cpu0=$(exited_cpu)
 	out="$WORK/$m.$db.out"
 	case $m in
 		insert | update)
@@ -314,9 +336,15 @@ measure() {
 			[ "${failed:-0}" = 0 ] || note "round $r, $s, $m: pgbench reports $failed failed transactions"
 			if [ "$m" = rw ]; then stmts=$((2 * tx)); tx=$((2 * tx)); else stmts=$tx; fi ;;
 	esac
+	backends_gone "$db"
+	cpu1=$(exited_cpu)
 	after=$(records "$s" "$db")
 	harvest
 	VAL[$m,$s,$r]=$v
+	# server CPU per row changed (bulk) or per transaction (pgbench), in µs
+	local per=$tx
+	[ "$m" = rw ] && per=$((tx / 2))
+	CPU[$m,$s,$r]=$(awk -v c=$((cpu1 - cpu0)) -v t="$TICKS" -v n="$per" 'BEGIN { printf "%.2f", c / t * 1e6 / n }')
 	GOT[$m,$s,$r]=$((after - before))
 	# rows changed (triggers) or statements run (pgaudit); none writes none
 	case $s in
@@ -462,6 +490,38 @@ table() {
 		echo "| (info) steward.audit_seal_now() after the round, all rows it logged | | | | $rs ($(printf '%s\n' "${SEAL_ROWS[@]}" | mmm | awk '{ print $2 }') rows) | >= 20000 rows/s | $(awk -v x="${a[1]}" 'BEGIN { print (x >= 20000) ? "yes" : "NO" }') |"
 	fi
 }
+# CPU table: µs of server CPU per row / transaction, min / median / max, and vs none
+cpuvals() { local r; for r in $(seq 1 "$ROUNDS"); do [ -n "${CPU[$1,$2,$r]:-}" ] && echo "${CPU[$1,$2,$r]}"; done; return 0; }
+cpuratios() {
+	local r
+	for r in $(seq 1 "$ROUNDS"); do
+		[ -n "${CPU[$1,$2,$r]:-}" ] && [ -n "${CPU[$1,none,$r]:-}" ] && div "${CPU[$1,$2,$r]}" "${CPU[$1,none,$r]}"
+	done
+	return 0
+}
+cputable() {
+	local m s row a
+	echo "| server CPU time, µs per row changed ((1), (2)) or per transaction ((3), (4)): min / median / max; vs none: median (min-max) of the per-round ratios | none | plpgsql | pgaudit | pg_steward |"
+	echo "|---|---|---|---|---|"
+	for m in "${MEASURES[@]}"; do
+		row="| ${LABEL[$m]} |"
+		for s in "${ALL[@]}"; do
+			read -r -a a <<<"$(cpuvals "$m" "$s" | mmm)"
+			if [ "${a[1]}" = "-" ]; then row+=" $(cell "$s" -) |"; else
+				row+=" $(cell "$s" "$(fmt "%.1f" "${a[0]}") / $(fmt "%.1f" "${a[1]}") / $(fmt "%.1f" "${a[2]}")") |"; fi
+		done
+		echo "$row"
+		if [ $HAVE_NONE -eq 1 ]; then
+			row="| &nbsp;&nbsp;CPU vs none |"
+			for s in "${ALL[@]}"; do
+				read -r -a a <<<"$(cpuratios "$m" "$s" | mmm)"
+				if [ "${a[1]}" = "-" ]; then row+=" $(cell "$s" -) |"; else
+					row+=" $(cell "$s" "$(fmt "%.2fx" "${a[1]}") ($(fmt "%.2f" "${a[0]}")-$(fmt "%.2f" "${a[2]}"))") |"; fi
+			done
+			echo "$row"
+		fi
+	done
+}
 raw() {
 	local r m s row f
 	echo "| round | order | measure | none | plpgsql | pgaudit | pg_steward |"
@@ -472,7 +532,7 @@ raw() {
 			for s in "${ALL[@]}"; do
 				if [ -n "${VAL[$m,$s,$r]:-}" ]; then
 					if [ "${UNIT[$m]}" = s ]; then f="%.4f"; else f="%.0f"; fi
-					row+=" $(fmt "$f" "${VAL[$m,$s,$r]}") ${UNIT[$m]}; records ${GOT[$m,$s,$r]}/${EXP[$m,$s,$r]} |"
+					row+=" $(fmt "$f" "${VAL[$m,$s,$r]}") ${UNIT[$m]}, ${CPU[$m,$s,$r]} µs CPU; records ${GOT[$m,$s,$r]}/${EXP[$m,$s,$r]} |"
 				else
 					row+=" $(cell "$s" -) |"
 				fi
@@ -497,6 +557,12 @@ raw() {
 	echo
 	table
 	echo
+	echo "## Server CPU time"
+	echo
+	echo "CPU time of the client backends (the postmaster's reaped children) per row or transaction: unlike wall-clock time and TPS it does not depend on what else the machine runs, so it shows the cost of each system even on a loaded machine. Background processes (WAL writer, checkpointer) are not included."
+	echo
+	cputable
+	echo
 	echo "## Per round"
 	echo
 	echo "Values, and audit records written by the step / expected (rows changed for the triggers; statements for pgaudit, its lines in the server log)."
@@ -512,5 +578,7 @@ raw() {
 
 echo
 table
+echo
+cputable
 echo
 echo "written to $RESULTS"

@@ -277,31 +277,6 @@ migration_lint_summary(List *findings, Datum *array)
 }
 
 /* Return 'findings' as rows of steward.lint_finding. */
-static void
-migration_put_findings(FunctionCallInfo fcinfo, List *findings)
-{
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	ListCell   *lc;
-
-	foreach(lc, findings)
-	{
-		LintFinding *f = lfirst(lc);
-		Datum		values[6];
-		bool		nulls[6] = {false};
-
-		values[0] = CStringGetTextDatum(f->rule);
-		values[1] = CStringGetTextDatum(f->severity);
-		values[2] = Int32GetDatum(f->statement);
-		values[3] = Int32GetDatum(f->location);
-		values[4] = CStringGetTextDatum(f->message);
-		if (f->hint != NULL)
-			values[5] = CStringGetTextDatum(f->hint);
-		else
-			nulls[5] = true;
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-	}
-}
-
 static char *
 migration_arg_text(FunctionCallInfo fcinfo, int n, const char *what)
 {
