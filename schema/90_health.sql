@@ -148,17 +148,19 @@ RETURNS text
 AS 'MODULE_PATHNAME', 'steward_health_qname'
 LANGUAGE C STABLE STRICT PARALLEL SAFE;
 
--- C helpers: statistics widths for bloat estimates (without the values),
--- checkpoint counters (their view moved in PostgreSQL 17), schedule periods.
-CREATE FUNCTION steward.health_rel_widths(
-	OUT relid oid, OUT data_width float8, OUT has_nulls boolean, OUT columns int)
+-- C helpers: bloat estimates from pg_class and pg_statistic widths (without
+-- the values), checkpoint counters (their view moved in PostgreSQL 17),
+-- schedule periods.
+CREATE FUNCTION steward.health_bloat_estimates(indexes boolean, min_pages bigint DEFAULT 0,
+	OUT relid oid, OUT table_relid oid, OUT bytes bigint, OUT expected_pages bigint,
+	OUT wasted_bytes bigint, OUT wasted_pct float8, OUT est_rows float8, OUT fillfactor int)
 RETURNS SETOF record
-AS 'MODULE_PATHNAME', 'steward_health_rel_widths'
+AS 'MODULE_PATHNAME', 'steward_health_bloat_estimates'
 LANGUAGE C STABLE
 SET search_path = pg_catalog, pg_temp;
 
-COMMENT ON FUNCTION steward.health_rel_widths() IS
-'for tables and btree indexes whose statistics the caller may read: the average width of a row''s data from pg_statistic (no values), whether any column has NULLs';
+COMMENT ON FUNCTION steward.health_bloat_estimates(boolean, bigint) IS
+'the estimated bloat of each analyzed table (or valid btree index) of at least min_pages pages whose statistics the caller may read: its pages against those its row count and average row width (pg_statistic, no values) need at its fillfactor';
 
 CREATE FUNCTION steward.health_checkpoint_counts(OUT timed bigint, OUT requested bigint,
 	OUT stats_reset timestamptz)
@@ -519,47 +521,32 @@ $$;
 -- ---------------------------------------------------------------------
 
 CREATE VIEW steward.table_bloat AS
-SELECT c.oid AS relid, steward.health_qname(c.oid) AS table_name,
-	   c.relpages::bigint * b.bs AS table_bytes, e.expected_pages::bigint AS expected_pages,
-	   greatest(c.relpages - e.expected_pages, 0)::bigint * b.bs AS wasted_bytes,
-	   round(100.0 * greatest(c.relpages - e.expected_pages, 0) / greatest(c.relpages, 1), 1) AS wasted_pct,
-	   c.reltuples::bigint AS est_rows, f.ff AS fillfactor
-  FROM steward.health_rel_widths() w
-  JOIN pg_catalog.pg_class c ON c.oid = w.relid AND c.relkind IN ('r', 'm'),
-	   LATERAL (SELECT current_setting('block_size')::int AS bs) b,
-	   LATERAL (SELECT COALESCE((SELECT o.option_value::int FROM pg_catalog.pg_options_to_table(c.reloptions) o
-								  WHERE o.option_name = 'fillfactor'), 100) AS ff) f,
-	   -- tuple: 23-byte header plus NULL bitmap, aligned; data aligned; 4-byte line pointer
-	   LATERAL (SELECT ceil((ceil((23 + CASE WHEN w.has_nulls THEN ceil(w.columns / 8.0) ELSE 0 END) / 8.0) * 8
-							 + w.data_width::numeric) / 8.0) * 8 + 4 AS tuple_bytes) t,
-	   LATERAL (SELECT ceil(c.reltuples::numeric / greatest(1, floor((b.bs - 24) * f.ff / 100.0 / t.tuple_bytes))) AS expected_pages) e
- WHERE c.reltuples >= 0 AND c.relpages > 0;
+SELECT e.relid, steward.health_qname(e.relid) AS table_name, e.bytes AS table_bytes,
+	   e.expected_pages, e.wasted_bytes, e.wasted_pct::numeric AS wasted_pct,
+	   e.est_rows::bigint AS est_rows, e.fillfactor
+  FROM steward.health_bloat_estimates(false) e;
 
 COMMENT ON VIEW steward.table_bloat IS
 'estimated wasted space of each analyzed table: its pages against the pages its row count and average row width (pg_statistic) need at its fillfactor; no table is read';
 
 CREATE VIEW steward.index_bloat AS
-SELECT c.oid AS indexrelid, steward.health_qname(c.oid) AS index_name,
-	   steward.health_qname(i.indrelid) AS table_name,
-	   c.relpages::bigint * b.bs AS index_bytes, e.expected_pages::bigint AS expected_pages,
-	   greatest(c.relpages - e.expected_pages, 0)::bigint * b.bs AS wasted_bytes,
-	   round(100.0 * greatest(c.relpages - e.expected_pages, 0) / greatest(c.relpages, 1), 1) AS wasted_pct,
-	   c.reltuples::bigint AS est_entries, f.ff AS fillfactor
-  FROM steward.health_rel_widths() w
-  JOIN pg_catalog.pg_class c ON c.oid = w.relid AND c.relkind = 'i'
-  JOIN pg_catalog.pg_index i ON i.indexrelid = c.oid,
-	   LATERAL (SELECT current_setting('block_size')::int AS bs) b,
-	   LATERAL (SELECT COALESCE((SELECT o.option_value::int FROM pg_catalog.pg_options_to_table(c.reloptions) o
-								  WHERE o.option_name = 'fillfactor'), 90) AS ff) f,
-	   -- index tuple: 8-byte header (plus a NULL bitmap), aligned; 4-byte line pointer
-	   LATERAL (SELECT ceil((8 + CASE WHEN w.has_nulls THEN 4 ELSE 0 END + w.data_width::numeric) / 8.0) * 8 + 4 AS tuple_bytes) t,
-	   -- leaf pages (page header 24, btree special space 16), the metapage, ~1% inner pages
-	   LATERAL (SELECT ceil(ceil(c.reltuples::numeric / greatest(1, floor((b.bs - 40) * f.ff / 100.0 / t.tuple_bytes))) * 1.01) + 1
-						AS expected_pages) e
- WHERE c.reltuples >= 0 AND c.relpages > 1;
+SELECT e.relid AS indexrelid, steward.health_qname(e.relid) AS index_name,
+	   steward.health_qname(e.table_relid) AS table_name, e.bytes AS index_bytes,
+	   e.expected_pages, e.wasted_bytes, e.wasted_pct::numeric AS wasted_pct,
+	   e.est_rows::bigint AS est_entries, e.fillfactor
+  FROM steward.health_bloat_estimates(true) e;
 
 COMMENT ON VIEW steward.index_bloat IS
 'estimated wasted space of each btree index of an analyzed table, from its entry count and the average width of its columns (pg_statistic); no index is read';
+
+-- The smallest relation, in pages, whose waste can reach a bytes threshold.
+CREATE FUNCTION steward.health_min_pages(warning numeric, critical numeric)
+RETURNS bigint
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$
+	SELECT COALESCE(floor(least(warning, critical) / pg_catalog.current_setting('block_size')::numeric)::bigint,
+					9223372036854775807)
+$$;
 
 -- The lesser of two statuses: bloat is flagged when both bytes and percent say so.
 CREATE FUNCTION steward.health_lesser(a text, b text)
@@ -576,16 +563,16 @@ RETURNS SETOF steward.health_result
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-	SELECT 'table_bloat', x.status, v.table_name, v.wasted_bytes, tb.warning, tb.critical,
+	SELECT 'table_bloat', x.status, steward.health_qname(v.relid), v.wasted_bytes, tb.warning, tb.critical,
 		   format('about %s of %s (%s%%) is free space by the statistics (%s rows, fillfactor %s)',
-				  pg_size_pretty(v.wasted_bytes), pg_size_pretty(v.table_bytes), v.wasted_pct, v.est_rows, v.fillfactor),
+				  pg_size_pretty(v.wasted_bytes), pg_size_pretty(v.bytes), v.wasted_pct, v.est_rows::bigint, v.fillfactor),
 		   format('rewrite the table when a lock allows: VACUUM (FULL, ANALYZE) %s (ACCESS EXCLUSIVE lock), or online with pg_repack; then keep autovacuum up with its updates',
-				  v.table_name)
-	  FROM steward.table_bloat v,
-		   steward.health_threshold_of('table_bloat', 'wasted_bytes') tb,
+				  steward.health_qname(v.relid))
+	  FROM steward.health_threshold_of('table_bloat', 'wasted_bytes') tb,
 		   steward.health_threshold_of('table_bloat', 'wasted_pct') tp,
+		   steward.health_bloat_estimates(false, steward.health_min_pages(tb.warning, tb.critical)) v,
 		   LATERAL (SELECT steward.health_lesser(steward.health_grade(v.wasted_bytes, tb.warning, tb.critical),
-												 steward.health_grade(v.wasted_pct, tp.warning, tp.critical)) AS status) x
+												 steward.health_grade(v.wasted_pct::numeric, tp.warning, tp.critical)) AS status) x
 	 WHERE x.status <> 'ok'
 	 ORDER BY v.wasted_bytes DESC
 $$;
@@ -595,15 +582,15 @@ RETURNS SETOF steward.health_result
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-	SELECT 'index_bloat', x.status, v.index_name, v.wasted_bytes, tb.warning, tb.critical,
+	SELECT 'index_bloat', x.status, steward.health_qname(v.relid), v.wasted_bytes, tb.warning, tb.critical,
 		   format('about %s of %s (%s%%) of the index on %s is free space by the statistics',
-				  pg_size_pretty(v.wasted_bytes), pg_size_pretty(v.index_bytes), v.wasted_pct, v.table_name),
-		   format('REINDEX INDEX CONCURRENTLY %s', v.index_name)
-	  FROM steward.index_bloat v,
-		   steward.health_threshold_of('index_bloat', 'wasted_bytes') tb,
+				  pg_size_pretty(v.wasted_bytes), pg_size_pretty(v.bytes), v.wasted_pct, steward.health_qname(v.table_relid)),
+		   format('REINDEX INDEX CONCURRENTLY %s', steward.health_qname(v.relid))
+	  FROM steward.health_threshold_of('index_bloat', 'wasted_bytes') tb,
 		   steward.health_threshold_of('index_bloat', 'wasted_pct') tp,
+		   steward.health_bloat_estimates(true, steward.health_min_pages(tb.warning, tb.critical)) v,
 		   LATERAL (SELECT steward.health_lesser(steward.health_grade(v.wasted_bytes, tb.warning, tb.critical),
-												 steward.health_grade(v.wasted_pct, tp.warning, tp.critical)) AS status) x
+												 steward.health_grade(v.wasted_pct::numeric, tp.warning, tp.critical)) AS status) x
 	 WHERE x.status <> 'ok'
 	 ORDER BY v.wasted_bytes DESC
 $$;
@@ -612,18 +599,34 @@ $$;
 -- Indexes: unused, duplicate, invalid; foreign keys without an index.
 -- ---------------------------------------------------------------------
 
+-- Unused indexes of at least min_pages pages.  The size is relpages (as of
+-- the last VACUUM, ANALYZE or CREATE INDEX): a stat() of every index's file
+-- would cost more than all the rest; and the scan count, a look-up in the
+-- statistics, is only read for indexes that are large enough.
+CREATE FUNCTION steward.health_unused_index_list(min_pages bigint,
+	OUT indexrelid oid, OUT indrelid oid, OUT index_bytes bigint, OUT idx_scan bigint)
+RETURNS SETOF record
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT i.indexrelid, i.indrelid,
+		   c.relpages::bigint * pg_catalog.current_setting('block_size')::bigint, 0::bigint
+	  FROM pg_catalog.pg_index i
+	  JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid
+	  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+	 WHERE CASE WHEN c.relpages >= min_pages THEN pg_catalog.pg_stat_get_numscans(i.indexrelid) = 0 ELSE false END
+	   AND i.indisvalid AND NOT i.indisunique AND NOT i.indisprimary AND NOT i.indisreplident
+	   AND n.nspname <> ALL ('{pg_catalog,information_schema}'::name[]) AND n.nspname !~ '^pg_toast'
+	   AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint k WHERE k.conindid = i.indexrelid)
+$$;
+
 CREATE VIEW steward.unused_indexes AS
-SELECT s.indexrelid, steward.health_qname(s.indexrelid) AS index_name,
-	   steward.health_qname(s.relid) AS table_name,
-	   pg_catalog.pg_relation_size(s.indexrelid) AS index_bytes, s.idx_scan,
+SELECT u.indexrelid, steward.health_qname(u.indexrelid) AS index_name,
+	   steward.health_qname(u.indrelid) AS table_name, u.index_bytes, u.idx_scan,
 	   (SELECT d.stats_reset FROM pg_catalog.pg_stat_database d
 		 WHERE d.datname = pg_catalog.current_database()) AS stats_reset,
-	   format('DROP INDEX CONCURRENTLY %s', steward.health_qname(s.indexrelid)) AS drop_index
-  FROM pg_catalog.pg_stat_user_indexes s
-  JOIN pg_catalog.pg_index i ON i.indexrelid = s.indexrelid
- WHERE s.idx_scan = 0 AND i.indisvalid AND NOT i.indisunique AND NOT i.indisprimary
-   AND NOT i.indisreplident
-   AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint k WHERE k.conindid = i.indexrelid);
+	   format('DROP INDEX CONCURRENTLY %s', steward.health_qname(u.indexrelid)) AS drop_index
+  FROM steward.health_unused_index_list(0) u;
 
 COMMENT ON VIEW steward.unused_indexes IS
 'indexes never scanned since the statistics were reset that back no constraint, with the statement that drops them';
@@ -634,18 +637,31 @@ LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
 	SELECT 'unused_indexes', steward.health_grade(v.index_bytes, th.warning, th.critical),
-		   v.index_name, v.index_bytes, th.warning, th.critical,
-		   format('%s on %s has not been scanned since %s', pg_size_pretty(v.index_bytes), v.table_name,
-				  COALESCE('the statistics were reset at ' || v.stats_reset, 'the statistics were last reset')),
-		   v.drop_index || ' (after checking that standbys do not use it either)'
-	  FROM steward.unused_indexes v,
-		   steward.health_threshold_of('unused_indexes', 'index_bytes') th
+		   steward.health_qname(v.indexrelid), v.index_bytes, th.warning, th.critical,
+		   format('%s on %s has not been scanned since %s', pg_size_pretty(v.index_bytes),
+				  steward.health_qname(v.indrelid),
+				  COALESCE('the statistics were reset at ' || (SELECT d.stats_reset FROM pg_catalog.pg_stat_database d
+																WHERE d.datname = pg_catalog.current_database()),
+						   'the statistics were last reset')),
+		   format('DROP INDEX CONCURRENTLY %s (after checking that standbys do not use it either)',
+				  steward.health_qname(v.indexrelid))
+	  FROM steward.health_threshold_of('unused_indexes', 'index_bytes') th,
+		   steward.health_unused_index_list(steward.health_min_pages(th.warning, th.critical)) v
 	 WHERE steward.health_grade(v.index_bytes, th.warning, th.critical) <> 'ok'
 	 ORDER BY v.index_bytes DESC
 $$;
 
+-- Two indexes can only be redundant when they are on the same table and
+-- lead with the same column (0: an expression): that cheap join picks the
+-- candidates, whose columns, classes and expressions are compared next.
 CREATE VIEW steward.duplicate_indexes AS
-WITH ix AS (
+WITH pairs AS MATERIALIZED (
+	SELECT r.indexrelid AS r_id, k.indexrelid AS k_id
+	  FROM pg_catalog.pg_index r
+	  JOIN pg_catalog.pg_index k ON k.indrelid = r.indrelid AND k.indkey[0] = r.indkey[0]
+								AND k.indexrelid <> r.indexrelid
+	 WHERE r.indisvalid AND k.indisvalid
+), ix AS MATERIALIZED (
 	SELECT i.indexrelid, i.indrelid, i.indisunique, c.relam,
 		   (string_to_array(i.indkey::text, ' ')::int2[])[1:i.indnkeyatts] AS keys,
 		   string_to_array(i.indkey::text, ' ')::int2[] AS cols,
@@ -654,12 +670,10 @@ WITH ix AS (
 		   string_to_array(i.indoption::text, ' ')::int2[] AS opts,
 		   pg_catalog.pg_get_expr(i.indexprs, i.indrelid) AS exprs,
 		   pg_catalog.pg_get_expr(i.indpred, i.indrelid) AS pred,
-		   k.conname AS constraint_name
+		   (SELECT k.conname FROM pg_catalog.pg_constraint k
+			 WHERE k.conindid = i.indexrelid AND k.conrelid = i.indrelid LIMIT 1) AS constraint_name
 	  FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid
-	  LEFT JOIN (SELECT DISTINCT ON (k.conindid, k.conrelid) k.conindid, k.conrelid, k.conname
-				   FROM pg_catalog.pg_constraint k WHERE k.conindid <> 0) k
-		ON k.conindid = i.indexrelid AND k.conrelid = i.indrelid
-	 WHERE i.indisvalid AND c.relkind = 'i'
+	 WHERE c.relkind = 'i' AND i.indexrelid IN (SELECT p.r_id FROM pairs p)
 )
 SELECT r.indexrelid, steward.health_qname(r.indexrelid) AS index_name,
 	   steward.health_qname(k.indexrelid) AS covered_by, steward.health_qname(r.indrelid) AS table_name,
@@ -669,9 +683,9 @@ SELECT r.indexrelid, steward.health_qname(r.indexrelid) AS index_name,
 			THEN format('DROP INDEX CONCURRENTLY %s', steward.health_qname(r.indexrelid))
 			ELSE format('ALTER TABLE %s DROP CONSTRAINT %s', steward.health_qname(r.indrelid),
 						quote_ident(r.constraint_name)) END AS drop_index
-  FROM ix r
-  JOIN ix k ON k.indrelid = r.indrelid AND k.indexrelid <> r.indexrelid AND k.relam = r.relam
-		   AND r.pred IS NOT DISTINCT FROM k.pred
+  FROM pairs p
+  JOIN ix r ON r.indexrelid = p.r_id
+  JOIN ix k ON k.indexrelid = p.k_id AND k.relam = r.relam AND r.pred IS NOT DISTINCT FROM k.pred
  WHERE (r.keys = k.keys AND r.classes = k.classes AND r.colls = k.colls AND r.opts = k.opts
 		AND r.exprs IS NOT DISTINCT FROM k.exprs AND r.cols <@ k.cols
 		-- of two equal indexes, keep the unique one, then the one behind a
@@ -782,13 +796,14 @@ $$;
 -- ---------------------------------------------------------------------
 
 -- A table's reloption, or the server's setting.
+-- (Everything qualified and no SET clause, so that it is inlined: the
+-- stale checks call it four times per table.)
 CREATE FUNCTION steward.health_reloption(reloptions text[], name text, setting text)
 RETURNS text
 LANGUAGE sql STABLE PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
 AS $$
 	SELECT COALESCE((SELECT o.option_value FROM pg_catalog.pg_options_to_table(reloptions) o
-					  WHERE o.option_name = name), current_setting(setting))
+					  WHERE o.option_name OPERATOR(pg_catalog.=) name), pg_catalog.current_setting(setting))
 $$;
 
 CREATE FUNCTION steward.health_vacuum_stale()
@@ -1302,7 +1317,8 @@ SELECT 'health_snapshot', 'health_snapshot', '5 minutes', '',
 -- Access: pg_monitor (and superusers).  The helpers that read nothing stay public.
 REVOKE ALL ON FUNCTION
 	steward.health(text), steward.health_check(text), steward.health_snapshot(), steward.metrics(),
-	steward.health_gauges(), steward.health_rel_widths(), steward.health_checkpoint_counts(),
+	steward.health_gauges(), steward.health_bloat_estimates(boolean, bigint), steward.health_unused_index_list(bigint),
+	steward.health_checkpoint_counts(),
 	steward.health_connections(), steward.health_long_running_queries(),
 	steward.health_idle_in_transaction(), steward.health_blocking_locks(),
 	steward.health_prepared_transactions(), steward.health_wraparound(text),
@@ -1319,7 +1335,8 @@ FROM PUBLIC;
 
 GRANT EXECUTE ON FUNCTION
 	steward.health(text), steward.health_check(text), steward.metrics(),
-	steward.health_gauges(), steward.health_rel_widths(), steward.health_checkpoint_counts(),
+	steward.health_gauges(), steward.health_bloat_estimates(boolean, bigint), steward.health_unused_index_list(bigint),
+	steward.health_checkpoint_counts(),
 	steward.health_connections(), steward.health_long_running_queries(),
 	steward.health_idle_in_transaction(), steward.health_blocking_locks(),
 	steward.health_prepared_transactions(), steward.health_wraparound(text),

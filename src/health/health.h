@@ -17,7 +17,7 @@ extern void steward_health_init(void);
 
 PGDLLEXPORT Datum steward_health(PG_FUNCTION_ARGS);
 PGDLLEXPORT Datum steward_health_check(PG_FUNCTION_ARGS);
-PGDLLEXPORT Datum steward_health_rel_widths(PG_FUNCTION_ARGS);
+PGDLLEXPORT Datum steward_health_bloat_estimates(PG_FUNCTION_ARGS);
 PGDLLEXPORT Datum steward_health_checkpoint_counts(PG_FUNCTION_ARGS);
 PGDLLEXPORT Datum steward_health_qname(PG_FUNCTION_ARGS);
 
