@@ -49,9 +49,32 @@ done
 psql_ -c 'ANALYZE' -c 'VACUUM'
 echo "  $(($(date +%s) - t0)) s; $(psql_ -c "SELECT count(*) FROM pg_class WHERE relkind = 'r' AND relnamespace = 'public'::regnamespace") tables, $(psql_ -c "SELECT count(*) FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid WHERE c.relnamespace = 'public'::regnamespace") indexes"
 
-# ms of one psql command, as psql's \timing reports it (server round trip)
+# "wall_ms cpu_ms wall_ms cpu_ms" of one psql command run twice in a new
+# session (cold caches, as a job's worker; then warm): psql's \timing
+# (server round trip) and the CPU time (user + system) the backend used,
+# from /proc/<pid>/stat, which holds on a loaded machine where wall time
+# does not
 time_sql() {
-	psql_ -c '\timing on' -c "$1" | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' | tail -1
+	local tck
+	tck=$(getconf CLK_TCK)
+	psql_ <<SQL | awk '/^Time: / {printf "%s ", $2} /^cpu / {printf "%s ", $2} END {print ""}'
+SELECT pg_backend_pid() AS pid \gset
+\setenv PID :pid
+\o /dev/null
+\! awk '{print (\$14 + \$15) * 1000 / $tck}' /proc/\$PID/stat > $W/cpu0
+\timing on
+$1;
+\timing off
+\o
+\! awk -v b=\$(cat $W/cpu0) '{print "cpu", (\$14 + \$15) * 1000 / $tck - b}' /proc/\$PID/stat
+\o /dev/null
+\! awk '{print (\$14 + \$15) * 1000 / $tck}' /proc/\$PID/stat > $W/cpu0
+\timing on
+$1;
+\timing off
+\o
+\! awk -v b=\$(cat $W/cpu0) '{print "cpu", (\$14 + \$15) * 1000 / $tck - b}' /proc/\$PID/stat
+SQL
 }
 # ms of a shell command
 time_cmd() {
@@ -69,12 +92,16 @@ check_postgres_all() {
 	done
 }
 
-declare -a H S C
+declare -a H S C HC SC HW HWC SW SWC LOAD
 for ((r = 1; r <= ROUNDS; r++)); do
-	H+=("$(time_sql 'SELECT count(*) FROM steward.health()')")
-	S+=("$(time_sql 'SELECT * FROM steward.health_snapshot()')")
+	LOAD+=("$(cut -d' ' -f1 /proc/loadavg)")
+	read -r w c w2 c2 <<<"$(time_sql 'SELECT count(*) FROM steward.health()')"
+	H+=("$w"); HC+=("$c"); HW+=("$w2"); HWC+=("$c2")
+	read -r w c w2 c2 <<<"$(time_sql 'SELECT * FROM steward.health_snapshot()')"
+	S+=("$w"); SC+=("$c"); SW+=("$w2"); SWC+=("$c2")
 	C+=("$(time_cmd check_postgres_all)")
-	echo "round $r: health() ${H[-1]} ms, snapshot ${S[-1]} ms, check_postgres ${C[-1]} ms"
+	echo "round $r (load ${LOAD[-1]}): health() ${H[-1]} ms (cpu ${HC[-1]}; warm ${HW[-1]}, cpu ${HWC[-1]})," \
+		"snapshot ${S[-1]} ms (cpu ${SC[-1]}; warm ${SW[-1]}, cpu ${SWC[-1]}), check_postgres ${C[-1]} ms"
 done
 
 stats() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {printf "%.0f | %.0f | %.0f", a[1], a[int((NR+1)/2)], a[NR]}'; }
@@ -103,12 +130,19 @@ out="$HERE/results-$(date +%Y-%m-%d).md"
 	echo
 	echo "PostgreSQL $($PGBIN/postgres --version | awk '{print $3}'), $(nproc) cores (shared machine), fsync off."
 	echo "Database: $TABLES tables, $((TABLES * 2)) indexes (a primary key and one more each), $((TABLES / 10)) foreign keys without an index; analyzed."
-	echo "$ROUNDS rounds; ms, as psql's \\timing reports (steward) or wall clock of the whole command sequence (check_postgres)."
+	echo "$ROUNDS rounds; ms, as psql's \\timing reports (steward) or wall clock of the whole command sequence (check_postgres); backend CPU: user + system time of the session's backend (/proc/<pid>/stat, 10 ms ticks)."
+	echo "Load average (1 min) at the start of each round: ${LOAD[*]}."
 	echo
 	echo "| what | min | median | max | target |"
 	echo "|---|---|---|---|---|"
-	echo "| \`steward.health()\` (25 checks) | $(stats "${H[@]}") | < 1000 |"
-	echo "| \`steward.health_snapshot()\` (a job run's work) | $(stats "${S[@]}") | < 2000 |"
+	echo "| \`steward.health()\` (25 checks), new session, wall | $(stats "${H[@]}") | < 1000 |"
+	echo "| \`steward.health()\`, new session, backend CPU | $(stats "${HC[@]}") | |"
+	echo "| \`steward.health()\`, second call, wall | $(stats "${HW[@]}") | < 1000 |"
+	echo "| \`steward.health()\`, second call, backend CPU | $(stats "${HWC[@]}") | |"
+	echo "| \`steward.health_snapshot()\` (a job run's work), new session, wall | $(stats "${S[@]}") | < 2000 |"
+	echo "| \`steward.health_snapshot()\`, new session, backend CPU | $(stats "${SC[@]}") | |"
+	echo "| \`steward.health_snapshot()\`, second call, wall | $(stats "${SW[@]}") | < 2000 |"
+	echo "| \`steward.health_snapshot()\`, second call, backend CPU | $(stats "${SWC[@]}") | |"
 	echo "| check_postgres 2.x, $(echo $CP_ACTIONS | wc -w) actions one after the other | $(stats "${C[@]}") | |"
 	echo
 	echo "check_postgres actions: $CP_ACTIONS."
