@@ -34,11 +34,12 @@ CREATE TABLE steward.health_threshold (
 	lower_is_worse boolean NOT NULL DEFAULT false,
 	unit		text NOT NULL,
 	source		text NOT NULL,
+	changed		boolean NOT NULL DEFAULT false,	-- by a user: dumped
 	PRIMARY KEY (check_name, metric)
 );
 
 COMMENT ON TABLE steward.health_threshold IS
-'the thresholds of the health checks, one row per compared metric, prefilled with the documented defaults (docs/health.md); change warning, critical and enabled';
+'the thresholds of the health checks, one row per compared metric, prefilled with the documented defaults (docs/health.md); change warning, critical and enabled (pg_dump keeps the rows changed)';
 
 INSERT INTO steward.health_threshold
 	(check_name, metric, warning, critical, lower_is_worse, unit, source) VALUES
@@ -75,6 +76,48 @@ INSERT INTO steward.health_threshold
 	('audit_seal', 'unsealed_seconds', 300, NULL, false, 'seconds', 'pg_steward'),
 	('audit_seal', 'failed_runs', NULL, 1, false, 'runs', 'pg_steward'),
 	('migration_drift', 'count', 1, NULL, false, 'migrations', 'pg_steward');
+
+-- Dump and restore.  pg_dump keeps the rows users changed; a restore
+-- creates the extension (the default rows) and then loads those rows into
+-- the table, where the insert trigger turns each into an update of the
+-- default row with the same check and metric.  A row inserted or updated
+-- after this script is marked changed.
+CREATE FUNCTION steward.health_threshold_upsert()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	NEW.changed := true;
+	UPDATE steward.health_threshold t
+	   SET warning = NEW.warning, critical = NEW.critical, enabled = NEW.enabled, changed = true
+	 WHERE t.check_name = NEW.check_name AND t.metric = NEW.metric;
+	IF FOUND THEN
+		RETURN NULL;
+	END IF;
+	RETURN NEW;
+END
+$$;
+
+CREATE FUNCTION steward.health_threshold_mark()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF (NEW.warning, NEW.critical, NEW.enabled) IS DISTINCT FROM (OLD.warning, OLD.critical, OLD.enabled) THEN
+		NEW.changed := true;
+	END IF;
+	RETURN NEW;
+END
+$$;
+
+CREATE TRIGGER health_threshold_upsert BEFORE INSERT ON steward.health_threshold
+	FOR EACH ROW EXECUTE FUNCTION steward.health_threshold_upsert();
+CREATE TRIGGER health_threshold_mark BEFORE UPDATE ON steward.health_threshold
+	FOR EACH ROW EXECUTE FUNCTION steward.health_threshold_mark();
+
+SELECT pg_catalog.pg_extension_config_dump('steward.health_threshold', 'WHERE changed');
 
 REVOKE ALL ON steward.health_threshold FROM PUBLIC;
 GRANT SELECT ON steward.health_threshold TO PUBLIC;

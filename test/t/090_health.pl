@@ -210,6 +210,42 @@ SKIP:
 		'metrics: the archiver is critical (2)');
 }
 
+# ---------------------------------------------------------------------
+# Thresholds survive pg_dump and pg_restore: the changed rows are dumped
+# and restored over the defaults the extension's script makes
+# ---------------------------------------------------------------------
+sql(q{
+	UPDATE steward.health_threshold SET warning = 70 WHERE check_name = 'connections';
+	UPDATE steward.health_threshold SET enabled = false WHERE check_name = 'checkpoints';
+});
+my $dump = "$PostgreSQL::Test::Utils::tmp_check/health.dump";
+$node->command_ok([ 'pg_dump', '-Fc', '-d', $node->connstr('postgres'), '-f', $dump ],
+	'pg_dump of a database with changed thresholds');
+sql('CREATE DATABASE restored');
+my (undef, $rerr) = run_command([ 'pg_restore', '-d', $node->connstr('restored'), $dump ]);
+# (the history partitions' indexes collide as the audit log's do: see
+# test/t/070_audit.pl)
+is(join("\n", grep { /error:/ && !/relation "health_history_p\d+_\w+_idx" already exists/ } split /\n/, $rerr),
+	'', 'pg_restore: the changed thresholds load over the defaults without errors');
+my $restored = sub { return $node->safe_psql('restored', $_[0]); };
+is($restored->(q{SELECT string_agg(format('%s.%s %s/%s %s', check_name, metric, warning, critical, enabled), ', '
+	ORDER BY check_name, metric) FROM steward.health_threshold WHERE changed}),
+	sql(q{SELECT string_agg(format('%s.%s %s/%s %s', check_name, metric, warning, critical, enabled), ', '
+	ORDER BY check_name, metric) FROM steward.health_threshold WHERE changed}),
+	'restored: the changed thresholds');
+like(sql(q{SELECT string_agg(DISTINCT check_name, ',' ORDER BY check_name) FROM steward.health_threshold WHERE changed}),
+	qr/^blocking_locks,checkpoints,connections,idle_in_transaction,long_running_queries,prepared_transactions,vacuum_stale$/,
+	'only the rows users changed are marked (and dumped)');
+is($restored->(q{SELECT count(*) FROM steward.health_threshold}),
+	sql(q{SELECT count(*) FROM steward.health_threshold}), 'restored: one row per metric, no duplicates');
+is($restored->(q{SELECT format('%s/%s %s', warning, critical, changed) FROM steward.health_threshold WHERE check_name = 'cache_hit_ratio'}),
+	'99/95 f', 'restored: an unchanged threshold keeps its default');
+is($restored->(q{SELECT warning FROM steward.health_check('connections')}), '70',
+	'restored: the check uses the restored threshold');
+is($restored->(q{SELECT count(*) FROM steward.health('ok') WHERE check_name = 'checkpoints'}), '0',
+	'restored: a disabled check stays disabled');
+$node->safe_psql('postgres', 'DROP DATABASE restored');
+
 # sessions that were cancelled or terminated may complain on the way out
 for my $session ($waiter, $sleeper, $listener, $prep, $holder)
 {
