@@ -46,6 +46,7 @@ bool		steward_migration_out_of_order = false;
 bool		steward_track_ddl = true;
 char	   *steward_health_history_retention = NULL;
 int			steward_health_cache_min_blocks = 100000;
+char	   *steward_metrics_listen = NULL;
 
 /*
  * Runners are background workers and take max_worker_processes slots, which
@@ -226,6 +227,58 @@ guc_check_timezone(char **newval, void **extra, GucSource source)
 							*newval ? *newval : "");
 		return false;
 	}
+	return true;
+}
+
+/*
+ * metrics_listen: empty, or host:port ("*:9187" for every address,
+ * "[::1]:9187" for an IPv6 address).
+ */
+static bool
+guc_check_metrics_listen(char **newval, void **extra, GucSource source)
+{
+	char	   *host;
+	int			port;
+
+	if (*newval == NULL || (*newval)[0] == '\0')
+		return true;
+	if (!steward_parse_listen(*newval, &host, &port))
+	{
+		GUC_check_errdetail("\"%s\" is not host:port with a port from 1 to 65535.", *newval);
+		return false;
+	}
+	return true;
+}
+
+/*
+ * Split a steward.metrics_listen value into a host (palloc'd; NULL for
+ * "*") and a port.  False if it is malformed.
+ */
+bool
+steward_parse_listen(const char *value, char **host, int *port)
+{
+	const char *colon = strrchr(value, ':');
+	const char *h = value;
+	int			hlen;
+	char	   *end;
+	long		p;
+
+	if (colon == NULL || colon == value || colon[1] == '\0')
+		return false;
+	errno = 0;
+	p = strtol(colon + 1, &end, 10);
+	if (errno != 0 || *end != '\0' || p < 1 || p > 65535)
+		return false;
+	hlen = colon - value;
+	if (h[0] == '[')
+	{
+		if (hlen < 3 || h[hlen - 1] != ']')
+			return false;
+		h++;
+		hlen -= 2;
+	}
+	*port = (int) p;
+	*host = (hlen == 1 && h[0] == '*') ? NULL : pnstrdup(h, hlen);
 	return true;
 }
 
@@ -481,6 +534,15 @@ steward_guc_init(void)
 							PGC_USERSET,
 							0,
 							NULL, NULL, NULL);
+
+	DefineCustomStringVariable("steward.metrics_listen",
+							   "Address (host:port) where a background worker serves GET /metrics; empty: off.",
+							   "The text of steward.metrics() for each database in steward.database_list, over plain HTTP.",
+							   &steward_metrics_listen,
+							   "",
+							   PGC_POSTMASTER,
+							   0,
+							   guc_check_metrics_listen, NULL, NULL);
 
 	steward_mark_guc_prefix_reserved("steward");
 }

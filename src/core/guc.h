@@ -36,6 +36,7 @@ extern bool steward_migration_out_of_order;
 extern bool steward_track_ddl;
 extern char *steward_health_history_retention;
 extern int	steward_health_cache_min_blocks;
+extern char *steward_metrics_listen;
 
 /* steward.max_workers and max_workers_per_role with -1 (auto) resolved */
 extern int	steward_effective_max_workers(void);
@@ -43,5 +44,6 @@ extern int	steward_effective_max_workers_per_role(void);
 
 extern void steward_guc_init(void);
 extern bool steward_database_allowed(const char *dbname);
+extern bool steward_parse_listen(const char *value, char **host, int *port);
 
 #endif							/* STEWARD_GUC_H */

@@ -14,6 +14,10 @@
 #include "fmgr.h"
 
 extern void steward_health_init(void);
+extern void steward_metrics_register(void);
+
+PGDLLEXPORT void steward_metrics_main(Datum main_arg);
+PGDLLEXPORT void steward_metrics_collect_main(Datum main_arg);
 
 PGDLLEXPORT Datum steward_health(PG_FUNCTION_ARGS);
 PGDLLEXPORT Datum steward_health_check(PG_FUNCTION_ARGS);

@@ -17,6 +17,7 @@
 
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "miscadmin.h"
 #include "utils/builtins.h"
 
 #include "core/guc.h"
@@ -39,6 +40,9 @@ void
 steward_health_init(void)
 {
 	steward_register_job_kind(&health_snapshot_job_kind);
+	/* steward.metrics_listen: the HTTP endpoint's worker (listen.c) */
+	if (process_shared_preload_libraries_in_progress && !IsBinaryUpgrade)
+		steward_metrics_register();
 }
 
 /*
