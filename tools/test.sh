@@ -26,7 +26,7 @@ trap cleanup EXIT INT TERM
 
 # Test inputs are copied so the postgres user can read and write them
 # wherever the checkout lives.
-cp -r sql expected test "$W"/
+cp -r sql expected test docs "$W"/
 [ "$(id -u)" -eq 0 ] && chown -R postgres: "$W"
 
 fail=0

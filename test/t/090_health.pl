@@ -10,10 +10,14 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use StewardTest;
+use FindBin;
 
+# the metrics endpoint's port (57100-57199 on the shared test machine)
+my $http_port = $ENV{STEWARD_HEALTH_HTTP_PORT} // 57196;
 my $node = steward_node('health',
 	port => $ENV{STEWARD_HEALTH_TEST_PORT},
 	settings => {
+		'steward.metrics_listen' => "127.0.0.1:$http_port",
 		wal_level => 'replica',
 		max_prepared_transactions => 5,
 		archive_mode => 'on',
@@ -245,6 +249,38 @@ is($restored->(q{SELECT warning FROM steward.health_check('connections')}), '70'
 is($restored->(q{SELECT count(*) FROM steward.health('ok') WHERE check_name = 'checkpoints'}), '0',
 	'restored: a disabled check stays disabled');
 $node->safe_psql('postgres', 'DROP DATABASE restored');
+
+# ---------------------------------------------------------------------
+# steward.metrics_listen: GET /metrics over HTTP, and nothing else
+# ---------------------------------------------------------------------
+SKIP:
+{
+	skip 'curl or promtool (Debian packages curl, prometheus) is not installed', 11
+	  unless system('curl --version >/dev/null 2>&1') == 0
+	  && system('promtool --version >/dev/null 2>&1') == 0;
+	wait_for_logged($node, qr/pg_steward metrics listening on 127\.0\.0\.1:$http_port/, 0,
+		'the metrics worker listens');
+	my $url = "http://127.0.0.1:$http_port";
+	my $file = "$PostgreSQL::Test::Utils::tmp_check/scrape.txt";
+	my $code = `curl -s -m 30 -o $file -w '%{http_code}' $url/metrics`;
+	is($code, '200', 'GET /metrics: 200');
+	my ($stdout, $stderr);
+	my $ok = IPC::Run::run([ 'promtool', 'check', 'metrics' ], '<', $file, '>', \$stdout, '2>', \$stderr);
+	ok($ok, 'the scraped text passes promtool check metrics') or diag($stdout . $stderr);
+	my $scraped = slurp_file($file);
+	like($scraped, qr/^steward_up\{database="postgres"\} 1$/m, 'steward_up: the database was collected');
+	like($scraped, qr/^steward_health_status\{database="postgres",check="wal_archiving",object="archiver"\} 2$/m,
+		'the samples carry the database label: the archiver is critical');
+	unlike($scraped, qr/^steward_up\{database="template/m, 'templates are not collected');
+	is(`curl -s -m 30 -o /dev/null -w '%{http_code}' $url/`, '404', 'another path: 404');
+	is(`curl -s -m 30 -o /dev/null -w '%{http_code}' -X POST -d x=1 $url/metrics`, '405', 'another method: 405');
+	is(`curl -s -m 30 -o /dev/null -w '%{http_code}' -H 'X-Big: @{['a' x 9000]}' $url/metrics`, '431',
+		'a request over 8 kB: 431');
+	is(`curl -s -m 30 -o /dev/null -w '%{http_code}' $url/metrics`, '200', 'and the next request is served');
+	my $rules = "$FindBin::RealBin/../../docs/prometheus/steward-rules.yml";
+	$ok = IPC::Run::run([ 'promtool', 'check', 'rules', $rules ], '>', \$stdout, '2>', \$stderr);
+	ok($ok, 'docs/prometheus/steward-rules.yml passes promtool check rules') or diag($stdout . $stderr);
+}
 
 # sessions that were cancelled or terminated may complain on the way out
 for my $session ($waiter, $sleeper, $listener, $prep, $holder)
