@@ -421,7 +421,8 @@ AS $$
 			   LATERAL (SELECT current_setting(CASE $1 WHEN 'xid_wraparound' THEN 'autovacuum_freeze_max_age'
 											   ELSE 'autovacuum_multixact_freeze_max_age' END)::numeric AS fma) f
 	), r AS (
-		SELECT w.kind, w.relid, w.object,
+		-- (a table's name only for the 5 worst: CASE folds the name away here)
+		SELECT w.kind, w.relid, CASE WHEN w.kind = 'database' THEN w.object END AS object,
 			   (CASE $1 WHEN 'xid_wraparound' THEN w.xid_age ELSE w.mxid_age END)::numeric AS age,
 			   steward.health_grade(CASE $1 WHEN 'xid_wraparound' THEN w.xid_age ELSE w.mxid_age END,
 									lim.w, lim.c) AS status
@@ -430,7 +431,8 @@ AS $$
 		SELECT * FROM r WHERE r.kind = 'table' AND r.status <> 'ok' ORDER BY r.age DESC LIMIT 5
 	)
 	SELECT $1, r.status,
-		   CASE r.kind WHEN 'database' THEN 'database ' || quote_ident(r.object) ELSE 'table ' || r.object END,
+		   CASE r.kind WHEN 'database' THEN 'database ' || quote_ident(r.object)
+			   ELSE 'table ' || steward.health_qname(r.relid) END,
 		   r.age, lim.w, lim.c,
 		   format('%s age %s (%s%% of the wraparound limit of 2^31)',
 				  CASE $1 WHEN 'xid_wraparound' THEN 'transaction ID' ELSE 'multixact ID' END,
@@ -439,7 +441,7 @@ AS $$
 				WHEN r.kind = 'database' THEN
 					format('in database %s, VACUUM (FREEZE, VERBOSE) the oldest tables (SELECT object, xid_age, mxid_age FROM steward.wraparound ORDER BY %s DESC LIMIT 10); look for old transactions, prepared transactions and replication slots holding back the xmin horizon',
 						   quote_ident(r.object), CASE $1 WHEN 'xid_wraparound' THEN 'xid_age' ELSE 'mxid_age' END)
-				ELSE format('VACUUM (FREEZE, VERBOSE) %s', r.object) END
+				ELSE format('VACUUM (FREEZE, VERBOSE) %s', steward.health_qname(r.relid)) END
 	  FROM (SELECT * FROM r WHERE r.kind = 'database' UNION ALL SELECT * FROM worst) r, lim
 	 ORDER BY r.kind, r.age DESC
 $$;
@@ -791,28 +793,47 @@ AS $$
 	   AND steward.health_grade(1, th.warning, th.critical) <> 'ok'
 $$;
 
-CREATE VIEW steward.missing_fk_indexes AS
-SELECT k.oid AS conoid, k.conrelid AS relid, steward.health_qname(k.conrelid) AS table_name,
-	   k.conname AS constraint_name, steward.health_qname(k.confrelid) AS referenced_table,
-	   x.cols AS columns, s.table_bytes,
+-- Foreign keys whose referencing columns lead no index, with the size of
+-- the referencing table.  pg_table_size() (a stat() per file) only for the
+-- tables whose relpages (with their TOAST table's) reach min_bytes or that
+-- were never vacuumed or analyzed; for the others that estimate, which is
+-- below min_bytes anyway.
+CREATE FUNCTION steward.health_missing_fk_list(min_bytes numeric,
+	OUT conoid oid, OUT relid oid, OUT table_name text, OUT constraint_name name,
+	OUT referenced_table text, OUT columns text, OUT table_bytes bigint, OUT create_index text)
+RETURNS SETOF record
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+SELECT k.oid, k.conrelid, steward.health_qname(k.conrelid),
+	   k.conname, steward.health_qname(k.confrelid),
+	   x.cols, s.table_bytes,
 	   format('CREATE INDEX %sON %s (%s)',
 			  CASE WHEN c.relkind = 'p' THEN '' ELSE 'CONCURRENTLY ' END,
-			  steward.health_qname(k.conrelid), x.cols) AS create_index
+			  steward.health_qname(k.conrelid), x.cols)
   FROM pg_catalog.pg_constraint k
-  JOIN pg_catalog.pg_class c ON c.oid = k.conrelid,
+  JOIN pg_catalog.pg_class c ON c.oid = k.conrelid
+  LEFT JOIN pg_catalog.pg_class t ON t.oid = c.reltoastrelid,
 	   LATERAL (SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY u.n) AS cols
 				  FROM unnest(k.conkey) WITH ORDINALITY u(attnum, n)
 				  JOIN pg_catalog.pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = u.attnum) x,
+	   LATERAL (SELECT (c.relpages + COALESCE(t.relpages, 0))::bigint
+					   * pg_catalog.current_setting('block_size')::bigint AS bytes) e,
 	   LATERAL (SELECT CASE WHEN c.relkind = 'p'
-							THEN (SELECT sum(pg_catalog.pg_table_size(t.relid))::bigint
-									FROM pg_catalog.pg_partition_tree(c.oid) t)
+							THEN (SELECT sum(pg_catalog.pg_table_size(p.relid))::bigint
+									FROM pg_catalog.pg_partition_tree(c.oid) p)
+							WHEN c.reltuples >= 0 AND e.bytes < min_bytes THEN e.bytes
 							ELSE pg_catalog.pg_table_size(c.oid) END AS table_bytes) s
  WHERE k.contype = 'f' AND k.conparentid = 0
    AND NOT EXISTS (
 		SELECT 1 FROM pg_catalog.pg_index i
 		 WHERE i.indrelid = k.conrelid AND i.indpred IS NULL
 		   AND (string_to_array(i.indkey::text, ' ')::int2[])[1:cardinality(k.conkey)] @> k.conkey
-		   AND (string_to_array(i.indkey::text, ' ')::int2[])[1:cardinality(k.conkey)] <@ k.conkey);
+		   AND (string_to_array(i.indkey::text, ' ')::int2[])[1:cardinality(k.conkey)] <@ k.conkey)
+$$;
+
+CREATE VIEW steward.missing_fk_indexes AS
+SELECT * FROM steward.health_missing_fk_list(0);
 
 COMMENT ON VIEW steward.missing_fk_indexes IS
 'foreign keys whose referencing columns lead no index (deletes and key updates on the referenced table scan the referencing one), with the CREATE INDEX statement';
@@ -828,8 +849,8 @@ AS $$
 				  quote_ident(v.constraint_name), v.table_name, pg_size_pretty(v.table_bytes), v.referenced_table,
 				  v.table_name, v.columns, v.referenced_table, v.table_name),
 		   v.create_index
-	  FROM steward.missing_fk_indexes v,
-		   steward.health_threshold_of('missing_fk_indexes', 'table_bytes') th
+	  FROM steward.health_threshold_of('missing_fk_indexes', 'table_bytes') th,
+		   steward.health_missing_fk_list(least(th.warning, th.critical)) v
 	 WHERE steward.health_grade(v.table_bytes, th.warning, th.critical) <> 'ok'
 	 ORDER BY v.table_bytes DESC
 $$;
@@ -1361,7 +1382,7 @@ SELECT 'health_snapshot', 'health_snapshot', '5 minutes', '',
 REVOKE ALL ON FUNCTION
 	steward.health(text), steward.health_check(text), steward.health_snapshot(), steward.metrics(),
 	steward.health_gauges(), steward.health_bloat_estimates(boolean, bigint), steward.health_unused_index_list(bigint),
-	steward.health_checkpoint_counts(),
+	steward.health_missing_fk_list(numeric), steward.health_checkpoint_counts(),
 	steward.health_connections(), steward.health_long_running_queries(),
 	steward.health_idle_in_transaction(), steward.health_blocking_locks(),
 	steward.health_prepared_transactions(), steward.health_wraparound(text),
@@ -1379,7 +1400,7 @@ FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION
 	steward.health(text), steward.health_check(text), steward.metrics(),
 	steward.health_gauges(), steward.health_bloat_estimates(boolean, bigint), steward.health_unused_index_list(bigint),
-	steward.health_checkpoint_counts(),
+	steward.health_missing_fk_list(numeric), steward.health_checkpoint_counts(),
 	steward.health_connections(), steward.health_long_running_queries(),
 	steward.health_idle_in_transaction(), steward.health_blocking_locks(),
 	steward.health_prepared_transactions(), steward.health_wraparound(text),
