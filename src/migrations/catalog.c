@@ -360,14 +360,18 @@ migration_register(const char *version, const char *name, const char *up_sql,
 				 errdetail("Versions compare as numbers: leading zeros do not count.")));
 
 	/* an applied version keeps its text unless replaced on purpose */
-	res = steward_catalog_exec("SELECT h.checksum FROM steward.migration_status s,"
-							   "  LATERAL (SELECT h.checksum FROM steward.migration_history h"
-							   "            WHERE h.version = s.version"
-							   "              AND h.action IN ('apply', 'baseline', 'replace')"
-							   "              AND h.status IN ('succeeded', 'queued', 'running')"
-							   "            ORDER BY h.history_id DESC LIMIT 1) h"
-							   " WHERE s.version = $1"
-							   "   AND s.state IN ('applied', 'changed', 'queued', 'missing')",
+	/*
+	 * Applied (or queued): its latest apply, baseline or replace is not
+	 * followed by a rollback.  One version's rows, by index: the status
+	 * view would cost a plan and a pass over every migration per call.
+	 */
+	res = steward_catalog_exec("SELECT h.checksum FROM ("
+							   "  SELECT h.action, h.checksum FROM steward.migration_history h"
+							   "   WHERE h.version = $1"
+							   "     AND h.action IN ('apply', 'baseline', 'replace', 'rollback')"
+							   "     AND h.status IN ('succeeded', 'queued', 'running')"
+							   "   ORDER BY h.history_id DESC LIMIT 1) h"
+							   " WHERE h.action <> 'rollback'",
 							   SPI_OK_SELECT, 1, (Oid[]) {TEXTOID}, values, NULL);
 	if (res->processed > 0)
 	{
