@@ -77,14 +77,15 @@ crypt_write(int fd, const unsigned char *buf, size_t n)
 }
 
 /*
- * Seals 'from' into the new file 'to' (created, never overwritten; fsynced)
- * with 'key'.  sha256_hex (CRYPT_SHA256_HEX bytes) and outsize, when given,
- * get the SHA-256 and the size of what was written: the checksums of a
- * backup are those of its sealed files.  'from' is left as it is.
+ * Seals 'from' into the new file 'to' (created, never overwritten; fsynced
+ * when 'durable', else the caller syncs it later) with 'key'.  sha256_hex
+ * (CRYPT_SHA256_HEX bytes) and outsize, when given, get the SHA-256 and
+ * the size of what was written: the checksums of a backup are those of its
+ * sealed files.  'from' is left as it is.
  */
 char *
 crypt_seal_file(const char *from, const char *to, const WalKey *key,
-				char *sha256_hex, int64 *outsize)
+				char *sha256_hex, int64 *outsize, bool durable)
 {
 	unsigned char header[WALFILE_SEAL_HEADER];
 	unsigned char tag[WALFILE_TAG_LEN];
@@ -170,7 +171,7 @@ crypt_seal_file(const char *from, const char *to, const WalKey *key,
 				err = psprintf("could not compute SHA-256");
 		}
 	}
-	if (err == NULL && fsync(fout) != 0)
+	if (err == NULL && durable && fsync(fout) != 0)
 		err = psprintf("could not fsync file \"%s\": %s", to, strerror(errno));
 	if (close(fout) != 0 && err == NULL)
 		err = psprintf("could not close file \"%s\": %s", to, strerror(errno));

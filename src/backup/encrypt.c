@@ -8,8 +8,9 @@
  * With steward.backup_encryption_key_file set, each data file of a backup
  * (logical: globals.sql and dump/; physical: everything under data/) is
  * sealed with AES-256-GCM into "<file>.steward-seal" (crypt.c: its own
- * nonce and tag, the format of encrypted archived WAL), fsynced and renamed
- * over the plaintext file; each directory is fsynced.  The SHA-256 of the
+ * nonce and tag, the format of encrypted archived WAL) and renamed over the
+ * plaintext file; then every sealed file and every directory is fsynced,
+ * all before the folder is renamed to <id>.  The SHA-256 of the
  * sealed files, computed while they are written, are the backup's
  * checksums.  backup.json stays plaintext: it holds no table contents, and
  * retention, rescan and pg_steward_restore read it without a key; it
@@ -64,14 +65,13 @@ encrypt_seal_tree(StringInfo json, const char *root, const char *sub,
 			encrypt_seal_tree(json, root, psprintf("%s/%s", sub, de->d_name), key);
 		}
 		FreeDir(d);
-		fsync_fname(path, true);
 	}
 	else if (S_ISREG(st.st_mode))
 	{
 		char	   *temp = psprintf("%s%s", path, CRYPT_TEMP_SUFFIX);
 		char		hex[CRYPT_SHA256_HEX];
 		int64		size;
-		char	   *err = crypt_seal_file(path, temp, key, hex, &size);
+		char	   *err = crypt_seal_file(path, temp, key, hex, &size, false);
 
 		if (err)
 			ereport(ERROR,
@@ -96,6 +96,39 @@ encrypt_seal_tree(StringInfo json, const char *root, const char *sub,
 		pfree(temp);
 	}
 	pfree(path);
+}
+
+/*
+ * fsync of every file, then of its directory, after a whole tree was
+ * sealed: the kernel has written most of it back meanwhile, where an fsync
+ * after each file would wait for each in turn (a physical backup has
+ * about a thousand small files).
+ */
+static void
+encrypt_sync_tree(const char *path)
+{
+	struct stat st;
+
+	if (lstat(path, &st) != 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not stat \"%s\": %m", path)));
+	if (S_ISDIR(st.st_mode))
+	{
+		DIR		   *d = AllocateDir(path);
+		struct dirent *de;
+
+		while ((de = ReadDir(d, path)) != NULL)
+		{
+			if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+				continue;
+			encrypt_sync_tree(psprintf("%s/%s", path, de->d_name));
+		}
+		FreeDir(d);
+		fsync_fname(path, true);
+	}
+	else if (S_ISREG(st.st_mode))
+		fsync_fname(path, false);
 }
 
 /*
@@ -125,6 +158,8 @@ backup_encrypt_tree(StringInfo meta, const char *partial, const char *const *sub
 	for (i = 0; subs[i] != NULL; i++)
 		encrypt_seal_tree(meta, partial, subs[i], &keys[0]);
 	steward_json_end(meta);
+	for (i = 0; subs[i] != NULL; i++)
+		encrypt_sync_tree(psprintf("%s/%s", partial, subs[i]));
 	fsync_fname(partial, true);
 	explicit_bzero(keys, sizeof(WalKey) * nkeys);
 	return true;

@@ -4,7 +4,7 @@
 # the drills and pg_steward_restore decrypt; no plaintext is left in the
 # backup folder; a missing or wrong key and a modified file fail and restore
 # nothing; after a key rotation old backups stay readable with the old key
-# listed.
+# listed.  Also: leftover temporary files of the archive are removed.
 use strict;
 use warnings;
 
@@ -183,6 +183,19 @@ my $r2 = PostgreSQL::Test::Cluster->new('restored2');
 isnt($code, 0, 'pg_steward_restore of a modified backup fails');
 like($err, qr/modified or damaged/, 'saying so');
 ok(!-e $r2->data_dir, 'and leaves nothing');
+
+# a temporary file left in wal/ by an archiver that died is removed when
+# the next archiver starts archiving
+my $dead = open(my $child, '-|', 'true') or die;
+close($child);    # reaped: its pid is no live process
+my $left = "$bdir/wal/.000000010000000000000099.tmp.$dead";
+PostgreSQL::Test::Utils::append_to_file($left, 'partial');
+$node->restart;
+my $seg = sql(q(INSERT INTO secret VALUES (0, 'x'); SELECT pg_walfile_name(pg_current_wal_lsn())));
+sql('SELECT pg_switch_wal()');
+wait_for($node, "SELECT last_archived_wal >= '$seg' FROM pg_stat_archiver", 't',
+	'archiving goes on after a restart');
+ok(!-e $left, 'the leftover temporary file of a dead archiver is removed');
 
 $node->stop;
 done_testing();
