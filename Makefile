@@ -14,7 +14,7 @@ SCHEMA_FRAGMENTS = $(sort $(wildcard schema/*.sql))
 # that version adds whole (so they are written once).
 UPDATE_NEXT = $(EXTENSION)--0.2.0--0.3.0.sql
 UPDATE_NEXT_PARTS = updates/$(EXTENSION)--0.2.0--0.3.0.in.sql schema/75_migrations.sql schema/80_backups.sql \
-	schema/85_wal.sql
+	schema/85_wal.sql schema/90_health.sql
 DATA_built = $(EXTENSION)--$(EXTVERSION).sql $(UPDATE_NEXT)
 DATA = $(filter-out %.in.sql,$(wildcard updates/$(EXTENSION)--*.sql))
 DOCS = $(wildcard docs/*.md)

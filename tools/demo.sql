@@ -136,3 +136,19 @@ SELECT version, name, action FROM steward.rollback('2');
 CREATE TABLE demo_drift (a int);
 SELECT name, action, detail->>'statement' AS statement
   FROM steward.migration_history WHERE action = 'untracked' ORDER BY history_id DESC LIMIT 1;
+
+-- Health: what is wrong, why, and what to do.  A foreign key without an
+-- index (any size, for the demo) and a duplicate index are found, with the
+-- statements that fix them.
+CREATE TABLE "Demo Customers" (id int PRIMARY KEY);
+CREATE TABLE "Demo Invoices" (id int PRIMARY KEY, "Customer Id" int REFERENCES "Demo Customers", n int);
+CREATE INDEX demo_inv_n ON "Demo Invoices" (n);
+CREATE INDEX demo_inv_n_again ON "Demo Invoices" (n);
+UPDATE steward.health_threshold SET warning = 0 WHERE check_name = 'missing_fk_indexes';
+SELECT check_name, status, object, hint FROM steward.health()
+ WHERE check_name IN ('missing_fk_indexes', 'duplicate_indexes');
+SELECT * FROM steward.health_summary;
+SELECT * FROM steward.lock_tree;
+-- The health_snapshot job stores history and opens alerts (NOTIFY steward_health).
+SELECT * FROM steward.health_snapshot();
+SELECT check_name, object, status FROM steward.alert WHERE resolved_at IS NULL ORDER BY alert_id;
