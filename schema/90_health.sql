@@ -1077,7 +1077,7 @@ BEGIN
 	END IF;
 	RETURN QUERY
 		SELECT 'audit_seal',
-			   steward.health_worse(steward.health_grade(u.s, th.warning, th.critical),
+			   steward.health_worse(steward.health_grade(COALESCE(u.s, 0), th.warning, th.critical),
 									CASE WHEN j.last_status IN ('failed', 'timed_out', 'crashed')
 										 THEN steward.health_grade(1, fth.warning, fth.critical) ELSE 'ok' END),
 			   'steward.audit_log', u.s, th.warning, th.critical,

@@ -96,6 +96,17 @@ extern void backup_drill(int64 backup_id, StringInfo checks, bool *ok);
 extern void backup_restore_logical(int64 backup_id, const char *new_database,
 								   Oid owner);
 
+/* encrypt.c (issue 14: encryption at rest) */
+extern bool backup_encrypt_tree(StringInfo meta, const char *partial,
+								const char *const *subs);
+extern bool backup_meta_encrypted(const char *meta);
+extern void backup_encryption_check(const char *meta, int64 backup_id,
+									StringInfo checks, bool *ok);
+extern char *backup_plain_dump(int64 backup_id, const char *meta,
+							   const char *scratch, StringInfo checks);
+extern void backup_plain_data(int64 backup_id, const char *meta, const char *dst,
+							  StringInfo checks, bool *ok);
+
 /* catalog.c */
 extern void backup_catalog_insert(int64 backup_id, int kind, const char *label,
 								  int64 job_id);

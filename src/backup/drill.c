@@ -112,14 +112,14 @@ drill_create(DrillEnv *env, const char *dbname)
 
 /* pg_restore of the backup's dump into the new database. */
 static void
-drill_restore(DrillEnv *env, int64 backup_id, const char *dbname, const char *log)
+drill_restore(DrillEnv *env, const char *dump, const char *dbname, const char *log)
 {
 	char	   *conn = backup_conninfo(env->socket_dir, PostPortNumber, env->role, dbname);
 
 	pgstat_report_activity(STATE_RUNNING, "pg_steward: pg_restore");
 	backup_child_run((char *[]) {backup_program_path("pg_restore"), "--no-password",
 			"-j", psprintf("%d", steward_backup_jobs), "-d", conn,
-			psprintf("%s/dump", backup_folder_path(backup_id)), NULL},
+			(char *) dump, NULL},
 					 NULL, log);
 }
 
@@ -173,6 +173,7 @@ drill_logical(DrillEnv *env, int64 backup_id, StringInfo checks, bool *ok)
 								   BACKUP_DRILL_PREFIX, backup_id);
 	char	   *log = psprintf("%s/restore.log", scratch);
 	char	   *out = psprintf("%s/counts.txt", scratch);
+	char	   *dump;
 
 	if (drill_database_exists(dbname))
 		ereport(ERROR,
@@ -184,10 +185,12 @@ drill_logical(DrillEnv *env, int64 backup_id, StringInfo checks, bool *ok)
 				(errcode_for_file_access(),
 				 errmsg("could not create folder \"%s\": %m", scratch)));
 	backup_set_scratch(scratch);
+	/* issue 14: an encrypted dump is decrypted into the scratch folder */
+	dump = backup_plain_dump(backup_id, env->meta, scratch, checks);
 	drill_create(env, dbname);
 	PG_TRY();
 	{
-		drill_restore(env, backup_id, dbname, log);
+		drill_restore(env, dump, dbname, log);
 		backup_checks_add(checks, "restore", true,
 						  psprintf("pg_restore into scratch database %s", dbname));
 		backup_child_run((char *[]) {backup_program_path("psql"), "-X", "-A", "-t",
@@ -236,7 +239,8 @@ drill_physical(DrillEnv *env, int64 backup_id, StringInfo checks, bool *ok)
 				 errmsg("could not create folder \"%s\": %m", scratch)));
 	backup_set_scratch(scratch);
 	pgstat_report_activity(STATE_RUNNING, "pg_steward drill: copying the backup");
-	copydir(psprintf("%s/data", backup_folder_path(backup_id)), data, true);
+	/* issue 14: copied, or decrypted and checked with pg_verifybackup */
+	backup_plain_data(backup_id, env->meta, data, checks, ok);
 	backup_write_file(psprintf("%s/pg_hba.conf", data),
 					  "local all all trust\n", strlen("local all all trust\n"));
 	if (mkdtemp(sockdir) == NULL)
@@ -338,6 +342,8 @@ backup_restore_logical(int64 backup_id, const char *new_database, Oid owner)
 {
 	DrillEnv	env;
 	char	   *log;
+	char	   *scratch;
+	char	   *dump;
 
 	drill_env(&env, backup_id, owner);
 	if (strcmp(env.kind, "logical") != 0)
@@ -353,10 +359,14 @@ backup_restore_logical(int64 backup_id, const char *new_database, Oid owner)
 				 errhint("Choose a new name.")));
 	log = psprintf("%s/%s" INT64_FORMAT "-restore.log", steward_backup_directory,
 				   BACKUP_DRILL_PREFIX, backup_id);
+	/* issue 14: an encrypted dump is decrypted into a private folder first */
+	scratch = psprintf("%s/%s" INT64_FORMAT, steward_backup_directory,
+					   BACKUP_DRILL_PREFIX, backup_id);
+	dump = backup_plain_dump(backup_id, env.meta, scratch, NULL);
 	drill_create(&env, new_database);
 	PG_TRY();
 	{
-		drill_restore(&env, backup_id, new_database, log);
+		drill_restore(&env, dump, new_database, log);
 	}
 	PG_CATCH();
 	{
@@ -375,4 +385,9 @@ backup_restore_logical(int64 backup_id, const char *new_database, Oid owner)
 	}
 	PG_END_TRY();
 	unlink(log);
+	if (backup_meta_encrypted(env.meta))
+	{
+		backup_remove_tree(scratch);
+		backup_set_scratch(NULL);
+	}
 }

@@ -260,10 +260,14 @@ engine_logical(BackupEnv *env, const char *partial, StringInfo meta)
 	/* hashing needs a resource owner: a transaction */
 	pgstat_report_activity(STATE_RUNNING, "pg_steward backup: checksums");
 	StartTransactionCommand();
-	steward_json_add_object(meta, "files");
-	backup_checksum_tree(meta, partial, "globals.sql");
-	backup_checksum_tree(meta, partial, "dump");
-	steward_json_end(meta);
+	/* issue 14: with a key, the files are sealed and their checksums taken */
+	if (!backup_encrypt_tree(meta, partial, (const char *const[]) {"globals.sql", "dump", NULL}))
+	{
+		steward_json_add_object(meta, "files");
+		backup_checksum_tree(meta, partial, "globals.sql");
+		backup_checksum_tree(meta, partial, "dump");
+		steward_json_end(meta);
+	}
 	CommitTransactionCommand();
 }
 
@@ -296,9 +300,13 @@ engine_physical(BackupEnv *env, const char *partial, const char *label,
 	if ((v = engine_find_value(manifest, "\"Timeline\"")) != NULL)
 		steward_json_add_int64(meta, "timeline", strtoi64(v, NULL, 10));
 	StartTransactionCommand();
-	steward_json_add_object(meta, "files");
-	backup_checksum_tree(meta, partial, "data/backup_manifest");
-	steward_json_end(meta);
+	/* issue 14: with a key, every file of data/ is sealed and checksummed */
+	if (!backup_encrypt_tree(meta, partial, (const char *const[]) {"data", NULL}))
+	{
+		steward_json_add_object(meta, "files");
+		backup_checksum_tree(meta, partial, "data/backup_manifest");
+		steward_json_end(meta);
+	}
 	CommitTransactionCommand();
 	steward_json_add_str(meta, "manifest_checksums", "SHA256");
 	pfree(manifest);
@@ -432,6 +440,7 @@ backup_verify_manifest(int64 backup_id, StringInfo checks, bool *ok)
 	StringInfoData now;
 	bool		isnull;
 	bool		kind_physical;
+	bool		encrypted;
 
 	*ok = true;
 	if (meta_text == NULL)
@@ -447,12 +456,13 @@ backup_verify_manifest(int64 backup_id, StringInfo checks, bool *ok)
 					 (Datum[]) {CStringGetTextDatum(meta_text)}, NULL);
 	kind_physical = DatumGetBool(steward_spi_getdatum(0, 1, &isnull));
 	backup_checks_add(checks, "metadata", true, BACKUP_META_FILE " reads");
+	encrypted = backup_meta_encrypted(meta_text);	/* issue 14 */
 
 	/* the files as they are now, compared with the checksums recorded */
 	initStringInfo(&now);
 	steward_json_begin(&now);
 	if (kind_physical)
-		backup_checksum_tree(&now, folder, "data/backup_manifest");
+		backup_checksum_tree(&now, folder, encrypted ? "data" : "data/backup_manifest");
 	else
 	{
 		struct stat st;
@@ -473,7 +483,7 @@ backup_verify_manifest(int64 backup_id, StringInfo checks, bool *ok)
 					 NULL);
 	if (DatumGetInt64(steward_spi_getdatum(0, 1, &isnull)) == 0)
 		backup_checks_add(checks, "checksums", true,
-						  kind_physical ? "backup_manifest matches its SHA-256"
+						  kind_physical && !encrypted ? "backup_manifest matches its SHA-256"
 						  : "every file matches its size and SHA-256");
 	else
 	{
@@ -483,7 +493,10 @@ backup_verify_manifest(int64 backup_id, StringInfo checks, bool *ok)
 		*ok = false;
 	}
 
-	if (kind_physical)
+	/* issue 14: sealed files are read back by a deep verify (the drill) */
+	if (encrypted)
+		backup_encryption_check(meta_text, backup_id, checks, ok);
+	if (kind_physical && !encrypted)
 	{
 		char	   *log = psprintf("%s/%s" INT64_FORMAT "-verify.log",
 								   steward_backup_directory, BACKUP_DRILL_PREFIX, backup_id);
@@ -509,7 +522,7 @@ backup_verify_manifest(int64 backup_id, StringInfo checks, bool *ok)
 	/* issue 14: archived WAL from the backup's start on has no gap */
 	if (kind_physical)
 		steward_wal_check_continuity(meta_text, checks, ok);
-	else
+	else if (!encrypted)
 	{
 		char	   *log = psprintf("%s/%s" INT64_FORMAT "-verify.log",
 								   steward_backup_directory, BACKUP_DRILL_PREFIX, backup_id);
