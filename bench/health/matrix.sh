@@ -25,7 +25,7 @@ cleanup() {
 	cluster_stop "$W"; rm -rf "$W"
 }
 trap cleanup EXIT INT TERM
-cluster_init "$W" "$PORT" "shared_preload_libraries = 'pg_steward'" "max_prepared_transactions = 5" \
+cluster_init "$W" "$PORT" "shared_preload_libraries = 'pg_steward'" "max_prepared_transactions = 5" "steward.health_cache_min_blocks = 2000000000" \
 	"wal_level = replica" "archive_mode = on" "archive_command = '/bin/true'" "autovacuum = off" >/dev/null
 cluster_start "$W"
 psql_() { as_pg "$PGBIN/psql" -X -q -At -h "$W" -p "$PORT" -d postgres "$@"; }
@@ -77,9 +77,6 @@ run_all() {
 	local a
 	for a in "${!CP[@]}"; do echo "$a $(cp_status "$a")"; done | sort
 }
-base_cp=$(run_all)
-base_ours=$(ours_flagged)
-
 # flagged by check_postgres: exit status worse than the baseline's
 diff_cp() {
 	join <(echo "$base_cp") <(echo "$1") | awk '$3 > $2 && $3 != 3 {printf "%s%s", sep, $1; sep = ", "}'
@@ -87,6 +84,10 @@ diff_cp() {
 diff_ours() {
 	comm -13 <(echo "$base_ours") <(echo "$1") | awk '{print $1}' | sort -u | paste -sd, - | sed 's/,/, /g'
 }
+
+# the baseline just before a condition is provoked (counters such as the
+# cache hit ratio drift between runs)
+rebase() { base_cp=$(run_all); base_ours=$(ours_flagged); }
 
 rows=()
 measure() {
@@ -98,19 +99,30 @@ measure() {
 	echo "${rows[-1]}"
 }
 bg() { "$@" & BG+=($!); }
-stop_bg() { local p; for p in "${BG[@]}"; do kill "$p" 2>/dev/null || true; done; BG=(); sleep 1; }
+# the sessions end with their backends (psql waits on its pipe otherwise)
+stop_bg() {
+	local p
+	psql_ -c "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+			   WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()" >/dev/null
+	for p in "${BG[@]}"; do kill "$p" 2>/dev/null || true; done
+	BG=()
+	sleep 1
+}
 
 # 1. a long query
+rebase
 bg as_pg "$PGBIN/psql" -X -q -h "$W" -p "$PORT" -d postgres -c 'SELECT pg_sleep(60)'
 measure "a long \`pg_sleep\` in a background session"
-stop_bg; psql_ -c "SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(60)%'" >/dev/null
+stop_bg
 
 # 2. idle in transaction
+rebase
 bg bash -c "(echo 'BEGIN; SELECT 1;'; sleep 60) | runuser -u postgres -- $PGBIN/psql -X -q -h $W -p $PORT -d postgres >/dev/null"
 measure "idle in transaction"
 stop_bg
 
 # 3. a session blocked behind a lock
+rebase
 bg bash -c "(echo 'BEGIN; LOCK TABLE t;'; sleep 60) | runuser -u postgres -- $PGBIN/psql -X -q -h $W -p $PORT -d postgres >/dev/null"
 sleep 1
 bg bash -c "(echo 'SELECT count(*) FROM t;'; sleep 60) | runuser -u postgres -- $PGBIN/psql -X -q -h $W -p $PORT -d postgres >/dev/null"
@@ -118,55 +130,63 @@ measure "a session blocked behind a lock (its holder idle in transaction)"
 stop_bg
 
 # 4. a prepared transaction
+rebase
 psql_ -c "BEGIN" -c "INSERT INTO t VALUES (-1, 'p')" -c "PREPARE TRANSACTION 'matrix'" >/dev/null
 measure "a prepared transaction"
 psql_ -c "ROLLBACK PREPARED 'matrix'" >/dev/null
 
 # 5. a duplicate index
+rebase
 psql_ -c "CREATE INDEX dup_a ON t (v)" -c "CREATE INDEX dup_b ON t (v)" -c "SELECT pg_stat_force_next_flush()" >/dev/null
 measure "a duplicate index (two equal, never scanned)"
 psql_ -c "DROP INDEX dup_a, dup_b" >/dev/null
 
 # 6. an unused index
+rebase
 psql_ -c "CREATE INDEX unused_v ON t (v)" >/dev/null
 measure "an unused index"
 psql_ -c "DROP INDEX unused_v" >/dev/null
 
 # 7. an invalid index (a failed unique CREATE INDEX CONCURRENTLY)
+rebase
 psql_ -c "INSERT INTO t VALUES (-2, 'x')" >/dev/null
 psql_ -c "CREATE UNIQUE INDEX CONCURRENTLY invalid_v ON t (v)" >/dev/null 2>&1 || true
 measure "an invalid index (failed unique \`CREATE INDEX CONCURRENTLY\`)"
 psql_ -c "DROP INDEX invalid_v" -c "DELETE FROM t WHERE id = -2" >/dev/null
 
 # 8. a foreign key without an index
+rebase
 # (the baseline again with the table: its own statistics are not the condition)
 psql_ -c "CREATE TABLE child (id int PRIMARY KEY, parent_id int)" \
 	-c "INSERT INTO child SELECT g, g FROM generate_series(1, 1000) g" -c "ANALYZE child" >/dev/null
-base_ours=$(ours_flagged); base_cp=$(run_all)
+rebase
 psql_ -c "ALTER TABLE child ADD FOREIGN KEY (parent_id) REFERENCES parent" >/dev/null
 measure "a foreign key without an index"
 psql_ -c "DROP TABLE child" >/dev/null
-base_cp=$(run_all); base_ours=$(ours_flagged)
+rebase
 
 # 9. a sequence near its type's max
+rebase
 psql_ -c "CREATE SEQUENCE near_max AS int" -c "SELECT setval('near_max', 2100000000)" >/dev/null
 measure "a sequence near its type's max (98% of int)"
 psql_ -c "DROP SEQUENCE near_max" >/dev/null
 
 # 10. bloat from mass updates with autovacuum off
+rebase
 psql_ -c "CREATE TABLE bloated (id int, pad text)" \
 	-c "INSERT INTO bloated SELECT g, repeat('x', 200) FROM generate_series(1, 20000) g" \
 	-c "CREATE INDEX bloated_id ON bloated (id)" -c "VACUUM ANALYZE bloated" >/dev/null
-base_cp=$(run_all); base_ours=$(ours_flagged)
+rebase
 psql_ -c "UPDATE bloated SET id = id + 1" -c "UPDATE bloated SET id = id + 1" \
 	-c "DELETE FROM bloated WHERE id % 5 <> 0" -c "SELECT pg_stat_force_next_flush()" >/dev/null
 measure "dead rows from mass updates, autovacuum off (before any vacuum)"
 psql_ -c "VACUUM bloated" -c "ANALYZE bloated" >/dev/null
 measure "bloat: the same table vacuumed (space free, pages kept)"
 psql_ -c "DROP TABLE bloated" >/dev/null
-base_cp=$(run_all); base_ours=$(ours_flagged)
+rebase
 
 # 11. a failing archive_command
+rebase
 psql_ -c "ALTER SYSTEM SET archive_command = 'false'" -c "SELECT pg_reload_conf()" >/dev/null
 sleep 1
 for i in 1 2 3; do psql_ -c "CREATE TABLE sw$i (); DROP TABLE sw$i" -c "SELECT pg_switch_wal()" >/dev/null; done
@@ -179,7 +199,8 @@ for i in $(seq 60); do
 done
 
 # 12. wraparound: thresholds lowered (both tools)
-base_cp=$(run_all); base_ours=$(ours_flagged)
+rebase
+rebase
 WRAP_LOW=1
 psql_ -c "UPDATE steward.health_threshold SET warning = 0 WHERE check_name IN ('xid_wraparound', 'multixact_wraparound') AND metric = 'age'" >/dev/null
 measure "wraparound, thresholds lowered (check_postgres: autovac_freeze 0%, txn_wraparound 1)"
