@@ -60,7 +60,7 @@
 #include "health/health_int.h"
 
 #define METRICS_MAX_REQUEST		8192	/* bytes of request line and headers */
-#define METRICS_READ_TIMEOUT_MS	5000	/* to receive them */
+#define METRICS_READ_TIMEOUT_MS 5000	/* to receive them */
 #define METRICS_WRITE_TIMEOUT_MS 10000	/* to send the answer */
 #define METRICS_DB_TIMEOUT_MS	10000	/* a database's collector */
 #define METRICS_MAX_TEXT		(8 * 1024 * 1024)	/* one database's text */
