@@ -535,14 +535,20 @@ steward_guc_init(void)
 							0,
 							NULL, NULL, NULL);
 
-	DefineCustomStringVariable("steward.metrics_listen",
-							   "Address (host:port) where a background worker serves GET /metrics; empty: off.",
-							   "The text of steward.metrics() for each database in steward.database_list, over plain HTTP.",
-							   &steward_metrics_listen,
-							   "",
-							   PGC_POSTMASTER,
-							   0,
-							   guc_check_metrics_listen, NULL, NULL);
+	/*
+	 * A postmaster setting can only be defined while preloading (loaded
+	 * later, as by archive_library, it would be FATAL); without the preload
+	 * there is no worker to serve it anyway.
+	 */
+	if (process_shared_preload_libraries_in_progress)
+		DefineCustomStringVariable("steward.metrics_listen",
+								   "Address (host:port) where a background worker serves GET /metrics; empty: off.",
+								   "The text of steward.metrics() for each database in steward.database_list, over plain HTTP.",
+								   &steward_metrics_listen,
+								   "",
+								   PGC_POSTMASTER,
+								   0,
+								   guc_check_metrics_listen, NULL, NULL);
 
 	steward_mark_guc_prefix_reserved("steward");
 }
