@@ -136,3 +136,17 @@ SELECT version, name, action FROM steward.rollback('2');
 CREATE TABLE demo_drift (a int);
 SELECT name, action, detail->>'statement' AS statement
   FROM steward.migration_history WHERE action = 'untracked' ORDER BY history_id DESC LIMIT 1;
+
+-- ---------------------------------------------------------------------
+-- Backups: the server's own pg_dump and pg_basebackup, run by a worker
+-- into steward.backup_directory (here next to the data directory), listed
+-- in SQL and verified against the checksums recorded when they were made.
+-- ---------------------------------------------------------------------
+SELECT steward.backup_now('logical', 'quickstart') AS backup_id \gset
+SELECT backup_id, kind, label, status, size_bytes, duration FROM steward.backups;
+SELECT * FROM steward.backup_verify(:backup_id);
+-- A restore drill: restore into a scratch database, compare row counts, drop it.
+SELECT * FROM steward.backup_verify(:backup_id, deep => true);
+SELECT backup_id, verify_status, drill_status, drill_duration FROM steward.backups;
+-- Nightly, keeping 7, each one drilled:
+--   SELECT steward.backup_schedule('logical', '0 2 * * *', keep_last => 7, verify => 'drill');

@@ -96,17 +96,46 @@ drill_database_exists(const char *name)
 	return exists;
 }
 
-/* CREATE DATABASE ... TEMPLATE template0 (an existing name fails here). */
+/*
+ * CREATE DATABASE ... TEMPLATE template0 (an existing name fails here).
+ *
+ * It is created as a template: the launcher never starts a scheduler in a
+ * template database, so the jobs that pg_restore brings back with
+ * pg_steward's tables cannot run there while the restore goes on, nor
+ * ever in a drill's scratch database.  drill_release() disables them and
+ * makes the database an ordinary one.
+ */
 static void
 drill_create(DrillEnv *env, const char *dbname)
 {
 	if (env->owner_name)
-		steward_exec_toplevel(psprintf("CREATE DATABASE %s OWNER %s TEMPLATE template0",
+		steward_exec_toplevel(psprintf("CREATE DATABASE %s OWNER %s TEMPLATE template0 IS_TEMPLATE true",
 									   quote_identifier(dbname),
 									   quote_identifier(env->owner_name)));
 	else
-		steward_exec_toplevel(psprintf("CREATE DATABASE %s TEMPLATE template0",
+		steward_exec_toplevel(psprintf("CREATE DATABASE %s TEMPLATE template0 IS_TEMPLATE true",
 									   quote_identifier(dbname)));
+}
+
+/*
+ * A restored database, still a template, becomes an ordinary database: the
+ * jobs restored with it (not the built-in ones its CREATE EXTENSION made)
+ * are disabled first, so a scheduler started there runs none of them
+ * until their owners enable them again.
+ */
+static void
+drill_release(DrillEnv *env, const char *dbname, const char *log)
+{
+	pgstat_report_activity(STATE_RUNNING, "pg_steward: disabling restored jobs");
+	backup_child_run((char *[]) {backup_program_path("psql"), "-X", "-q",
+			"-v", "ON_ERROR_STOP=1", "-c",
+			"DO $$BEGIN IF pg_catalog.to_regclass('steward.job') IS NOT NULL THEN"
+			" UPDATE steward.job SET enabled = false WHERE enabled AND NOT builtin;"
+			" END IF; END$$",
+			"-d", backup_conninfo(env->socket_dir, PostPortNumber, env->role, dbname), NULL},
+					 NULL, log);
+	steward_exec_toplevel(psprintf("ALTER DATABASE %s IS_TEMPLATE false",
+								   quote_identifier(dbname)));
 }
 
 /* pg_restore of the backup's dump into the new database. */
@@ -122,9 +151,13 @@ drill_restore(DrillEnv *env, int64 backup_id, const char *dbname, const char *lo
 					 NULL, log);
 }
 
+/* Drop a database this module created (a template while it is restored). */
 static void
 drill_drop_database(const char *dbname)
 {
+	if (drill_database_exists(dbname))
+		steward_exec_toplevel(psprintf("ALTER DATABASE %s IS_TEMPLATE false",
+									   quote_identifier(dbname)));
 	steward_exec_toplevel(psprintf("DROP DATABASE IF EXISTS %s WITH (FORCE)",
 								   quote_identifier(dbname)));
 }
@@ -354,6 +387,7 @@ backup_restore_logical(int64 backup_id, const char *new_database, Oid owner)
 	PG_TRY();
 	{
 		drill_restore(&env, backup_id, new_database, log);
+		drill_release(&env, new_database, log);
 	}
 	PG_CATCH();
 	{
