@@ -160,6 +160,9 @@ engine_count_one(void *arg)
 	bool		isnull;
 	int			level = steward_push_lock_timeout(ENGINE_COUNT_LOCK_MS);
 
+	/* no parallel workers: pg_dump -j needs the cores more */
+	(void) set_config_option("max_parallel_workers_per_gather", "0", PGC_USERSET,
+							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
 	(void) steward_owner_enter(c->relid, &acc);
 	steward_spi_exec(psprintf("SELECT pg_catalog.count(*) FROM ONLY %s", c->name),
 					 SPI_OK_SELECT, 0, NULL, NULL, NULL);
