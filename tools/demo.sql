@@ -145,8 +145,12 @@ SELECT name, action, detail->>'statement' AS statement
 SELECT steward.backup_now('logical', 'quickstart') AS backup_id \gset
 SELECT backup_id, kind, label, status, size_bytes, duration FROM steward.backups;
 SELECT * FROM steward.backup_verify(:backup_id);
--- A restore drill: restore into a scratch database, compare row counts, drop it.
-SELECT * FROM steward.backup_verify(:backup_id, deep => true);
-SELECT backup_id, verify_status, drill_status, drill_duration FROM steward.backups;
+-- A physical backup (pg_basebackup, checked with pg_verifybackup), then a
+-- restore drill: a throwaway postmaster started on a copy of it, listening
+-- on a private Unix socket only, until it answers a query.
+SELECT steward.backup_now('physical', 'quickstart') AS physical_id \gset
+SELECT * FROM steward.backup_verify(:physical_id, deep => true);
+SELECT backup_id, kind, status, size_bytes, verify_status, drill_status, drill_duration
+  FROM steward.backups ORDER BY backup_id;
 -- Nightly, keeping 7, each one drilled:
---   SELECT steward.backup_schedule('logical', '0 2 * * *', keep_last => 7, verify => 'drill');
+--   SELECT steward.backup_schedule('physical', '0 2 * * *', keep_last => 7, verify => 'drill');

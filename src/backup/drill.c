@@ -205,6 +205,7 @@ drill_logical(DrillEnv *env, int64 backup_id, StringInfo checks, bool *ok)
 								   BACKUP_DRILL_PREFIX, backup_id);
 	char	   *log = psprintf("%s/restore.log", scratch);
 	char	   *out = psprintf("%s/counts.txt", scratch);
+	MemoryContext mcxt = CurrentMemoryContext;
 
 	if (drill_database_exists(dbname))
 		ereport(ERROR,
@@ -230,9 +231,10 @@ drill_logical(DrillEnv *env, int64 backup_id, StringInfo checks, bool *ok)
 	}
 	PG_CATCH();
 	{
-		MemoryContext mcxt = CurrentMemoryContext;
 		ErrorData  *edata;
 
+		/* not the context of the error: the abort below may free it */
+		MemoryContextSwitchTo(mcxt);
 		edata = CopyErrorData();
 		FlushErrorState();
 		AbortOutOfAnyTransaction();
@@ -368,6 +370,7 @@ backup_restore_logical(int64 backup_id, const char *new_database, Oid owner)
 {
 	DrillEnv	env;
 	char	   *log;
+	MemoryContext mcxt = CurrentMemoryContext;
 
 	drill_env(&env, backup_id, owner);
 	if (strcmp(env.kind, "logical") != 0)
@@ -392,9 +395,9 @@ backup_restore_logical(int64 backup_id, const char *new_database, Oid owner)
 	PG_CATCH();
 	{
 		/* only the database this call created, never another */
-		MemoryContext mcxt = CurrentMemoryContext;
 		ErrorData  *edata;
 
+		MemoryContextSwitchTo(mcxt);
 		edata = CopyErrorData();
 		FlushErrorState();
 		AbortOutOfAnyTransaction();
