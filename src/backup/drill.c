@@ -138,17 +138,65 @@ drill_release(DrillEnv *env, const char *dbname, const char *log)
 								   quote_identifier(dbname)));
 }
 
+/*
+ * The dump's table of contents without the indexes of tables in schema
+ * steward.  The extension's own tables are not dumped; the tables of
+ * steward that are (the audit log's daily partitions, made after CREATE
+ * EXTENSION) are partitions of extension tables, whose indexes exist as
+ * soon as the restore's CREATE EXTENSION ran: attaching a partition then
+ * creates its indexes, and the dump's own CREATE INDEX and ALTER INDEX
+ * ... ATTACH PARTITION of them would fail ("already exists").
+ */
+static void
+drill_write_list(const char *dump, const char *list, const char *log)
+{
+	char	   *full = psprintf("%s.full", list);
+	char	   *toc;
+	char	   *line;
+	StringInfoData out;
+
+	backup_child_run((char *[]) {backup_program_path("pg_restore"), "--list", (char *) dump,
+			NULL}, full, log);
+	toc = backup_read_file(full, false);
+	unlink(full);
+	initStringInfo(&out);
+	for (line = toc; *line;)
+	{
+		char	   *nl = strchr(line, '\n');
+		size_t		len = nl ? (size_t) (nl - line) + 1 : strlen(line);
+		char	   *text = pnstrdup(line, len);
+
+		if (strstr(text, " INDEX steward ") == NULL &&
+			strstr(text, " INDEX ATTACH steward ") == NULL)
+			appendStringInfoString(&out, text);
+		pfree(text);
+		line += len;
+	}
+	backup_write_file(list, out.data, out.len);
+}
+
 /* pg_restore of the backup's dump into the new database. */
 static void
 drill_restore(DrillEnv *env, int64 backup_id, const char *dbname, const char *log)
 {
 	char	   *conn = backup_conninfo(env->socket_dir, PostPortNumber, env->role, dbname);
+	char	   *dump = psprintf("%s/dump", backup_folder_path(backup_id));
+	char	   *list = psprintf("%s.list", log);
 
 	pgstat_report_activity(STATE_RUNNING, "pg_steward: pg_restore");
-	backup_child_run((char *[]) {backup_program_path("pg_restore"), "--no-password",
-			"-j", psprintf("%d", steward_backup_jobs), "-d", conn,
-			psprintf("%s/dump", backup_folder_path(backup_id)), NULL},
-					 NULL, log);
+	drill_write_list(dump, list, log);
+	PG_TRY();
+	{
+		backup_child_run((char *[]) {backup_program_path("pg_restore"), "--no-password",
+				"-j", psprintf("%d", steward_backup_jobs), "-L", list, "-d", conn,
+				dump, NULL},
+						 NULL, log);
+	}
+	PG_FINALLY();
+	{
+		unlink(list);
+	}
+	PG_END_TRY();
 }
 
 /* Drop a database this module created (a template while it is restored). */

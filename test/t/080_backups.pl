@@ -87,7 +87,11 @@ sql(q{
 	INSERT INTO app.locked VALUES (1), (2);
 	CREATE TABLE ticks (at timestamptz);
 	SELECT steward.schedule('tick', '1 seconds', 'INSERT INTO ticks VALUES (now())');
+	SELECT steward.audit_enable('parent');
+	UPDATE parent SET name = name || '!' WHERE id <= 10;
 });
+ok(sql("SELECT count(*) FROM pg_inherits WHERE inhparent = 'steward.audit_log'::regclass") > 1,
+	'the audit log has daily partitions');
 wait_for($node, 'SELECT count(*) > 0 FROM ticks', 't', 'the tick job runs');
 
 # --- privileges: an ordinary role gets 42501 and sees nothing ---
@@ -128,6 +132,8 @@ for my $t ('parent', 'child', 'app.locked')
 }
 is(sql("SELECT count(*) FROM pg_constraint WHERE contype = 'f' AND conrelid = 'child'::regclass", 'restored'),
 	'1', 'and the foreign key is kept');
+is(sql('SELECT count(*) FROM steward.audit_log', 'restored'), '10',
+	'and the audit log with its daily partitions (their indexes come from the extension)');
 is(sql("SELECT string_agg(job_name || ':' || enabled, ',') FROM steward.job WHERE NOT builtin", 'restored'),
 	'tick:false', 'the restored database has the jobs of the backup, disabled');
 my $ticks = sql('SELECT count(*) FROM ticks', 'restored');
