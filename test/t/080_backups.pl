@@ -180,6 +180,8 @@ like($checks, qr/checksums:false/, 'the drill of a backup with a corrupted file 
 like($checks, qr/drill:false|row_counts:false/, 'and its restore fails');
 is(sql("SELECT drill_status FROM steward.backups WHERE backup_id = $bad"), 'failed',
 	'the failed drill is recorded');
+is(sql("SELECT verify_status FROM steward.backups WHERE backup_id = $bad"), 'failed',
+	'and so is its failed verification');
 is(sql("SELECT count(*) FROM pg_database WHERE datname LIKE 'steward_drill%'"), '0',
 	'the failed drill left no database');
 
