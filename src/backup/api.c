@@ -182,6 +182,8 @@ api_drill(int64 backup_id)
 	steward_xact_begin();
 	(void) backup_catalog_kind(backup_id, NULL);
 	backup_verify_manifest(backup_id, &checks, &ok);
+	/* the checks before the drill are a verification of their own */
+	backup_catalog_verified(backup_id, false, ok, psprintf("[%s]", checks.data), 0);
 	steward_xact_commit();
 	MemoryContextSwitchTo(mcxt);
 
@@ -564,6 +566,8 @@ static void
 api_read_policy(const char *config, BackupPolicy *p)
 {
 	bool		isnull;
+	MemoryContext caller = CurrentMemoryContext;
+	char	   *v;
 
 	SPI_connect();
 	steward_spi_exec("SELECT c ->> 'kind', (c ->> 'keep_last')::int,"
@@ -572,12 +576,16 @@ api_read_policy(const char *config, BackupPolicy *p)
 					 "  FROM (SELECT $1::pg_catalog.jsonb AS c) s",
 					 SPI_OK_SELECT, 1, (Oid[]) {TEXTOID},
 					 (Datum[]) {CStringGetTextDatum(config)}, NULL);
-	p->kind = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	/* SPI_getvalue() allocates in SPI's context, gone at SPI_finish() */
+	v = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	p->kind = v ? MemoryContextStrdup(caller, v) : NULL;
 	p->keep_last = DatumGetInt32(steward_spi_getdatum(0, 2, &isnull));
 	if (isnull)
 		p->keep_last = 7;
-	p->keep_within = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
-	p->verify = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4);
+	v = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
+	p->keep_within = v ? MemoryContextStrdup(caller, v) : NULL;
+	v = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4);
+	p->verify = v ? MemoryContextStrdup(caller, v) : NULL;
 	SPI_finish();
 }
 
@@ -671,6 +679,7 @@ backup_kind_main(StewardJobContext *ctx)
 	MemoryContext mcxt = CurrentMemoryContext;
 
 	steward_xact_begin();
+	MemoryContextSwitchTo(mcxt);	/* the policy outlives the transaction */
 	api_read_policy(ctx->config, &p);
 	steward_xact_commit();
 	MemoryContextSwitchTo(mcxt);
