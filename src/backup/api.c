@@ -472,6 +472,7 @@ steward_backup_verify(PG_FUNCTION_ARGS)
 	if (deep)
 	{
 		BackupWorkerArgs a = {0};
+		MemoryContext cxt;
 
 		steward_require_preload("a restore drill");
 		a.action = BACKUP_ACT_DRILL;
@@ -481,6 +482,25 @@ steward_backup_verify(PG_FUNCTION_ARGS)
 		a.slotno = api_claim(BACKUP_LOCK_DRILL, true, "restore drill");
 		steward_backup_set_id(a.slotno, backup_id);
 		checks_json = api_run_worker(&a, true, "restore drill");
+
+		/*
+		 * The worker's outcome slot holds a bounded text: the whole list of
+		 * checks is read from the catalog row the worker committed.
+		 */
+		cxt = CurrentMemoryContext;
+		SPI_connect();
+		steward_spi_exec("SELECT verify_detail::text FROM steward.backup"
+						 " WHERE backup_id = $1 AND verify_detail IS NOT NULL",
+						 SPI_OK_SELECT, 1, (Oid[]) {INT8OID},
+						 (Datum[]) {Int64GetDatum(backup_id)}, NULL);
+		if (SPI_processed == 1)
+		{
+			char	   *full = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+
+			if (full != NULL)
+				checks_json = MemoryContextStrdup(cxt, full);
+		}
+		SPI_finish();
 	}
 	else
 	{

@@ -165,9 +165,15 @@ is(sql("SELECT count(*) FROM pg_database WHERE datname LIKE 'steward_drill%'"), 
 	'no drill database is left');
 is(folders(), join(',', sort($lid, $pid)), 'no drill folder is left');
 
-# --- a corrupted file fails the drill ---
+# --- corrupted files fail the drill ---
+# 250 more tables, every data file corrupted: the checks' details run past
+# the worker's outcome slot (2 kB) and must still come back whole.
+sql("DO \$\$BEGIN FOR i IN 1..250 LOOP EXECUTE format('CREATE TABLE many_%s (id int)', i); END LOOP; END\$\$");
 my $bad = sql("SELECT steward.backup_now('logical', 'to corrupt')");
-my ($datfile) = glob("$bdir/$bad/dump/*.dat.gz");
+sql("DO \$\$BEGIN FOR i IN 1..250 LOOP EXECUTE format('DROP TABLE many_%s', i); END LOOP; END\$\$");
+my @datfiles = glob("$bdir/$bad/dump/*.dat.gz");
+cmp_ok(scalar(@datfiles), '>', 250, 'the dump has a data file per table');
+foreach my $datfile (@datfiles)
 {
 	open(my $fh, '+<', $datfile) or die "$datfile: $!";
 	binmode $fh;
@@ -175,8 +181,10 @@ my ($datfile) = glob("$bdir/$bad/dump/*.dat.gz");
 	print $fh "corrupted";
 	close($fh);
 }
-my $checks = sql("SELECT string_agg(check_name || ':' || ok, ',') FROM steward.backup_verify($bad, deep => true)");
-like($checks, qr/checksums:false/, 'the drill of a backup with a corrupted file finds it');
+my ($checks, $longest) = split(/\|/, sql("SELECT string_agg(check_name || ':' || ok, ',') || '|' || max(length(detail))"
+		. " FROM steward.backup_verify($bad, deep => true)"));
+like($checks, qr/checksums:false/, 'the drill of a backup with corrupted files finds them');
+cmp_ok($longest, '>', 2048, 'a check detail longer than the worker\'s outcome slot comes back whole');
 like($checks, qr/drill:false|row_counts:false/, 'and its restore fails');
 is(sql("SELECT drill_status FROM steward.backups WHERE backup_id = $bad"), 'failed',
 	'the failed drill is recorded');
