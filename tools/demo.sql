@@ -152,3 +152,20 @@ SELECT * FROM steward.lock_tree;
 -- The health_snapshot job stores history and opens alerts (NOTIFY steward_health).
 SELECT * FROM steward.health_snapshot();
 SELECT check_name, object, status FROM steward.alert WHERE resolved_at IS NULL ORDER BY alert_id;
+-- ---------------------------------------------------------------------
+-- Backups: the server's own pg_dump and pg_basebackup, run by a worker
+-- into steward.backup_directory (here next to the data directory), listed
+-- in SQL and verified against the checksums recorded when they were made.
+-- ---------------------------------------------------------------------
+SELECT steward.backup_now('logical', 'quickstart') AS backup_id \gset
+SELECT backup_id, kind, label, status, size_bytes, duration FROM steward.backups;
+SELECT * FROM steward.backup_verify(:backup_id);
+-- A physical backup (pg_basebackup, checked with pg_verifybackup), then a
+-- restore drill: a throwaway postmaster started on a copy of it, listening
+-- on a private Unix socket only, until it answers a query.
+SELECT steward.backup_now('physical', 'quickstart') AS physical_id \gset
+SELECT * FROM steward.backup_verify(:physical_id, deep => true);
+SELECT backup_id, kind, status, size_bytes, verify_status, drill_status, drill_duration
+  FROM steward.backups ORDER BY backup_id;
+-- Nightly, keeping 7, each one drilled:
+--   SELECT steward.backup_schedule('physical', '0 2 * * *', keep_last => 7, verify => 'drill');

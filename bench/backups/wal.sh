@@ -25,7 +25,7 @@ ROUNDS=${ROUNDS:-3}
 SEGMENTS=${SEGMENTS:-32}
 SCALE=${SCALE:-20}
 PORT=${PORT:-57290}
-OUT=${1:-bench/backups/results-$(date -u +%F).md}
+OUT=${1:-bench/backups/wal-results-$(date -u +%F).md}
 W=$(make_workdir)
 trap 'cluster_stop "$W/pg" 2>/dev/null; rm -rf "$W"' EXIT
 HZ=$(getconf CLK_TCK)

@@ -28,6 +28,7 @@
 #include "storage/fd.h"
 #include "storage/ipc.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
@@ -40,6 +41,7 @@
 #include "core/json.h"
 #include "core/shmem.h"
 #include "core/spi_util.h"
+#include "core/xact.h"
 
 /* What a run learns about the server before it starts the programs. */
 typedef struct BackupEnv
@@ -139,17 +141,52 @@ engine_find_value(const char *text, const char *key)
 	return pnstrdup(p, q - p);
 }
 
+/* A table to count (engine_count_one). */
+typedef struct EngineCount
+{
+	Oid			relid;
+	const char *name;
+	int64		rows;
+} EngineCount;
+
+/* How long one try to count a table waits for its lock. */
+#define ENGINE_COUNT_LOCK_MS	200
+
+/* Count one table's rows as its owner, waiting at most ENGINE_COUNT_LOCK_MS. */
+static void
+engine_count_one(void *arg)
+{
+	EngineCount *c = (EngineCount *) arg;
+	StewardCatalogAccess acc;
+	bool		isnull;
+	int			level = steward_push_lock_timeout(ENGINE_COUNT_LOCK_MS);
+
+	/* no parallel workers: pg_dump -j needs the cores more */
+	(void) set_config_option("max_parallel_workers_per_gather", "0", PGC_USERSET,
+							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	(void) steward_owner_enter(c->relid, &acc);
+	steward_spi_exec(psprintf("SELECT pg_catalog.count(*) FROM ONLY %s", c->name),
+					 SPI_OK_SELECT, 0, NULL, NULL, NULL);
+	c->rows = DatumGetInt64(steward_spi_getdatum(0, 1, &isnull));
+	steward_owner_exit(&acc);
+	AtEOXact_GUC(true, level);
+}
+
 /*
  * Row counts of every table pg_dump dumps, in the current (dump) snapshot,
- * each counted as the table's owner.
+ * each counted as the table's owner, while pg_dump runs.  A table locked
+ * by someone else is retried every ENGINE_COUNT_LOCK_MS, checking pg_dump
+ * in between: counting must not keep the backup from noticing that
+ * pg_dump failed.  Returns false, with the counts incomplete, when it did.
  */
-static void
-engine_count_rows(StringInfo meta)
+static bool
+engine_count_rows(StringInfo meta, BackupChild *dump)
 {
 	uint64		i,
 				n;
 	Oid		   *relids;
 	char	  **names;
+	bool		complete = true;
 
 	steward_spi_exec("SELECT c.oid, pg_catalog.format('%I.%I', n.nspname, c.relname)"
 					 "  FROM pg_catalog.pg_class c"
@@ -174,20 +211,34 @@ engine_count_rows(StringInfo meta)
 	}
 
 	steward_json_add_object(meta, "tables");
-	for (i = 0; i < n; i++)
+	for (i = 0; i < n && complete; i++)
 	{
-		StewardCatalogAccess acc;
-		bool		isnull;
+		EngineCount c = {relids[i], names[i], 0};
 
-		CHECK_FOR_INTERRUPTS();
-		(void) steward_owner_enter(relids[i], &acc);
-		steward_spi_exec(psprintf("SELECT pg_catalog.count(*) FROM ONLY %s", names[i]),
-						 SPI_OK_SELECT, 0, NULL, NULL, NULL);
-		steward_json_add_int64(meta, names[i],
-							   DatumGetInt64(steward_spi_getdatum(0, 1, &isnull)));
-		steward_owner_exit(&acc);
+		for (;;)
+		{
+			ErrorData  *edata;
+			int			signo;
+
+			CHECK_FOR_INTERRUPTS();
+			edata = steward_in_subxact(engine_count_one, &c);
+			if (edata == NULL)
+			{
+				steward_json_add_int64(meta, names[i], c.rows);
+				break;
+			}
+			if (edata->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE)
+				ReThrowError(edata);
+			FreeErrorData(edata);
+			if (backup_child_exited(dump) && backup_child_exit_code(dump, &signo) != 0)
+			{
+				complete = false;
+				break;
+			}
+		}
 	}
 	steward_json_end(meta);
+	return complete;
 }
 
 /* pg_current_wal_lsn() and the current timeline, into the metadata. */
@@ -237,7 +288,7 @@ engine_logical(BackupEnv *env, const char *partial, StringInfo meta)
 			"--snapshot", snapshot, "-f", psprintf("%s/dump", partial),
 			"-d", env->conninfo, NULL},
 					   NULL, log);
-	engine_count_rows(meta);
+	(void) engine_count_rows(meta, &c);
 	(void) backup_child_wait(&c, -1);
 	code = backup_child_exit_code(&c, &signo);
 	if (code != 0)
@@ -342,7 +393,13 @@ backup_run(BackupRequest *req)
 		partial = psprintf("%s/" INT64_FORMAT BACKUP_PARTIAL_SUFFIX, env.dir, backup_id);
 	}
 	else
+	{
+		steward_xact_begin();
+		MemoryContextSwitchTo(mcxt);
 		backup_id = backup_claim_folder(env.dir, &partial);
+		steward_xact_commit();
+		MemoryContextSwitchTo(mcxt);
+	}
 	backup_set_scratch(partial);
 	steward_backup_set_id(req->slotno, backup_id);
 	started = GetCurrentTimestamp();
