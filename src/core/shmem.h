@@ -90,7 +90,7 @@ typedef struct StewardRunnerSlot
  * Runner slots beyond max_worker_processes hold queued runs: runs that are
  * due while steward.max_workers runners are busy.
  */
-#define STEWARD_RUNNER_QUEUE	1024
+#define STEWARD_RUNNER_QUEUE	16384
 
 /*
  * Backup operations (src/backup/): one slot per backup, drill or restore in
@@ -121,6 +121,7 @@ typedef struct StewardShared
 	Latch	   *launcher_latch;
 	int			nschedulers;
 	int			nrunners;
+	int			runner_hwm;		/* runner slots at or above are free */
 	StewardSchedulerSlot *schedulers;	/* point into this segment */
 	StewardRunnerSlot *runners;
 	StewardBackupSlot backups[STEWARD_BACKUP_SLOTS];
@@ -180,6 +181,21 @@ extern void steward_runner_release(int slotno);
 extern StewardReserveResult steward_runner_queue(Oid dboid, int64 job_id, Oid owner,
 												 int attempt, TimestampTz scheduled_for,
 												 int64 max_runtime);
+/* A due run to queue, and whether it was queued. */
+typedef struct StewardQueueRequest
+{
+	int64		job_id;
+	Oid			owner;
+	int			attempt;
+	TimestampTz scheduled_for;
+	int64		max_runtime;
+	StewardReserveResult result;	/* out */
+	void	   *arg;			/* the caller's */
+} StewardQueueRequest;
+
+extern void steward_runner_queue_many(Oid dboid, StewardQueueRequest *reqs, int n);
+extern int	steward_runner_busy_jobs(Oid dboid, int64 *ids, int max);
+extern int	steward_runner_db_slots(Oid dboid, int *slotnos, int max);
 extern int	steward_runner_promote(Oid dboid, int *slotnos, int max, int *left);
 extern void steward_runner_requeue(int slotno);
 extern bool steward_runner_has_queued(Oid dboid, Oid owner, TimestampTz horizon);
