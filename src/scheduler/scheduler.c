@@ -280,8 +280,9 @@ sched_load_jobs(void)
 	ListCell   *lc_job;
 	uint64		i;
 	Datum		tzarg = CStringGetTextDatum(steward_timezone);
+	static SPIPlanPtr plan = NULL;
 
-	steward_spi_exec("SELECT j.job_id, j.job_name, j.schedule, j.owner::pg_catalog.oid,"
+	steward_spi_exec_kept(&plan, "SELECT j.job_id, j.job_name, j.schedule, j.owner::pg_catalog.oid,"
 					 "       COALESCE(j.timezone, $1), j.enabled, j.max_runtime,"
 					 "       j.max_retries, j.retry_delay,"
 					 "       s.job_id IS NOT NULL, s.schedule_key, s.next_run_at, s.retry_at,"
@@ -431,6 +432,7 @@ sched_save_states(List *jobs)
 	int			lbs[1] = {1};
 	ListCell   *lc;
 	Datum		values[8];
+	static SPIPlanPtr plan = NULL;
 
 	ids = palloc(sizeof(Datum) * max);
 	problems = palloc(sizeof(Datum) * max);
@@ -480,7 +482,7 @@ sched_save_states(List *jobs)
 	values[7] = PointerGetDatum(construct_md_array(problems, problemnulls, 1, dims, lbs, TEXTOID, -1, false, TYPALIGN_INT));
 
 	/* Jobs unscheduled meanwhile are left out. */
-	steward_spi_exec("INSERT INTO steward.job_state AS s"
+	steward_spi_exec_kept(&plan, "INSERT INTO steward.job_state AS s"
 					 " (job_id, schedule_key, next_run_at, retry_at, retry_attempt,"
 					 "  consecutive_failures, skipped_runs, problem)"
 					 " SELECT u.* FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2),"
