@@ -23,6 +23,7 @@
 #include "catalog/pg_class.h"
 #include "catalog/pg_constraint.h"
 #include "catalog/pg_inherits.h"
+#include "catalog/pg_partitioned_table.h"
 #include "catalog/pg_type.h"
 #include "common/hashfn.h"
 #include "executor/spi.h"
@@ -117,43 +118,60 @@ part_default_template(PartSet *set)
 void
 part_describe_parent(PartSet *set)
 {
-	Relation	rel;
-	PartitionKey key;
+	HeapTuple	tup;
+	Form_pg_class classform;
+	Form_pg_partitioned_table partform;
+	AttrNumber	attnum;
 	char	   *colname;
 
-	rel = table_open(set->parent, AccessShareLock);
-	set->nspname = get_namespace_name(RelationGetNamespace(rel));
-	set->relname = pstrdup(RelationGetRelationName(rel));
-
-	if (rel->rd_rel->relkind != RELKIND_PARTITIONED_TABLE)
+	/*
+	 * From the catalog caches, without building the parent's relcache entry:
+	 * a maintenance of thousands of quiet sets in a new session would
+	 * otherwise spend most of its time building entries it never uses.
+	 */
+	LockRelationOid(set->parent, AccessShareLock);
+	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(set->parent));
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "could not open relation with OID %u", set->parent);	/* as table_open */
+	classform = (Form_pg_class) GETSTRUCT(tup);
+	set->nspname = get_namespace_name(classform->relnamespace);
+	set->relname = pstrdup(NameStr(classform->relname));
+	if (classform->relkind != RELKIND_PARTITIONED_TABLE)
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("table \"%s\" is not partitioned", set->relname),
 				 errhint("Create it with PARTITION BY RANGE (%s).",
 						 set->control ? set->control : "column")));
-	key = RelationGetPartitionKey(rel);
-	if (get_partition_strategy(key) != PARTITION_STRATEGY_RANGE)
+	ReleaseSysCache(tup);
+
+	tup = SearchSysCache1(PARTRELID, ObjectIdGetDatum(set->parent));
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for partition key of relation %u", set->parent);
+	partform = (Form_pg_partitioned_table) GETSTRUCT(tup);
+	if (partform->partstrat != PARTITION_STRATEGY_RANGE)
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("table \"%s\" is not partitioned by range", set->relname),
 				 errdetail("pg_steward manages RANGE partitioning; list and hash partitioning are not supported.")));
-	if (get_partition_natts(key) != 1)
+	if (partform->partnatts != 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("table \"%s\" has a multi-column partition key", set->relname),
 				 errdetail("pg_steward manages sets partitioned on a single column.")));
-	if (get_partition_col_attnum(key, 0) == 0)
+	attnum = partform->partattrs.values[0];
+	ReleaseSysCache(tup);
+	if (attnum == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("table \"%s\" is partitioned on an expression", set->relname),
 				 errdetail("pg_steward manages sets partitioned on a plain column.")));
-	colname = get_attname(set->parent, get_partition_col_attnum(key, 0), false);
+	colname = get_attname(set->parent, attnum, false);
 	if (strcmp(colname, set->control) != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("table \"%s\" is partitioned on column \"%s\", not \"%s\"",
 						set->relname, colname, set->control)));
-	set->typid = get_partition_col_typid(key, 0);
+	set->typid = get_atttype(set->parent, attnum);
 	switch (set->typid)
 	{
 		case TIMESTAMPTZOID:
@@ -173,7 +191,6 @@ part_describe_parent(PartSet *set)
 							set->control, format_type_be(set->typid)),
 					 errhint("Supported types are timestamptz, timestamp, date, smallint, integer and bigint.")));
 	}
-	table_close(rel, NoLock);
 }
 
 /* Validate everything after the parent is described. */

@@ -194,6 +194,25 @@ part_plan_window(PartSet *set, List *ranges, int64 *from, int64 *upto)
 }
 
 /*
+ * Is the set (locked, described and validated) still as the last
+ * maintenance left it, with nothing due before its quiet_until?  Then
+ * 'res' gets the outcome of a maintenance that has nothing to do, without
+ * reading the partitions.
+ */
+bool
+part_still_quiet(PartSet *set, PartResult *res)
+{
+	if (!set->has_quiet || !set->is_time ||
+		part_current_point(set) >= set->quiet_until ||
+		part_fingerprint(set) != set->fingerprint)
+		return false;
+	res->has_quiet = true;
+	res->fingerprint = set->fingerprint;
+	res->quiet_until = set->quiet_until;
+	return true;
+}
+
+/*
  * Maintain one set: create what is missing up to premake periods ahead,
  * then apply retention.  Runs in the caller's (sub)transaction.
  */
@@ -221,15 +240,8 @@ part_maintain_one(PartSet *set, bool in_worker, PartResult *res)
 	part_validate(set);
 
 	/* Nothing can have changed since the last maintenance: done. */
-	if (set->has_quiet && set->is_time &&
-		part_current_point(set) < set->quiet_until &&
-		part_fingerprint(set) == set->fingerprint)
-	{
-		res->has_quiet = true;
-		res->fingerprint = set->fingerprint;
-		res->quiet_until = set->quiet_until;
+	if (part_still_quiet(set, res))
 		return;
-	}
 
 	ranges = part_existing(set);
 	finalize_error = part_finalize_pending(set, res);

@@ -169,6 +169,7 @@ extern bool part_drain_period(PartSet *set, List **ranges, PartRange *def, int b
 extern int64 part_fingerprint(PartSet *set);
 extern int64 part_retention_cutoff(PartSet *set, int64 current);
 extern void part_plan_window(PartSet *set, List *ranges, int64 *from, int64 *upto);
+extern bool part_still_quiet(PartSet *set, PartResult *res);
 extern void part_maintain_one(PartSet *set, bool in_worker, PartResult *res);
 
 #endif							/* STEWARD_PARTITION_INT_H */
