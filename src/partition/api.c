@@ -240,6 +240,8 @@ steward_partition_maintain(PG_FUNCTION_ARGS)
 	sets = part_load_sets(only);
 	if (OidIsValid(only) && sets == NIL)
 		part_not_a_set(only);
+	if (list_length(sets) > 1)
+		part_prefetch_fingerprints();	/* one scan of pg_inherits for all */
 
 	foreach(lc, sets)
 	{

@@ -118,6 +118,13 @@ part_default_template(PartSet *set)
 void
 part_describe_parent(PartSet *set)
 {
+	part_describe_locked(set, false);
+}
+
+/* The same, 'locked' when the caller holds a lock on the parent already. */
+void
+part_describe_locked(PartSet *set, bool locked)
+{
 	HeapTuple	tup;
 	Form_pg_class classform;
 	Form_pg_partitioned_table partform;
@@ -129,7 +136,8 @@ part_describe_parent(PartSet *set)
 	 * a maintenance of thousands of quiet sets in a new session would
 	 * otherwise spend most of its time building entries it never uses.
 	 */
-	LockRelationOid(set->parent, AccessShareLock);
+	if (!locked)
+		LockRelationOid(set->parent, AccessShareLock);
 	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(set->parent));
 	if (!HeapTupleIsValid(tup))
 		elog(ERROR, "could not open relation with OID %u", set->parent);	/* as table_open */
@@ -597,15 +605,32 @@ part_save_states(List *rows)
 	values[3] = PointerGetDatum(construct_md_array(fps, qnulls, 1, dims, lbs, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 	values[4] = PointerGetDatum(construct_md_array(quiets, qnulls, 1, dims, lbs, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 
-	steward_catalog_exec("INSERT INTO steward.partition_state AS s"
+	/*
+	 * The rows are there but for new sets: update them (no speculative
+	 * insertion per row), then insert what the update did not find.
+	 */
+	steward_catalog_exec("WITH u AS ("
+						 "   SELECT u.parent::pg_catalog.regclass AS parent, u.status, u.message,"
+						 "          u.fingerprint, u.quiet_until"
+						 "     FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3),"
+						 "                     pg_catalog.unnest($4), pg_catalog.unnest($5))"
+						 "          AS u(parent, status, message, fingerprint, quiet_until)),"
+						 " upd AS ("
+						 "   UPDATE steward.partition_state s"
+						 "      SET last_maintained_at = pg_catalog.now(), last_status = u.status,"
+						 "          last_message = u.message, fingerprint = u.fingerprint,"
+						 "          quiet_until = u.quiet_until,"
+						 "          last_ok_at = CASE WHEN u.status = 'ok' THEN pg_catalog.now() ELSE s.last_ok_at END,"
+						 "          skipped_runs = 0"
+						 "     FROM u WHERE s.parent = u.parent"
+						 "   RETURNING s.parent)"
+						 " INSERT INTO steward.partition_state AS s"
 						 " (parent, last_maintained_at, last_status, last_message, fingerprint, quiet_until,"
 						 "  last_ok_at, skipped_runs)"
-						 " SELECT u.parent::pg_catalog.regclass, pg_catalog.now(), u.status, u.message,"
+						 " SELECT u.parent, pg_catalog.now(), u.status, u.message,"
 						 "        u.fingerprint, u.quiet_until,"
 						 "        CASE WHEN u.status = 'ok' THEN pg_catalog.now() END, 0"
-						 "   FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3),"
-						 "                   pg_catalog.unnest($4), pg_catalog.unnest($5))"
-						 "        AS u(parent, status, message, fingerprint, quiet_until)"
+						 "   FROM u WHERE NOT EXISTS (SELECT FROM upd WHERE upd.parent = u.parent)"
 						 " ON CONFLICT (parent) DO UPDATE SET"
 						 "  last_maintained_at = EXCLUDED.last_maintained_at,"
 						 "  last_status = EXCLUDED.last_status,"

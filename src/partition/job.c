@@ -136,7 +136,7 @@ part_worker_open(Oid parent, PartSet *set)
 		return false;
 	if (!ConditionalLockRelationOid(parent, ShareUpdateExclusiveLock))
 		return false;
-	part_describe_parent(set);
+	part_describe_locked(set, true);
 	part_validate(set);
 	return true;
 }
@@ -637,7 +637,7 @@ part_quiet_try(void *arg)
 	steward_owner_enter(call->set->parent, &owner);
 	if (ConditionalLockRelationOid(call->set->parent, ShareUpdateExclusiveLock))
 	{
-		part_describe_parent(call->set);
+		part_describe_locked(call->set, true);
 		part_validate(call->set);
 		memset(&call->res, 0, sizeof(PartResult));
 		call->res.status = "ok";
@@ -647,7 +647,6 @@ part_quiet_try(void *arg)
 		 * Nothing was changed: let go of the set at once, so that thousands
 		 * of sets do not fill the lock table (max_locks_per_transaction).
 		 */
-		UnlockRelationOid(call->set->parent, AccessShareLock);
 		UnlockRelationOid(call->set->parent, ShareUpdateExclusiveLock);
 	}
 	steward_owner_exit(&owner);
@@ -660,6 +659,7 @@ part_quiet_tx(void *arg)
 	List	   *states = NIL;
 	ListCell   *lc;
 
+	part_prefetch_fingerprints();
 	foreach(lc, part_load_sets(InvalidOid))
 	{
 		PartSet    *set = lfirst(lc);
