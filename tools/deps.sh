@@ -7,6 +7,7 @@ PGMAJOR=${PGMAJOR:-15}
 pkgs=(
 	"postgresql-$PGMAJOR" "postgresql-server-dev-$PGMAJOR" "postgresql-$PGMAJOR-cron"
 	"postgresql-$PGMAJOR-pgtap" pgtap libipc-run-perl make gcc
+	libzstd-dev libssl-dev
 )
 
 missing=()

@@ -95,6 +95,23 @@ mmm() {
 }
 fmt() { if [ "$2" = "-" ]; then echo "-"; else awk -v f="$1" -v x="$2" 'BEGIN { printf f, x }'; fi; }
 div() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.4f\n", a / b; else print "-" }'; }
+# CPU time (clock ticks) of exited processes: the server's (client backends
+# are the postmaster's children) and the clients' (children of this shell).
+# Unlike wall-clock time it does not depend on what else the machine runs.
+TICKS=$(getconf CLK_TCK)
+pm_pid() { head -1 "$CDIR/data/postmaster.pid"; }
+cpu_now() { echo $(( $(awk '{ print $16 + $17 }' "/proc/$(pm_pid)/stat") + $(awk '{ print $16 + $17 }' "/proc/$$/stat") )); }
+cpu_secs() { awk -v a="$1" -v b="$2" -v t="$TICKS" 'BEGIN { printf "%.2f", (b - a) / t }'; }
+# wait until no client backend of database DB is left, reaped (or 10 s)
+backends_gone() {
+	local i
+	for i in $(seq 1 500); do
+		ps --ppid "$(pm_pid)" -o stat=,args= |
+			awk -v db=" $1 [local]" '$1 ~ /^Z/ || index($0, db) { f = 1 } END { exit !f }' || return 0
+		sleep 0.02
+	done
+	note "backends of $1 still there after 10 s: its CPU figure is short"
+}
 
 T_START=$(ns)
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -188,6 +205,7 @@ done
 
 # ---------------------------------------------------------------- measures
 declare -A VAL=()   # VAL[measure,round]: seconds; measures: psql sqitch add migrate pg_steward lint
+declare -A CPU=()   # CPU[measure,round]: CPU seconds, server + client
 db_of() { echo "r$1_$2"; }
 
 # check DB: the N tables, their indexes and columns b are there
@@ -208,24 +226,36 @@ run_system() {
 	[ "$s" = pg_steward ] && q "$db" "CREATE EXTENSION pg_steward" >/dev/null
 	q postgres "CHECKPOINT" >/dev/null
 	out=$WORK/$db.out
+	local c0 c1 c2
+	backends_gone "$db"
+	c0=$(cpu_now)
 	case $s in
 		psql)
 			t0=$(ns)
 			"${PSQL[@]}" -1 -d "$db" "${ARGS[@]}" >"$out" 2>&1 || { tail -20 "$out" >&2; die "psql -1 failed"; }
 			t1=$(ns)
+			backends_gone "$db"; c1=$(cpu_now)
+			CPU[psql,$r]=$(cpu_secs "$c0" "$c1")
 			VAL[psql,$r]=$(secs "$t0" "$t1") ;;
 		sqitch)
 			t0=$(ns)
 			(cd "$SQ" && SQITCH_FULLNAME=Bench SQITCH_EMAIL=bench@example.com HOME=$WORK \
 				sqitch deploy "db:pg:$db") >"$out" 2>&1 || { tail -20 "$out" >&2; die "sqitch deploy failed"; }
 			t1=$(ns)
+			backends_gone "$db"; c1=$(cpu_now)
+			CPU[sqitch,$r]=$(cpu_secs "$c0" "$c1")
 			VAL[sqitch,$r]=$(secs "$t0" "$t1") ;;
 		pg_steward)
 			t0=$(ns)
 			"$MIGRATE" -d "$db" add "$FILES" >"$out" 2>&1 || { tail -20 "$out" >&2; die "pg_steward_migrate add failed"; }
 			t1=$(ns)
+			backends_gone "$db"; c1=$(cpu_now)
 			"$MIGRATE" -d "$db" migrate >>"$out" 2>&1 || { tail -20 "$out" >&2; die "pg_steward_migrate migrate failed"; }
 			t2=$(ns)
+			backends_gone "$db"; c2=$(cpu_now)
+			CPU[add,$r]=$(cpu_secs "$c0" "$c1")
+			CPU[migrate,$r]=$(cpu_secs "$c1" "$c2")
+			CPU[pg_steward,$r]=$(cpu_secs "$c0" "$c2")
 			VAL[add,$r]=$(secs "$t0" "$t1")
 			VAL[migrate,$r]=$(secs "$t1" "$t2")
 			VAL[pg_steward,$r]=$(secs "$t0" "$t2")
@@ -354,6 +384,22 @@ table() {
 		echo "| (info) steward.migration_lint() of $LINT_N statements < 100 ms: $(fmt "%.1f" "$(awk -v x="${a[1]}" 'BEGIN { print x * 1000 }')") ms (median of the rounds' best of 5) | $(awk -v x="${a[1]}" 'BEGIN { print (x < 0.1) ? "yes" : "NO" }') |"
 	fi
 }
+cpuvals() { local r; for r in $(seq 1 "$ROUNDS"); do [ -n "${CPU[$1,$r]:-}" ] && echo "${CPU[$1,$r]}"; done; return 0; }
+cpuratios() {
+	local r
+	for r in $(seq 1 "$ROUNDS"); do
+		[ -n "${CPU[$1,$r]:-}" ] && [ -n "${CPU[psql,$r]:-}" ] && div "${CPU[$1,$r]}" "${CPU[psql,$r]}"
+	done
+	return 0
+}
+cputable() {
+	local m
+	echo "| system: CPU seconds of the server and the client, min / median / max; vs the floor: median (min-max) of the per-round ratios | CPU | vs the floor |"
+	echo "|---|---|---|"
+	for m in psql sqitch pg_steward add migrate; do
+		echo "| ${LABEL[$m]} | $(fmt_mmm "$(cpuvals "$m" | mmm)") | $(fmt_ratio "$(cpuratios "$m" | mmm)") |"
+	done
+}
 raw() {
 	local r
 	echo "| round | order | psql -1 | sqitch | pg_steward add | migrate | add + migrate | lint ($LINT_N statements) |"
@@ -376,6 +422,12 @@ raw() {
 	echo
 	table
 	echo
+	echo "## CPU time"
+	echo
+	echo "CPU seconds of the server's client backends (the postmaster's reaped children) and of the client programs: unlike wall-clock time, this does not depend on what else the machine runs. Background processes (WAL writer, checkpointer) are not included."
+	echo
+	cputable
+	echo
 	echo "## Per round (seconds)"
 	echo
 	raw
@@ -389,5 +441,7 @@ raw() {
 
 echo
 table
+echo
+cputable
 echo
 echo "written to $RESULTS"

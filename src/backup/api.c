@@ -35,6 +35,7 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
+#include "archive/archive.h"
 #include "backup/backup.h"
 #include "backup/backup_int.h"
 #include "core/compat.h"
@@ -710,6 +711,15 @@ backup_kind_main(StewardJobContext *ctx)
 		steward_xact_begin();
 		backup_prune_kind(p.kind, p.keep_last, p.keep_within, &pruned);
 		steward_xact_commit();
+		/* issue 14: archived WAL no retained physical backup needs */
+		if (strcmp(p.kind, "physical") == 0)
+		{
+			char	   *summary;
+
+			if (steward_wal_prune(&summary) > 0)
+				ereport(LOG,
+						(errmsg("%s", summary)));
+		}
 		MemoryContextSwitchTo(mcxt);
 	}
 	PG_END_ENSURE_ERROR_CLEANUP(api_slot_cleanup, Int32GetDatum(slotno));

@@ -22,6 +22,7 @@
 #include "storage/fd.h"
 #include "utils/builtins.h"
 
+#include "archive/archive.h"
 #include "backup/backup.h"
 #include "backup/backup_int.h"
 #include "core/guc.h"
@@ -249,6 +250,19 @@ steward_backup_prune(PG_FUNCTION_ARGS)
 			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 		}
 		backup_prune_kind(kind, keep_last, keep_within, NULL);
+	}
+	/* issue 14: archived WAL no retained physical backup needs */
+	{
+		char	   *summary;
+		Datum		values[4];
+		bool		nulls[4] = {true, false, true, false};
+
+		if (steward_wal_prune(&summary) > 0)
+		{
+			values[1] = CStringGetTextDatum("wal");
+			values[3] = CStringGetTextDatum(summary);
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		}
 	}
 	return (Datum) 0;
 }

@@ -37,6 +37,7 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
+#include "archive/archive.h"
 #include "backup/backup_int.h"
 #include "core/guc.h"
 #include "core/json.h"
@@ -254,7 +255,9 @@ drill_physical(DrillEnv *env, int64 backup_id, StringInfo checks, bool *ok)
 				"-c", "shared_buffers=16MB", "-c", "cluster_name=pg_steward_drill",
 				"-c", psprintf("hba_file=%s/pg_hba.conf", data),
 				"-c", psprintf("config_file=%s/postgresql.conf", data),
-				"-c", "primary_conninfo=", "-c", "restore_command=", NULL},
+				"-c", "primary_conninfo=",
+		/* issue 14: with archived WAL, recovery replays it to its end */
+				"-c", steward_wal_drill_setup(data), NULL},
 						   NULL, log);
 		start = GetCurrentTimestamp();
 		while (!ready)

@@ -33,6 +33,7 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
+#include "archive/archive.h"
 #include "backup/backup_int.h"
 #include "core/compat.h"
 #include "core/guc.h"
@@ -505,6 +506,9 @@ backup_verify_manifest(int64 backup_id, StringInfo checks, bool *ok)
 		}
 		unlink(log);
 	}
+	/* issue 14: archived WAL from the backup's start on has no gap */
+	if (kind_physical)
+		steward_wal_check_continuity(meta_text, checks, ok);
 	else
 	{
 		char	   *log = psprintf("%s/%s" INT64_FORMAT "-verify.log",

@@ -89,4 +89,37 @@
 	ExecInsertIndexTuples((rri), (slot), (estate), false, false, NULL, NIL)
 #endif
 
+/*
+ * Archive modules: 15 introduced them; 16 gave the callbacks a state
+ * argument and made _PG_archive_module_init return its callbacks.  On 14,
+ * pg_steward has no archive module.
+ */
+#if PG_VERSION_NUM >= 160000
+#include "archive/archive_module.h"
+#define STEWARD_HAS_ARCHIVE_MODULE 1
+#define STEWARD_ARCHIVE_ARGS ArchiveModuleState *state,
+#define STEWARD_ARCHIVE_NOARGS ArchiveModuleState *state
+#define STEWARD_ARCHIVE_MODULE_INIT(callbacks) \
+	PGDLLEXPORT const ArchiveModuleCallbacks *_PG_archive_module_init(void); \
+	const ArchiveModuleCallbacks * \
+	_PG_archive_module_init(void) \
+	{ \
+		return &(callbacks); \
+	}
+#elif PG_VERSION_NUM >= 150000
+#include "postmaster/pgarch.h"
+#define STEWARD_HAS_ARCHIVE_MODULE 1
+#define STEWARD_ARCHIVE_ARGS
+#define STEWARD_ARCHIVE_NOARGS void
+#define STEWARD_ARCHIVE_MODULE_INIT(callbacks) \
+	PGDLLEXPORT void _PG_archive_module_init(ArchiveModuleCallbacks *cb); \
+	void \
+	_PG_archive_module_init(ArchiveModuleCallbacks *cb) \
+	{ \
+		*cb = (callbacks); \
+	}
+#else
+#define STEWARD_HAS_ARCHIVE_MODULE 0
+#endif
+
 #endif							/* STEWARD_COMPAT_H */

@@ -19,6 +19,7 @@
 #include "utils/guc.h"
 #include "utils/varlena.h"
 
+#include "archive/walfile.h"
 #include "core/compat.h"
 #include "core/guc.h"
 
@@ -29,6 +30,8 @@ int			steward_naptime = 10000;
 char	   *steward_backup_directory = NULL;
 char	   *steward_backup_role = NULL;
 int			steward_backup_jobs = 2;
+char	   *steward_backup_encryption_key_file = NULL;
+char	   *steward_backup_encryption_old_key_files = NULL;
 char	   *steward_timezone = NULL;
 int			steward_job_history_retention = 30 * 86400;
 int			steward_max_workers_per_role = -1;
@@ -148,6 +151,68 @@ guc_check_backup_role(char **newval, void **extra, GucSource source)
 		return false;
 	}
 	return true;
+}
+
+/*
+ * backup_encryption_key_file: empty (no encryption) or an absolute path to a
+ * usable key file (64 hexadecimal digits, readable by its owner only), so a
+ * group- or world-readable key is refused when the setting is made.
+ */
+static bool
+guc_check_key_path(const char *path)
+{
+	WalKey		key;
+	char	   *err;
+
+	if (!is_absolute_path(path))
+	{
+		GUC_check_errdetail("Key files must be given as absolute paths.");
+		return false;
+	}
+	err = walfile_load_key(path, &key);
+	explicit_bzero(&key, sizeof(key));
+	if (err)
+	{
+		GUC_check_errdetail("%s.", err);
+		return false;
+	}
+	return true;
+}
+
+static bool
+guc_check_key_file(char **newval, void **extra, GucSource source)
+{
+	if (*newval == NULL || (*newval)[0] == '\0')
+		return true;
+	return guc_check_key_path(*newval);
+}
+
+/* backup_encryption_old_key_files: a comma-separated list of key files */
+static bool
+guc_check_old_key_files(char **newval, void **extra, GucSource source)
+{
+	char	   *rawstring;
+	List	   *paths;
+	ListCell   *lc;
+	bool		ok = true;
+
+	if (*newval == NULL || (*newval)[0] == '\0')
+		return true;
+	rawstring = pstrdup(*newval);
+	if (!SplitDirectoriesString(rawstring, ',', &paths))
+	{
+		GUC_check_errdetail("List syntax is invalid; use a comma-separated list of key files.");
+		pfree(rawstring);
+		return false;
+	}
+	foreach(lc, paths)
+	{
+		if (ok && !guc_check_key_path((char *) lfirst(lc)))
+			ok = false;
+	}
+	list_free_deep(paths);
+	pfree(rawstring);
+	return ok;
 }
 
 static bool
@@ -284,6 +349,24 @@ steward_guc_init(void)
 							PGC_SIGHUP,
 							0,
 							NULL, NULL, NULL);
+
+	DefineCustomStringVariable("steward.backup_encryption_key_file",
+							   "Key file that new backups and archived WAL are encrypted with (AES-256-GCM).",
+							   "An absolute path to a file of 64 hexadecimal digits, readable by the server's OS user only; empty disables encryption.",
+							   &steward_backup_encryption_key_file,
+							   "",
+							   PGC_SIGHUP,
+							   GUC_SUPERUSER_ONLY,
+							   guc_check_key_file, NULL, NULL);
+
+	DefineCustomStringVariable("steward.backup_encryption_old_key_files",
+							   "Earlier key files, to read backups and archived WAL encrypted before a key rotation.",
+							   "A comma-separated list of absolute paths.",
+							   &steward_backup_encryption_old_key_files,
+							   "",
+							   PGC_SIGHUP,
+							   GUC_SUPERUSER_ONLY | GUC_LIST_INPUT,
+							   guc_check_old_key_files, NULL, NULL);
 
 	DefineCustomStringVariable("steward.timezone",
 							   "Default time zone of job schedules.",

@@ -277,31 +277,6 @@ migration_lint_summary(List *findings, Datum *array)
 }
 
 /* Return 'findings' as rows of steward.lint_finding. */
-static void
-migration_put_findings(FunctionCallInfo fcinfo, List *findings)
-{
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	ListCell   *lc;
-
-	foreach(lc, findings)
-	{
-		LintFinding *f = lfirst(lc);
-		Datum		values[6];
-		bool		nulls[6] = {false};
-
-		values[0] = CStringGetTextDatum(f->rule);
-		values[1] = CStringGetTextDatum(f->severity);
-		values[2] = Int32GetDatum(f->statement);
-		values[3] = Int32GetDatum(f->location);
-		values[4] = CStringGetTextDatum(f->message);
-		if (f->hint != NULL)
-			values[5] = CStringGetTextDatum(f->hint);
-		else
-			nulls[5] = true;
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-	}
-}
-
 static char *
 migration_arg_text(FunctionCallInfo fcinfo, int n, const char *what)
 {
@@ -385,14 +360,18 @@ migration_register(const char *version, const char *name, const char *up_sql,
 				 errdetail("Versions compare as numbers: leading zeros do not count.")));
 
 	/* an applied version keeps its text unless replaced on purpose */
-	res = steward_catalog_exec("SELECT h.checksum FROM steward.migration_status s,"
-							   "  LATERAL (SELECT h.checksum FROM steward.migration_history h"
-							   "            WHERE h.version = s.version"
-							   "              AND h.action IN ('apply', 'baseline', 'replace')"
-							   "              AND h.status IN ('succeeded', 'queued', 'running')"
-							   "            ORDER BY h.history_id DESC LIMIT 1) h"
-							   " WHERE s.version = $1"
-							   "   AND s.state IN ('applied', 'changed', 'queued', 'missing')",
+	/*
+	 * Applied (or queued): its latest apply, baseline or replace is not
+	 * followed by a rollback.  One version's rows, by index: the status
+	 * view would cost a plan and a pass over every migration per call.
+	 */
+	res = steward_catalog_exec("SELECT h.checksum FROM ("
+							   "  SELECT h.action, h.checksum FROM steward.migration_history h"
+							   "   WHERE h.version = $1"
+							   "     AND h.action IN ('apply', 'baseline', 'replace', 'rollback')"
+							   "     AND h.status IN ('succeeded', 'queued', 'running')"
+							   "   ORDER BY h.history_id DESC LIMIT 1) h"
+							   " WHERE h.action <> 'rollback'",
 							   SPI_OK_SELECT, 1, (Oid[]) {TEXTOID}, values, NULL);
 	if (res->processed > 0)
 	{

@@ -704,13 +704,20 @@ migration_lint_stmts(const char *sql, List *stmts)
 Datum
 steward_migration_lint(PG_FUNCTION_ARGS)
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	char	   *sql = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	List	   *findings;
-	ListCell   *lc;
 
 	steward_init_srf(fcinfo);
-	findings = migration_lint_stmts(sql, migration_parse(sql, "sql"));
+	migration_put_findings(fcinfo, migration_lint_stmts(sql, migration_parse(sql, "sql")));
+	return (Datum) 0;
+}
+
+/* Lint findings as rows of steward.lint_finding (steward_init_srf() done). */
+void
+migration_put_findings(FunctionCallInfo fcinfo, List *findings)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	ListCell   *lc;
+
 	foreach(lc, findings)
 	{
 		LintFinding *f = lfirst(lc);
@@ -728,5 +735,4 @@ steward_migration_lint(PG_FUNCTION_ARGS)
 			nulls[5] = true;
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
-	return (Datum) 0;
 }

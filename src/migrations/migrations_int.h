@@ -10,6 +10,7 @@
 
 #include "postgres.h"
 
+#include "fmgr.h"
 #include "nodes/parsenodes.h"
 #include "nodes/pg_list.h"
 #include "utils/array.h"
@@ -82,5 +83,6 @@ extern void migration_queue_job(void);
 
 /* lint.c: findings (LintFinding *) for parsed statements of 'sql' */
 extern List *migration_lint_stmts(const char *sql, List *stmts);
+extern void migration_put_findings(FunctionCallInfo fcinfo, List *findings);
 
 #endif							/* STEWARD_MIGRATIONS_INT_H */
