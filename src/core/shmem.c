@@ -181,14 +181,17 @@ steward_wake_scheduler(Oid dboid)
 
 	if (steward_shared == NULL)
 		return;
-	LWLockAcquire(steward_shared->lock, LW_SHARED);
+	LWLockAcquire(steward_shared->lock, LW_EXCLUSIVE);
 	for (i = 0; i < steward_shared->nschedulers; i++)
 	{
 		StewardSchedulerSlot *s = &steward_shared->schedulers[i];
 
 		if (s->state == SCHEDULER_RUNNING && s->latch &&
 			(dboid == InvalidOid || s->dboid == dboid))
+		{
+			s->wakeups++;
 			SetLatch(s->latch);
+		}
 	}
 	LWLockRelease(steward_shared->lock);
 }
@@ -1161,6 +1164,27 @@ steward_scheduler_pass_done(int slotno)
 	LWLockAcquire(steward_shared->lock, LW_EXCLUSIVE);
 	steward_shared->schedulers[slotno].passes++;
 	LWLockRelease(steward_shared->lock);
+}
+
+/*
+ * What a scheduler looks at to tell whether a pass can find anything new:
+ * the wake-ups asked of it (API calls at commit, runners, database
+ * commands), and whether its database has runner slots in use.
+ */
+uint64
+steward_scheduler_wakeups(int slotno, Oid dboid, bool *has_runs)
+{
+	uint64		n;
+	int			i;
+
+	LWLockAcquire(steward_shared->lock, LW_SHARED);
+	n = steward_shared->schedulers[slotno].wakeups;
+	*has_runs = false;
+	for (i = 0; i < steward_shared->runner_hwm && !*has_runs; i++)
+		*has_runs = steward_shared->runners[i].state != RUNNER_FREE &&
+			steward_shared->runners[i].dboid == dboid;
+	LWLockRelease(steward_shared->lock);
+	return n;
 }
 
 /* Passes completed by the running scheduler of 'dboid'; -1 if none runs. */

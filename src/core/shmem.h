@@ -43,6 +43,7 @@ typedef struct StewardSchedulerSlot
 	TimestampTz last_served;	/* a run of this database last got a runner */
 	StewardOwnerTurn owner_turns[STEWARD_OWNER_TURNS];	/* per owner, LRU */
 	uint64		passes;			/* scheduling passes completed */
+	uint64		wakeups;		/* steward_wake_scheduler() calls for it */
 } StewardSchedulerSlot;
 
 /* A scheduler that failed is started again after this pause. */
@@ -154,6 +155,7 @@ extern void steward_scheduler_set_state(int slotno, StewardSchedulerState state)
 extern void steward_scheduler_detach(int slotno, bool error);
 extern void steward_scheduler_pass_done(int slotno);
 extern int64 steward_scheduler_pass_count(Oid dboid);
+extern uint64 steward_scheduler_wakeups(int slotno, Oid dboid, bool *has_runs);
 extern bool steward_database_stop(Oid dboid, int block_ms);
 extern void steward_database_unblock(Oid dboid);
 

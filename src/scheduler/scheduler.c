@@ -82,6 +82,13 @@
  * held back.  Less than SCHEDULER_LEAD_MS, so runners still start ahead.
  */
 #define SCHEDULER_MIN_GAP_MS		100
+/*
+ * A scheduler woken by its timeout (steward.naptime) with nothing due, no
+ * wake-up asked of it and no runner of its database about skips reading the
+ * jobs, so that an idle scheduler costs the same whatever their number; it
+ * reads them at least every this many naptimes anyway.
+ */
+#define SCHEDULER_FULL_PASS_NAPTIMES	6
 
 typedef struct SchedJob
 {
@@ -122,6 +129,8 @@ static BackgroundWorkerHandle **sched_runner_handles = NULL;
 static TimestampTz sched_last_prune = 0;
 static bool sched_prune_pending = false;
 static bool warned_no_worker = false;
+static uint64 sched_wakeups_seen = 0;
+static bool sched_force_pass = true;	/* first pass, reloads, errors */
 
 /* ---------------------------------------------------------------------
  * Small helpers
@@ -1238,6 +1247,29 @@ sched_pass(bool first)
 }
 
 /*
+ * Can a pass now find anything the last one did not: a due time reached
+ * ('wake', what the last pass returned), a wake-up (API calls, runners,
+ * database commands), a run of this database, a reload?  A pass is made at
+ * least every SCHEDULER_FULL_PASS_NAPTIMES naptimes in any case (a job
+ * changed by hand, a role dropped in another database).
+ */
+static bool
+sched_needs_pass(TimestampTz now, TimestampTz wake, TimestampTz last_full)
+{
+	bool		has_runs;
+	uint64		wakeups = steward_scheduler_wakeups(sched_slotno, sched_dboid, &has_runs);
+	bool		needed = sched_force_pass || has_runs || wakeups != sched_wakeups_seen ||
+		(wake != 0 && now >= wake) ||
+		TimestampDifferenceExceeds(last_full, now,
+								   steward_naptime * SCHEDULER_FULL_PASS_NAPTIMES);
+
+	/* wake-ups from now on are for the next pass */
+	sched_wakeups_seen = wakeups;
+	sched_force_pass = false;
+	return needed;
+}
+
+/*
  * Woken by the latch soon after the last pass began: wait out the rest of
  * SCHEDULER_MIN_GAP_MS (latches set meanwhile are for the coming pass),
  * unless a due time ('wake') comes first or the scheduler must stop.
@@ -1259,7 +1291,7 @@ sched_hold_back(TimestampTz pass_start, TimestampTz wake)
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 						 ms, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
-		CHECK_FOR_INTERRUPTS();
+		/* interrupts are seen at the top of the main loop (a cancel is ignored) */
 	}
 }
 
@@ -1292,6 +1324,8 @@ steward_scheduler_main(Datum main_arg)
 	MemoryContext scratch;
 	volatile bool first = true;
 	TimestampTz pass_start = 0;
+	volatile TimestampTz next_wake = 0;
+	volatile TimestampTz last_full = 0;
 
 	sched_slotno = DatumGetInt32(main_arg);
 
@@ -1338,13 +1372,21 @@ steward_scheduler_main(Datum main_arg)
 		{
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
+			sched_force_pass = true;
 		}
 
 		old = MemoryContextSwitchTo(scratch);
 		pass_start = GetCurrentTimestamp();
 		PG_TRY();
 		{
-			wake = sched_pass(first);
+			if (first || sched_needs_pass(pass_start, next_wake, last_full))
+			{
+				wake = sched_pass(first);
+				last_full = pass_start;
+			}
+			else
+				wake = next_wake;	/* nothing new: keep the plan */
+			next_wake = wake;
 			first = false;
 			steward_scheduler_pass_done(sched_slotno);
 			now = GetCurrentTimestamp();
@@ -1367,6 +1409,7 @@ steward_scheduler_main(Datum main_arg)
 			AbortOutOfAnyTransaction();
 			wake = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
 											   Min(steward_naptime, 5000));
+			sched_force_pass = true;
 		}
 		PG_END_TRY();
 		MemoryContextSwitchTo(old);
