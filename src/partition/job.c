@@ -658,26 +658,37 @@ part_quiet_tx(void *arg)
 	PartQuietCall *call = (PartQuietCall *) arg;
 	List	   *states = NIL;
 	ListCell   *lc;
+	MemoryContext outer = CurrentMemoryContext;
+	MemoryContext setcxt = AllocSetContextCreate(outer, "pg_steward partition set",
+												 ALLOCSET_DEFAULT_SIZES);
 
 	part_prefetch_fingerprints();
 	foreach(lc, part_load_sets(InvalidOid))
 	{
 		PartSet    *set = lfirst(lc);
-		MemoryContext old;
+		bool		quiet;
 
+		/* a set's look in memory of its own, reset per set */
+		MemoryContextReset(setcxt);
+		MemoryContextSwitchTo(setcxt);
 		call->set = set;
 		call->quiet = false;
-		if (SearchSysCacheExists1(RELOID, ObjectIdGetDatum(set->parent)) &&
-			steward_in_subxact(part_quiet_try, call) == NULL && call->quiet)
+		quiet = SearchSysCacheExists1(RELOID, ObjectIdGetDatum(set->parent)) &&
+			steward_in_subxact(part_quiet_try, call) == NULL && call->quiet;
+		if (quiet)
 		{
+			MemoryContextSwitchTo(outer);
 			states = lappend(states, part_state_row(set->parent, "ok", NULL, &call->res));
 			call->nquiet++;
-			continue;
 		}
-		old = MemoryContextSwitchTo(call->mcxt);
-		call->busy = lappend_oid(call->busy, set->parent);
-		MemoryContextSwitchTo(old);
+		else
+		{
+			MemoryContextSwitchTo(call->mcxt);
+			call->busy = lappend_oid(call->busy, set->parent);
+		}
 	}
+	MemoryContextSwitchTo(outer);
+	MemoryContextDelete(setcxt);
 	part_save_states(states);
 }
 
