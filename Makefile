@@ -14,7 +14,7 @@ SCHEMA_FRAGMENTS = $(sort $(wildcard schema/*.sql))
 # that version adds whole (so they are written once).
 UPDATE_NEXT = $(EXTENSION)--0.2.0--0.3.0.sql
 UPDATE_NEXT_PARTS = updates/$(EXTENSION)--0.2.0--0.3.0.in.sql schema/75_migrations.sql schema/80_backups.sql \
-	schema/85_wal.sql
+	schema/85_wal.sql schema/90_health.sql
 DATA_built = $(EXTENSION)--$(EXTVERSION).sql $(UPDATE_NEXT)
 DATA = $(filter-out %.in.sql,$(wildcard updates/$(EXTENSION)--*.sql))
 DOCS = $(wildcard docs/*.md)
@@ -54,11 +54,14 @@ FE_CPPFLAGS = -DFRONTEND $(CPPFLAGS)
 FE_LIBS = -L$(pkglibdir) -L$(libdir) -lpgcommon -lpgport -lzstd -lcrypto -lm
 src/bin/walfile_fe.o: src/archive/walfile.c src/archive/walfile.h
 	$(CC) $(CFLAGS) $(FE_CPPFLAGS) -c -o $@ $<
-src/bin/%_fe.o: src/bin/%.c src/bin/restore_common.h src/archive/walfile.h $(EXTENSION).control
+src/bin/crypt_fe.o: src/archive/crypt.c src/archive/crypt.h src/archive/walfile.h
+	$(CC) $(CFLAGS) $(FE_CPPFLAGS) -c -o $@ $<
+src/bin/%_fe.o: src/bin/%.c src/bin/restore_common.h src/archive/walfile.h src/archive/crypt.h $(EXTENSION).control
 	$(CC) $(CFLAGS) $(FE_CPPFLAGS) -c -o $@ $<
 bin/pg_steward_wal_restore: src/bin/wal_restore_fe.o src/bin/restore_common_fe.o src/bin/walfile_fe.o
 	$(CC) $(CFLAGS) $^ $(LDFLAGS) $(FE_LIBS) -o $@
-bin/pg_steward_restore: src/bin/restore_fe.o src/bin/restore_common_fe.o src/bin/walfile_fe.o
+bin/pg_steward_restore: src/bin/restore_fe.o src/bin/restore_common_fe.o src/bin/walfile_fe.o \
+		src/bin/crypt_fe.o
 	$(CC) $(CFLAGS) $^ $(LDFLAGS) $(FE_LIBS) -o $@
 
 all: $(WAL_PROGRAMS)

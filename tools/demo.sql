@@ -136,3 +136,36 @@ SELECT version, name, action FROM steward.rollback('2');
 CREATE TABLE demo_drift (a int);
 SELECT name, action, detail->>'statement' AS statement
   FROM steward.migration_history WHERE action = 'untracked' ORDER BY history_id DESC LIMIT 1;
+
+-- Health: what is wrong, why, and what to do.  A foreign key without an
+-- index (any size, for the demo) and a duplicate index are found, with the
+-- statements that fix them.
+CREATE TABLE "Demo Customers" (id int PRIMARY KEY);
+CREATE TABLE "Demo Invoices" (id int PRIMARY KEY, "Customer Id" int REFERENCES "Demo Customers", n int);
+CREATE INDEX demo_inv_n ON "Demo Invoices" (n);
+CREATE INDEX demo_inv_n_again ON "Demo Invoices" (n);
+UPDATE steward.health_threshold SET warning = 0 WHERE check_name = 'missing_fk_indexes';
+SELECT check_name, status, object, hint FROM steward.health()
+ WHERE check_name IN ('missing_fk_indexes', 'duplicate_indexes');
+SELECT * FROM steward.health_summary;
+SELECT * FROM steward.lock_tree;
+-- The health_snapshot job stores history and opens alerts (NOTIFY steward_health).
+SELECT * FROM steward.health_snapshot();
+SELECT check_name, object, status FROM steward.alert WHERE resolved_at IS NULL ORDER BY alert_id;
+-- ---------------------------------------------------------------------
+-- Backups: the server's own pg_dump and pg_basebackup, run by a worker
+-- into steward.backup_directory (here next to the data directory), listed
+-- in SQL and verified against the checksums recorded when they were made.
+-- ---------------------------------------------------------------------
+SELECT steward.backup_now('logical', 'quickstart') AS backup_id \gset
+SELECT backup_id, kind, label, status, size_bytes, duration FROM steward.backups;
+SELECT * FROM steward.backup_verify(:backup_id);
+-- A physical backup (pg_basebackup, checked with pg_verifybackup), then a
+-- restore drill: a throwaway postmaster started on a copy of it, listening
+-- on a private Unix socket only, until it answers a query.
+SELECT steward.backup_now('physical', 'quickstart') AS physical_id \gset
+SELECT * FROM steward.backup_verify(:physical_id, deep => true);
+SELECT backup_id, kind, status, size_bytes, verify_status, drill_status, drill_duration
+  FROM steward.backups ORDER BY backup_id;
+-- Nightly, keeping 7, each one drilled:
+--   SELECT steward.backup_schedule('physical', '0 2 * * *', keep_last => 7, verify => 'drill');

@@ -38,8 +38,11 @@ make -s install >/dev/null
 
 D=$(make_workdir)
 echo "$D" >"$STATE"
+# backups go next to the data directory, never inside it
+as_pg mkdir -p "$D/backups"
 cluster_init "$D" "$PORT" "shared_preload_libraries = 'pg_cron,pg_steward'" \
-	"cron.database_name = 'demo'" "steward.naptime = 1000"
+	"cron.database_name = 'demo'" "steward.naptime = 1000" \
+	"steward.backup_directory = '$D/backups'"
 cluster_start "$D"
 
 PSQL=("$PGBIN/psql" -X -h "$D" -p "$PORT" -U postgres)
@@ -48,7 +51,8 @@ as_pg "${PSQL[@]}" -d demo -v ON_ERROR_STOP=1 -a -f - <tools/demo.sql
 
 cat <<MSG
 
-pg_steward quickstart is running (data in $D/data, log in $D/server.log).
+pg_steward quickstart is running (data in $D/data, log in $D/server.log,
+backups in $D/backups).
 Connect:   psql -h $D -p $PORT -U postgres demo
            (as root: runuser -u postgres -- psql -h $D -p $PORT demo)
 Stop it:   make quickstart-stop

@@ -29,7 +29,9 @@
 #include "postgres.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "access/xlog.h"
@@ -240,6 +242,52 @@ wal_claim_directory(const char *dir)
 				 errhint("Give each cluster its own steward.backup_directory.")));
 }
 
+/*
+ * Once per archiver process: remove the temporary files ("...tmp.<pid>")
+ * that an archiver which crashed or was killed while writing left in wal/.
+ * Only a file whose process is gone (or that is older than an hour) goes:
+ * an archiver of a standby of the same cluster (archive_mode = always) may
+ * be writing into the same directory.
+ */
+static void
+wal_sweep_temp_files(const char *dir)
+{
+	static bool swept = false;
+	DIR		   *d;
+	struct dirent *de;
+
+	if (swept)
+		return;
+	swept = true;
+	d = AllocateDir(dir);
+	while ((de = ReadDirExtended(d, dir, LOG)) != NULL)
+	{
+		const char *t = strstr(de->d_name, ".tmp.");
+		char	   *end;
+		long		pid;
+		char	   *path;
+		struct stat st;
+
+		if (t == NULL)
+			continue;
+		errno = 0;
+		pid = strtol(t + 5, &end, 10);
+		if (errno != 0 || *end != '\0' || end == t + 5 || pid <= 0 || pid == MyProcPid)
+			continue;
+		path = psprintf("%s/%s", dir, de->d_name);
+		if (lstat(path, &st) == 0 && S_ISREG(st.st_mode) &&
+			((kill((pid_t) pid, 0) != 0 && errno == ESRCH) ||
+			 st.st_mtime < time(NULL) - 3600))
+		{
+			if (unlink(path) == 0)
+				ereport(LOG,
+						(errmsg("removed temporary file \"%s\" left by an earlier archiver", path)));
+		}
+		pfree(path);
+	}
+	FreeDir(d);
+}
+
 /* Archives one file; raises errors, which the callback turns into false. */
 static void
 wal_archive_one(const char *file, const char *path)
@@ -257,6 +305,7 @@ wal_archive_one(const char *file, const char *path)
 	char	   *err;
 
 	wal_claim_directory(dir);
+	wal_sweep_temp_files(dir);
 	err = walfile_read_all(path, &data, &len, NULL);
 	if (err)
 		ereport(ERROR,

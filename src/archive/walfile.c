@@ -401,24 +401,31 @@ walfile_read_all(const char *path, char **data, size_t *len, bool *missing)
 /*
  * The value of a top-level field of backup.json as text (a string without
  * its quotes, or a number), NULL if absent.  backup.json is written by
- * pg_steward with these fields first and no escapes in them, so finding
- * the first "key": is enough; this is not a general JSON parser.
+ * pg_steward (and rewritten as jsonb by a verify) with no escapes in these
+ * fields and no nested key of the same name, so finding the first "key"
+ * followed by a colon is enough (a value such as a check's name may be the
+ * same word); this is not a general JSON parser.
  */
 char *
 walfile_json_field(const char *json, const char *key)
 {
 	char	   *pattern = psprintf("\"%s\"", key);
-	const char *p = strstr(json, pattern);
+	const char *p = json;
 	const char *end;
 
-	p = p ? p + strlen(pattern) : NULL;
+	/* the first occurrence as a key: a value may be the same word */
+	while ((p = strstr(p, pattern)) != NULL)
+	{
+		p += strlen(pattern);
+		while (*p == ' ' || *p == '\t' || *p == '\n')
+			p++;
+		if (*p == ':')
+			break;
+	}
 	pfree(pattern);
 	if (p == NULL)
 		return NULL;
-	while (*p == ' ' || *p == '\t' || *p == '\n')
-		p++;
-	if (*p++ != ':')
-		return NULL;
+	p++;
 	while (*p == ' ' || *p == '\t' || *p == '\n')
 		p++;
 	if (*p == '"')

@@ -182,6 +182,8 @@ api_drill(int64 backup_id)
 	steward_xact_begin();
 	(void) backup_catalog_kind(backup_id, NULL);
 	backup_verify_manifest(backup_id, &checks, &ok);
+	/* the checks before the drill are a verification of their own */
+	backup_catalog_verified(backup_id, false, ok, psprintf("[%s]", checks.data), 0);
 	steward_xact_commit();
 	MemoryContextSwitchTo(mcxt);
 
@@ -470,6 +472,7 @@ steward_backup_verify(PG_FUNCTION_ARGS)
 	if (deep)
 	{
 		BackupWorkerArgs a = {0};
+		MemoryContext cxt;
 
 		steward_require_preload("a restore drill");
 		a.action = BACKUP_ACT_DRILL;
@@ -479,6 +482,25 @@ steward_backup_verify(PG_FUNCTION_ARGS)
 		a.slotno = api_claim(BACKUP_LOCK_DRILL, true, "restore drill");
 		steward_backup_set_id(a.slotno, backup_id);
 		checks_json = api_run_worker(&a, true, "restore drill");
+
+		/*
+		 * The worker's outcome slot holds a bounded text: the whole list of
+		 * checks is read from the catalog row the worker committed.
+		 */
+		cxt = CurrentMemoryContext;
+		SPI_connect();
+		steward_spi_exec("SELECT verify_detail::text FROM steward.backup"
+						 " WHERE backup_id = $1 AND verify_detail IS NOT NULL",
+						 SPI_OK_SELECT, 1, (Oid[]) {INT8OID},
+						 (Datum[]) {Int64GetDatum(backup_id)}, NULL);
+		if (SPI_processed == 1)
+		{
+			char	   *full = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+
+			if (full != NULL)
+				checks_json = MemoryContextStrdup(cxt, full);
+		}
+		SPI_finish();
 	}
 	else
 	{
@@ -564,6 +586,8 @@ static void
 api_read_policy(const char *config, BackupPolicy *p)
 {
 	bool		isnull;
+	MemoryContext caller = CurrentMemoryContext;
+	char	   *v;
 
 	SPI_connect();
 	steward_spi_exec("SELECT c ->> 'kind', (c ->> 'keep_last')::int,"
@@ -572,12 +596,16 @@ api_read_policy(const char *config, BackupPolicy *p)
 					 "  FROM (SELECT $1::pg_catalog.jsonb AS c) s",
 					 SPI_OK_SELECT, 1, (Oid[]) {TEXTOID},
 					 (Datum[]) {CStringGetTextDatum(config)}, NULL);
-	p->kind = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	/* SPI_getvalue() allocates in SPI's context, gone at SPI_finish() */
+	v = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	p->kind = v ? MemoryContextStrdup(caller, v) : NULL;
 	p->keep_last = DatumGetInt32(steward_spi_getdatum(0, 2, &isnull));
 	if (isnull)
 		p->keep_last = 7;
-	p->keep_within = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
-	p->verify = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4);
+	v = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
+	p->keep_within = v ? MemoryContextStrdup(caller, v) : NULL;
+	v = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4);
+	p->verify = v ? MemoryContextStrdup(caller, v) : NULL;
 	SPI_finish();
 }
 
@@ -671,6 +699,7 @@ backup_kind_main(StewardJobContext *ctx)
 	MemoryContext mcxt = CurrentMemoryContext;
 
 	steward_xact_begin();
+	MemoryContextSwitchTo(mcxt);	/* the policy outlives the transaction */
 	api_read_policy(ctx->config, &p);
 	steward_xact_commit();
 	MemoryContextSwitchTo(mcxt);

@@ -57,6 +57,7 @@ typedef struct BackupChild
 extern char *backup_program_path(const char *name);
 extern void backup_child_start(BackupChild *c, char **argv, const char *out_path,
 							   const char *log_path);
+extern bool backup_child_exited(BackupChild *c);
 extern bool backup_child_wait(BackupChild *c, long timeout_ms);
 extern int	backup_child_exit_code(BackupChild *c, int *signo);
 extern void backup_child_stop(BackupChild *c, int sig);
@@ -96,9 +97,21 @@ extern void backup_drill(int64 backup_id, StringInfo checks, bool *ok);
 extern void backup_restore_logical(int64 backup_id, const char *new_database,
 								   Oid owner);
 
+/* encrypt.c (issue 14: encryption at rest) */
+extern bool backup_encrypt_tree(StringInfo meta, const char *partial,
+								const char *const *subs);
+extern bool backup_meta_encrypted(const char *meta);
+extern void backup_encryption_check(const char *meta, int64 backup_id,
+									StringInfo checks, bool *ok);
+extern char *backup_plain_dump(int64 backup_id, const char *meta,
+							   const char *scratch, StringInfo checks);
+extern void backup_plain_data(int64 backup_id, const char *meta, const char *dst,
+							  StringInfo checks, bool *ok);
+
 /* catalog.c */
 extern void backup_catalog_insert(int64 backup_id, int kind, const char *label,
 								  int64 job_id);
+extern bool backup_catalog_has(int64 backup_id);
 extern void backup_catalog_finish(int64 backup_id, const char *meta_json,
 								  const char *status, const char *message);
 extern void backup_catalog_verified(int64 backup_id, bool deep, bool ok,

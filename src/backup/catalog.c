@@ -52,6 +52,22 @@ backup_catalog_insert(int64 backup_id, int kind, const char *label, int64 job_id
 								(Oid[]) {INT8OID, TEXTOID, TEXTOID, INT8OID}, values, nulls);
 }
 
+/*
+ * Does this database's catalog have a row with this id?  A failed backup
+ * keeps its row after its folder is removed, so a new backup started in
+ * the same second must not claim its id again.
+ */
+bool
+backup_catalog_has(int64 backup_id)
+{
+	StewardResult *res;
+
+	res = steward_catalog_exec("SELECT FROM steward.backup WHERE backup_id = $1",
+							   SPI_OK_SELECT, 1, (Oid[]) {INT8OID},
+							   (Datum[]) {Int64GetDatum(backup_id)}, NULL);
+	return res->processed > 0;
+}
+
 /* The final status; with the metadata of a complete backup, its facts. */
 void
 backup_catalog_finish(int64 backup_id, const char *meta_json, const char *status,

@@ -185,6 +185,13 @@ child_reap(BackupChild *c, bool block)
 	return false;
 }
 
+/* Has the child exited?  Never waits; reaps it when it has. */
+bool
+backup_child_exited(BackupChild *c)
+{
+	return child_reap(c, false);
+}
+
 /*
  * Wait for the child to exit, processing interrupts; true when it exited,
  * false after timeout_ms (-1: no limit).

@@ -97,35 +97,115 @@ drill_database_exists(const char *name)
 	return exists;
 }
 
-/* CREATE DATABASE ... TEMPLATE template0 (an existing name fails here). */
+/*
+ * CREATE DATABASE ... TEMPLATE template0 (an existing name fails here).
+ *
+ * It is created as a template: the launcher never starts a scheduler in a
+ * template database, so the jobs that pg_restore brings back with
+ * pg_steward's tables cannot run there while the restore goes on, nor
+ * ever in a drill's scratch database.  drill_release() disables them and
+ * makes the database an ordinary one.
+ */
 static void
 drill_create(DrillEnv *env, const char *dbname)
 {
 	if (env->owner_name)
-		steward_exec_toplevel(psprintf("CREATE DATABASE %s OWNER %s TEMPLATE template0",
+		steward_exec_toplevel(psprintf("CREATE DATABASE %s OWNER %s TEMPLATE template0 IS_TEMPLATE true",
 									   quote_identifier(dbname),
 									   quote_identifier(env->owner_name)));
 	else
-		steward_exec_toplevel(psprintf("CREATE DATABASE %s TEMPLATE template0",
+		steward_exec_toplevel(psprintf("CREATE DATABASE %s TEMPLATE template0 IS_TEMPLATE true",
 									   quote_identifier(dbname)));
+}
+
+/*
+ * A restored database, still a template, becomes an ordinary database: the
+ * jobs restored with it (not the built-in ones its CREATE EXTENSION made)
+ * are disabled first, so a scheduler started there runs none of them
+ * until their owners enable them again.
+ */
+static void
+drill_release(DrillEnv *env, const char *dbname, const char *log)
+{
+	pgstat_report_activity(STATE_RUNNING, "pg_steward: disabling restored jobs");
+	backup_child_run((char *[]) {backup_program_path("psql"), "-X", "-q",
+			"-v", "ON_ERROR_STOP=1", "-c",
+			"DO $$BEGIN IF pg_catalog.to_regclass('steward.job') IS NOT NULL THEN"
+			" UPDATE steward.job SET enabled = false WHERE enabled AND NOT builtin;"
+			" END IF; END$$",
+			"-d", backup_conninfo(env->socket_dir, PostPortNumber, env->role, dbname), NULL},
+					 NULL, log);
+	steward_exec_toplevel(psprintf("ALTER DATABASE %s IS_TEMPLATE false",
+								   quote_identifier(dbname)));
+}
+
+/*
+ * The dump's table of contents without the indexes of tables in schema
+ * steward.  The extension's own tables are not dumped; the tables of
+ * steward that are (the audit log's daily partitions, made after CREATE
+ * EXTENSION) are partitions of extension tables, whose indexes exist as
+ * soon as the restore's CREATE EXTENSION ran: attaching a partition then
+ * creates its indexes, and the dump's own CREATE INDEX and ALTER INDEX
+ * ... ATTACH PARTITION of them would fail ("already exists").
+ */
+static void
+drill_write_list(const char *dump, const char *list, const char *log)
+{
+	char	   *full = psprintf("%s.full", list);
+	char	   *toc;
+	char	   *line;
+	StringInfoData out;
+
+	backup_child_run((char *[]) {backup_program_path("pg_restore"), "--list", (char *) dump,
+			NULL}, full, log);
+	toc = backup_read_file(full, false);
+	unlink(full);
+	initStringInfo(&out);
+	for (line = toc; *line;)
+	{
+		char	   *nl = strchr(line, '\n');
+		size_t		len = nl ? (size_t) (nl - line) + 1 : strlen(line);
+		char	   *text = pnstrdup(line, len);
+
+		if (strstr(text, " INDEX steward ") == NULL &&
+			strstr(text, " INDEX ATTACH steward ") == NULL)
+			appendStringInfoString(&out, text);
+		pfree(text);
+		line += len;
+	}
+	backup_write_file(list, out.data, out.len);
 }
 
 /* pg_restore of the backup's dump into the new database. */
 static void
-drill_restore(DrillEnv *env, int64 backup_id, const char *dbname, const char *log)
+drill_restore(DrillEnv *env, const char *dump, const char *dbname, const char *log)
 {
 	char	   *conn = backup_conninfo(env->socket_dir, PostPortNumber, env->role, dbname);
+	char	   *list = psprintf("%s.list", log);
 
 	pgstat_report_activity(STATE_RUNNING, "pg_steward: pg_restore");
-	backup_child_run((char *[]) {backup_program_path("pg_restore"), "--no-password",
-			"-j", psprintf("%d", steward_backup_jobs), "-d", conn,
-			psprintf("%s/dump", backup_folder_path(backup_id)), NULL},
-					 NULL, log);
+	drill_write_list(dump, list, log);
+	PG_TRY();
+	{
+		backup_child_run((char *[]) {backup_program_path("pg_restore"), "--no-password",
+				"-j", psprintf("%d", steward_backup_jobs), "-L", list, "-d", conn,
+				(char *) dump, NULL},
+						 NULL, log);
+	}
+	PG_FINALLY();
+	{
+		unlink(list);
+	}
+	PG_END_TRY();
 }
 
+/* Drop a database this module created (a template while it is restored). */
 static void
 drill_drop_database(const char *dbname)
 {
+	if (drill_database_exists(dbname))
+		steward_exec_toplevel(psprintf("ALTER DATABASE %s IS_TEMPLATE false",
+									   quote_identifier(dbname)));
 	steward_exec_toplevel(psprintf("DROP DATABASE IF EXISTS %s WITH (FORCE)",
 								   quote_identifier(dbname)));
 }
@@ -173,6 +253,8 @@ drill_logical(DrillEnv *env, int64 backup_id, StringInfo checks, bool *ok)
 								   BACKUP_DRILL_PREFIX, backup_id);
 	char	   *log = psprintf("%s/restore.log", scratch);
 	char	   *out = psprintf("%s/counts.txt", scratch);
+	char	   *dump;
+	MemoryContext mcxt = CurrentMemoryContext;
 
 	if (drill_database_exists(dbname))
 		ereport(ERROR,
@@ -184,10 +266,12 @@ drill_logical(DrillEnv *env, int64 backup_id, StringInfo checks, bool *ok)
 				(errcode_for_file_access(),
 				 errmsg("could not create folder \"%s\": %m", scratch)));
 	backup_set_scratch(scratch);
+	/* issue 14: an encrypted dump is decrypted into the scratch folder */
+	dump = backup_plain_dump(backup_id, env->meta, scratch, checks);
 	drill_create(env, dbname);
 	PG_TRY();
 	{
-		drill_restore(env, backup_id, dbname, log);
+		drill_restore(env, dump, dbname, log);
 		backup_checks_add(checks, "restore", true,
 						  psprintf("pg_restore into scratch database %s", dbname));
 		backup_child_run((char *[]) {backup_program_path("psql"), "-X", "-A", "-t",
@@ -198,9 +282,10 @@ drill_logical(DrillEnv *env, int64 backup_id, StringInfo checks, bool *ok)
 	}
 	PG_CATCH();
 	{
-		MemoryContext mcxt = CurrentMemoryContext;
 		ErrorData  *edata;
 
+		/* not the context of the error: the abort below may free it */
+		MemoryContextSwitchTo(mcxt);
 		edata = CopyErrorData();
 		FlushErrorState();
 		AbortOutOfAnyTransaction();
@@ -236,7 +321,8 @@ drill_physical(DrillEnv *env, int64 backup_id, StringInfo checks, bool *ok)
 				 errmsg("could not create folder \"%s\": %m", scratch)));
 	backup_set_scratch(scratch);
 	pgstat_report_activity(STATE_RUNNING, "pg_steward drill: copying the backup");
-	copydir(psprintf("%s/data", backup_folder_path(backup_id)), data, true);
+	/* issue 14: copied, or decrypted and checked with pg_verifybackup */
+	backup_plain_data(backup_id, env->meta, data, checks, ok);
 	backup_write_file(psprintf("%s/pg_hba.conf", data),
 					  "local all all trust\n", strlen("local all all trust\n"));
 	if (mkdtemp(sockdir) == NULL)
@@ -338,6 +424,9 @@ backup_restore_logical(int64 backup_id, const char *new_database, Oid owner)
 {
 	DrillEnv	env;
 	char	   *log;
+	char	   *scratch;
+	char	   *dump;
+	MemoryContext mcxt = CurrentMemoryContext;
 
 	drill_env(&env, backup_id, owner);
 	if (strcmp(env.kind, "logical") != 0)
@@ -353,17 +442,22 @@ backup_restore_logical(int64 backup_id, const char *new_database, Oid owner)
 				 errhint("Choose a new name.")));
 	log = psprintf("%s/%s" INT64_FORMAT "-restore.log", steward_backup_directory,
 				   BACKUP_DRILL_PREFIX, backup_id);
+	/* issue 14: an encrypted dump is decrypted into a private folder first */
+	scratch = psprintf("%s/%s" INT64_FORMAT, steward_backup_directory,
+					   BACKUP_DRILL_PREFIX, backup_id);
+	dump = backup_plain_dump(backup_id, env.meta, scratch, NULL);
 	drill_create(&env, new_database);
 	PG_TRY();
 	{
-		drill_restore(&env, backup_id, new_database, log);
+		drill_restore(&env, dump, new_database, log);
+		drill_release(&env, new_database, log);
 	}
 	PG_CATCH();
 	{
 		/* only the database this call created, never another */
-		MemoryContext mcxt = CurrentMemoryContext;
 		ErrorData  *edata;
 
+		MemoryContextSwitchTo(mcxt);
 		edata = CopyErrorData();
 		FlushErrorState();
 		AbortOutOfAnyTransaction();
@@ -375,4 +469,9 @@ backup_restore_logical(int64 backup_id, const char *new_database, Oid owner)
 	}
 	PG_END_TRY();
 	unlink(log);
+	if (backup_meta_encrypted(env.meta))
+	{
+		backup_remove_tree(scratch);
+		backup_set_scratch(NULL);
+	}
 }

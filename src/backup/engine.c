@@ -28,6 +28,7 @@
 #include "storage/fd.h"
 #include "storage/ipc.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
@@ -40,6 +41,7 @@
 #include "core/json.h"
 #include "core/shmem.h"
 #include "core/spi_util.h"
+#include "core/xact.h"
 
 /* What a run learns about the server before it starts the programs. */
 typedef struct BackupEnv
@@ -139,17 +141,52 @@ engine_find_value(const char *text, const char *key)
 	return pnstrdup(p, q - p);
 }
 
+/* A table to count (engine_count_one). */
+typedef struct EngineCount
+{
+	Oid			relid;
+	const char *name;
+	int64		rows;
+} EngineCount;
+
+/* How long one try to count a table waits for its lock. */
+#define ENGINE_COUNT_LOCK_MS	200
+
+/* Count one table's rows as its owner, waiting at most ENGINE_COUNT_LOCK_MS. */
+static void
+engine_count_one(void *arg)
+{
+	EngineCount *c = (EngineCount *) arg;
+	StewardCatalogAccess acc;
+	bool		isnull;
+	int			level = steward_push_lock_timeout(ENGINE_COUNT_LOCK_MS);
+
+	/* no parallel workers: pg_dump -j needs the cores more */
+	(void) set_config_option("max_parallel_workers_per_gather", "0", PGC_USERSET,
+							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	(void) steward_owner_enter(c->relid, &acc);
+	steward_spi_exec(psprintf("SELECT pg_catalog.count(*) FROM ONLY %s", c->name),
+					 SPI_OK_SELECT, 0, NULL, NULL, NULL);
+	c->rows = DatumGetInt64(steward_spi_getdatum(0, 1, &isnull));
+	steward_owner_exit(&acc);
+	AtEOXact_GUC(true, level);
+}
+
 /*
  * Row counts of every table pg_dump dumps, in the current (dump) snapshot,
- * each counted as the table's owner.
+ * each counted as the table's owner, while pg_dump runs.  A table locked
+ * by someone else is retried every ENGINE_COUNT_LOCK_MS, checking pg_dump
+ * in between: counting must not keep the backup from noticing that
+ * pg_dump failed.  Returns false, with the counts incomplete, when it did.
  */
-static void
-engine_count_rows(StringInfo meta)
+static bool
+engine_count_rows(StringInfo meta, BackupChild *dump)
 {
 	uint64		i,
 				n;
 	Oid		   *relids;
 	char	  **names;
+	bool		complete = true;
 
 	steward_spi_exec("SELECT c.oid, pg_catalog.format('%I.%I', n.nspname, c.relname)"
 					 "  FROM pg_catalog.pg_class c"
@@ -174,20 +211,34 @@ engine_count_rows(StringInfo meta)
 	}
 
 	steward_json_add_object(meta, "tables");
-	for (i = 0; i < n; i++)
+	for (i = 0; i < n && complete; i++)
 	{
-		StewardCatalogAccess acc;
-		bool		isnull;
+		EngineCount c = {relids[i], names[i], 0};
 
-		CHECK_FOR_INTERRUPTS();
-		(void) steward_owner_enter(relids[i], &acc);
-		steward_spi_exec(psprintf("SELECT pg_catalog.count(*) FROM ONLY %s", names[i]),
-						 SPI_OK_SELECT, 0, NULL, NULL, NULL);
-		steward_json_add_int64(meta, names[i],
-							   DatumGetInt64(steward_spi_getdatum(0, 1, &isnull)));
-		steward_owner_exit(&acc);
+		for (;;)
+		{
+			ErrorData  *edata;
+			int			signo;
+
+			CHECK_FOR_INTERRUPTS();
+			edata = steward_in_subxact(engine_count_one, &c);
+			if (edata == NULL)
+			{
+				steward_json_add_int64(meta, names[i], c.rows);
+				break;
+			}
+			if (edata->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE)
+				ReThrowError(edata);
+			FreeErrorData(edata);
+			if (backup_child_exited(dump) && backup_child_exit_code(dump, &signo) != 0)
+			{
+				complete = false;
+				break;
+			}
+		}
 	}
 	steward_json_end(meta);
+	return complete;
 }
 
 /* pg_current_wal_lsn() and the current timeline, into the metadata. */
@@ -237,7 +288,7 @@ engine_logical(BackupEnv *env, const char *partial, StringInfo meta)
 			"--snapshot", snapshot, "-f", psprintf("%s/dump", partial),
 			"-d", env->conninfo, NULL},
 					   NULL, log);
-	engine_count_rows(meta);
+	(void) engine_count_rows(meta, &c);
 	(void) backup_child_wait(&c, -1);
 	code = backup_child_exit_code(&c, &signo);
 	if (code != 0)
@@ -260,10 +311,14 @@ engine_logical(BackupEnv *env, const char *partial, StringInfo meta)
 	/* hashing needs a resource owner: a transaction */
 	pgstat_report_activity(STATE_RUNNING, "pg_steward backup: checksums");
 	StartTransactionCommand();
-	steward_json_add_object(meta, "files");
-	backup_checksum_tree(meta, partial, "globals.sql");
-	backup_checksum_tree(meta, partial, "dump");
-	steward_json_end(meta);
+	/* issue 14: with a key, the files are sealed and their checksums taken */
+	if (!backup_encrypt_tree(meta, partial, (const char *const[]) {"globals.sql", "dump", NULL}))
+	{
+		steward_json_add_object(meta, "files");
+		backup_checksum_tree(meta, partial, "globals.sql");
+		backup_checksum_tree(meta, partial, "dump");
+		steward_json_end(meta);
+	}
 	CommitTransactionCommand();
 }
 
@@ -296,9 +351,13 @@ engine_physical(BackupEnv *env, const char *partial, const char *label,
 	if ((v = engine_find_value(manifest, "\"Timeline\"")) != NULL)
 		steward_json_add_int64(meta, "timeline", strtoi64(v, NULL, 10));
 	StartTransactionCommand();
-	steward_json_add_object(meta, "files");
-	backup_checksum_tree(meta, partial, "data/backup_manifest");
-	steward_json_end(meta);
+	/* issue 14: with a key, every file of data/ is sealed and checksummed */
+	if (!backup_encrypt_tree(meta, partial, (const char *const[]) {"data", NULL}))
+	{
+		steward_json_add_object(meta, "files");
+		backup_checksum_tree(meta, partial, "data/backup_manifest");
+		steward_json_end(meta);
+	}
 	CommitTransactionCommand();
 	steward_json_add_str(meta, "manifest_checksums", "SHA256");
 	pfree(manifest);
@@ -334,7 +393,13 @@ backup_run(BackupRequest *req)
 		partial = psprintf("%s/" INT64_FORMAT BACKUP_PARTIAL_SUFFIX, env.dir, backup_id);
 	}
 	else
+	{
+		steward_xact_begin();
+		MemoryContextSwitchTo(mcxt);
 		backup_id = backup_claim_folder(env.dir, &partial);
+		steward_xact_commit();
+		MemoryContextSwitchTo(mcxt);
+	}
 	backup_set_scratch(partial);
 	steward_backup_set_id(req->slotno, backup_id);
 	started = GetCurrentTimestamp();
@@ -432,6 +497,7 @@ backup_verify_manifest(int64 backup_id, StringInfo checks, bool *ok)
 	StringInfoData now;
 	bool		isnull;
 	bool		kind_physical;
+	bool		encrypted;
 
 	*ok = true;
 	if (meta_text == NULL)
@@ -447,12 +513,13 @@ backup_verify_manifest(int64 backup_id, StringInfo checks, bool *ok)
 					 (Datum[]) {CStringGetTextDatum(meta_text)}, NULL);
 	kind_physical = DatumGetBool(steward_spi_getdatum(0, 1, &isnull));
 	backup_checks_add(checks, "metadata", true, BACKUP_META_FILE " reads");
+	encrypted = backup_meta_encrypted(meta_text);	/* issue 14 */
 
 	/* the files as they are now, compared with the checksums recorded */
 	initStringInfo(&now);
 	steward_json_begin(&now);
 	if (kind_physical)
-		backup_checksum_tree(&now, folder, "data/backup_manifest");
+		backup_checksum_tree(&now, folder, encrypted ? "data" : "data/backup_manifest");
 	else
 	{
 		struct stat st;
@@ -473,7 +540,7 @@ backup_verify_manifest(int64 backup_id, StringInfo checks, bool *ok)
 					 NULL);
 	if (DatumGetInt64(steward_spi_getdatum(0, 1, &isnull)) == 0)
 		backup_checks_add(checks, "checksums", true,
-						  kind_physical ? "backup_manifest matches its SHA-256"
+						  kind_physical && !encrypted ? "backup_manifest matches its SHA-256"
 						  : "every file matches its size and SHA-256");
 	else
 	{
@@ -483,7 +550,10 @@ backup_verify_manifest(int64 backup_id, StringInfo checks, bool *ok)
 		*ok = false;
 	}
 
-	if (kind_physical)
+	/* issue 14: sealed files are read back by a deep verify (the drill) */
+	if (encrypted)
+		backup_encryption_check(meta_text, backup_id, checks, ok);
+	if (kind_physical && !encrypted)
 	{
 		char	   *log = psprintf("%s/%s" INT64_FORMAT "-verify.log",
 								   steward_backup_directory, BACKUP_DRILL_PREFIX, backup_id);
@@ -509,7 +579,7 @@ backup_verify_manifest(int64 backup_id, StringInfo checks, bool *ok)
 	/* issue 14: archived WAL from the backup's start on has no gap */
 	if (kind_physical)
 		steward_wal_check_continuity(meta_text, checks, ok);
-	else
+	else if (!encrypted)
 	{
 		char	   *log = psprintf("%s/%s" INT64_FORMAT "-verify.log",
 								   steward_backup_directory, BACKUP_DRILL_PREFIX, backup_id);

@@ -134,7 +134,11 @@ backup_directory_checked(int64 need_bytes)
 	return pstrdup(real_dir);
 }
 
-/* Create <dir>/<id>.partial for a new backup id; returns the id. */
+/*
+ * Create <dir>/<id>.partial for a new backup id; returns the id.  In a
+ * transaction: ids that the catalog of this database has (failed backups,
+ * whose folders are gone) are skipped too.
+ */
 int64
 backup_claim_folder(const char *dir, char **partial)
 {
@@ -152,7 +156,7 @@ backup_claim_folder(const char *dir, char **partial)
 		char	   *path = psprintf("%s" BACKUP_PARTIAL_SUFFIX, final);
 		struct stat st;
 
-		if (stat(final, &st) == 0)
+		if (stat(final, &st) == 0 || backup_catalog_has(id))
 			continue;
 		if (MakePGDirectory(path) == 0)
 		{

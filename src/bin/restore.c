@@ -10,7 +10,9 @@
  *		  [--target-action promote|pause|shutdown] [--key-file F] ...
  *
  * It needs only the backup directory (the server that made the backups may
- * be gone), refuses a non-empty target directory, copies <id>/data, writes
+ * be gone), refuses a non-empty target directory, copies <id>/data
+ * (decrypting an encrypted backup's files with the keys given; on any
+ * failure what it wrote is removed again), writes
  * recovery.signal and the recovery settings into postgresql.auto.conf with
  * pg_steward_wal_restore as restore_command, and prints how to start the
  * server.  It never starts a server itself.
@@ -29,9 +31,61 @@
 #include "getopt_long.h"
 #include "lib/stringinfo.h"
 
+#include "archive/crypt.h"
 #include "restore_common.h"
 
 static const char *progname;
+
+/* an encrypted backup: the keys its files are decrypted with */
+static RestoreKeys *copy_keys = NULL;
+
+/* what to remove when the restore fails: nothing restored is left */
+static char *cleanup_pgdata = NULL;
+static bool cleanup_created = false;
+
+/*
+ * Removes what is under 'path' (and 'path' itself with 'top'); our own, as
+ * rmtree() moved between headers in PostgreSQL 16.
+ */
+static bool
+remove_tree(const char *path, bool top)
+{
+	DIR		   *d = opendir(path);
+	struct dirent *de;
+	bool		ok = true;
+
+	if (d == NULL)
+		return false;
+	while ((de = readdir(d)) != NULL)
+	{
+		char	   *p;
+		struct stat st;
+
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		p = psprintf("%s/%s", path, de->d_name);
+		if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode))
+			ok = remove_tree(p, true) && ok;
+		else if (unlink(p) != 0)
+			ok = false;
+		pfree(p);
+	}
+	closedir(d);
+	if (top && rmdir(path) != 0)
+		ok = false;
+	return ok;
+}
+
+static void
+cleanup_at_exit(void)
+{
+	if (cleanup_pgdata == NULL)
+		return;
+	if (!remove_tree(cleanup_pgdata, cleanup_created))
+		pg_log_warning("could not remove everything in \"%s\"", cleanup_pgdata);
+	else
+		pg_log_info("removed what was restored into \"%s\"", cleanup_pgdata);
+}
 
 static void
 usage(void)
@@ -47,7 +101,7 @@ usage(void)
 	printf("      --target-lsn=LSN        recover up to this WAL location\n");
 	printf("      --target-name=NAME      recover up to this restore point\n");
 	printf("      --target-action=ACTION  promote (default), pause or shutdown\n");
-	printf("  -k, --key-file=FILE         key file of encrypted archives\n");
+	printf("  -k, --key-file=FILE         key file of an encrypted backup and archive\n");
 	printf("  -K, --old-key-file=FILE     an earlier key file (repeatable)\n");
 	printf("  -?, --help                  show this help, then exit\n\n");
 	printf("Without a target, recovery replays all archived WAL.\n");
@@ -125,6 +179,7 @@ prepare_pgdata(const char *pgdata)
 			restore_fail("could not access \"%s\": %m", pgdata);
 		if (pg_mkdir_p(pg_strdup(pgdata), S_IRWXU) != 0)
 			restore_fail("could not create directory \"%s\": %m", pgdata);
+		cleanup_created = true;
 		return;
 	}
 	if (!S_ISDIR(st.st_mode))
@@ -151,6 +206,16 @@ copy_file(const char *from, const char *to, mode_t mode)
 
 	if (in < 0)
 		restore_fail("could not open file \"%s\": %m", from);
+	if (copy_keys != NULL)
+	{
+		/* an encrypted backup: decrypted and authenticated on the way */
+		char	   *err = crypt_unseal_file(from, to, copy_keys->keys, copy_keys->nkeys);
+
+		close(in);
+		if (err)
+			restore_fail("could not decrypt the backup: %s", err);
+		return;
+	}
 	out = open(to, O_WRONLY | O_CREAT | O_EXCL | PG_BINARY, mode & S_IRWXU);
 	if (out < 0)
 		restore_fail("could not create file \"%s\": %m", to);
@@ -360,6 +425,19 @@ main(int argc, char **argv)
 	data_src = psprintf("%s/%s/data", dir, backup);
 	if (stat(psprintf("%s/backup_label", data_src), &st) != 0)
 		restore_fail("backup %s has no data/backup_label; it is incomplete or damaged", backup);
+	if (walfile_json_field(meta, "encryption") != NULL)
+	{
+		char	   *id = walfile_json_field(meta, "encryption_key_id");
+
+		for (i = 0; id != NULL && i < keys.nkeys; i++)
+			if (strcmp(walfile_key_id_hex(keys.keys[i].id), id) == 0)
+				break;
+		if (id == NULL || i == keys.nkeys)
+			restore_fail("backup %s is encrypted (%s, key id %s) and %s; give its key file with --key-file or --old-key-file",
+						 backup, walfile_json_field(meta, "encryption"), id ? id : "unknown",
+						 keys.nkeys == 0 ? "no key file was given" : "no key file given holds that key");
+		copy_keys = &keys;
+	}
 	sysid = walfile_json_field(meta, "system_identifier");
 	{
 		char	   *text;
@@ -404,6 +482,8 @@ main(int argc, char **argv)
 
 	/* copy, then configure */
 	prepare_pgdata(pgdata);
+	cleanup_pgdata = pgdata;
+	atexit(cleanup_at_exit);
 	copy_tree(data_src, pgdata);
 	append_file(psprintf("%s/recovery.signal", pgdata), "");
 	initStringInfo(&conf);
@@ -420,6 +500,7 @@ main(int argc, char **argv)
 	append_setting(&conf, "archive_mode", "off");
 	append_file(psprintf("%s/postgresql.auto.conf", pgdata), conf.data);
 	restore_fsync_path(pgdata, true);
+	cleanup_pgdata = NULL;
 
 	printf("%s: backup %s restored into \"%s\"\n", progname, backup, pgdata);
 	printf("Recovery will replay archived WAL from \"%s/%s\" %s%s%s, then %s.\n", dir, WALFILE_DIR,

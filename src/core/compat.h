@@ -71,6 +71,15 @@
 #define STEWARD_HAS_NOT_NULL_NOT_VALID 0
 #endif
 
+/* 17 moved the checkpoint counters from pg_stat_bgwriter to pg_stat_checkpointer */
+#if PG_VERSION_NUM >= 170000
+#define STEWARD_CHECKPOINT_COUNTS_SQL \
+	"SELECT num_timed, num_requested, stats_reset FROM pg_catalog.pg_stat_checkpointer"
+#else
+#define STEWARD_CHECKPOINT_COUNTS_SQL \
+	"SELECT checkpoints_timed, checkpoints_req, stats_reset FROM pg_catalog.pg_stat_bgwriter"
+#endif
+
 /* 18 dropped PortalRun's run_once argument */
 #if PG_VERSION_NUM >= 180000
 #define steward_portal_run(portal, count, top, dest, altdest, qc) \

@@ -44,6 +44,8 @@ bool		steward_audit_ddl = false;
 int			steward_migration_lock_timeout = 5000;
 bool		steward_migration_out_of_order = false;
 bool		steward_track_ddl = true;
+char	   *steward_health_history_retention = NULL;
+int			steward_health_cache_min_blocks = 100000;
 
 /*
  * Runners are background workers and take max_worker_processes slots, which
@@ -461,6 +463,24 @@ steward_guc_init(void)
 							 PGC_SUSET,
 							 0,
 							 NULL, NULL, NULL);
+
+	DefineCustomStringVariable("steward.health_history_retention",
+							   "How long health history is kept (an interval).",
+							   "Applied to steward.health_history's partition set by every health_snapshot run.",
+							   &steward_health_history_retention,
+							   "30 days",
+							   PGC_SUSET,
+							   0,
+							   NULL, NULL, NULL);
+
+	DefineCustomIntVariable("steward.health_cache_min_blocks",
+							"Block reads a database needs before the cache_hit_ratio check judges it.",
+							NULL,
+							&steward_health_cache_min_blocks,
+							100000, 0, INT_MAX,
+							PGC_USERSET,
+							0,
+							NULL, NULL, NULL);
 
 	steward_mark_guc_prefix_reserved("steward");
 }

@@ -34,6 +34,8 @@ extern bool steward_audit_ddl;
 extern int	steward_migration_lock_timeout;	/* ms */
 extern bool steward_migration_out_of_order;
 extern bool steward_track_ddl;
+extern char *steward_health_history_retention;
+extern int	steward_health_cache_min_blocks;
 
 /* steward.max_workers and max_workers_per_role with -1 (auto) resolved */
 extern int	steward_effective_max_workers(void);

@@ -24,6 +24,7 @@
 #include "audit/audit.h"
 #include "migrations/migrations.h"
 #include "backup/backup.h"
+#include "health/health.h"
 #include "core/shmem.h"
 
 PG_MODULE_MAGIC;
@@ -42,6 +43,7 @@ _PG_init(void)
 	steward_audit_init();
 	steward_migrations_init();
 	steward_backup_init();
+	steward_health_init();
 
 	if (!process_shared_preload_libraries_in_progress)
 		return;

@@ -327,7 +327,8 @@ wait_for($node,
 	'and gets it back when listed again');
 
 # ALTER DATABASE ... RENAME of a served database.
-my ($ret, $out, $err) = $node->psql('postgres', 'ALTER DATABASE app RENAME TO app2');
+my $ret;
+($ret, $out, $err) = $node->psql('postgres', 'ALTER DATABASE app RENAME TO app2');
 is($ret, 0, 'ALTER DATABASE ... RENAME of a served database succeeds') or diag($err);
 wait_for($node,
 	"SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'pg_steward scheduler' AND datname = 'app2'", 't',

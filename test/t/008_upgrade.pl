@@ -108,7 +108,7 @@ sql(q{
 my $rows_sql = q{
 	SELECT j FROM (SELECT job_id, job_name, kind, schedule, command, config, owner, enabled,
 						  timezone, max_runtime, max_retries, retry_delay, created_at
-					 FROM steward.job WHERE kind <> 'audit_seal' ORDER BY job_id) j;  -- 0.2.0 adds audit_seal
+					 FROM steward.job WHERE kind NOT IN ('audit_seal', 'health_snapshot') ORDER BY job_id) j;  -- 0.2.0 adds audit_seal, 0.3.0 health_snapshot
 	SELECT s FROM (SELECT job_id, schedule_key, next_run_at, retry_at, retry_attempt,
 						  consecutive_failures, skipped_runs
 					 FROM steward.job_state ORDER BY job_id) s;
@@ -118,7 +118,7 @@ my $rows_sql = q{
 						  quiet_until
 					 FROM steward.partition_state ORDER BY parent) p;
 	SELECT r FROM (SELECT * FROM steward.retention ORDER BY tbl) r;
-	SELECT last_value - (SELECT count(*) FROM steward.job WHERE kind = 'audit_seal') FROM steward.job_job_id_seq;
+	SELECT last_value - (SELECT count(*) FROM steward.job WHERE kind IN ('audit_seal', 'health_snapshot')) FROM steward.job_job_id_seq;
 	SELECT count(*) FROM public.ev;
 	SELECT count(*) FROM public.logt;
 };

@@ -1,0 +1,360 @@
+# Backups end to end: logical and physical backups, restore_logical,
+# verification and drills, the catalog against the directory (missing,
+# rescan), retention, directory faults, one backup of a kind at a time,
+# cancellation, max_runtime, shutdown, the scheduler, and privileges.
+#
+# Slow backups are made by a session that holds a lock on a table: pg_dump
+# waits for it, so the backup is running for as long as the test needs.
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use File::Path qw(rmtree);
+use Time::HiRes qw(usleep);
+use StewardTest;
+
+my $bdir = PostgreSQL::Test::Utils::tempdir('backups');
+my $node = steward_node('backups',
+	init => { allows_streaming => 1 },
+	settings => {
+		max_worker_processes => 16,
+		'steward.backup_directory' => $bdir,
+		'steward.backup_jobs' => 2,
+	});
+my $pgdata = $node->data_dir;
+
+sub sql { return $node->safe_psql($_[1] // 'postgres', $_[0]); }
+
+# The SQLSTATE of a statement that must fail.
+sub sqlstate
+{
+	my ($query, %opts) = @_;
+	my ($ret, $out, $err) = $node->psql($opts{db} // 'postgres',
+		"\\set VERBOSITY verbose\n$query",
+		$opts{user} ? (extra_params => [ '-U', $opts{user} ]) : ());
+	return $ret == 0 ? 'no error' : ($err =~ /ERROR:\s+([0-9A-Z]{5})/ ? $1 : $err);
+}
+
+# Processes that the backups started: their command lines name the backup
+# directory (pg_dump -f, pg_basebackup -D, pg_restore, postgres -D).
+sub children
+{
+	my @lines = grep { index($_, $bdir) >= 0 && !/\bps\b/ }
+	  split /\n/, `ps -eo pid,pgid,args`;
+	return scalar(@lines);
+}
+
+sub wait_no_children
+{
+	my ($name) = @_;
+	local $Test::Builder::Level = $Test::Builder::Level + 1;
+	my $left;
+	foreach my $i (1 .. 10 * $PostgreSQL::Test::Utils::timeout_default)
+	{
+		$left = children();
+		last if $left == 0;
+		usleep(100_000);
+	}
+	is($left, 0, $name);
+	return;
+}
+
+sub folders
+{
+	opendir(my $d, $bdir) or die "$bdir: $!";
+	my @f = sort grep { !/^\./ } readdir($d);
+	closedir($d);
+	return join(',', @f);
+}
+
+sub md5_of
+{
+	my ($table, $db) = @_;
+	return sql("SELECT md5(string_agg(t::text, '|' ORDER BY t::text)) FROM $table t", $db);
+}
+
+# --- data: two tables with a foreign key, a table to lock, a job ---
+sql(q{
+	CREATE TABLE parent (id int PRIMARY KEY, name text NOT NULL);
+	CREATE TABLE child (id int PRIMARY KEY, parent_id int NOT NULL REFERENCES parent,
+	                    amount numeric, note text);
+	INSERT INTO parent SELECT g, 'parent ' || g FROM generate_series(1, 300) g;
+	INSERT INTO child SELECT g, 1 + g % 300, g * 1.25, repeat('x', g % 50)
+	  FROM generate_series(1, 3000) g;
+	CREATE SCHEMA app;
+	CREATE TABLE app.locked (id int);
+	INSERT INTO app.locked VALUES (1), (2);
+	CREATE TABLE ticks (at timestamptz);
+	SELECT steward.schedule('tick', '1 seconds', 'INSERT INTO ticks VALUES (now())');
+	SELECT steward.audit_enable('parent');
+	UPDATE parent SET name = name || '!' WHERE id <= 10;
+});
+ok(sql("SELECT count(*) FROM pg_inherits WHERE inhparent = 'steward.audit_log'::regclass") > 1,
+	'the audit log has daily partitions');
+wait_for($node, 'SELECT count(*) > 0 FROM ticks', 't', 'the tick job runs');
+
+# --- privileges: an ordinary role gets 42501 and sees nothing ---
+create_roles($node, [ 'ordinary', 'operator' ]);
+sql('CREATE ROLE steward_backup NOLOGIN; GRANT steward_backup TO operator');
+is(sqlstate("SELECT steward.backup_now()", user => 'ordinary'), '42501',
+	'an ordinary role may not take a backup (42501)');
+is(sqlstate("SELECT * FROM steward.backup_rescan()", user => 'ordinary'), '42501',
+	'nor rescan');
+is(sqlstate("SELECT steward.restore_logical(1, 'x')", user => 'ordinary'), '42501',
+	'nor restore');
+is(sqlstate("SELECT steward.backup_schedule('logical', '0 3 * * *')", user => 'ordinary'),
+	'42501', 'nor schedule backups');
+
+# --- logical backup and restore_logical: same contents, foreign keys kept ---
+my $lid = safe_psql_as($node, 'operator', "SELECT steward.backup_now('logical', 'first')");
+like($lid, qr/^\d{16}$/, 'a member of steward_backup takes a logical backup');
+sql("SELECT steward.unschedule('tick')");
+is(sql("SELECT kind || ' ' || status || ' ' || label || ' ' || (size_bytes > 0) FROM steward.backups WHERE backup_id = $lid"),
+	'logical succeeded first true', 'it is listed as succeeded');
+is(safe_psql_as($node, 'operator', 'SELECT count(*) FROM steward.backups'), '1',
+	'the member sees it');
+is(safe_psql_as($node, 'ordinary', 'SELECT count(*) FROM steward.backups'), '0',
+	'an ordinary role sees no rows in steward.backups');
+is(sqlstate('SELECT count(*) FROM steward.backup', user => 'ordinary'), '42501',
+	'nor in the table');
+ok(-f "$bdir/$lid/backup.json" && -f "$bdir/$lid/dump/toc.dat" && -f "$bdir/$lid/globals.sql",
+	'the folder holds backup.json, the dump and the globals');
+is(sql("SELECT (metadata -> 'tables' ->> 'public.child')::int FROM steward.backup WHERE backup_id = $lid"),
+	'3000', 'the metadata has the row counts of the dump');
+is(sql("SELECT bool_and(ok) FROM steward.backup_verify($lid)"), 't',
+	'the logical backup verifies (checksums, table of contents)');
+
+sql("SELECT steward.restore_logical($lid, 'restored')");
+for my $t ('parent', 'child', 'app.locked')
+{
+	is(md5_of($t, 'restored'), md5_of($t), "restore_logical: $t has identical contents");
+}
+is(sql("SELECT count(*) FROM pg_constraint WHERE contype = 'f' AND conrelid = 'child'::regclass", 'restored'),
+	'1', 'and the foreign key is kept');
+is(sql('SELECT count(*) FROM steward.audit_log', 'restored'), '10',
+	'and the audit log with its daily partitions (their indexes come from the extension)');
+is(sql("SELECT string_agg(job_name || ':' || enabled, ',') FROM steward.job WHERE NOT builtin", 'restored'),
+	'tick:false', 'the restored database has the jobs of the backup, disabled');
+my $ticks = sql('SELECT count(*) FROM ticks', 'restored');
+wait_for_passes($node, 3, db => 'restored');
+is(sql('SELECT count(*) FROM ticks', 'restored'), $ticks, 'and they do not run there');
+is(sqlstate("SELECT steward.restore_logical($lid, 'restored')"), '42P04',
+	'a restore to an existing database is refused (42P04)');
+sql('DROP DATABASE restored');
+
+# --- physical backup and its manifest ---
+my $pid = sql("SELECT steward.backup_now('physical')");
+is(sql("SELECT status || ' ' || (start_lsn IS NOT NULL) || ' ' || (stop_lsn >= start_lsn) || ' ' || timeline FROM steward.backups WHERE backup_id = $pid"),
+	'succeeded true true 1', 'a physical backup succeeds with its LSNs and timeline');
+ok(-f "$bdir/$pid/data/backup_manifest", 'it has a backup manifest');
+is(sql("SELECT string_agg(check_name || ':' || ok, ',') FROM steward.backup_verify($pid)"),
+	'metadata:true,checksums:true,manifest:true', 'it verifies against its manifest');
+is(sql("SELECT verify_status FROM steward.backups WHERE backup_id = $pid"), 'ok',
+	'the verification is recorded');
+
+# --- drills: good backups pass ---
+is(sql("SELECT string_agg(check_name || ':' || ok, ',') FROM steward.backup_verify($pid, deep => true)"),
+	'metadata:true,checksums:true,manifest:true,drill_instance:true',
+	'the physical drill starts an instance from the backup');
+is(sql("SELECT bool_and(ok) FROM steward.backup_verify($lid, deep => true)"), 't',
+	'the logical drill restores with the row counts of the dump');
+is(sql("SELECT string_agg(drill_status || ' ' || (drill_duration > '0'), ',' ORDER BY backup_id) FROM steward.backups"),
+	'ok true,ok true', 'both drills are recorded with their duration');
+is(sql("SELECT count(*) FROM pg_database WHERE datname LIKE 'steward_drill%'"), '0',
+	'no drill database is left');
+is(folders(), join(',', sort($lid, $pid)), 'no drill folder is left');
+
+# --- corrupted files fail the drill ---
+# 250 more tables, every data file corrupted: the checks' details run past
+# the worker's outcome slot (2 kB) and must still come back whole.
+sql("DO \$\$BEGIN FOR i IN 1..250 LOOP EXECUTE format('CREATE TABLE many_%s (id int)', i); END LOOP; END\$\$");
+my $bad = sql("SELECT steward.backup_now('logical', 'to corrupt')");
+sql("DO \$\$BEGIN FOR i IN 1..250 LOOP EXECUTE format('DROP TABLE many_%s', i); END LOOP; END\$\$");
+my @datfiles = glob("$bdir/$bad/dump/*.dat.gz");
+cmp_ok(scalar(@datfiles), '>', 250, 'the dump has a data file per table');
+foreach my $datfile (@datfiles)
+{
+	open(my $fh, '+<', $datfile) or die "$datfile: $!";
+	binmode $fh;
+	seek($fh, 20, 0);
+	print $fh "corrupted";
+	close($fh);
+}
+my ($checks, $longest) = split(/\|/, sql("SELECT string_agg(check_name || ':' || ok, ',') || '|' || max(length(detail))"
+		. " FROM steward.backup_verify($bad, deep => true)"));
+like($checks, qr/checksums:false/, 'the drill of a backup with corrupted files finds them');
+cmp_ok($longest, '>', 2048, 'a check detail longer than the worker\'s outcome slot comes back whole');
+like($checks, qr/drill:false|row_counts:false/, 'and its restore fails');
+is(sql("SELECT drill_status FROM steward.backups WHERE backup_id = $bad"), 'failed',
+	'the failed drill is recorded');
+is(sql("SELECT verify_status FROM steward.backups WHERE backup_id = $bad"), 'failed',
+	'and so is its failed verification');
+is(sql("SELECT count(*) FROM pg_database WHERE datname LIKE 'steward_drill%'"), '0',
+	'the failed drill left no database');
+
+# --- a folder removed by hand is missing; rescan rebuilds the catalog ---
+rmtree("$bdir/$bad");
+is(sql("SELECT status FROM steward.backups WHERE backup_id = $bad"), 'missing',
+	'a folder removed by hand shows as missing');
+is(sql("SELECT string_agg(backup_id || ':' || action, ',') FROM steward.backup_rescan()"),
+	"$bad:missing", 'backup_rescan reports it');
+sql('DELETE FROM steward.backup');
+is(sql("SELECT string_agg(action, ',' ORDER BY backup_id) FROM steward.backup_rescan()"),
+	'added,added', 'backup_rescan adds every backup of the directory back');
+is(sql("SELECT string_agg(backup_id || ' ' || kind || ' ' || status || ' ' || verify_status || ' ' || drill_status, ',' ORDER BY backup_id) FROM steward.backups"),
+	"$lid logical succeeded ok ok,$pid physical succeeded ok ok",
+	'with their kind, status and verification');
+is(sql("SELECT count(*) FROM steward.backup_rescan()"), '0', 'a second rescan changes nothing');
+
+# --- the backup directory: read-only, inside PGDATA ---
+chmod(0555, $bdir) or die "chmod: $!";
+is(sqlstate("SELECT steward.backup_now('logical')"), '42501',
+	'a backup into a read-only directory fails (42501)');
+chmod(0755, $bdir) or die "chmod: $!";
+is(sql("SELECT count(*) FROM steward.backups WHERE status <> 'succeeded'"), '0',
+	'and nothing is recorded for it');
+is(folders(), join(',', sort($lid, $pid)), 'nor written');
+is(sqlstate("ALTER SYSTEM SET steward.backup_directory = '$pgdata/backups'"), '22023',
+	'a backup directory inside PGDATA is refused');
+symlink("$pgdata/pg_wal", "$bdir/../into_pgdata") or die "symlink: $!";
+reload_settings($node, { 'steward.backup_directory' => "$bdir/../into_pgdata" }, passes => 0);
+is(sqlstate("SELECT steward.backup_now('logical')"), '55000',
+	'and so is one that resolves into it through a link');
+reload_settings($node, { 'steward.backup_directory' => $bdir }, passes => 0);
+
+# A backup that fails in its child program: nothing good, no folder.
+reload_settings($node, { 'steward.backup_role' => 'no_such_role' }, passes => 0);
+like((($node->psql('postgres', "SELECT steward.backup_now('logical')"))[2]),
+	qr/pg_dumpall failed with exit code 1/, 'a failing child program fails the backup');
+reload_settings($node, { 'steward.backup_role' => undef }, passes => 0);
+is(sql("SELECT status FROM steward.backups ORDER BY backup_id DESC LIMIT 1"), 'failed',
+	'it is recorded as failed');
+is(folders(), join(',', sort($lid, $pid)), 'and its folder is removed');
+
+# --- one backup of a kind at a time; cancellation kills the children ---
+my $locker = $node->background_psql('postgres');
+$locker->query_safe('BEGIN; LOCK TABLE app.locked');
+my $slow = sql("SELECT steward.backup_now('logical', 'slow', wait => false)");
+wait_for($node, "SELECT count(*) > 0 FROM pg_stat_activity WHERE application_name = 'pg_steward backup' AND wait_event_type = 'Lock'",
+	't', 'a logical backup waits for the locked table');
+is(sql("SELECT status FROM steward.backups WHERE backup_id = $slow"), 'running', 'it shows as running');
+ok(children() > 0, 'its pg_dump is running');
+is(sqlstate("SELECT steward.backup_now('logical')"), '55006',
+	'a second logical backup meanwhile is refused (55006)');
+
+# a child that crashes fails the backup, not the cluster
+my $start_time = sql('SELECT pg_postmaster_start_time()');
+my ($dump_pid) = map { /^\s*(\d+)\s+(\d+)/ && $1 == $2 ? $1 : () }
+  grep { /pg_dump -Fd/ && index($_, $bdir) >= 0 } split /\n/, `ps -eo pid,pgid,args`;
+ok($dump_pid, 'pg_dump leads its own process group');
+kill 'KILL', $dump_pid;
+wait_for($node, "SELECT status FROM steward.backups WHERE backup_id = $slow", 'failed',
+	'a crashed pg_dump fails the backup');
+like(sql("SELECT message FROM steward.backups WHERE backup_id = $slow"),
+	qr/pg_dump was terminated by signal 9/, 'and says how');
+wait_no_children('no child of the crashed backup is left');
+is(sql('SELECT pg_postmaster_start_time()'), $start_time, 'the cluster did not restart');
+ok(!-e "$bdir/$slow.partial", 'its .partial folder is removed');
+
+# cancel of the waiting caller
+my $caller = $node->background_psql('postgres');
+$caller->query_until(qr/started/, "\\echo started\nSELECT steward.backup_now('logical', 'cancel me');\n");
+wait_for($node, "SELECT count(*) > 0 FROM pg_stat_activity WHERE application_name = 'pg_steward backup' AND wait_event_type = 'Lock'",
+	't', 'the caller\'s backup waits for the lock');
+sql("SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE query LIKE 'SELECT steward.backup_now(%cancel me%' AND pid <> pg_backend_pid()");
+wait_no_children('pg_cancel_backend of the caller kills the child group');
+wait_for($node, "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'pg_steward backup'", '0',
+	'and the backup worker');
+wait_for($node, "SELECT status FROM steward.backups WHERE label = 'cancel me'", 'failed',
+	'the cancelled backup is failed');
+eval { $caller->quit };
+
+# cancel of the worker
+my $w = sql("SELECT steward.backup_now('logical', 'cancel worker', wait => false)");
+wait_for($node, "SELECT count(*) > 0 FROM pg_stat_activity WHERE application_name = 'pg_steward backup' AND wait_event_type = 'Lock'",
+	't', 'the next backup waits for the lock');
+sql("SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE backend_type = 'pg_steward backup'");
+wait_no_children('pg_cancel_backend of the worker kills the child group');
+wait_for($node, "SELECT status || ': ' || message FROM steward.backups WHERE backup_id = $w",
+	'failed: backup was cancelled', 'the backup is failed: cancelled');
+ok(!-e "$bdir/$w.partial", 'its .partial folder is removed');
+
+# max_runtime of a scheduled backup
+safe_psql_as($node, 'operator', "SELECT steward.backup_schedule('logical', '0 3 * * *', keep_last => 2)");
+sql("SELECT steward.alter_job('backup_logical', max_runtime => '2 seconds')");
+make_due($node, 'backup_logical');
+wait_for($node, "SELECT last_status FROM steward.jobs WHERE name = 'backup_logical'", 'timed_out',
+	'a scheduled backup past max_runtime times out');
+wait_no_children('max_runtime kills the child group');
+is(sql("SELECT status || ': ' || message FROM steward.backups WHERE job_id IS NOT NULL"),
+	'failed: backup was cancelled', 'the backup is failed: cancelled');
+is(folders(), join(',', sort($lid, $pid)), 'no folder is left');
+
+# --- shutdown during a backup ---
+my $sd = sql("SELECT steward.backup_now('logical', 'shutdown', wait => false)");
+wait_for($node, "SELECT count(*) > 0 FROM pg_stat_activity WHERE application_name = 'pg_steward backup' AND wait_event_type = 'Lock'",
+	't', 'a backup runs at shutdown');
+$node->stop('fast');
+eval { $locker->quit };
+wait_no_children('a fast shutdown leaves no child');
+ok(!-e "$bdir/$sd.partial", 'and removes the .partial folder');
+$node->start;
+is(sql("SELECT status FROM steward.backups WHERE backup_id = $sd"), 'failed',
+	'the backup shows failed after the restart');
+
+$locker = $node->background_psql('postgres');
+$locker->query_safe('BEGIN; LOCK TABLE app.locked');
+my $im = sql("SELECT steward.backup_now('logical', 'immediate', wait => false)");
+wait_for($node, "SELECT count(*) > 0 FROM pg_stat_activity WHERE application_name = 'pg_steward backup' AND wait_event_type = 'Lock'",
+	't', 'a backup runs at an immediate shutdown');
+$node->stop('immediate');
+wait_no_children('an immediate shutdown leaves no child either');
+ok(-e "$bdir/$im.partial", 'but leaves the .partial folder');
+my $log_offset = -s $node->logfile;
+$node->start;
+wait_for_logged($node, qr/removed the unfinished backup folder "[^"]*$im\.partial"/, $log_offset,
+	'the next start removes the .partial folder and reports it');
+ok(!-e "$bdir/$im.partial", 'it is gone');
+is(sql("SELECT status || ': ' || message FROM steward.backups WHERE backup_id = $im"),
+	'failed: interrupted: no process is writing this backup any more',
+	'the backup shows failed (interrupted)');
+eval { $locker->quit };
+
+# --- a scheduled backup runs from the scheduler, then retention ---
+make_due($node, 'backup_logical');
+wait_for($node, "SELECT last_status FROM steward.jobs WHERE name = 'backup_logical'", 'succeeded',
+	'a scheduled backup runs from the scheduler');
+is(sql("SELECT count(*) FROM steward.backups WHERE job_id IS NOT NULL AND status = 'succeeded' AND verify_status = 'ok'"),
+	'1', 'its backup succeeded and was verified')
+  or diag(sql("SELECT * FROM steward.backups"), sql("SELECT * FROM steward.job_run ORDER BY run_id DESC LIMIT 2"));
+
+# four good logical backups now: $lid, two more, the scheduled one
+my @more = map { sql("SELECT steward.backup_now('logical', 'more $_')") } 1 .. 2;
+my @good = split /\n/, sql("SELECT backup_id FROM steward.backups WHERE kind = 'logical' AND status = 'succeeded' ORDER BY backup_id");
+is(scalar(@good), 4, 'four good logical backups');
+is(sql("SELECT string_agg(backup_id::text, ',' ORDER BY backup_id) FROM steward.backup_prune()"),
+	"$good[0],$good[1]", 'backup_prune (keep_last 2) deletes the two oldest');
+is(sql("SELECT string_agg(status, ',' ORDER BY backup_id) FROM steward.backups WHERE kind = 'logical' AND backup_id IN ($good[0], $good[1], $good[2], $good[3])"),
+	'expired,expired,succeeded,succeeded', 'they are expired, the two newest kept');
+ok(!-e "$bdir/$good[0]" && -e "$bdir/$good[3]", 'their folders are deleted');
+is(sql("SELECT count(*) FROM steward.backups WHERE kind = 'physical' AND status = 'succeeded'"), '1',
+	'a kind without a backup job is not pruned');
+
+# keep_within: keep_last 1, but what started within a day is kept too
+my @n = map { sql("SELECT steward.backup_now('logical', 'within $_')") } 1 .. 2;
+safe_psql_as($node, 'operator', "SELECT steward.backup_schedule('logical', '0 3 * * *', keep_last => 1, keep_within => '1 day')");
+sql("UPDATE steward.backup SET started_at = now() - interval '3 days' WHERE backup_id = $good[2];
+     UPDATE steward.backup SET started_at = now() - interval '2 days' WHERE backup_id = $good[3];
+     UPDATE steward.backup SET started_at = now() - interval '2 hours' WHERE backup_id = $n[0]");
+is(sql("SELECT string_agg(backup_id::text, ',' ORDER BY backup_id) FROM steward.backup_prune()"),
+	"$good[2],$good[3]", 'keep_within keeps what started within a day, beyond keep_last');
+# the newest good one stays even when everything is old and newer ones failed
+sql("UPDATE steward.backup SET started_at = now() - interval '5 days' WHERE backup_id IN ($n[0], $n[1])");
+is(sql("SELECT string_agg(backup_id::text, ',' ORDER BY backup_id) FROM steward.backup_prune()"),
+	"$n[0]", 'with everything old, only the newest good one is kept');
+is(sql("SELECT count(*) FROM steward.backups WHERE kind = 'logical' AND status = 'succeeded'"), '1',
+	'one good logical backup remains');
+
+$node->stop;
+done_testing();
