@@ -292,16 +292,16 @@ sched_load_jobs(void)
 	static SPIPlanPtr plan = NULL;
 
 	steward_spi_exec_kept(&plan, "SELECT j.job_id, j.job_name, j.schedule, j.owner::pg_catalog.oid,"
-					 "       COALESCE(j.timezone, $1), j.enabled, j.max_runtime,"
-					 "       j.max_retries, j.retry_delay,"
-					 "       s.job_id IS NOT NULL, s.schedule_key, s.next_run_at, s.retry_at,"
-					 "       s.retry_attempt, s.consecutive_failures, s.skipped_runs,"
-					 "       s.problem, j.owner_name, a.rolname"
-					 "  FROM steward.job j"
-					 "  LEFT JOIN steward.job_state s ON s.job_id = j.job_id"
-					 "  LEFT JOIN pg_catalog.pg_authid a ON a.oid = j.owner::pg_catalog.oid"
-					 " ORDER BY j.job_id",
-					 SPI_OK_SELECT, 1, (Oid[]) {TEXTOID}, &tzarg, NULL);
+						  "       COALESCE(j.timezone, $1), j.enabled, j.max_runtime,"
+						  "       j.max_retries, j.retry_delay,"
+						  "       s.job_id IS NOT NULL, s.schedule_key, s.next_run_at, s.retry_at,"
+						  "       s.retry_attempt, s.consecutive_failures, s.skipped_runs,"
+						  "       s.problem, j.owner_name, a.rolname"
+						  "  FROM steward.job j"
+						  "  LEFT JOIN steward.job_state s ON s.job_id = j.job_id"
+						  "  LEFT JOIN pg_catalog.pg_authid a ON a.oid = j.owner::pg_catalog.oid"
+						  " ORDER BY j.job_id",
+						  SPI_OK_SELECT, 1, (Oid[]) {TEXTOID}, &tzarg, NULL);
 
 	for (i = 0; i < SPI_processed; i++)
 	{
@@ -492,27 +492,27 @@ sched_save_states(List *jobs)
 
 	/* Jobs unscheduled meanwhile are left out. */
 	steward_spi_exec_kept(&plan, "INSERT INTO steward.job_state AS s"
-					 " (job_id, schedule_key, next_run_at, retry_at, retry_attempt,"
-					 "  consecutive_failures, skipped_runs, problem)"
-					 " SELECT u.* FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2),"
-					 "   pg_catalog.unnest($3), pg_catalog.unnest($4), pg_catalog.unnest($5),"
-					 "   pg_catalog.unnest($6), pg_catalog.unnest($7), pg_catalog.unnest($8))"
-					 "   AS u(job_id, schedule_key, next_run_at, retry_at, retry_attempt,"
-					 "        consecutive_failures, skipped_runs, problem)"
-					 "  WHERE EXISTS (SELECT FROM steward.job j WHERE j.job_id = u.job_id)"
-					 " ON CONFLICT (job_id) DO UPDATE SET"
-					 "  schedule_key = EXCLUDED.schedule_key,"
-					 "  next_run_at = EXCLUDED.next_run_at,"
-					 "  retry_at = EXCLUDED.retry_at,"
-					 "  retry_attempt = EXCLUDED.retry_attempt,"
-					 "  consecutive_failures = EXCLUDED.consecutive_failures,"
-					 "  skipped_runs = EXCLUDED.skipped_runs,"
-					 "  problem = EXCLUDED.problem",
-					 SPI_OK_INSERT, 8,
-					 (Oid[]) {INT8ARRAYOID, TEXTARRAYOID, TIMESTAMPTZARRAYOID,
-					 TIMESTAMPTZARRAYOID, INT4ARRAYOID, INT4ARRAYOID, INT8ARRAYOID,
-					 TEXTARRAYOID},
-					 values, NULL);
+						  " (job_id, schedule_key, next_run_at, retry_at, retry_attempt,"
+						  "  consecutive_failures, skipped_runs, problem)"
+						  " SELECT u.* FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2),"
+						  "   pg_catalog.unnest($3), pg_catalog.unnest($4), pg_catalog.unnest($5),"
+						  "   pg_catalog.unnest($6), pg_catalog.unnest($7), pg_catalog.unnest($8))"
+						  "   AS u(job_id, schedule_key, next_run_at, retry_at, retry_attempt,"
+						  "        consecutive_failures, skipped_runs, problem)"
+						  "  WHERE EXISTS (SELECT FROM steward.job j WHERE j.job_id = u.job_id)"
+						  " ON CONFLICT (job_id) DO UPDATE SET"
+						  "  schedule_key = EXCLUDED.schedule_key,"
+						  "  next_run_at = EXCLUDED.next_run_at,"
+						  "  retry_at = EXCLUDED.retry_at,"
+						  "  retry_attempt = EXCLUDED.retry_attempt,"
+						  "  consecutive_failures = EXCLUDED.consecutive_failures,"
+						  "  skipped_runs = EXCLUDED.skipped_runs,"
+						  "  problem = EXCLUDED.problem",
+						  SPI_OK_INSERT, 8,
+						  (Oid[]) {INT8ARRAYOID, TEXTARRAYOID, TIMESTAMPTZARRAYOID,
+						  TIMESTAMPTZARRAYOID, INT4ARRAYOID, INT4ARRAYOID, INT8ARRAYOID,
+						  TEXTARRAYOID},
+						  values, NULL);
 }
 
 /*
