@@ -181,14 +181,17 @@ steward_wake_scheduler(Oid dboid)
 
 	if (steward_shared == NULL)
 		return;
-	LWLockAcquire(steward_shared->lock, LW_SHARED);
+	LWLockAcquire(steward_shared->lock, LW_EXCLUSIVE);
 	for (i = 0; i < steward_shared->nschedulers; i++)
 	{
 		StewardSchedulerSlot *s = &steward_shared->schedulers[i];
 
 		if (s->state == SCHEDULER_RUNNING && s->latch &&
 			(dboid == InvalidOid || s->dboid == dboid))
+		{
+			s->wakeups++;
 			SetLatch(s->latch);
+		}
 	}
 	LWLockRelease(steward_shared->lock);
 }
@@ -198,6 +201,36 @@ static inline bool
 shmem_runner_active(const StewardRunnerSlot *r)
 {
 	return r->state != RUNNER_FREE && r->state != RUNNER_QUEUED && !r->handed_off;
+}
+
+typedef struct ShmemOwnerCount
+{
+	Oid			owner;
+	int			active;
+} ShmemOwnerCount;
+
+/*
+ * Slots at or above runner_hwm are all free, so that scans cost what is in
+ * use, not the size of the queue.  Claim slot 'slotno' (free; lock held).
+ */
+static StewardRunnerSlot *
+shmem_claim_slot(int slotno)
+{
+	StewardRunnerSlot *r = &steward_shared->runners[slotno];
+
+	memset(r, 0, sizeof(*r));
+	if (slotno >= steward_shared->runner_hwm)
+		steward_shared->runner_hwm = slotno + 1;
+	return r;
+}
+
+/* Lower runner_hwm past the free slots at its top (lock held). */
+static void
+shmem_trim_hwm(void)
+{
+	while (steward_shared->runner_hwm > 0 &&
+		   steward_shared->runners[steward_shared->runner_hwm - 1].state == RUNNER_FREE)
+		steward_shared->runner_hwm--;
 }
 
 /*
@@ -215,7 +248,7 @@ shmem_scan(Oid dboid, int64 job_id, Oid owner, int *free_slot, int *active,
 	*active = 0;
 	*owner_active = 0;
 	*owner_queued = 0;
-	for (i = 0; i < steward_shared->nrunners; i++)
+	for (i = 0; i < steward_shared->runner_hwm; i++)
 	{
 		StewardRunnerSlot *r = &steward_shared->runners[i];
 
@@ -241,6 +274,8 @@ shmem_scan(Oid dboid, int64 job_id, Oid owner, int *free_slot, int *active,
 		else if (r->state == RUNNER_QUEUED && r->owner == owner)
 			(*owner_queued)++;
 	}
+	if (*free_slot < 0 && steward_shared->runner_hwm < steward_shared->nrunners)
+		*free_slot = steward_shared->runner_hwm;
 	return NULL;
 }
 
@@ -251,7 +286,7 @@ shmem_owner_active(Oid owner)
 	int			i;
 	int			n = 0;
 
-	for (i = 0; i < steward_shared->nrunners; i++)
+	for (i = 0; i < steward_shared->runner_hwm; i++)
 	{
 		StewardRunnerSlot *r = &steward_shared->runners[i];
 
@@ -272,7 +307,7 @@ shmem_first_queued(Oid dboid, Oid owner, TimestampTz horizon)
 	int			bestno = -1;
 	int			i;
 
-	for (i = 0; i < steward_shared->nrunners; i++)
+	for (i = 0; i < steward_shared->runner_hwm; i++)
 	{
 		StewardRunnerSlot *r = &steward_shared->runners[i];
 
@@ -322,8 +357,7 @@ steward_runner_reserve(Oid dboid, int64 job_id, Oid owner, TimestampTz deadline,
 		return RESERVE_NO_CAPACITY;
 	}
 
-	r = &steward_shared->runners[free_slot];
-	memset(r, 0, sizeof(*r));
+	r = shmem_claim_slot(free_slot);
 	r->state = RUNNER_RESERVED;
 	r->dboid = dboid;
 	r->job_id = job_id;
@@ -340,6 +374,7 @@ steward_runner_release(int slotno)
 {
 	LWLockAcquire(steward_shared->lock, LW_EXCLUSIVE);
 	memset(&steward_shared->runners[slotno], 0, sizeof(StewardRunnerSlot));
+	shmem_trim_hwm();
 	LWLockRelease(steward_shared->lock);
 	/* A freed slot may let a waiting scheduler start its job. */
 	steward_wake_scheduler(InvalidOid);
@@ -352,7 +387,7 @@ steward_job_is_running(Oid dboid, int64 job_id)
 	bool		running = false;
 
 	LWLockAcquire(steward_shared->lock, LW_SHARED);
-	for (i = 0; i < steward_shared->nrunners; i++)
+	for (i = 0; i < steward_shared->runner_hwm; i++)
 	{
 		StewardRunnerSlot *r = &steward_shared->runners[i];
 
@@ -396,8 +431,7 @@ steward_runner_queue(Oid dboid, int64 job_id, Oid owner, int attempt,
 		LWLockRelease(steward_shared->lock);
 		return RESERVE_NO_CAPACITY;
 	}
-	r = &steward_shared->runners[free_slot];
-	memset(r, 0, sizeof(*r));
+	r = shmem_claim_slot(free_slot);
 	r->state = RUNNER_QUEUED;
 	r->dboid = dboid;
 	r->job_id = job_id;
@@ -408,6 +442,150 @@ steward_runner_queue(Oid dboid, int64 job_id, Oid owner, int attempt,
 	r->started_at = GetCurrentTimestamp();
 	LWLockRelease(steward_shared->lock);
 	return RESERVE_OK;
+}
+
+static int
+shmem_cmp_int64(const void *a, const void *b)
+{
+	int64		x = *(const int64 *) a;
+	int64		y = *(const int64 *) b;
+
+	return (x > y) - (x < y);
+}
+
+/*
+ * Queue several due runs of 'dboid' at once (see steward_runner_queue(), whose
+ * rules apply to each): one pass over the slots for all of them, so that a
+ * scheduling pass costs the same whatever the number of due jobs.  Each
+ * request's 'result' tells whether it was queued.
+ */
+void
+steward_runner_queue_many(Oid dboid, StewardQueueRequest *reqs, int n)
+{
+	int64	   *busy = palloc(sizeof(int64) * steward_shared->nrunners);
+	ShmemOwnerCount *owners = palloc(sizeof(ShmemOwnerCount) * (n + 1));
+	int			nowners = 0;
+	int			nbusy = 0;
+	int			next_free = 0;
+	TimestampTz now = GetCurrentTimestamp();
+	int			i,
+				k;
+
+	/* the owners asked about, with their queued runs counted below */
+	for (i = 0; i < n; i++)
+	{
+		for (k = 0; k < nowners; k++)
+			if (owners[k].owner == reqs[i].owner)
+				break;
+		if (k == nowners)
+		{
+			owners[nowners].owner = reqs[i].owner;
+			owners[nowners++].active = 0;
+		}
+	}
+
+	LWLockAcquire(steward_shared->lock, LW_EXCLUSIVE);
+	for (i = 0; i < steward_shared->runner_hwm; i++)
+	{
+		StewardRunnerSlot *r = &steward_shared->runners[i];
+
+		if (r->state == RUNNER_FREE)
+			continue;
+		if (r->dboid == dboid)
+			busy[nbusy++] = r->job_id;
+		if (r->state == RUNNER_QUEUED)
+			for (k = 0; k < nowners; k++)
+				if (owners[k].owner == r->owner)
+				{
+					owners[k].active++;
+					break;
+				}
+	}
+	qsort(busy, nbusy, sizeof(int64), shmem_cmp_int64);
+
+	for (i = 0; i < n; i++)
+	{
+		StewardQueueRequest *q = &reqs[i];
+		StewardRunnerSlot *r;
+
+		if (bsearch(&q->job_id, busy, nbusy, sizeof(int64), shmem_cmp_int64) != NULL)
+		{
+			q->result = RESERVE_JOB_RUNNING;
+			continue;
+		}
+		for (k = 0; owners[k].owner != q->owner; k++)
+			;
+		while (next_free < steward_shared->nrunners &&
+			   steward_shared->runners[next_free].state != RUNNER_FREE)
+			next_free++;
+		if (next_free >= steward_shared->nrunners ||
+			owners[k].active >= STEWARD_RUNNER_QUEUE / 2)
+		{
+			q->result = RESERVE_NO_CAPACITY;
+			continue;
+		}
+		r = shmem_claim_slot(next_free);
+		r->state = RUNNER_QUEUED;
+		r->dboid = dboid;
+		r->job_id = q->job_id;
+		r->owner = q->owner;
+		r->attempt = q->attempt;
+		r->scheduled_for = q->scheduled_for;
+		r->max_runtime = q->max_runtime;
+		r->started_at = now;
+		owners[k].active++;
+		q->result = RESERVE_OK;
+	}
+	LWLockRelease(steward_shared->lock);
+	pfree(busy);
+	pfree(owners);
+}
+
+/*
+ * The job ids of every slot of 'dboid' in any state (queued, running,
+ * finished), sorted, up to 'max'; returns how many.  A job among them must
+ * not be queued again (no overlap).
+ */
+int
+steward_runner_busy_jobs(Oid dboid, int64 *ids, int max)
+{
+	int			n = 0;
+	int			i;
+
+	LWLockAcquire(steward_shared->lock, LW_SHARED);
+	for (i = 0; i < steward_shared->runner_hwm && n < max; i++)
+	{
+		StewardRunnerSlot *r = &steward_shared->runners[i];
+
+		if (r->state != RUNNER_FREE && r->dboid == dboid)
+			ids[n++] = r->job_id;
+	}
+	LWLockRelease(steward_shared->lock);
+	qsort(ids, n, sizeof(int64), shmem_cmp_int64);
+	return n;
+}
+
+/*
+ * The slots of 'dboid' that stand for a runner (reserved, running, finished
+ * or being reaped), up to 'max'; returns how many.  What a scheduler pass
+ * looks at to reap, instead of every slot of the queue.
+ */
+int
+steward_runner_db_slots(Oid dboid, int *slotnos, int max)
+{
+	int			n = 0;
+	int			i;
+
+	LWLockAcquire(steward_shared->lock, LW_SHARED);
+	for (i = 0; i < steward_shared->runner_hwm && n < max; i++)
+	{
+		StewardRunnerSlot *r = &steward_shared->runners[i];
+
+		if (r->dboid == dboid && r->state != RUNNER_FREE && r->state != RUNNER_QUEUED)
+			slotnos[n++] = i;
+	}
+	LWLockRelease(steward_shared->lock);
+	return n;
 }
 
 /* Turn a queued slot into a running one (lock held). */
@@ -489,7 +667,7 @@ shmem_other_db_first(Oid dboid, TimestampTz grace)
 	TimestampTz mine = me ? me->last_served : 0;
 	int			i;
 
-	for (i = 0; i < steward_shared->nrunners; i++)
+	for (i = 0; i < steward_shared->runner_hwm; i++)
 	{
 		StewardRunnerSlot *r = &steward_shared->runners[i];
 		StewardSchedulerSlot *other;
@@ -520,12 +698,6 @@ shmem_other_db_first(Oid dboid, TimestampTz grace)
  */
 #define STEWARD_QUEUE_GRACE_MS	500
 #define STEWARD_PROMOTE_OWNERS	64
-
-typedef struct ShmemOwnerCount
-{
-	Oid			owner;
-	int			active;
-} ShmemOwnerCount;
 
 static int *
 shmem_owner_count(ShmemOwnerCount *counts, int *n, Oid owner)
@@ -566,7 +738,7 @@ steward_runner_promote(Oid dboid, int *slotnos, int max, int *left)
 		if (steward_shared->schedulers[i].state == SCHEDULER_RUNNING)
 			nsched++;
 	share = (max_workers + Max(nsched, 1) - 1) / Max(nsched, 1);
-	for (i = 0; i < steward_shared->nrunners; i++)
+	for (i = 0; i < steward_shared->runner_hwm; i++)
 	{
 		StewardRunnerSlot *r = &steward_shared->runners[i];
 
@@ -588,7 +760,7 @@ steward_runner_promote(Oid dboid, int *slotnos, int max, int *left)
 		TimestampTz best_turn = 0;
 		int		   *best_count = NULL;
 
-		for (i = 0; i < steward_shared->nrunners; i++)
+		for (i = 0; i < steward_shared->runner_hwm; i++)
 		{
 			StewardRunnerSlot *r = &steward_shared->runners[i];
 			int		   *count;
@@ -660,7 +832,7 @@ shmem_should_yield(const StewardRunnerSlot *cur)
 	int			owner_active = 0;
 	int			i;
 
-	for (i = 0; i < steward_shared->nrunners; i++)
+	for (i = 0; i < steward_shared->runner_hwm; i++)
 	{
 		StewardRunnerSlot *r = &steward_shared->runners[i];
 
@@ -734,7 +906,7 @@ steward_runner_drop_queued(Oid dboid, StewardQueuedRun *dropped, int max)
 	int			n = 0;
 
 	LWLockAcquire(steward_shared->lock, LW_EXCLUSIVE);
-	for (i = 0; i < steward_shared->nrunners; i++)
+	for (i = 0; i < steward_shared->runner_hwm; i++)
 	{
 		StewardRunnerSlot *r = &steward_shared->runners[i];
 
@@ -749,6 +921,7 @@ steward_runner_drop_queued(Oid dboid, StewardQueuedRun *dropped, int max)
 		}
 		memset(r, 0, sizeof(*r));
 	}
+	shmem_trim_hwm();
 	LWLockRelease(steward_shared->lock);
 	return n;
 }
@@ -764,13 +937,14 @@ steward_runner_forget_database(Oid dboid)
 	int			i;
 
 	LWLockAcquire(steward_shared->lock, LW_EXCLUSIVE);
-	for (i = 0; i < steward_shared->nrunners; i++)
+	for (i = 0; i < steward_shared->runner_hwm; i++)
 	{
 		StewardRunnerSlot *r = &steward_shared->runners[i];
 
 		if (r->dboid == dboid && r->state != RUNNER_REAPING)
 			memset(r, 0, sizeof(*r));
 	}
+	shmem_trim_hwm();
 	LWLockRelease(steward_shared->lock);
 	steward_wake_scheduler(InvalidOid);
 }
@@ -992,6 +1166,27 @@ steward_scheduler_pass_done(int slotno)
 	LWLockRelease(steward_shared->lock);
 }
 
+/*
+ * What a scheduler looks at to tell whether a pass can find anything new:
+ * the wake-ups asked of it (API calls at commit, runners, database
+ * commands), and whether its database has runner slots in use.
+ */
+uint64
+steward_scheduler_wakeups(int slotno, Oid dboid, bool *has_runs)
+{
+	uint64		n;
+	int			i;
+
+	LWLockAcquire(steward_shared->lock, LW_SHARED);
+	n = steward_shared->schedulers[slotno].wakeups;
+	*has_runs = false;
+	for (i = 0; i < steward_shared->runner_hwm && !*has_runs; i++)
+		*has_runs = steward_shared->runners[i].state != RUNNER_FREE &&
+			steward_shared->runners[i].dboid == dboid;
+	LWLockRelease(steward_shared->lock);
+	return n;
+}
+
 /* Passes completed by the running scheduler of 'dboid'; -1 if none runs. */
 int64
 steward_scheduler_pass_count(Oid dboid)
@@ -1198,7 +1393,7 @@ steward_runner_run_ids(Oid dboid, int64 *ids, int max)
 	int			i;
 
 	LWLockAcquire(steward_shared->lock, LW_SHARED);
-	for (i = 0; i < steward_shared->nrunners && n < max; i++)
+	for (i = 0; i < steward_shared->runner_hwm && n < max; i++)
 	{
 		StewardRunnerSlot *r = &steward_shared->runners[i];
 
@@ -1242,7 +1437,7 @@ steward_runner_enforce_deadlines(Oid dboid, TimestampTz now, int grace_ms)
 	int			i;
 
 	LWLockAcquire(steward_shared->lock, LW_EXCLUSIVE);
-	for (i = 0; i < steward_shared->nrunners; i++)
+	for (i = 0; i < steward_shared->runner_hwm; i++)
 	{
 		StewardRunnerSlot *r = &steward_shared->runners[i];
 		TimestampTz at;
@@ -1282,7 +1477,7 @@ steward_runner_cancel_database(Oid dboid, int sig, bool waited)
 	int			i;
 
 	LWLockAcquire(steward_shared->lock, LW_EXCLUSIVE);
-	for (i = 0; i < steward_shared->nrunners; i++)
+	for (i = 0; i < steward_shared->runner_hwm; i++)
 	{
 		StewardRunnerSlot *r = &steward_shared->runners[i];
 
@@ -1307,7 +1502,7 @@ steward_runner_database_busy(Oid dboid)
 	int			i;
 
 	LWLockAcquire(steward_shared->lock, LW_SHARED);
-	for (i = 0; i < steward_shared->nrunners && !busy; i++)
+	for (i = 0; i < steward_shared->runner_hwm && !busy; i++)
 	{
 		StewardRunnerSlot *r = &steward_shared->runners[i];
 
@@ -1327,7 +1522,7 @@ steward_runner_discard_database(Oid dboid)
 	int			i;
 
 	LWLockAcquire(steward_shared->lock, LW_EXCLUSIVE);
-	for (i = 0; i < steward_shared->nrunners; i++)
+	for (i = 0; i < steward_shared->runner_hwm; i++)
 	{
 		StewardRunnerSlot *r = &steward_shared->runners[i];
 
@@ -1335,6 +1530,7 @@ steward_runner_discard_database(Oid dboid)
 			(r->state == RUNNER_DONE || r->state == RUNNER_QUEUED))
 			memset(r, 0, sizeof(*r));
 	}
+	shmem_trim_hwm();
 	LWLockRelease(steward_shared->lock);
 	steward_wake_scheduler(InvalidOid);
 }

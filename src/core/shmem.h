@@ -43,6 +43,7 @@ typedef struct StewardSchedulerSlot
 	TimestampTz last_served;	/* a run of this database last got a runner */
 	StewardOwnerTurn owner_turns[STEWARD_OWNER_TURNS];	/* per owner, LRU */
 	uint64		passes;			/* scheduling passes completed */
+	uint64		wakeups;		/* steward_wake_scheduler() calls for it */
 } StewardSchedulerSlot;
 
 /* A scheduler that failed is started again after this pause. */
@@ -90,7 +91,7 @@ typedef struct StewardRunnerSlot
  * Runner slots beyond max_worker_processes hold queued runs: runs that are
  * due while steward.max_workers runners are busy.
  */
-#define STEWARD_RUNNER_QUEUE	1024
+#define STEWARD_RUNNER_QUEUE	16384
 
 /*
  * Backup operations (src/backup/): one slot per backup, drill or restore in
@@ -121,6 +122,7 @@ typedef struct StewardShared
 	Latch	   *launcher_latch;
 	int			nschedulers;
 	int			nrunners;
+	int			runner_hwm;		/* runner slots at or above are free */
 	StewardSchedulerSlot *schedulers;	/* point into this segment */
 	StewardRunnerSlot *runners;
 	StewardBackupSlot backups[STEWARD_BACKUP_SLOTS];
@@ -153,6 +155,7 @@ extern void steward_scheduler_set_state(int slotno, StewardSchedulerState state)
 extern void steward_scheduler_detach(int slotno, bool error);
 extern void steward_scheduler_pass_done(int slotno);
 extern int64 steward_scheduler_pass_count(Oid dboid);
+extern uint64 steward_scheduler_wakeups(int slotno, Oid dboid, bool *has_runs);
 extern bool steward_database_stop(Oid dboid, int block_ms);
 extern void steward_database_unblock(Oid dboid);
 
@@ -180,6 +183,21 @@ extern void steward_runner_release(int slotno);
 extern StewardReserveResult steward_runner_queue(Oid dboid, int64 job_id, Oid owner,
 												 int attempt, TimestampTz scheduled_for,
 												 int64 max_runtime);
+/* A due run to queue, and whether it was queued. */
+typedef struct StewardQueueRequest
+{
+	int64		job_id;
+	Oid			owner;
+	int			attempt;
+	TimestampTz scheduled_for;
+	int64		max_runtime;
+	StewardReserveResult result;	/* out */
+	void	   *arg;			/* the caller's */
+} StewardQueueRequest;
+
+extern void steward_runner_queue_many(Oid dboid, StewardQueueRequest *reqs, int n);
+extern int	steward_runner_busy_jobs(Oid dboid, int64 *ids, int max);
+extern int	steward_runner_db_slots(Oid dboid, int *slotnos, int max);
 extern int	steward_runner_promote(Oid dboid, int *slotnos, int max, int *left);
 extern void steward_runner_requeue(int slotno);
 extern bool steward_runner_has_queued(Oid dboid, Oid owner, TimestampTz horizon);

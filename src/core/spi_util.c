@@ -46,6 +46,37 @@ steward_spi_exec(const char *sql, int expected, int nargs,
 	return ret;
 }
 
+/*
+ * steward_spi_exec() for a fixed statement run again and again by one
+ * process (a runner's bookkeeping, a scheduler's pass): parsed and planned
+ * once, then kept (SPI_keepplan) in *plan, a static of the caller.  The
+ * plan cache replans it after DDL on what it uses (DROP and CREATE
+ * EXTENSION included).
+ */
+int
+steward_spi_exec_kept(SPIPlanPtr *plan, const char *sql, int expected, int nargs,
+					  Oid *argtypes, Datum *values, const char *nulls)
+{
+	int			ret;
+
+	if (*plan == NULL)
+	{
+		SPIPlanPtr	p = SPI_prepare(sql, nargs, argtypes);
+
+		if (p == NULL)
+			elog(ERROR, "pg_steward: SPI_prepare returned %s for \"%s\"",
+				 SPI_result_code_string(SPI_result), sql);
+		if (SPI_keepplan(p) != 0)
+			elog(ERROR, "pg_steward: SPI_keepplan failed for \"%s\"", sql);
+		*plan = p;
+	}
+	ret = SPI_execute_plan(*plan, values, nulls, false, 0);
+	if (ret != expected)
+		elog(ERROR, "pg_steward: SPI_execute_plan returned %s for \"%s\"",
+			 SPI_result_code_string(ret), sql);
+	return ret;
+}
+
 Datum
 steward_spi_getdatum(int row, int col, bool *isnull)
 {

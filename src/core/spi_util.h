@@ -13,6 +13,7 @@
 #include "access/htup.h"
 #include "access/tupdesc.h"
 #include "datatype/timestamp.h"
+#include "executor/spi.h"
 #include "fmgr.h"
 
 /* the transaction helpers: steward_in_xact(), steward_in_subxact(), ... */
@@ -21,6 +22,9 @@
 /* Run one parameterised statement; error out unless SPI returns 'expected'. */
 extern int	steward_spi_exec(const char *sql, int expected, int nargs,
 							 Oid *argtypes, Datum *values, const char *nulls);
+extern int	steward_spi_exec_kept(SPIPlanPtr *plan, const char *sql, int expected,
+								  int nargs, Oid *argtypes, Datum *values,
+								  const char *nulls);
 
 /* Helpers to read column 'col' (1-based) of row 'row' of SPI_tuptable. */
 extern Datum steward_spi_getdatum(int row, int col, bool *isnull);

@@ -231,6 +231,8 @@ steward_partition_maintain(PG_FUNCTION_ARGS)
 	List	   *sets;
 	List	   *states = NIL;
 	ListCell   *lc;
+	MemoryContext outer;
+	MemoryContext setcxt;
 
 	steward_init_srf(fcinfo);
 	/* a set of someone else's is neither maintained nor marked failed */
@@ -240,7 +242,13 @@ steward_partition_maintain(PG_FUNCTION_ARGS)
 	sets = part_load_sets(only);
 	if (OidIsValid(only) && sets == NIL)
 		part_not_a_set(only);
+	if (list_length(sets) > 1)
+		part_prefetch_fingerprints();	/* one scan of pg_inherits for all */
 
+	/* what one set needs goes with it: memory of its own, reset per set */
+	outer = CurrentMemoryContext;
+	setcxt = AllocSetContextCreate(outer, "pg_steward partition set",
+								   ALLOCSET_DEFAULT_SIZES);
 	foreach(lc, sets)
 	{
 		PartSet    *set = lfirst(lc);
@@ -251,6 +259,8 @@ steward_partition_maintain(PG_FUNCTION_ARGS)
 		Datum		values[7];
 		bool		nulls[7] = {0};
 
+		MemoryContextReset(setcxt);
+		MemoryContextSwitchTo(setcxt);
 		if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(parent)))
 			continue;
 		if (!OidIsValid(only) && !steward_is_table_owner(parent))
@@ -269,7 +279,11 @@ steward_partition_maintain(PG_FUNCTION_ARGS)
 		if (strcmp(res.status, "skipped") == 0)
 			part_save_skipped(parent, res.message);
 		else
+		{
+			MemoryContextSwitchTo(outer);
 			states = lappend(states, part_state_row(parent, res.status, res.message, &res));
+			MemoryContextSwitchTo(setcxt);
+		}
 		values[0] = ObjectIdGetDatum(parent);
 		values[1] = Int32GetDatum(res.created);
 		values[2] = Int32GetDatum(res.detached);
@@ -282,6 +296,8 @@ steward_partition_maintain(PG_FUNCTION_ARGS)
 			nulls[6] = true;
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
+	MemoryContextSwitchTo(outer);
+	MemoryContextDelete(setcxt);
 	part_save_states(states);
 	SPI_finish();
 	return (Datum) 0;

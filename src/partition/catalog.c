@@ -23,6 +23,7 @@
 #include "catalog/pg_class.h"
 #include "catalog/pg_constraint.h"
 #include "catalog/pg_inherits.h"
+#include "catalog/pg_partitioned_table.h"
 #include "catalog/pg_type.h"
 #include "common/hashfn.h"
 #include "executor/spi.h"
@@ -117,43 +118,68 @@ part_default_template(PartSet *set)
 void
 part_describe_parent(PartSet *set)
 {
-	Relation	rel;
-	PartitionKey key;
+	part_describe_locked(set, false);
+}
+
+/* The same, 'locked' when the caller holds a lock on the parent already. */
+void
+part_describe_locked(PartSet *set, bool locked)
+{
+	HeapTuple	tup;
+	Form_pg_class classform;
+	Form_pg_partitioned_table partform;
+	AttrNumber	attnum;
 	char	   *colname;
 
-	rel = table_open(set->parent, AccessShareLock);
-	set->nspname = get_namespace_name(RelationGetNamespace(rel));
-	set->relname = pstrdup(RelationGetRelationName(rel));
-
-	if (rel->rd_rel->relkind != RELKIND_PARTITIONED_TABLE)
+	/*
+	 * From the catalog caches, without building the parent's relcache entry:
+	 * a maintenance of thousands of quiet sets in a new session would
+	 * otherwise spend most of its time building entries it never uses.
+	 */
+	if (!locked)
+		LockRelationOid(set->parent, AccessShareLock);
+	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(set->parent));
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "could not open relation with OID %u", set->parent);	/* as table_open */
+	classform = (Form_pg_class) GETSTRUCT(tup);
+	set->nspname = get_namespace_name(classform->relnamespace);
+	set->relname = pstrdup(NameStr(classform->relname));
+	if (classform->relkind != RELKIND_PARTITIONED_TABLE)
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("table \"%s\" is not partitioned", set->relname),
 				 errhint("Create it with PARTITION BY RANGE (%s).",
 						 set->control ? set->control : "column")));
-	key = RelationGetPartitionKey(rel);
-	if (get_partition_strategy(key) != PARTITION_STRATEGY_RANGE)
+	ReleaseSysCache(tup);
+
+	tup = SearchSysCache1(PARTRELID, ObjectIdGetDatum(set->parent));
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for partition key of relation %u", set->parent);
+	partform = (Form_pg_partitioned_table) GETSTRUCT(tup);
+	if (partform->partstrat != PARTITION_STRATEGY_RANGE)
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("table \"%s\" is not partitioned by range", set->relname),
 				 errdetail("pg_steward manages RANGE partitioning; list and hash partitioning are not supported.")));
-	if (get_partition_natts(key) != 1)
+	if (partform->partnatts != 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("table \"%s\" has a multi-column partition key", set->relname),
 				 errdetail("pg_steward manages sets partitioned on a single column.")));
-	if (get_partition_col_attnum(key, 0) == 0)
+	attnum = partform->partattrs.values[0];
+	ReleaseSysCache(tup);
+	if (attnum == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("table \"%s\" is partitioned on an expression", set->relname),
 				 errdetail("pg_steward manages sets partitioned on a plain column.")));
-	colname = get_attname(set->parent, get_partition_col_attnum(key, 0), false);
+	colname = get_attname(set->parent, attnum, false);
 	if (strcmp(colname, set->control) != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("table \"%s\" is partitioned on column \"%s\", not \"%s\"",
 						set->relname, colname, set->control)));
-	set->typid = get_partition_col_typid(key, 0);
+	set->typid = get_atttype(set->parent, attnum);
 	switch (set->typid)
 	{
 		case TIMESTAMPTZOID:
@@ -173,7 +199,6 @@ part_describe_parent(PartSet *set)
 							set->control, format_type_be(set->typid)),
 					 errhint("Supported types are timestamptz, timestamp, date, smallint, integer and bigint.")));
 	}
-	table_close(rel, NoLock);
 }
 
 /* Validate everything after the parent is described. */
@@ -580,15 +605,32 @@ part_save_states(List *rows)
 	values[3] = PointerGetDatum(construct_md_array(fps, qnulls, 1, dims, lbs, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 	values[4] = PointerGetDatum(construct_md_array(quiets, qnulls, 1, dims, lbs, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 
-	steward_catalog_exec("INSERT INTO steward.partition_state AS s"
+	/*
+	 * The rows are there but for new sets: update them (no speculative
+	 * insertion per row), then insert what the update did not find.
+	 */
+	steward_catalog_exec("WITH u AS ("
+						 "   SELECT u.parent::pg_catalog.regclass AS parent, u.status, u.message,"
+						 "          u.fingerprint, u.quiet_until"
+						 "     FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3),"
+						 "                     pg_catalog.unnest($4), pg_catalog.unnest($5))"
+						 "          AS u(parent, status, message, fingerprint, quiet_until)),"
+						 " upd AS ("
+						 "   UPDATE steward.partition_state s"
+						 "      SET last_maintained_at = pg_catalog.now(), last_status = u.status,"
+						 "          last_message = u.message, fingerprint = u.fingerprint,"
+						 "          quiet_until = u.quiet_until,"
+						 "          last_ok_at = CASE WHEN u.status = 'ok' THEN pg_catalog.now() ELSE s.last_ok_at END,"
+						 "          skipped_runs = 0"
+						 "     FROM u WHERE s.parent = u.parent"
+						 "   RETURNING s.parent)"
+						 " INSERT INTO steward.partition_state AS s"
 						 " (parent, last_maintained_at, last_status, last_message, fingerprint, quiet_until,"
 						 "  last_ok_at, skipped_runs)"
-						 " SELECT u.parent::pg_catalog.regclass, pg_catalog.now(), u.status, u.message,"
+						 " SELECT u.parent, pg_catalog.now(), u.status, u.message,"
 						 "        u.fingerprint, u.quiet_until,"
 						 "        CASE WHEN u.status = 'ok' THEN pg_catalog.now() END, 0"
-						 "   FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3),"
-						 "                   pg_catalog.unnest($4), pg_catalog.unnest($5))"
-						 "        AS u(parent, status, message, fingerprint, quiet_until)"
+						 "   FROM u WHERE NOT EXISTS (SELECT FROM upd WHERE upd.parent = u.parent)"
 						 " ON CONFLICT (parent) DO UPDATE SET"
 						 "  last_maintained_at = EXCLUDED.last_maintained_at,"
 						 "  last_status = EXCLUDED.last_status,"

@@ -136,7 +136,7 @@ part_worker_open(Oid parent, PartSet *set)
 		return false;
 	if (!ConditionalLockRelationOid(parent, ShareUpdateExclusiveLock))
 		return false;
-	part_describe_parent(set);
+	part_describe_locked(set, true);
 	part_validate(set);
 	return true;
 }
@@ -604,10 +604,99 @@ part_list_sets_tx(void *arg)
 	MemoryContextSwitchTo(old);
 }
 
+/*
+ * The quiet sets first, all in one transaction: most runs of the job find
+ * most sets as the last run left them (part_still_quiet()), and a
+ * transaction per set, with its catalog statements, would cost far more
+ * than the check.  Each set is looked at as its owner, in a subtransaction
+ * (a broken set goes the long way and is reported there), under the same
+ * one-maintainer lock, released right after the look; the quiet sets'
+ * outcomes are written in one statement (should another session maintain
+ * a set meanwhile, the older fingerprint written here only makes the next
+ * run look at the set again).  A quiet set needs no draining: its partitions are those the
+ * last maintenance left, which moved the default partition's rows for them
+ * (or did not leave the set quiet), and rows inserted since are routed to
+ * those partitions.
+ */
+typedef struct PartQuietCall
+{
+	MemoryContext mcxt;
+	PartSet    *set;			/* the set looked at */
+	PartResult	res;			/* its outcome, if quiet */
+	bool		quiet;
+	List	   *busy;			/* out: OIDs of the other sets, in mcxt */
+	int			nquiet;			/* out */
+} PartQuietCall;
+static void
+part_quiet_try(void *arg)
+{
+	PartQuietCall *call = (PartQuietCall *) arg;
+	StewardCatalogAccess owner;
+
+	call->quiet = false;
+	steward_owner_enter(call->set->parent, &owner);
+	if (ConditionalLockRelationOid(call->set->parent, ShareUpdateExclusiveLock))
+	{
+		part_describe_locked(call->set, true);
+		part_validate(call->set);
+		memset(&call->res, 0, sizeof(PartResult));
+		call->res.status = "ok";
+		call->quiet = part_still_quiet(call->set, &call->res);
+
+		/*
+		 * Nothing was changed: let go of the set at once, so that thousands
+		 * of sets do not fill the lock table (max_locks_per_transaction).
+		 */
+		UnlockRelationOid(call->set->parent, ShareUpdateExclusiveLock);
+	}
+	steward_owner_exit(&owner);
+}
+
+static void
+part_quiet_tx(void *arg)
+{
+	PartQuietCall *call = (PartQuietCall *) arg;
+	List	   *states = NIL;
+	ListCell   *lc;
+	MemoryContext outer = CurrentMemoryContext;
+	MemoryContext setcxt = AllocSetContextCreate(outer, "pg_steward partition set",
+												 ALLOCSET_DEFAULT_SIZES);
+
+	part_prefetch_fingerprints();
+	foreach(lc, part_load_sets(InvalidOid))
+	{
+		PartSet    *set = lfirst(lc);
+		bool		quiet;
+
+		/* a set's look in memory of its own, reset per set */
+		MemoryContextReset(setcxt);
+		MemoryContextSwitchTo(setcxt);
+		call->set = set;
+		call->quiet = false;
+		quiet = SearchSysCacheExists1(RELOID, ObjectIdGetDatum(set->parent)) &&
+			steward_in_subxact(part_quiet_try, call) == NULL && call->quiet;
+		if (quiet)
+		{
+			MemoryContextSwitchTo(outer);
+			states = lappend(states, part_state_row(set->parent, "ok", NULL, &call->res));
+			call->nquiet++;
+		}
+		else
+		{
+			MemoryContextSwitchTo(call->mcxt);
+			call->busy = lappend_oid(call->busy, set->parent);
+		}
+	}
+	MemoryContextSwitchTo(outer);
+	MemoryContextDelete(setcxt);
+	part_save_states(states);
+}
+
 static void
 part_kind_maintenance(StewardJobContext *ctx)
 {
 	PartListCall list = {0};
+	PartQuietCall quiet = {0};
 	ErrorData  *edata;
 	List	   *sets;
 	ListCell   *lc;
@@ -626,11 +715,25 @@ part_kind_maintenance(StewardJobContext *ctx)
 	initStringInfo(&failures);
 	MemoryContextSwitchTo(old);
 
-	list.mcxt = ctx->mcxt;
-	edata = steward_in_xact(part_list_sets_tx, &list, ctx->mcxt);
-	if (edata != NULL)
-		ReThrowError(edata);
-	sets = list.sets;
+	quiet.mcxt = ctx->mcxt;
+	edata = steward_in_xact(part_quiet_tx, &quiet, ctx->mcxt);
+	if (edata == NULL)
+	{
+		sets = quiet.busy;
+		ok = quiet.nquiet;
+	}
+	else
+	{
+		/* every set the long way, as before */
+		ereport(DEBUG1,
+				(errmsg("pg_steward could not check the partition sets in one transaction: %s",
+						edata->message)));
+		list.mcxt = ctx->mcxt;
+		edata = steward_in_xact(part_list_sets_tx, &list, ctx->mcxt);
+		if (edata != NULL)
+			ReThrowError(edata);
+		sets = list.sets;
+	}
 
 	foreach(lc, sets)
 	{

@@ -55,14 +55,11 @@
  * (which change with every attach, detach, drop or pending detach).  While
  * it stays the same, the partitions are those the last maintenance left.
  */
-int64
-part_fingerprint(PartSet *set)
+static int64
+part_config_hash(PartSet *set)
 {
 	StringInfoData cfg;
 	uint64		h;
-	Relation	inhrel;
-	SysScanDesc scan;
-	HeapTuple	tup;
 
 	initStringInfo(&cfg);
 	appendStringInfo(&cfg, "%s|%s|%d|%s|%s|%s|%d|%s|%s",
@@ -73,19 +70,106 @@ part_fingerprint(PartSet *set)
 					 set->timezone);
 	h = hash_bytes_extended((unsigned char *) cfg.data, cfg.len, 0);
 	pfree(cfg.data);
+	return (int64) h;
+}
+
+/* One pg_inherits row's share of its parent's fingerprint. */
+static inline uint64
+part_inherits_hash(HeapTuple tup)
+{
+	Form_pg_inherits inh = (Form_pg_inherits) GETSTRUCT(tup);
+	uint64		t;
+
+	t = hash_bytes_uint32_extended(inh->inhrelid, HeapTupleHeaderGetXmin(tup->t_data));
+	return hash_bytes_uint32_extended((uint32) inh->inhdetachpending, t);
+}
+
+int64
+part_fingerprint(PartSet *set)
+{
+	uint64		h = (uint64) part_config_hash(set);
+	Relation	inhrel;
+	SysScanDesc scan;
+	HeapTuple	tup;
 
 	scan = part_inherits_begin(set->parent, true, &inhrel);
 	while ((tup = systable_getnext(scan)) != NULL)
-	{
-		Form_pg_inherits inh = (Form_pg_inherits) GETSTRUCT(tup);
-		uint64		t;
-
-		t = hash_bytes_uint32_extended(inh->inhrelid, HeapTupleHeaderGetXmin(tup->t_data));
-		t = hash_bytes_uint32_extended((uint32) inh->inhdetachpending, t);
-		h += t;					/* order does not matter */
-	}
+		h += part_inherits_hash(tup);	/* order does not matter */
 	part_inherits_end(scan, inhrel);
 	return (int64) h;
+}
+
+/*
+ * The pg_inherits shares of every parent, read in one scan for a loop over
+ * many sets (part_prefetch_fingerprints()); NULL when there is none.  It
+ * lives in the memory of the loop and goes with it.
+ */
+typedef struct PartInhSum
+{
+	Oid			parent;
+	uint64		sum;
+} PartInhSum;
+
+static HTAB *part_inh_sums = NULL;
+
+static void
+part_forget_fingerprints(void *arg)
+{
+	part_inh_sums = NULL;
+}
+
+/*
+ * Read pg_inherits once for the quiet checks of a loop over all sets, in
+ * CurrentMemoryContext (forgotten when it is reset).  The sums are those of
+ * the catalog snapshot of this moment: a set attached to by another session
+ * meanwhile may be taken for quiet once more, and is looked at by the next
+ * maintenance (its stored fingerprint stays the old one).  Sets changed by
+ * this loop are fingerprinted afresh (part_note_quiet()).
+ */
+void
+part_prefetch_fingerprints(void)
+{
+	HASHCTL		ctl = {0};
+	MemoryContextCallback *cb;
+	Relation	inhrel;
+	SysScanDesc scan;
+	HeapTuple	tup;
+
+	ctl.keysize = sizeof(Oid);
+	ctl.entrysize = sizeof(PartInhSum);
+	ctl.hcxt = CurrentMemoryContext;
+	part_inh_sums = hash_create("pg_steward pg_inherits sums", 1024, &ctl,
+								HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	cb = palloc0(sizeof(MemoryContextCallback));
+	cb->func = part_forget_fingerprints;
+	MemoryContextRegisterResetCallback(CurrentMemoryContext, cb);
+
+	inhrel = table_open(InheritsRelationId, AccessShareLock);
+	scan = systable_beginscan(inhrel, InvalidOid, false, NULL, 0, NULL);
+	while ((tup = systable_getnext(scan)) != NULL)
+	{
+		Oid			parent = ((Form_pg_inherits) GETSTRUCT(tup))->inhparent;
+		bool		found;
+		PartInhSum *e = hash_search(part_inh_sums, &parent, HASH_ENTER, &found);
+
+		if (!found)
+			e->sum = 0;
+		e->sum += part_inherits_hash(tup);
+	}
+	systable_endscan(scan);
+	table_close(inhrel, AccessShareLock);
+}
+
+/* The fingerprint for a quiet check: from the prefetched sums if there are. */
+static int64
+part_fingerprint_for_check(PartSet *set)
+{
+	PartInhSum *e;
+
+	if (part_inh_sums == NULL)
+		return part_fingerprint(set);
+	e = hash_search(part_inh_sums, &set->parent, HASH_FIND, NULL);
+	return (int64) ((uint64) part_config_hash(set) + (e ? e->sum : 0));
 }
 
 /* The retention cutoff at 'current': partitions ending by it are retired. */
@@ -194,6 +278,25 @@ part_plan_window(PartSet *set, List *ranges, int64 *from, int64 *upto)
 }
 
 /*
+ * Is the set (locked, described and validated) still as the last
+ * maintenance left it, with nothing due before its quiet_until?  Then
+ * 'res' gets the outcome of a maintenance that has nothing to do, without
+ * reading the partitions.
+ */
+bool
+part_still_quiet(PartSet *set, PartResult *res)
+{
+	if (!set->has_quiet || !set->is_time ||
+		part_current_point(set) >= set->quiet_until ||
+		part_fingerprint_for_check(set) != set->fingerprint)
+		return false;
+	res->has_quiet = true;
+	res->fingerprint = set->fingerprint;
+	res->quiet_until = set->quiet_until;
+	return true;
+}
+
+/*
  * Maintain one set: create what is missing up to premake periods ahead,
  * then apply retention.  Runs in the caller's (sub)transaction.
  */
@@ -217,19 +320,12 @@ part_maintain_one(PartSet *set, bool in_worker, PartResult *res)
 		res->message = "the set is locked: another session is maintaining it or holds a conflicting lock";
 		return;
 	}
-	part_describe_parent(set);
+	part_describe_locked(set, true);
 	part_validate(set);
 
 	/* Nothing can have changed since the last maintenance: done. */
-	if (set->has_quiet && set->is_time &&
-		part_current_point(set) < set->quiet_until &&
-		part_fingerprint(set) == set->fingerprint)
-	{
-		res->has_quiet = true;
-		res->fingerprint = set->fingerprint;
-		res->quiet_until = set->quiet_until;
+	if (part_still_quiet(set, res))
 		return;
-	}
 
 	ranges = part_existing(set);
 	finalize_error = part_finalize_pending(set, res);

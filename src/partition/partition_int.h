@@ -135,6 +135,7 @@ extern void part_parse_retention(PartSet *set);
 
 /* catalog.c */
 extern void part_describe_parent(PartSet *set);
+extern void part_describe_locked(PartSet *set, bool locked);
 extern void part_validate(PartSet *set);
 extern SysScanDesc part_inherits_begin(Oid relid, bool as_parent, Relation *inhrel);
 extern void part_inherits_end(SysScanDesc scan, Relation inhrel);
@@ -167,8 +168,10 @@ extern bool part_drain_period(PartSet *set, List **ranges, PartRange *def, int b
 
 /* maintain.c */
 extern int64 part_fingerprint(PartSet *set);
+extern void part_prefetch_fingerprints(void);
 extern int64 part_retention_cutoff(PartSet *set, int64 current);
 extern void part_plan_window(PartSet *set, List *ranges, int64 *from, int64 *upto);
+extern bool part_still_quiet(PartSet *set, PartResult *res);
 extern void part_maintain_one(PartSet *set, bool in_worker, PartResult *res);
 
 #endif							/* STEWARD_PARTITION_INT_H */

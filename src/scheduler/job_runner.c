@@ -58,7 +58,7 @@ static int	runner_slotno = -1;
 static volatile sig_atomic_t runner_got_sigterm = false;
 
 /* A runner takes over at most this many queued runs before it exits. */
-#define RUNNER_MAX_RUNS			100
+#define RUNNER_MAX_RUNS			1000
 /* ... and only runs due within this time. */
 #define RUNNER_TAKE_AHEAD_MS	200
 
@@ -290,6 +290,7 @@ static void
 runner_record_outcome(int64 job_id, int64 run_id, const char *status,
 					  const char *message, const char *detail)
 {
+	static SPIPlanPtr plan = NULL;
 	RunnerXact	x;
 	Oid			argtypes[5] = {INT8OID, TEXTOID, TEXTOID, TEXTOID, INT8OID};
 	Datum		values[5];
@@ -310,11 +311,12 @@ runner_record_outcome(int64 job_id, int64 run_id, const char *status,
 	/* A cancel arriving now must not lose the outcome. */
 	HOLD_INTERRUPTS();
 	runner_xact_begin(&x);
-	steward_spi_exec("UPDATE steward.job_run"
-					 "   SET status = $2, finished_at = pg_catalog.clock_timestamp(),"
-					 "       message = $3, detail = $4::jsonb"
-					 " WHERE run_id = $1 AND job_id = $5 AND status = 'running'",
-					 SPI_OK_UPDATE, 5, argtypes, values, nulls);
+	steward_spi_exec_kept(&plan,
+						  "UPDATE steward.job_run"
+						  "   SET status = $2, finished_at = pg_catalog.clock_timestamp(),"
+						  "       message = $3, detail = $4::jsonb"
+						  " WHERE run_id = $1 AND job_id = $5 AND status = 'running'",
+						  SPI_OK_UPDATE, 5, argtypes, values, nulls);
 	runner_xact_end(&x);
 
 	steward_runner_set_outcome_recorded(runner_slotno);
@@ -368,6 +370,40 @@ runner_strip_own_context(ErrorData *edata, StewardJobContext *ctx)
  * One run: read the job, wait for its due time, create the run row, run the
  * job kind and record the outcome.
  */
+/*
+ * Insert the run's job_run row ('running'); returns its run_id.  Inside a
+ * runner transaction.
+ */
+static int64
+runner_insert_run(const StewardRunnerArgs *args)
+{
+	static SPIPlanPtr plan = NULL;
+	Oid			argtypes[4] = {INT8OID, TIMESTAMPTZOID, INT4OID, INT4OID};
+	Datum		values[4];
+	int64		run_id;
+
+	values[0] = Int64GetDatum(args->job_id);
+	values[1] = TimestampTzGetDatum(args->scheduled_for);
+	values[2] = Int32GetDatum(args->attempt);
+	values[3] = Int32GetDatum(MyProcPid);
+	steward_spi_exec_kept(&plan,
+						  "INSERT INTO steward.job_run"
+						  " (job_id, scheduled_for, started_at, status, attempt, pid)"
+						  " VALUES ($1, $2, pg_catalog.clock_timestamp(), 'running', $3, $4)"
+						  " RETURNING run_id",
+						  SPI_OK_INSERT_RETURNING, 4, argtypes, values, NULL);
+	run_id = DatumGetInt64(steward_spi_getdatum(0, 1, &(bool) {false}));
+
+	/*
+	 * Into the slot before the row is visible: a reaper or a scheduler's
+	 * crash check must never see the row without knowing it belongs to this
+	 * live runner.  (If the commit fails, the slot names a row that does not
+	 * exist, which updates nothing.)
+	 */
+	steward_runner_set_run_id(runner_slotno, run_id);
+	return run_id;
+}
+
 static void
 runner_run_once(const StewardRunnerArgs *args, MemoryContext mcxt)
 {
@@ -390,16 +426,18 @@ runner_run_once(const StewardRunnerArgs *args, MemoryContext mcxt)
 	 */
 	runner_xact_begin(&x);
 	{
+		static SPIPlanPtr read_plan = NULL;
 		MemoryContext old;
 
-		steward_spi_exec("SELECT j.job_name, j.kind, j.command, j.config::text"
-						 "  FROM steward.job j"
-						 "  JOIN pg_catalog.pg_authid a ON a.oid = j.owner::pg_catalog.oid"
-						 " WHERE j.job_id = $1 AND j.owner::pg_catalog.oid = $2"
-						 "   AND a.rolname = j.owner_name",
-						 SPI_OK_SELECT, 2, (Oid[]) {INT8OID, OIDOID},
-						 (Datum[]) {Int64GetDatum(args->job_id), ObjectIdGetDatum(args->owner)},
-						 NULL);
+		steward_spi_exec_kept(&read_plan,
+							  "SELECT j.job_name, j.kind, j.command, j.config::text"
+							  "  FROM steward.job j"
+							  "  JOIN pg_catalog.pg_authid a ON a.oid = j.owner::pg_catalog.oid"
+							  " WHERE j.job_id = $1 AND j.owner::pg_catalog.oid = $2"
+							  "   AND a.rolname = j.owner_name",
+							  SPI_OK_SELECT, 2, (Oid[]) {INT8OID, OIDOID},
+							  (Datum[]) {Int64GetDatum(args->job_id), ObjectIdGetDatum(args->owner)},
+							  NULL);
 		if (SPI_processed == 0)
 		{
 			/* Unscheduled (or re-owned) since it was started: nothing to do. */
@@ -414,52 +452,44 @@ runner_run_once(const StewardRunnerArgs *args, MemoryContext mcxt)
 		ctx.config = steward_spi_gettext(0, 4);
 		MemoryContextSwitchTo(old);
 
-		/* open job_run now, so the insert after the wait is quick */
-		steward_spi_exec("SELECT 1 FROM steward.job_run WHERE run_id = 0",
-						 SPI_OK_SELECT, 0, NULL, NULL, NULL);
-	}
-	runner_xact_end(&x);
-
-	/* Started ahead of time by the scheduler: wait for the due time. */
-	for (;;)
-	{
-		TimestampTz now = GetCurrentTimestamp();
-		long		ms;
-
-		CHECK_FOR_INTERRUPTS();
-		if (now >= args->scheduled_for)
-			break;
-		ms = (long) ((args->scheduled_for - now + 999) / 1000);
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 ms, PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
-	}
-
-	runner_xact_begin(&x);
-	{
-		Oid			argtypes[4] = {INT8OID, TIMESTAMPTZOID, INT4OID, INT4OID};
-		Datum		values[4];
-
-		values[0] = Int64GetDatum(args->job_id);
-		values[1] = TimestampTzGetDatum(args->scheduled_for);
-		values[2] = Int32GetDatum(args->attempt);
-		values[3] = Int32GetDatum(MyProcPid);
-		steward_spi_exec("INSERT INTO steward.job_run"
-						 " (job_id, scheduled_for, started_at, status, attempt, pid)"
-						 " VALUES ($1, $2, pg_catalog.clock_timestamp(), 'running', $3, $4)"
-						 " RETURNING run_id",
-						 SPI_OK_INSERT_RETURNING, 4, argtypes, values, NULL);
-		ctx.run_id = DatumGetInt64(steward_spi_getdatum(0, 1, &(bool) {false}));
-
 		/*
-		 * Into the slot before the row is visible: a reaper or a
-		 * scheduler's crash check must never see the row without knowing
-		 * it belongs to this live runner.  (If the commit fails, the slot
-		 * names a row that does not exist, which updates nothing.)
+		 * A run already due (one taken over from the queue) opens its
+		 * job_run row in the same transaction; one started ahead of time
+		 * only opens job_run now, so the insert after the wait is quick.
 		 */
-		steward_runner_set_run_id(runner_slotno, ctx.run_id);
+		if (GetCurrentTimestamp() >= args->scheduled_for)
+			ctx.run_id = runner_insert_run(args);
+		else
+		{
+			static SPIPlanPtr open_plan = NULL;
+
+			steward_spi_exec_kept(&open_plan, "SELECT 1 FROM steward.job_run WHERE run_id = 0",
+								  SPI_OK_SELECT, 0, NULL, NULL, NULL);
+		}
 	}
 	runner_xact_end(&x);
+
+	if (ctx.run_id == 0)
+	{
+		/* Started ahead of time by the scheduler: wait for the due time. */
+		for (;;)
+		{
+			TimestampTz now = GetCurrentTimestamp();
+			long		ms;
+
+			CHECK_FOR_INTERRUPTS();
+			if (now >= args->scheduled_for)
+				break;
+			ms = (long) ((args->scheduled_for - now + 999) / 1000);
+			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+							 ms, PG_WAIT_EXTENSION);
+			ResetLatch(MyLatch);
+		}
+
+		runner_xact_begin(&x);
+		ctx.run_id = runner_insert_run(args);
+		runner_xact_end(&x);
+	}
 
 	/* after the commits above: keep per-run memory in the run's context */
 	MemoryContextSwitchTo(ctx.mcxt);

@@ -75,6 +75,20 @@
  * not delay the run.
  */
 #define SCHEDULER_LEAD_MS			200
+/*
+ * Passes that runners' hand-offs and exits ask for (they set the latch) are
+ * at least this far apart, so that a burst of thousands of runs costs a pass
+ * per interval rather than a pass per run; a pass for a due time is never
+ * held back.  Less than SCHEDULER_LEAD_MS, so runners still start ahead.
+ */
+#define SCHEDULER_MIN_GAP_MS		100
+/*
+ * A scheduler woken by its timeout (steward.naptime) with nothing due, no
+ * wake-up asked of it and no runner of its database about skips reading the
+ * jobs, so that an idle scheduler costs the same whatever their number; it
+ * reads them at least every this many naptimes anyway.
+ */
+#define SCHEDULER_FULL_PASS_NAPTIMES	6
 
 typedef struct SchedJob
 {
@@ -99,6 +113,7 @@ typedef struct SchedJob
 	bool		dirty;
 	/* owner_name no longer names the owner OID (NULL: it does) */
 	char	   *owner_problem;
+	bool		queue_retry;	/* the run being queued is a retry */
 	/* why the job is skipped (NULL: it is not) */
 	char	   *problem;
 	/* parsed schedule */
@@ -114,6 +129,8 @@ static BackgroundWorkerHandle **sched_runner_handles = NULL;
 static TimestampTz sched_last_prune = 0;
 static bool sched_prune_pending = false;
 static bool warned_no_worker = false;
+static uint64 sched_wakeups_seen = 0;
+static bool sched_force_pass = true;	/* first pass, reloads, errors */
 
 /* ---------------------------------------------------------------------
  * Small helpers
@@ -272,18 +289,19 @@ sched_load_jobs(void)
 	ListCell   *lc_job;
 	uint64		i;
 	Datum		tzarg = CStringGetTextDatum(steward_timezone);
+	static SPIPlanPtr plan = NULL;
 
-	steward_spi_exec("SELECT j.job_id, j.job_name, j.schedule, j.owner::pg_catalog.oid,"
-					 "       COALESCE(j.timezone, $1), j.enabled, j.max_runtime,"
-					 "       j.max_retries, j.retry_delay,"
-					 "       s.job_id IS NOT NULL, s.schedule_key, s.next_run_at, s.retry_at,"
-					 "       s.retry_attempt, s.consecutive_failures, s.skipped_runs,"
-					 "       s.problem, j.owner_name, a.rolname"
-					 "  FROM steward.job j"
-					 "  LEFT JOIN steward.job_state s ON s.job_id = j.job_id"
-					 "  LEFT JOIN pg_catalog.pg_authid a ON a.oid = j.owner::pg_catalog.oid"
-					 " ORDER BY j.job_id",
-					 SPI_OK_SELECT, 1, (Oid[]) {TEXTOID}, &tzarg, NULL);
+	steward_spi_exec_kept(&plan, "SELECT j.job_id, j.job_name, j.schedule, j.owner::pg_catalog.oid,"
+						  "       COALESCE(j.timezone, $1), j.enabled, j.max_runtime,"
+						  "       j.max_retries, j.retry_delay,"
+						  "       s.job_id IS NOT NULL, s.schedule_key, s.next_run_at, s.retry_at,"
+						  "       s.retry_attempt, s.consecutive_failures, s.skipped_runs,"
+						  "       s.problem, j.owner_name, a.rolname"
+						  "  FROM steward.job j"
+						  "  LEFT JOIN steward.job_state s ON s.job_id = j.job_id"
+						  "  LEFT JOIN pg_catalog.pg_authid a ON a.oid = j.owner::pg_catalog.oid"
+						  " ORDER BY j.job_id",
+						  SPI_OK_SELECT, 1, (Oid[]) {TEXTOID}, &tzarg, NULL);
 
 	for (i = 0; i < SPI_processed; i++)
 	{
@@ -423,6 +441,7 @@ sched_save_states(List *jobs)
 	int			lbs[1] = {1};
 	ListCell   *lc;
 	Datum		values[8];
+	static SPIPlanPtr plan = NULL;
 
 	ids = palloc(sizeof(Datum) * max);
 	problems = palloc(sizeof(Datum) * max);
@@ -472,28 +491,28 @@ sched_save_states(List *jobs)
 	values[7] = PointerGetDatum(construct_md_array(problems, problemnulls, 1, dims, lbs, TEXTOID, -1, false, TYPALIGN_INT));
 
 	/* Jobs unscheduled meanwhile are left out. */
-	steward_spi_exec("INSERT INTO steward.job_state AS s"
-					 " (job_id, schedule_key, next_run_at, retry_at, retry_attempt,"
-					 "  consecutive_failures, skipped_runs, problem)"
-					 " SELECT u.* FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2),"
-					 "   pg_catalog.unnest($3), pg_catalog.unnest($4), pg_catalog.unnest($5),"
-					 "   pg_catalog.unnest($6), pg_catalog.unnest($7), pg_catalog.unnest($8))"
-					 "   AS u(job_id, schedule_key, next_run_at, retry_at, retry_attempt,"
-					 "        consecutive_failures, skipped_runs, problem)"
-					 "  WHERE EXISTS (SELECT FROM steward.job j WHERE j.job_id = u.job_id)"
-					 " ON CONFLICT (job_id) DO UPDATE SET"
-					 "  schedule_key = EXCLUDED.schedule_key,"
-					 "  next_run_at = EXCLUDED.next_run_at,"
-					 "  retry_at = EXCLUDED.retry_at,"
-					 "  retry_attempt = EXCLUDED.retry_attempt,"
-					 "  consecutive_failures = EXCLUDED.consecutive_failures,"
-					 "  skipped_runs = EXCLUDED.skipped_runs,"
-					 "  problem = EXCLUDED.problem",
-					 SPI_OK_INSERT, 8,
-					 (Oid[]) {INT8ARRAYOID, TEXTARRAYOID, TIMESTAMPTZARRAYOID,
-					 TIMESTAMPTZARRAYOID, INT4ARRAYOID, INT4ARRAYOID, INT8ARRAYOID,
-					 TEXTARRAYOID},
-					 values, NULL);
+	steward_spi_exec_kept(&plan, "INSERT INTO steward.job_state AS s"
+						  " (job_id, schedule_key, next_run_at, retry_at, retry_attempt,"
+						  "  consecutive_failures, skipped_runs, problem)"
+						  " SELECT u.* FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2),"
+						  "   pg_catalog.unnest($3), pg_catalog.unnest($4), pg_catalog.unnest($5),"
+						  "   pg_catalog.unnest($6), pg_catalog.unnest($7), pg_catalog.unnest($8))"
+						  "   AS u(job_id, schedule_key, next_run_at, retry_at, retry_attempt,"
+						  "        consecutive_failures, skipped_runs, problem)"
+						  "  WHERE EXISTS (SELECT FROM steward.job j WHERE j.job_id = u.job_id)"
+						  " ON CONFLICT (job_id) DO UPDATE SET"
+						  "  schedule_key = EXCLUDED.schedule_key,"
+						  "  next_run_at = EXCLUDED.next_run_at,"
+						  "  retry_at = EXCLUDED.retry_at,"
+						  "  retry_attempt = EXCLUDED.retry_attempt,"
+						  "  consecutive_failures = EXCLUDED.consecutive_failures,"
+						  "  skipped_runs = EXCLUDED.skipped_runs,"
+						  "  problem = EXCLUDED.problem",
+						  SPI_OK_INSERT, 8,
+						  (Oid[]) {INT8ARRAYOID, TEXTARRAYOID, TIMESTAMPTZARRAYOID,
+						  TIMESTAMPTZARRAYOID, INT4ARRAYOID, INT4ARRAYOID, INT8ARRAYOID,
+						  TEXTARRAYOID},
+						  values, NULL);
 }
 
 /*
@@ -564,11 +583,16 @@ static List *
 sched_reap_runners(void)
 {
 	List	   *runs = NIL;
-	int			i;
+	int		   *slotnos = palloc(sizeof(int) * steward_runner_nslots());
+	int			nslots;
+	int			k;
 
 	sched_follow_handoffs();
-	for (i = 0; i < steward_runner_nslots(); i++)
+	/* only this database's runner slots, not the whole queue */
+	nslots = steward_runner_db_slots(sched_dboid, slotnos, steward_runner_nslots());
+	for (k = 0; k < nslots; k++)
 	{
+		int			i = slotnos[k];
 		StewardRunnerSlot slot;
 		bool		mine;
 		bool		finished;
@@ -629,6 +653,15 @@ sched_reap_runners(void)
 	return runs;
 }
 
+static int
+sched_cmp_job(const void *a, const void *b)
+{
+	int64		x = (*(SchedJob *const *) a)->job_id;
+	int64		y = (*(SchedJob *const *) b)->job_id;
+
+	return (x > y) - (x < y);
+}
+
 /*
  * Account for finished runs: reset or count failures, and plan a retry when
  * the run failed and attempts are left.
@@ -636,61 +669,76 @@ sched_reap_runners(void)
 static void
 sched_account_runs(List *jobs, List *run_ids, TimestampTz now)
 {
-	ListCell   *lc_run_id;
-	ListCell   *lc_job;
+	int			n = list_length(run_ids);
+	int			njobs = list_length(jobs);
+	SchedJob  **byid;
+	Datum	   *ids;
+	ListCell   *lc;
+	uint64		r;
+	int			i = 0;
 
-	foreach(lc_run_id, run_ids)
+	if (n == 0)
+		return;
+
+	/* one statement for all finished runs, jobs found by id */
+	ids = palloc(sizeof(Datum) * n);
+	foreach(lc, run_ids)
+		ids[i++] = Int64GetDatum(*(int64 *) lfirst(lc));
+	byid = palloc(sizeof(SchedJob *) * (njobs + 1));
+	i = 0;
+	foreach(lc, jobs)
+		byid[i++] = lfirst(lc);
+	qsort(byid, njobs, sizeof(SchedJob *), sched_cmp_job);
+
+	steward_spi_exec("SELECT job_id, status, attempt FROM steward.job_run"
+					 " WHERE run_id = ANY ($1) ORDER BY run_id",
+					 SPI_OK_SELECT, 1, (Oid[]) {INT8ARRAYOID},
+					 (Datum[]) {PointerGetDatum(construct_array(ids, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE))},
+					 NULL);
+	for (r = 0; r < SPI_processed; r++)
 	{
-		int64	   *run_id = lfirst(lc_run_id);
-
+		SchedJob	key;
+		SchedJob   *keyp = &key;
+		SchedJob  **found;
+		SchedJob   *job;
 		char	   *status;
-		int64		job_id;
 		int			attempt;
 		bool		isnull;
 
-		steward_spi_exec("SELECT job_id, status, attempt FROM steward.job_run WHERE run_id = $1",
-						 SPI_OK_SELECT, 1, (Oid[]) {INT8OID},
-						 (Datum[]) {Int64GetDatum(*run_id)}, NULL);
-		if (SPI_processed == 0)
+		key.job_id = DatumGetInt64(steward_spi_getdatum(r, 1, &isnull));
+		status = steward_spi_gettext(r, 2);
+		attempt = DatumGetInt32(steward_spi_getdatum(r, 3, &isnull));
+		found = bsearch(&keyp, byid, njobs, sizeof(SchedJob *), sched_cmp_job);
+		if (found == NULL)
 			continue;
-		job_id = DatumGetInt64(steward_spi_getdatum(0, 1, &isnull));
-		status = steward_spi_gettext(0, 2);
-		attempt = DatumGetInt32(steward_spi_getdatum(0, 3, &isnull));
-
-		foreach(lc_job, jobs)
+		job = *found;
+		if (strcmp(status, "succeeded") == 0)
 		{
-			SchedJob   *job = lfirst(lc_job);
-
-			if (job->job_id != job_id)
-				continue;
-			if (strcmp(status, "succeeded") == 0)
-			{
-				job->consecutive_failures = 0;
-				job->retry_at = 0;
-				job->retry_attempt = 0;
-			}
-			else if (strcmp(status, "cancelled") == 0)
-			{
-				/* stopped by someone, not failing: no count, no retry */
-				job->retry_attempt = 0;
-				job->retry_at = 0;
-			}
-			else if (strcmp(status, "running") != 0)
-			{
-				job->consecutive_failures++;
-				if (attempt <= job->max_retries)
-				{
-					job->retry_attempt = attempt + 1;
-					job->retry_at = now + sched_retry_delay(job, attempt, now);
-				}
-				else
-				{
-					job->retry_attempt = 0;
-					job->retry_at = 0;
-				}
-			}
-			job->dirty = true;
+			job->consecutive_failures = 0;
+			job->retry_at = 0;
+			job->retry_attempt = 0;
 		}
+		else if (strcmp(status, "cancelled") == 0)
+		{
+			/* stopped by someone, not failing: no count, no retry */
+			job->retry_attempt = 0;
+			job->retry_at = 0;
+		}
+		else if (strcmp(status, "running") != 0)
+		{
+			job->consecutive_failures++;
+			if (attempt <= job->max_retries)
+			{
+				job->retry_attempt = attempt + 1;
+				job->retry_at = now + sched_retry_delay(job, attempt, now);
+			}
+			else
+			{
+				job->retry_attempt = 0;
+				job->retry_at = 0;
+			}
+		}
+		job->dirty = true;
 	}
 }
 
@@ -919,6 +967,33 @@ sched_version_matches(void)
 	return false;
 }
 
+static int
+sched_cmp_int64(const void *a, const void *b)
+{
+	int64		x = *(const int64 *) a;
+	int64		y = *(const int64 *) b;
+
+	return (x > y) - (x < y);
+}
+
+/* Wake early enough for the runner to connect before the job's due time. */
+static void
+sched_note_wake(SchedJob *job, TimestampTz now, TimestampTz *wake)
+{
+	TimestampTz due = job->next_run_at;
+	TimestampTz at;
+
+	if (job->retry_at != 0 && (due == 0 || job->retry_at < due))
+		due = job->retry_at;
+	if (due == 0)
+		return;
+	at = due - SCHEDULER_LEAD_MS * INT64CONST(1000);
+	if (at <= now)
+		at = due;
+	if (at > now && (*wake == 0 || at < *wake))
+		*wake = at;
+}
+
 /* ---------------------------------------------------------------------
  * One scheduling pass
  * ---------------------------------------------------------------------
@@ -938,6 +1013,11 @@ sched_pass(bool first)
 	int64	   *name_ids;
 	char	  **names;
 	int			nnames = 0;
+	int64	   *busy;
+	int			nbusy;
+	StewardQueueRequest *reqs;
+	int			nreqs = 0;
+	int			i;
 
 	steward_xact_begin();
 	pgstat_report_activity(STATE_RUNNING, "pg_steward scheduling pass");
@@ -972,6 +1052,11 @@ sched_pass(bool first)
 		finished = list_concat(finished, sched_mark_crashed());
 	jobs = sched_load_jobs();
 	sched_account_runs(jobs, finished, now);
+
+	/* the jobs that have a run (queued, running, finishing): no overlap */
+	busy = palloc(sizeof(int64) * steward_runner_nslots());
+	nbusy = steward_runner_busy_jobs(sched_dboid, busy, steward_runner_nslots());
+	reqs = palloc0(sizeof(StewardQueueRequest) * (list_length(jobs) + 1));
 
 	foreach(lc_job, jobs)
 	{
@@ -1018,7 +1103,7 @@ sched_pass(bool first)
 		{
 			bool		is_retry = job->retry_at != 0 && job->retry_at <= horizon;
 
-			if (steward_job_is_running(sched_dboid, job->job_id))
+			if (bsearch(&job->job_id, busy, nbusy, sizeof(int64), sched_cmp_int64) != NULL)
 			{
 				/* no overlap: a regular due time passes while it runs */
 				if (job->next_run_at != 0 && job->next_run_at <= now)
@@ -1030,40 +1115,44 @@ sched_pass(bool first)
 			}
 			else
 			{
-				int			attempt = is_retry ? job->retry_attempt : 1;
-
 				/*
-				 * Queue the run; a runner of this database and owner that
-				 * finishes takes it over, or one is started for it below.
+				 * Queue the run (below, with the others due); a runner of
+				 * this database and owner that finishes takes it over, or
+				 * one is started for it after the commit.
 				 */
-				if (steward_runner_queue(sched_dboid, job->job_id, job->owner,
-										 attempt, due, job->max_runtime) == RESERVE_OK)
-				{
-					/* a regular run supersedes a pending retry */
-					job->retry_at = 0;
-					if (!is_retry)
-						job->retry_attempt = 0;
-					if (job->next_run_at != 0 && job->next_run_at <= horizon)
-						job->next_run_at = sched_advance(job, job->next_run_at, now);
-					job->dirty = true;
-				}
-				else
-					waiting_for_capacity = true;
-			}
-			due = job->next_run_at;
-			if (job->retry_at != 0 && (due == 0 || job->retry_at < due))
-				due = job->retry_at;
-		}
-		if (due != 0)
-		{
-			/* wake early enough for the runner to connect before the due time */
-			TimestampTz at = due - SCHEDULER_LEAD_MS * INT64CONST(1000);
+				StewardQueueRequest *q = &reqs[nreqs++];
 
-			if (at <= now)
-				at = due;
-			if (at > now && (wake == 0 || at < wake))
-				wake = at;
+				job->queue_retry = is_retry;
+				q->job_id = job->job_id;
+				q->owner = job->owner;
+				q->attempt = is_retry ? job->retry_attempt : 1;
+				q->scheduled_for = due;
+				q->max_runtime = job->max_runtime;
+				q->arg = job;
+				continue;
+			}
 		}
+		sched_note_wake(job, now, &wake);
+	}
+
+	steward_runner_queue_many(sched_dboid, reqs, nreqs);
+	for (i = 0; i < nreqs; i++)
+	{
+		SchedJob   *job = reqs[i].arg;
+
+		if (reqs[i].result == RESERVE_OK)
+		{
+			/* a regular run supersedes a pending retry */
+			job->retry_at = 0;
+			if (!job->queue_retry)
+				job->retry_attempt = 0;
+			if (job->next_run_at != 0 && job->next_run_at <= horizon)
+				job->next_run_at = sched_advance(job, job->next_run_at, now);
+			job->dirty = true;
+		}
+		else
+			waiting_for_capacity = true;
+		sched_note_wake(job, now, &wake);
 	}
 
 	sched_save_states(jobs);
@@ -1158,6 +1247,55 @@ sched_pass(bool first)
 }
 
 /*
+ * Can a pass now find anything the last one did not: a due time reached
+ * ('wake', what the last pass returned), a wake-up (API calls, runners,
+ * database commands), a run of this database, a reload?  A pass is made at
+ * least every SCHEDULER_FULL_PASS_NAPTIMES naptimes in any case (a job
+ * changed by hand, a role dropped in another database).
+ */
+static bool
+sched_needs_pass(TimestampTz now, TimestampTz wake, TimestampTz last_full)
+{
+	bool		has_runs;
+	uint64		wakeups = steward_scheduler_wakeups(sched_slotno, sched_dboid, &has_runs);
+	bool		needed = sched_force_pass || has_runs || wakeups != sched_wakeups_seen ||
+		(wake != 0 && now >= wake) ||
+		TimestampDifferenceExceeds(last_full, now,
+								   steward_naptime * SCHEDULER_FULL_PASS_NAPTIMES);
+
+	/* wake-ups from now on are for the next pass */
+	sched_wakeups_seen = wakeups;
+	sched_force_pass = false;
+	return needed;
+}
+
+/*
+ * Woken by the latch soon after the last pass began: wait out the rest of
+ * SCHEDULER_MIN_GAP_MS (latches set meanwhile are for the coming pass),
+ * unless a due time ('wake') comes first or the scheduler must stop.
+ */
+static void
+sched_hold_back(TimestampTz pass_start, TimestampTz wake)
+{
+	for (;;)
+	{
+		TimestampTz now = GetCurrentTimestamp();
+		TimestampTz until = TimestampTzPlusMilliseconds(pass_start, SCHEDULER_MIN_GAP_MS);
+		long		ms;
+
+		if (wake != 0 && wake < until)
+			until = wake;
+		if (now >= until || ShutdownRequestPending || ConfigReloadPending)
+			return;
+		ms = (long) ((until - now + 999) / 1000);
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 ms, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		/* interrupts are seen at the top of the main loop (a cancel is ignored) */
+	}
+}
+
+/*
  * ALTER DATABASE ... SET applies to background workers too.  The scheduler
  * runs no user code; settings that would make its bookkeeping fail (read-only
  * transactions, timeouts, another isolation level) are pinned for good.
@@ -1185,6 +1323,9 @@ steward_scheduler_main(Datum main_arg)
 {
 	MemoryContext scratch;
 	volatile bool first = true;
+	TimestampTz pass_start = 0;
+	volatile TimestampTz next_wake = 0;
+	volatile TimestampTz last_full = 0;
 
 	sched_slotno = DatumGetInt32(main_arg);
 
@@ -1231,12 +1372,21 @@ steward_scheduler_main(Datum main_arg)
 		{
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
+			sched_force_pass = true;
 		}
 
 		old = MemoryContextSwitchTo(scratch);
+		pass_start = GetCurrentTimestamp();
 		PG_TRY();
 		{
-			wake = sched_pass(first);
+			if (first || sched_needs_pass(pass_start, next_wake, last_full))
+			{
+				wake = sched_pass(first);
+				last_full = pass_start;
+			}
+			else
+				wake = next_wake;	/* nothing new: keep the plan */
+			next_wake = wake;
 			first = false;
 			steward_scheduler_pass_done(sched_slotno);
 			now = GetCurrentTimestamp();
@@ -1259,6 +1409,7 @@ steward_scheduler_main(Datum main_arg)
 			AbortOutOfAnyTransaction();
 			wake = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
 											   Min(steward_naptime, 5000));
+			sched_force_pass = true;
 		}
 		PG_END_TRY();
 		MemoryContextSwitchTo(old);
@@ -1281,5 +1432,6 @@ steward_scheduler_main(Datum main_arg)
 			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 							 timeout, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
+		sched_hold_back(pass_start, wake);
 	}
 }
