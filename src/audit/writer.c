@@ -74,7 +74,7 @@ static const char *const audit_field_names[AF_COUNT] = {
 PG_FUNCTION_INFO_V1(steward_audit_key_hash);
 
 /* Keys of one integer column within these bounds are their own "hash". */
-#define AUDIT_KEY_INT_BOUND	(INT64CONST(1) << 62)
+#define AUDIT_KEY_INT_BOUND (INT64CONST(1) << 62)
 
 static Numeric audit_key_int_min = NULL;	/* in TopMemoryContext */
 static Numeric audit_key_int_max = NULL;
