@@ -156,8 +156,9 @@ wait_for($node, q{SELECT (SELECT count(*) FROM steward.audit_log) =
 	't', 'the audit_seal job (every second) sealed every row by itself', $db);
 my $seals = sql($db, 'SELECT count(*) FROM steward.audit_seal') - $seals_before;
 ok($seals > 1, "in several seals ($seals) made while the clients wrote");
-like(sql($db, "SELECT last_message FROM steward.jobs WHERE name = 'audit_seal'"),
-	qr/^sealed \d+ audit rows$/, 'the job says how many rows it sealed');
+# (its latest run may be under way, with no message yet: wait for one that ended)
+wait_for($node, q{SELECT last_message ~ '^sealed \d+ audit rows$' FROM steward.jobs WHERE name = 'audit_seal'},
+	't', 'the job says how many rows it sealed', $db);
 is(sql($db, "SELECT count(*) FROM steward.job_run r JOIN steward.job j USING (job_id)
              WHERE j.job_name = 'audit_seal' AND r.status NOT IN ('succeeded', 'running')"),
 	'0', 'no run of the audit_seal job failed');
