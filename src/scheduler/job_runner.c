@@ -404,6 +404,23 @@ runner_insert_run(const StewardRunnerArgs *args)
 	return run_id;
 }
 
+/* Is the job still there, owned by the role that scheduled this run? */
+static bool
+runner_job_still_owned(const StewardRunnerArgs *args)
+{
+	static SPIPlanPtr plan = NULL;
+
+	steward_spi_exec_kept(&plan,
+						  "SELECT 1 FROM steward.job j"
+						  "  JOIN pg_catalog.pg_authid a ON a.oid = j.owner::pg_catalog.oid"
+						  " WHERE j.job_id = $1 AND j.owner::pg_catalog.oid = $2"
+						  "   AND a.rolname = j.owner_name",
+						  SPI_OK_SELECT, 2, (Oid[]) {INT8OID, OIDOID},
+						  (Datum[]) {Int64GetDatum(args->job_id), ObjectIdGetDatum(args->owner)},
+						  NULL);
+	return SPI_processed > 0;
+}
+
 static void
 runner_run_once(const StewardRunnerArgs *args, MemoryContext mcxt)
 {
@@ -486,7 +503,17 @@ runner_run_once(const StewardRunnerArgs *args, MemoryContext mcxt)
 			ResetLatch(MyLatch);
 		}
 
+		/*
+		 * The job was read before the wait: its owner must still be the
+		 * role this runner is connected as when the run begins.
+		 */
 		runner_xact_begin(&x);
+		if (!runner_job_still_owned(args))
+		{
+			steward_runner_set_job_missing(runner_slotno);
+			runner_xact_end(&x);
+			return;
+		}
 		ctx.run_id = runner_insert_run(args);
 		runner_xact_end(&x);
 	}
