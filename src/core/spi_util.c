@@ -176,13 +176,27 @@ StewardResult *
 steward_catalog_exec(const char *sql, int expected, int nargs,
 					 Oid *argtypes, Datum *values, const char *nulls)
 {
+	return steward_catalog_exec_kept(NULL, sql, expected, nargs, argtypes, values, nulls);
+}
+
+/*
+ * steward_catalog_exec() with the statement's plan kept in *plan across
+ * calls (for statements a caller runs often); plan NULL: planned each time.
+ */
+StewardResult *
+steward_catalog_exec_kept(SPIPlanPtr *plan, const char *sql, int expected, int nargs,
+						  Oid *argtypes, Datum *values, const char *nulls)
+{
 	MemoryContext callercxt = CurrentMemoryContext;
 	StewardResult *res = palloc0(sizeof(StewardResult));
 	StewardCatalogAccess acc;
 
 	steward_catalog_enter(&acc);
 	SPI_connect();
-	steward_spi_exec(sql, expected, nargs, argtypes, values, nulls);
+	if (plan != NULL)
+		steward_spi_exec_kept(plan, sql, expected, nargs, argtypes, values, nulls);
+	else
+		steward_spi_exec(sql, expected, nargs, argtypes, values, nulls);
 	res->processed = SPI_processed;
 	if (SPI_tuptable != NULL)
 	{

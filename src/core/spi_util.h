@@ -77,6 +77,9 @@ typedef struct StewardResult
  */
 extern StewardResult *steward_catalog_exec(const char *sql, int expected, int nargs,
 										   Oid *argtypes, Datum *values, const char *nulls);
+extern StewardResult *steward_catalog_exec_kept(SPIPlanPtr *plan, const char *sql,
+												int expected, int nargs, Oid *argtypes,
+												Datum *values, const char *nulls);
 
 /* Column 'col' (1-based) of row 'row': by-reference values point into res. */
 extern Datum steward_result_datum(StewardResult *res, uint64 row, int col, bool *isnull);

@@ -287,6 +287,11 @@ migration_arg_text(FunctionCallInfo fcinfo, int n, const char *what)
 	return text_to_cstring(PG_GETARG_TEXT_PP(n));
 }
 
+/* Statements migration_register() runs for every migration: planned once. */
+static SPIPlanPtr same_version_plan = NULL;
+static SPIPlanPtr applied_plan = NULL;
+static SPIPlanPtr insert_plan = NULL;
+
 /*
  * Register a migration (steward.migration_add and migration_replace; the
  * directory loader too).  Returns its lint findings.
@@ -348,9 +353,10 @@ migration_register(const char *version, const char *name, const char *up_sql,
 
 	/* one version, one spelling: "1" and "001" are the same version */
 	values[0] = CStringGetTextDatum(version);
-	res = steward_catalog_exec("SELECT m.version FROM steward.migration m"
-							   " WHERE steward.migration_version_key(m.version) ="
-							   "       steward.migration_version_key($1) AND m.version <> $1",
+	res = steward_catalog_exec_kept(&same_version_plan,
+									"SELECT m.version FROM steward.migration m"
+									" WHERE steward.migration_version_key(m.version) ="
+									"       steward.migration_version_key($1) AND m.version <> $1",
 							   SPI_OK_SELECT, 1, (Oid[]) {TEXTOID}, values, NULL);
 	if (res->processed > 0)
 		ereport(ERROR,
@@ -365,13 +371,14 @@ migration_register(const char *version, const char *name, const char *up_sql,
 	 * followed by a rollback.  One version's rows, by index: the status
 	 * view would cost a plan and a pass over every migration per call.
 	 */
-	res = steward_catalog_exec("SELECT h.checksum FROM ("
-							   "  SELECT h.action, h.checksum FROM steward.migration_history h"
-							   "   WHERE h.version = $1"
-							   "     AND h.action IN ('apply', 'baseline', 'replace', 'rollback')"
-							   "     AND h.status IN ('succeeded', 'queued', 'running')"
-							   "   ORDER BY h.history_id DESC LIMIT 1) h"
-							   " WHERE h.action <> 'rollback'",
+	res = steward_catalog_exec_kept(&applied_plan,
+									"SELECT h.checksum FROM ("
+									"  SELECT h.action, h.checksum FROM steward.migration_history h"
+									"   WHERE h.version = $1"
+									"     AND h.action IN ('apply', 'baseline', 'replace', 'rollback')"
+									"     AND h.status IN ('succeeded', 'queued', 'running')"
+									"   ORDER BY h.history_id DESC LIMIT 1) h"
+									" WHERE h.action <> 'rollback'",
 							   SPI_OK_SELECT, 1, (Oid[]) {TEXTOID}, values, NULL);
 	if (res->processed > 0)
 	{
@@ -412,14 +419,15 @@ migration_register(const char *version, const char *name, const char *up_sql,
 		values[3] = CStringGetTextDatum(down_sql);
 	values[4] = PointerGetDatum(checksum);
 	values[5] = BoolGetDatum(transactional);
-	steward_catalog_exec("INSERT INTO steward.migration AS m"
-						 " (version, name, up_sql, down_sql, checksum, transactional, requires, added_by)"
-						 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
-						 " ON CONFLICT (version) DO UPDATE SET name = EXCLUDED.name,"
-						 "  up_sql = EXCLUDED.up_sql, down_sql = EXCLUDED.down_sql,"
-						 "  checksum = EXCLUDED.checksum, transactional = EXCLUDED.transactional,"
-						 "  requires = EXCLUDED.requires, added_at = EXCLUDED.added_at,"
-						 "  added_by = EXCLUDED.added_by",
+	steward_catalog_exec_kept(&insert_plan,
+							  "INSERT INTO steward.migration AS m"
+							  " (version, name, up_sql, down_sql, checksum, transactional, requires, added_by)"
+							  " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+							  " ON CONFLICT (version) DO UPDATE SET name = EXCLUDED.name,"
+							  "  up_sql = EXCLUDED.up_sql, down_sql = EXCLUDED.down_sql,"
+							  "  checksum = EXCLUDED.checksum, transactional = EXCLUDED.transactional,"
+							  "  requires = EXCLUDED.requires, added_at = EXCLUDED.added_at,"
+							  "  added_by = EXCLUDED.added_by",
 						 SPI_OK_INSERT, 8,
 						 (Oid[]) {TEXTOID, TEXTOID, TEXTOID, TEXTOID, BYTEAOID, BOOLOID,
 							 TEXTARRAYOID, TEXTOID},
