@@ -142,8 +142,9 @@ is(sql("SELECT count(*) FROM chain_log WHERE work_mem = '77kB' OR leaked_temp
 is(sql("SELECT string_agg(r.pid::text, ',' ORDER BY r.run_id) = string_agg(l.pid::text, ',' ORDER BY r.run_id)
           FROM steward.job_run r JOIN steward.job j USING (job_id) JOIN chain_log l ON l.job = j.job_name"), 't',
 	'job_run.pid names the process that ran each run');
-is(sql("SELECT last_status || ' ' || consecutive_failures FROM steward.jobs WHERE name = 'chain5'"), 'failed 1',
-	'the scheduler accounts for runs that a runner took over');
+# (the scheduler accounts for a finished run at its next pass: wait for it)
+wait_for($node, "SELECT last_status || ' ' || consecutive_failures FROM steward.jobs WHERE name = 'chain5'",
+	'failed 1', 'the scheduler accounts for runs that a runner took over');
 sql("SELECT steward.unschedule(job_name) FROM steward.job WHERE job_name LIKE 'chain_'");
 
 # Capacity goes round: while one database keeps its runner busy with queued
