@@ -220,6 +220,24 @@ api_drill(int64 backup_id)
 	return result;
 }
 
+/*
+ * SIGTERM (the waiting caller was cancelled or terminated, or the server
+ * shuts down) stops the work as a query cancel does: the error paths then
+ * stop the children, remove what the work left (a .partial folder, a
+ * half-restored database, the restore's files) and record the outcome in
+ * the catalog before the worker exits.  A FATAL exit would skip them.
+ */
+static void
+api_worker_sigterm(SIGNAL_ARGS)
+{
+	int			save_errno = errno;
+
+	QueryCancelPending = true;
+	InterruptPending = true;
+	SetLatch(MyLatch);
+	errno = save_errno;
+}
+
 void
 steward_backup_worker_main(Datum main_arg)
 {
@@ -228,7 +246,7 @@ steward_backup_worker_main(Datum main_arg)
 	char	   *volatile result = "";
 
 	memcpy(&a, MyBgworkerEntry->bgw_extra, sizeof(BackupWorkerArgs));
-	pqsignal(SIGTERM, die);
+	pqsignal(SIGTERM, api_worker_sigterm);
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	BackgroundWorkerUnblockSignals();
 

@@ -12,11 +12,16 @@
 #include "postgres.h"
 
 #include "fmgr.h"
+#include "nodes/nodes.h"
+#include "tcop/cmdtag.h"
 
 extern void steward_backup_init(void);
 
 /* The launcher, once at start: remove unfinished folders of a crash. */
 extern void steward_backup_startup_cleanup(void);
+
+/* The ProcessUtility hook, after each statement: row counts of a dump. */
+extern void backup_note_copy(Node *parsetree, QueryCompletion *qc);
 
 PGDLLEXPORT void steward_backup_worker_main(Datum main_arg);
 

@@ -11,6 +11,7 @@
 #include "postgres.h"
 
 #include "lib/stringinfo.h"
+#include "nodes/pg_list.h"
 
 /* Kinds of backups, also the lock kinds of their shared-memory slots. */
 #define BACKUP_LOGICAL		1
@@ -23,6 +24,8 @@
 #define BACKUP_PARTIAL_SUFFIX ".partial"
 #define BACKUP_WAL_DIR		"wal"		/* reserved for WAL archiving */
 #define BACKUP_DRILL_PREFIX "drill-"	/* a drill's scratch space */
+/* restore_logical()'s log and table of contents: drill-<id>-restore-<pid>.log* */
+#define BACKUP_RESTORE_INFIX "-restore-"
 #define BACKUP_FORMAT_VERSION 1
 
 /* What the worker is asked to do (api.c). */
@@ -109,6 +112,7 @@ extern void backup_plain_data(int64 backup_id, const char *meta, const char *dst
 							  StringInfo checks, bool *ok);
 
 /* catalog.c */
+extern List *backup_catalog_mark_interrupted(void);
 extern void backup_catalog_insert(int64 backup_id, int kind, const char *label,
 								  int64 job_id);
 extern bool backup_catalog_has(int64 backup_id);

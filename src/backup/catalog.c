@@ -30,6 +30,43 @@
 #include "core/shmem.h"
 #include "core/spi_util.h"
 
+/*
+ * Rows still 'running' whose backup no live process writes (a crash, an
+ * immediate shutdown, or a worker that could not record its end) become
+ * 'failed', so that the table says what the view shows.  Returns their
+ * ids, or NIL.
+ */
+List *
+backup_catalog_mark_interrupted(void)
+{
+	StewardResult *res;
+	List	   *ids = NIL;
+	uint64		i;
+
+	res = steward_catalog_exec("SELECT backup_id FROM steward.backup"
+							   " WHERE status = 'running' ORDER BY backup_id",
+							   SPI_OK_SELECT, 0, NULL, NULL, NULL);
+	for (i = 0; i < res->processed; i++)
+	{
+		bool		isnull;
+		int64		id = DatumGetInt64(steward_result_datum(res, i, 1, &isnull));
+		int64	   *p;
+
+		if (steward_backup_active(id))
+			continue;
+		(void) steward_catalog_exec("UPDATE steward.backup SET status = 'failed',"
+									"  finished_at = COALESCE(finished_at, pg_catalog.clock_timestamp()),"
+									"  message = 'interrupted: no process was writing this backup any more'"
+									" WHERE backup_id = $1 AND status = 'running'",
+									SPI_OK_UPDATE, 1, (Oid[]) {INT8OID},
+									(Datum[]) {Int64GetDatum(id)}, NULL);
+		p = palloc(sizeof(int64));
+		*p = id;
+		ids = lappend(ids, p);
+	}
+	return ids;
+}
+
 void
 backup_catalog_insert(int64 backup_id, int kind, const char *label, int64 job_id)
 {
@@ -42,6 +79,8 @@ backup_catalog_insert(int64 backup_id, int kind, const char *label, int64 job_id
 	nulls[2] = label ? ' ' : 'n';
 	values[3] = Int64GetDatum(job_id);
 	nulls[3] = job_id ? ' ' : 'n';
+	/* earlier runs of this database that were interrupted */
+	list_free_deep(backup_catalog_mark_interrupted());
 	(void) steward_catalog_exec("INSERT INTO steward.backup"
 								" (backup_id, kind, database, label, status, started_at,"
 								"  job_id, server_version)"
@@ -308,6 +347,7 @@ steward_backup_rescan(PG_FUNCTION_ARGS)
 	struct dirent *de;
 	StewardResult *res;
 	uint64		i;
+	ListCell   *lc;
 
 	backup_require_privilege();
 	steward_init_srf(fcinfo);
@@ -370,28 +410,17 @@ steward_backup_rescan(PG_FUNCTION_ARGS)
 	FreeDir(d);
 
 	/* what the catalog has and the directory does not */
-	res = steward_catalog_exec("SELECT backup_id, status FROM steward.backup"
-							   " WHERE status IN ('succeeded', 'running') ORDER BY backup_id",
+	foreach(lc, backup_catalog_mark_interrupted())
+		rescan_put(rsinfo, *(int64 *) lfirst(lc), "interrupted");
+	res = steward_catalog_exec("SELECT backup_id FROM steward.backup"
+							   " WHERE status = 'succeeded' ORDER BY backup_id",
 							   SPI_OK_SELECT, 0, NULL, NULL, NULL);
 	for (i = 0; i < res->processed; i++)
 	{
 		bool		isnull;
 		int64		id = DatumGetInt64(steward_result_datum(res, i, 1, &isnull));
-		char	   *status = steward_result_text(res, i, 2);
 
-		if (strcmp(status, "running") == 0)
-		{
-			if (steward_backup_active(id))
-				continue;
-			(void) steward_catalog_exec("UPDATE steward.backup SET status = 'failed',"
-										"  finished_at = COALESCE(finished_at, pg_catalog.clock_timestamp()),"
-										"  message = 'interrupted: no process was writing this backup any more'"
-										" WHERE backup_id = $1 AND status = 'running'",
-										SPI_OK_UPDATE, 1, (Oid[]) {INT8OID},
-										(Datum[]) {Int64GetDatum(id)}, NULL);
-			rescan_put(rsinfo, id, "interrupted");
-		}
-		else if (!backup_folder_exists(id))
+		if (!backup_folder_exists(id))
 			rescan_put(rsinfo, id, "missing");
 	}
 	return (Datum) 0;

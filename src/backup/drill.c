@@ -440,8 +440,9 @@ backup_restore_logical(int64 backup_id, const char *new_database, Oid owner)
 				 errmsg("database \"%s\" already exists", new_database),
 				 errdetail("A restore never touches an existing database."),
 				 errhint("Choose a new name.")));
-	log = psprintf("%s/%s" INT64_FORMAT "-restore.log", steward_backup_directory,
-				   BACKUP_DRILL_PREFIX, backup_id);
+	/* its own name: restores of one backup into two databases may overlap */
+	log = psprintf("%s/%s" INT64_FORMAT BACKUP_RESTORE_INFIX "%d.log", steward_backup_directory,
+				   BACKUP_DRILL_PREFIX, backup_id, MyProcPid);
 	/* issue 14: an encrypted dump is decrypted into a private folder first */
 	scratch = psprintf("%s/%s" INT64_FORMAT, steward_backup_directory,
 					   BACKUP_DRILL_PREFIX, backup_id);

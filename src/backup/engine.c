@@ -15,10 +15,13 @@
  */
 #include "postgres.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "access/xact.h"
 #include "access/xlog.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "commands/dbcommands.h"
 #include "executor/spi.h"
@@ -27,6 +30,8 @@
 #include "postmaster/postmaster.h"
 #include "storage/fd.h"
 #include "storage/ipc.h"
+#include "tcop/cmdtag.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
@@ -35,6 +40,7 @@
 #include "utils/timestamp.h"
 
 #include "archive/archive.h"
+#include "backup/backup.h"
 #include "backup/backup_int.h"
 #include "core/compat.h"
 #include "core/guc.h"
@@ -42,6 +48,9 @@
 #include "core/shmem.h"
 #include "core/spi_util.h"
 #include "core/xact.h"
+
+/* The application_name of the client programs' sessions (backup_conninfo). */
+#define ENGINE_APPLICATION_NAME "pg_steward backup"
 
 /* What a run learns about the server before it starts the programs. */
 typedef struct BackupEnv
@@ -82,7 +91,7 @@ backup_conninfo(const char *host, int port, const char *user, const char *dbname
 	engine_conn_add(&s, "user", user);
 	if (dbname != NULL)
 		engine_conn_add(&s, "dbname", dbname);
-	engine_conn_add(&s, "application_name", "pg_steward backup");
+	engine_conn_add(&s, "application_name", ENGINE_APPLICATION_NAME);
 	return s.data;
 }
 
@@ -141,16 +150,73 @@ engine_find_value(const char *text, const char *key)
 	return pnstrdup(p, q - p);
 }
 
-/* A table to count (engine_count_one). */
+/*
+ * Row counts of a logical backup.  pg_dump's own sessions report them: the
+ * ProcessUtility hook calls backup_note_copy() after every statement, and
+ * after a "COPY table TO stdout" of a session of the logical backup in
+ * progress in its database it appends "<relid> <rows>" to the backup's
+ * log/copy_rows.  Those are the rows the dump holds, read in its snapshot,
+ * at no cost.  Tables without exactly one such line are counted by the
+ * worker in the same snapshot after pg_dump is done.
+ */
+#define ENGINE_COPY_ROWS_FILE	"copy_rows"
+
+/* A table of the dump and its row count. */
 typedef struct EngineCount
 {
 	Oid			relid;
 	const char *name;
 	int64		rows;
+	int			reported;		/* lines of copy_rows for it */
 } EngineCount;
 
 /* How long one try to count a table waits for its lock. */
 #define ENGINE_COUNT_LOCK_MS	200
+
+/* In pg_dump's sessions: report the rows of a COPY ... TO of a table. */
+void
+backup_note_copy(Node *parsetree, QueryCompletion *qc)
+{
+	CopyStmt   *stmt = (CopyStmt *) parsetree;
+	int64		backup_id;
+	Oid			relid;
+	char	   *path;
+	char		line[64];
+	int			fd;
+
+	if (!IsA(parsetree, CopyStmt) || qc == NULL || qc->commandTag != CMDTAG_COPY ||
+		stmt->is_from || stmt->relation == NULL || stmt->query != NULL)
+		return;
+	if (application_name == NULL ||
+		strcmp(application_name, ENGINE_APPLICATION_NAME) != 0)
+		return;
+	backup_id = steward_backup_running(BACKUP_LOGICAL, MyDatabaseId);
+	if (backup_id == 0 || steward_backup_directory == NULL ||
+		steward_backup_directory[0] == '\0')
+		return;
+	/* only the backup role's sessions: no one else can add a count */
+	if (get_role_oid(backup_role_name(), true) != GetSessionUserId())
+		return;
+	relid = RangeVarGetRelid(stmt->relation, NoLock, true);
+	if (!OidIsValid(relid))
+		return;
+	snprintf(line, sizeof(line), "%u " UINT64_FORMAT "\n", relid, qc->nprocessed);
+	path = psprintf("%s/" INT64_FORMAT BACKUP_PARTIAL_SUFFIX "/log/" ENGINE_COPY_ROWS_FILE,
+					steward_backup_directory, backup_id);
+
+	/*
+	 * The worker created the file; one short append is written whole.  A
+	 * failure here only makes the worker count the table itself.
+	 */
+	fd = open(path, O_WRONLY | O_APPEND | PG_BINARY, 0);
+	if (fd >= 0)
+	{
+		if (write(fd, line, strlen(line)) != (ssize_t) strlen(line))
+			elog(DEBUG1, "could not append to \"%s\": %m", path);
+		close(fd);
+	}
+	pfree(path);
+}
 
 /* Count one table's rows as its owner, waiting at most ENGINE_COUNT_LOCK_MS. */
 static void
@@ -161,7 +227,7 @@ engine_count_one(void *arg)
 	bool		isnull;
 	int			level = steward_push_lock_timeout(ENGINE_COUNT_LOCK_MS);
 
-	/* no parallel workers: pg_dump -j needs the cores more */
+	/* no parallel workers: a backup should not take every core */
 	(void) set_config_option("max_parallel_workers_per_gather", "0", PGC_USERSET,
 							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
 	(void) steward_owner_enter(c->relid, &acc);
@@ -172,21 +238,12 @@ engine_count_one(void *arg)
 	AtEOXact_GUC(true, level);
 }
 
-/*
- * Row counts of every table pg_dump dumps, in the current (dump) snapshot,
- * each counted as the table's owner, while pg_dump runs.  A table locked
- * by someone else is retried every ENGINE_COUNT_LOCK_MS, checking pg_dump
- * in between: counting must not keep the backup from noticing that
- * pg_dump failed.  Returns false, with the counts incomplete, when it did.
- */
-static bool
-engine_count_rows(StringInfo meta, BackupChild *dump)
+/* The tables pg_dump dumps and the worker counts, by name. */
+static EngineCount *
+engine_list_tables(int *ntables)
 {
-	uint64		i,
-				n;
-	Oid		   *relids;
-	char	  **names;
-	bool		complete = true;
+	EngineCount *t;
+	uint64		i;
 
 	steward_spi_exec("SELECT c.oid, pg_catalog.format('%I.%I', n.nspname, c.relname)"
 					 "  FROM pg_catalog.pg_class c"
@@ -199,46 +256,112 @@ engine_count_rows(StringInfo meta, BackupChild *dump)
 					 "                      AND d.objid = c.oid AND d.deptype = 'e')"
 					 " ORDER BY 2",
 					 SPI_OK_SELECT, 0, NULL, NULL, NULL);
-	n = SPI_processed;
-	relids = palloc(sizeof(Oid) * Max(n, 1));
-	names = palloc(sizeof(char *) * Max(n, 1));
-	for (i = 0; i < n; i++)
+	*ntables = (int) SPI_processed;
+	t = palloc0(sizeof(EngineCount) * Max(SPI_processed, 1));
+	for (i = 0; i < SPI_processed; i++)
 	{
 		bool		isnull;
 
-		relids[i] = DatumGetObjectId(steward_spi_getdatum(i, 1, &isnull));
-		names[i] = steward_spi_gettext(i, 2);
+		t[i].relid = DatumGetObjectId(steward_spi_getdatum(i, 1, &isnull));
+		t[i].name = steward_spi_gettext(i, 2);
 	}
+	return t;
+}
 
-	steward_json_add_object(meta, "tables");
-	for (i = 0; i < n && complete; i++)
+static int
+engine_count_cmp(const void *a, const void *b)
+{
+	Oid			x = (*(EngineCount *const *) a)->relid;
+	Oid			y = (*(EngineCount *const *) b)->relid;
+
+	return x < y ? -1 : x > y ? 1 : 0;
+}
+
+/* Take the counts pg_dump's sessions reported into 'tables'. */
+static void
+engine_read_copy_rows(const char *path, EngineCount *tables, int ntables)
+{
+	char	   *text = backup_read_file(path, true);
+	EngineCount **byrel;
+	char	   *line;
+	int			i;
+
+	if (text == NULL || ntables == 0)
+		return;
+	byrel = palloc(sizeof(EngineCount *) * ntables);
+	for (i = 0; i < ntables; i++)
+		byrel[i] = &tables[i];
+	qsort(byrel, ntables, sizeof(EngineCount *), engine_count_cmp);
+	for (line = text; *line != '\0';)
 	{
-		EngineCount c = {relids[i], names[i], 0};
+		char	   *nl = strchr(line, '\n');
+		char	   *end;
+		EngineCount key;
+		EngineCount *keyp = &key;
+		EngineCount **found;
+		unsigned long relid;
+		int64		rows;
 
+		if (nl == NULL)
+			break;				/* an unfinished line: not trusted */
+		*nl = '\0';
+		errno = 0;
+		relid = strtoul(line, &end, 10);
+		if (errno == 0 && *end == ' ')
+		{
+			rows = strtoi64(end + 1, &end, 10);
+			key.relid = (Oid) relid;
+			found = bsearch(&keyp, byrel, ntables, sizeof(EngineCount *), engine_count_cmp);
+			if (errno == 0 && *end == '\0' && rows >= 0 && found != NULL)
+			{
+				(*found)->rows = rows;
+				(*found)->reported++;
+			}
+		}
+		line = nl + 1;
+	}
+	pfree(byrel);
+	pfree(text);
+}
+
+/*
+ * Every table's row count into the metadata, in the current (dump)
+ * snapshot, after pg_dump: as its sessions reported them, else counted
+ * here, as the table's owner (a table locked by someone else is retried
+ * every ENGINE_COUNT_LOCK_MS).
+ */
+static void
+engine_count_rows(StringInfo meta, EngineCount *tables, int ntables)
+{
+	int			i;
+	int			counted = 0;
+
+	for (i = 0; i < ntables; i++)
+	{
+		EngineCount *c = &tables[i];
+
+		if (c->reported == 1)
+			continue;
 		for (;;)
 		{
 			ErrorData  *edata;
-			int			signo;
 
 			CHECK_FOR_INTERRUPTS();
-			edata = steward_in_subxact(engine_count_one, &c);
+			edata = steward_in_subxact(engine_count_one, c);
 			if (edata == NULL)
-			{
-				steward_json_add_int64(meta, names[i], c.rows);
 				break;
-			}
 			if (edata->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE)
 				ReThrowError(edata);
 			FreeErrorData(edata);
-			if (backup_child_exited(dump) && backup_child_exit_code(dump, &signo) != 0)
-			{
-				complete = false;
-				break;
-			}
 		}
+		counted++;
 	}
+	steward_json_add_object(meta, "tables");
+	for (i = 0; i < ntables; i++)
+		steward_json_add_int64(meta, tables[i].name, tables[i].rows);
 	steward_json_end(meta);
-	return complete;
+	/* how many were counted apart from pg_dump (normally none) */
+	steward_json_add_int64(meta, "tables_counted_apart", counted);
 }
 
 /* pg_current_wal_lsn() and the current timeline, into the metadata. */
@@ -258,8 +381,11 @@ engine_logical(BackupEnv *env, const char *partial, StringInfo meta)
 	char	   *globals = psprintf("%s/globals.sql", partial);
 	char	   *all_conn = backup_conninfo(env->socket_dir, PostPortNumber, env->role,
 										   "postgres");
+	char	   *copy_rows = psprintf("%s/log/" ENGINE_COPY_ROWS_FILE, partial);
 	char	   *snapshot;
 	BackupChild c;
+	EngineCount *tables;
+	int			ntables;
 	int			code,
 				signo;
 
@@ -270,9 +396,11 @@ engine_logical(BackupEnv *env, const char *partial, StringInfo meta)
 	fsync_fname(globals, false);
 
 	/*
-	 * pg_dump reads the exported snapshot of this transaction, in which the
-	 * rows are counted meanwhile; it stays open until pg_dump is done.
+	 * pg_dump reads the exported snapshot of this transaction, which stays
+	 * open until the rows are counted; its sessions report the rows they
+	 * dump into copy_rows (backup_note_copy()).
 	 */
+	backup_write_file(copy_rows, "", 0);
 	StartTransactionCommand();
 	XactIsoLevel = XACT_REPEATABLE_READ;
 	SPI_connect();
@@ -288,7 +416,7 @@ engine_logical(BackupEnv *env, const char *partial, StringInfo meta)
 			"--snapshot", snapshot, "-f", psprintf("%s/dump", partial),
 			"-d", env->conninfo, NULL},
 					   NULL, log);
-	(void) engine_count_rows(meta, &c);
+	tables = engine_list_tables(&ntables);
 	(void) backup_child_wait(&c, -1);
 	code = backup_child_exit_code(&c, &signo);
 	if (code != 0)
@@ -297,6 +425,9 @@ engine_logical(BackupEnv *env, const char *partial, StringInfo meta)
 				 signo ? errmsg("pg_dump was terminated by signal %d", signo)
 				 : errmsg("pg_dump failed with exit code %d", code),
 				 errdetail("%s", backup_log_tail(log))));
+	engine_read_copy_rows(copy_rows, tables, ntables);
+	pgstat_report_activity(STATE_RUNNING, "pg_steward backup: row counts");
+	engine_count_rows(meta, tables, ntables);
 	engine_add_lsn(meta, "stop_lsn");
 	PopActiveSnapshot();
 	SPI_finish();

@@ -435,8 +435,9 @@ layout_all_digits(const char *s, size_t len)
 }
 
 /*
- * Remove <id>.partial and drill-<id> folders that no live operation owns:
- * left by a crash or an immediate shutdown.  'report': log each one.
+ * Remove <id>.partial and drill-<id> folders, and restore_logical()'s
+ * drill-<id>-restore-<pid>.log* files, that no live operation owns: left
+ * by a crash or an immediate shutdown.  'report': log each one.
  */
 void
 backup_remove_leftovers(const char *dir, bool report)
@@ -463,8 +464,10 @@ backup_remove_leftovers(const char *dir, bool report)
 		}
 		else if (len > plen && strncmp(name, BACKUP_DRILL_PREFIX, plen) == 0)
 		{
+			const char *infix = strstr(name + plen, BACKUP_RESTORE_INFIX);
+
 			digits = name + plen;
-			ndigits = len - plen;
+			ndigits = infix ? (size_t) (infix - digits) : len - plen;
 		}
 		if (digits == NULL || !layout_all_digits(digits, ndigits) || ndigits > 18)
 			continue;
@@ -472,18 +475,21 @@ backup_remove_leftovers(const char *dir, bool report)
 			continue;
 		{
 			char	   *path = psprintf("%s/%s", dir, name);
+			struct stat st;
+			bool		folder;
+			bool		removed;
 
-			if (rmtree(path, true))
-			{
-				if (report)
-					ereport(LOG,
-							(errmsg("pg_steward removed the unfinished backup folder \"%s\"",
-									path),
-							 errdetail("A backup or restore drill was interrupted (a crash or an immediate shutdown).")));
-			}
-			else
+			folder = !(lstat(path, &st) == 0 && !S_ISDIR(st.st_mode));
+			removed = folder ? rmtree(path, true) : unlink(path) == 0;
+			if (removed && report)
+				ereport(LOG,
+						(errmsg(folder ? "pg_steward removed the unfinished backup folder \"%s\""
+								: "pg_steward removed the file \"%s\" of an unfinished restore",
+								path),
+						 errdetail("A backup, restore drill or restore was interrupted (a crash or an immediate shutdown).")));
+			else if (!removed)
 				ereport(WARNING,
-						(errmsg("could not remove the unfinished backup folder \"%s\"", path)));
+						(errmsg("could not remove \"%s\" of an unfinished backup operation", path)));
 			pfree(path);
 		}
 	}

@@ -224,9 +224,47 @@ copy_file(const char *from, const char *to, mode_t mode)
 			restore_fail("could not write file \"%s\": %m", to);
 	if (n < 0)
 		restore_fail("could not read file \"%s\": %m", from);
-	if (fsync(out) != 0 || close(out) != 0)
+#ifdef HAVE_SYNC_FILE_RANGE
+	/* start writing it back now; sync_tree() waits for it at the end */
+	(void) sync_file_range(out, 0, 0, SYNC_FILE_RANGE_WRITE);
+#endif
+	if (close(out) != 0)
 		restore_fail("could not write file \"%s\": %m", to);
 	close(in);
+}
+
+/*
+ * fsync every file and folder under 'path' (the folders after their
+ * entries).  Once, after the whole copy: a file's fsync right after its
+ * copy would wait for the disk file by file instead of letting the
+ * write-back run while the next files are copied.
+ */
+static void
+sync_tree(const char *path)
+{
+	DIR		   *d = opendir(path);
+	struct dirent *de;
+
+	if (d == NULL)
+		restore_fail("could not open directory \"%s\": %m", path);
+	while ((de = readdir(d)) != NULL)
+	{
+		char	   *sub;
+		struct stat st;
+
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		sub = psprintf("%s/%s", path, de->d_name);
+		if (lstat(sub, &st) != 0)
+			restore_fail("could not stat \"%s\": %m", sub);
+		if (S_ISDIR(st.st_mode))
+			sync_tree(sub);
+		else if (S_ISREG(st.st_mode))
+			restore_fsync_path(sub, false);
+		pfree(sub);
+	}
+	closedir(d);
+	restore_fsync_path(path, true);
 }
 
 static void
@@ -272,7 +310,6 @@ copy_tree(const char *from, const char *to)
 		pfree(dst);
 	}
 	closedir(d);
-	restore_fsync_path(to, true);
 }
 
 /* 'text' for the shell: single quotes, each ' as '\'' */
@@ -499,7 +536,7 @@ main(int argc, char **argv)
 	/* the original server may still archive into the same directory */
 	append_setting(&conf, "archive_mode", "off");
 	append_file(psprintf("%s/postgresql.auto.conf", pgdata), conf.data);
-	restore_fsync_path(pgdata, true);
+	sync_tree(pgdata);
 	cleanup_pgdata = NULL;
 
 	printf("%s: backup %s restored into \"%s\"\n", progname, backup, pgdata);

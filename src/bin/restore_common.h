@@ -31,7 +31,6 @@ typedef struct RestoreKeys
 
 extern void restore_fail(const char *fmt,...) pg_attribute_printf(1, 2) pg_attribute_noreturn();
 extern void restore_add_key(RestoreKeys *k, const char *path);
-extern void restore_write_file(const char *path, const char *data, size_t len);
 extern void restore_fsync_path(const char *path, bool isdir);
 
 #endif							/* STEWARD_RESTORE_COMMON_H */

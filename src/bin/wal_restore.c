@@ -16,12 +16,88 @@
  */
 #include "postgres_fe.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
+#include <zstd.h>
 
 #include "common/logging.h"
 #include "getopt_long.h"
 
 #include "restore_common.h"
+
+/* decompressed output is written in pieces of this size */
+#define WAL_RESTORE_CHUNK	(1024 * 1024)
+
+/*
+ * Decompress the zstd frame 'frame' (of the archived file 'src') into
+ * 'dest' through a temporary file, renamed into place when the whole frame
+ * has been written.  Streaming keeps the memory touched small (one chunk,
+ * not the whole segment).
+ *
+ * No fsync: the server reads the file at once, and when it keeps a
+ * restored WAL file it makes it durable itself (it renames it into
+ * pg_wal with durable_rename()); after a crash it asks for the file again.
+ */
+static void
+wal_restore_write(const char *src, const char *dest, const char *frame, size_t frame_len)
+{
+	static char chunk[WAL_RESTORE_CHUNK];
+	char	   *temp = psprintf("%s.steward-tmp", dest);
+	unsigned long long size = ZSTD_getFrameContentSize(frame, frame_len);
+	unsigned long long done = 0;
+	ZSTD_DCtx  *dctx;
+	ZSTD_inBuffer in = {frame, frame_len, 0};
+	size_t		rc = 1;
+	int			fd;
+
+	if (size == ZSTD_CONTENTSIZE_ERROR || size == ZSTD_CONTENTSIZE_UNKNOWN)
+		restore_fail("could not restore \"%s\": not a zstd-compressed pg_steward file, or damaged",
+					 src);
+	dctx = ZSTD_createDCtx();
+	if (dctx == NULL)
+		restore_fail("out of memory");
+	fd = open(temp, O_WRONLY | O_CREAT | O_TRUNC | PG_BINARY, S_IRUSR | S_IWUSR);
+	if (fd < 0)
+		restore_fail("could not create file \"%s\": %m", temp);
+	while (rc != 0)
+	{
+		ZSTD_outBuffer out = {chunk, sizeof(chunk), 0};
+
+		rc = ZSTD_decompressStream(dctx, &out, &in);
+		if (ZSTD_isError(rc) || (rc != 0 && in.pos == in.size && out.pos == 0))
+		{
+			(void) unlink(temp);
+			restore_fail("could not restore \"%s\": could not decompress: %s", src,
+						 ZSTD_isError(rc) ? ZSTD_getErrorName(rc) : "the frame is truncated");
+		}
+		if (out.pos > 0 && write(fd, chunk, out.pos) != (ssize_t) out.pos)
+		{
+			if (errno == 0)
+				errno = ENOSPC;
+			(void) unlink(temp);
+			restore_fail("could not write file \"%s\": %m", temp);
+		}
+		done += out.pos;
+	}
+	ZSTD_freeDCtx(dctx);
+	if (done != size || in.pos != in.size)
+	{
+		(void) unlink(temp);
+		restore_fail("could not restore \"%s\": could not decompress: wrong size", src);
+	}
+	if (close(fd) != 0)
+	{
+		(void) unlink(temp);
+		restore_fail("could not write file \"%s\": %m", temp);
+	}
+	if (rename(temp, dest) != 0)
+	{
+		(void) unlink(temp);
+		restore_fail("could not rename \"%s\" to \"%s\": %m", temp, dest);
+	}
+	pfree(temp);
+}
 
 static void
 usage(const char *progname)
@@ -55,8 +131,8 @@ main(int argc, char **argv)
 	char	   *path;
 	char	   *data;
 	size_t		len;
-	char	   *plain;
-	size_t		plain_len;
+	char	   *frame;
+	size_t		frame_len;
 	bool		missing;
 	char	   *err;
 	struct stat st;
@@ -107,9 +183,15 @@ main(int argc, char **argv)
 		fprintf(stderr, "%s: \"%s\" is not in the archive\n", progname, file);
 		exit(RESTORE_EXIT_NOT_FOUND);
 	}
-	err = walfile_unpack(data, len, keys.keys, keys.nkeys, &plain, &plain_len);
-	if (err)
-		restore_fail("could not restore \"%s\": %s", path, err);
-	restore_write_file(dest, plain, plain_len);
+	/* a sealed file is authenticated whole before anything is written */
+	frame = data;
+	frame_len = len;
+	if (walfile_is_sealed(data, len))
+	{
+		err = walfile_unseal(data, len, keys.keys, keys.nkeys, &frame, &frame_len);
+		if (err)
+			restore_fail("could not restore \"%s\": %s", path, err);
+	}
+	wal_restore_write(path, dest, frame, frame_len);
 	return RESTORE_EXIT_OK;
 }

@@ -43,6 +43,7 @@
 #include "core/compat.h"
 #include "core/pg_steward.h"
 #include "audit/audit.h"
+#include "backup/backup.h"
 #include "core/hooks.h"
 #include "scheduler/launcher.h"
 #include "core/shmem.h"
@@ -421,6 +422,10 @@ hooks_process_utility(PlannedStmt *pstmt, const char *queryString,
 		steward_unblock_database(exclusive_db);
 	else if (OidIsValid(exclusive_db))
 		steward_runner_forget_database(exclusive_db);
+
+	/* a logical backup's pg_dump reports the rows it dumped */
+	if (IsA(parsetree, CopyStmt))
+		backup_note_copy(parsetree, qc);
 
 	if (IsA(parsetree, ReassignOwnedStmt))
 		hooks_reassign_jobs((ReassignOwnedStmt *) parsetree);

@@ -631,6 +631,30 @@ steward_backup_release(int slotno)
 	LWLockRelease(steward_shared->lock);
 }
 
+/*
+ * The id of the backup of this lock kind in progress in database 'dboid'
+ * (one at most, see steward_backup_claim()), or 0.
+ */
+int64
+steward_backup_running(int lock_kind, Oid dboid)
+{
+	int			i;
+	int64		id = 0;
+
+	if (steward_shared == NULL)
+		return 0;
+	LWLockAcquire(steward_shared->lock, LW_SHARED);
+	for (i = 0; i < STEWARD_BACKUP_SLOTS; i++)
+	{
+		StewardBackupSlot *b = &steward_shared->backups[i];
+
+		if (b->in_use && !b->done && b->lock_kind == lock_kind && b->dboid == dboid)
+			id = b->backup_id;
+	}
+	LWLockRelease(steward_shared->lock);
+	return id;
+}
+
 /* Is backup 'backup_id' being written or read by a live operation? */
 bool
 steward_backup_active(int64 backup_id)

@@ -239,5 +239,6 @@ extern void steward_backup_finish(int slotno, bool failed, const char *result);
 extern bool steward_backup_outcome(int slotno, bool *failed, char *result);
 extern void steward_backup_release(int slotno);
 extern bool steward_backup_active(int64 backup_id);
+extern int64 steward_backup_running(int lock_kind, Oid dboid);
 
 #endif							/* STEWARD_SHMEM_H */

@@ -122,6 +122,8 @@ ok(-f "$bdir/$lid/backup.json" && -f "$bdir/$lid/dump/toc.dat" && -f "$bdir/$lid
 	'the folder holds backup.json, the dump and the globals');
 is(sql("SELECT (metadata -> 'tables' ->> 'public.child')::int FROM steward.backup WHERE backup_id = $lid"),
 	'3000', 'the metadata has the row counts of the dump');
+is(sql("SELECT metadata ->> 'tables_counted_apart' FROM steward.backup WHERE backup_id = $lid"),
+	'0', 'pg_dump\'s sessions reported every table\'s rows (none counted apart)');
 is(sql("SELECT bool_and(ok) FROM steward.backup_verify($lid)"), 't',
 	'the logical backup verifies (checksums, table of contents)');
 
@@ -268,6 +270,8 @@ wait_for($node, "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'pg_
 	'and the backup worker');
 wait_for($node, "SELECT status FROM steward.backups WHERE label = 'cancel me'", 'failed',
 	'the cancelled backup is failed');
+wait_for($node, "SELECT status || ': ' || message FROM steward.backup WHERE label = 'cancel me'",
+	'failed: backup was cancelled', 'and the table says so too, not running');
 eval { $caller->quit };
 
 # cancel of the worker
@@ -302,6 +306,8 @@ ok(!-e "$bdir/$sd.partial", 'and removes the .partial folder');
 $node->start;
 is(sql("SELECT status FROM steward.backups WHERE backup_id = $sd"), 'failed',
 	'the backup shows failed after the restart');
+is(sql("SELECT status || ': ' || message FROM steward.backup WHERE backup_id = $sd"),
+	'failed: backup was cancelled', 'the worker recorded it in the table before it exited');
 
 $locker = $node->background_psql('postgres');
 $locker->query_safe('BEGIN; LOCK TABLE app.locked');
@@ -311,11 +317,23 @@ wait_for($node, "SELECT count(*) > 0 FROM pg_stat_activity WHERE application_nam
 $node->stop('immediate');
 wait_no_children('an immediate shutdown leaves no child either');
 ok(-e "$bdir/$im.partial", 'but leaves the .partial folder');
+# what an interrupted restore_logical() leaves: its log and table of contents
+for my $f ("drill-$lid-restore-4242.log", "drill-$lid-restore-4242.log.list")
+{
+	open(my $fh, '>', "$bdir/$f") or die "$f: $!";
+	close($fh);
+}
 my $log_offset = -s $node->logfile;
 $node->start;
 wait_for_logged($node, qr/removed the unfinished backup folder "[^"]*$im\.partial"/, $log_offset,
 	'the next start removes the .partial folder and reports it');
 ok(!-e "$bdir/$im.partial", 'it is gone');
+wait_for_logged($node, qr/removed the file "[^"]*drill-$lid-restore-4242\.log\.list" of an unfinished restore/,
+	$log_offset, 'and the files of an interrupted restore');
+ok(!-e "$bdir/drill-$lid-restore-4242.log" && !-e "$bdir/drill-$lid-restore-4242.log.list",
+	'they are gone');
+is(sql("SELECT status FROM steward.backup WHERE backup_id = $im"), 'running',
+	'the table still has the interrupted backup as running');
 is(sql("SELECT status || ': ' || message FROM steward.backups WHERE backup_id = $im"),
 	'failed: interrupted: no process is writing this backup any more',
 	'the backup shows failed (interrupted)');
@@ -328,6 +346,9 @@ wait_for($node, "SELECT last_status FROM steward.jobs WHERE name = 'backup_logic
 is(sql("SELECT count(*) FROM steward.backups WHERE job_id IS NOT NULL AND status = 'succeeded' AND verify_status = 'ok'"),
 	'1', 'its backup succeeded and was verified')
   or diag(sql("SELECT * FROM steward.backups"), sql("SELECT * FROM steward.job_run ORDER BY run_id DESC LIMIT 2"));
+is(sql("SELECT status || ': ' || message FROM steward.backup WHERE backup_id = $im"),
+	'failed: interrupted: no process was writing this backup any more',
+	'the next backup marks the interrupted one failed in the table');
 
 # four good logical backups now: $lid, two more, the scheduled one
 my @more = map { sql("SELECT steward.backup_now('logical', 'more $_')") } 1 .. 2;
@@ -355,6 +376,29 @@ is(sql("SELECT string_agg(backup_id::text, ',' ORDER BY backup_id) FROM steward.
 	"$n[0]", 'with everything old, only the newest good one is kept');
 is(sql("SELECT count(*) FROM steward.backups WHERE kind = 'logical' AND status = 'succeeded'"), '1',
 	'one good logical backup remains');
+
+# --- row counts: pg_dump's own COPY reports; a second report is not trusted ---
+sql('GRANT SELECT ON child TO ordinary');
+$locker = $node->background_psql('postgres');
+$locker->query_safe('BEGIN; LOCK TABLE app.locked');
+my $rc = sql("SELECT steward.backup_now('logical', 'counts', wait => false)");
+wait_for($node, "SELECT count(*) > 0 FROM pg_stat_activity WHERE application_name = 'pg_steward backup' AND wait_event_type = 'Lock'",
+	't', 'a backup waits for the locked table before it dumps anything');
+{
+	# sessions that look like pg_dump's: the backup role's is taken as a
+	# second report of parent; an ordinary role's report of child is ignored
+	local $ENV{PGAPPNAME} = 'pg_steward backup';
+	sql('COPY public.parent TO stdout');
+	safe_psql_as($node, 'ordinary', 'COPY public.child TO stdout');
+}
+$locker->query_safe('COMMIT');
+$locker->quit;
+wait_for($node, "SELECT status FROM steward.backups WHERE backup_id = $rc", 'succeeded',
+	'the backup finishes');
+is(sql("SELECT metadata ->> 'tables_counted_apart' FROM steward.backup WHERE backup_id = $rc"),
+	'1', 'a table reported twice is counted apart, an ordinary role\'s report is ignored');
+is(sql("SELECT (metadata -> 'tables' ->> 'public.parent') || ' ' || (metadata -> 'tables' ->> 'public.child') || ' ' || (metadata -> 'tables' ->> 'app.locked') FROM steward.backup WHERE backup_id = $rc"),
+	'300 3000 2', 'the counts are the tables\' rows');
 
 $node->stop;
 done_testing();
