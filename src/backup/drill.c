@@ -462,10 +462,13 @@ backup_restore_logical(int64 backup_id, const char *new_database, Oid owner)
 		edata = CopyErrorData();
 		FlushErrorState();
 		AbortOutOfAnyTransaction();
+		/* a cancel now (SIGTERM after a failure) waits for the cleanup */
+		HOLD_CANCEL_INTERRUPTS();
 		backup_child_stop_all();
 		MemoryContextSwitchTo(mcxt);
 		drill_drop_database(new_database);
 		unlink(log);
+		RESUME_CANCEL_INTERRUPTS();
 		ReThrowError(edata);
 	}
 	PG_END_TRY();

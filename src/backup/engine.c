@@ -595,6 +595,12 @@ backup_run(BackupRequest *req)
 		edata = CopyErrorData();
 		FlushErrorState();
 		AbortOutOfAnyTransaction();
+
+		/*
+		 * A cancel that comes now (a backup worker's SIGTERM, when a child
+		 * failed first) waits until the failure is recorded.
+		 */
+		HOLD_CANCEL_INTERRUPTS();
 		engine_cleanup(0, (Datum) 0);
 		if (have_row)
 		{
@@ -604,6 +610,7 @@ backup_run(BackupRequest *req)
 								  "backup was cancelled" : edata->message);
 			steward_xact_commit();
 		}
+		RESUME_CANCEL_INTERRUPTS();
 		MemoryContextSwitchTo(mcxt);
 		ReThrowError(edata);
 	}

@@ -481,12 +481,14 @@ backup_remove_leftovers(const char *dir, bool report)
 
 			folder = !(lstat(path, &st) == 0 && !S_ISDIR(st.st_mode));
 			removed = folder ? rmtree(path, true) : unlink(path) == 0;
-			if (removed && report)
+			if (removed && report && folder)
 				ereport(LOG,
-						(errmsg(folder ? "pg_steward removed the unfinished backup folder \"%s\""
-								: "pg_steward removed the file \"%s\" of an unfinished restore",
-								path),
-						 errdetail("A backup, restore drill or restore was interrupted (a crash or an immediate shutdown).")));
+						(errmsg("pg_steward removed the unfinished backup folder \"%s\"", path),
+						 errdetail("A backup or restore drill was interrupted (a crash or an immediate shutdown).")));
+			else if (removed && report)
+				ereport(LOG,
+						(errmsg("pg_steward removed the file \"%s\" of an unfinished restore", path),
+						 errdetail("A restore_logical() was interrupted (a crash or an immediate shutdown).")));
 			else if (!removed)
 				ereport(WARNING,
 						(errmsg("could not remove \"%s\" of an unfinished backup operation", path)));
