@@ -24,11 +24,20 @@
  * The first archived file writes wal/system_identifier; a server with a
  * different system identifier refuses to archive into the directory.
  *
+ * Each file is read whole into memory and compressed from there.  The
+ * buffers (the file, zstd's output and context: some 35 MB for 16 MB
+ * segments) stay in the archiver's heap from one file to the next: with
+ * glibc's default, blocks that large are mapped and unmapped each time, and
+ * faulting in fresh pages cost about a third of the archiver's CPU.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
 #include <fcntl.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <signal.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -371,9 +380,16 @@ wal_archive_file(STEWARD_ARCHIVE_ARGS const char *file, const char *path)
 	MemoryContext oldcontext;
 
 	if (wal_archive_context == NULL)
+	{
 		wal_archive_context = AllocSetContextCreate(TopMemoryContext,
 													"pg_steward archive",
 													ALLOCSET_DEFAULT_SIZES);
+#if defined(__GLIBC__) && defined(M_MMAP_THRESHOLD) && defined(M_TRIM_THRESHOLD)
+		/* in the archiver only: keep large freed blocks for the next file */
+		(void) mallopt(M_MMAP_THRESHOLD, 64 * 1024 * 1024);
+		(void) mallopt(M_TRIM_THRESHOLD, 128 * 1024 * 1024);
+#endif
+	}
 	oldcontext = MemoryContextSwitchTo(wal_archive_context);
 
 	/* the archiver's own level: an ERROR here must become a failed attempt */

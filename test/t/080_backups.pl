@@ -408,7 +408,7 @@ is(sql("SELECT (metadata -> 'tables' ->> 'public.parent') || ' ' || (metadata ->
 SKIP:
 {
 	my $small = $ENV{STEWARD_TEST_SMALL_FS};
-	skip 'STEWARD_TEST_SMALL_FS does not name a folder on an 8 MB file system', 5
+	skip 'STEWARD_TEST_SMALL_FS does not name a folder on an 8 MB file system', 7
 	  unless $small && -d $small && -w $small;
 	# 12 MB that do not compress: the dump does not fit, but the up-front
 	# estimate (a quarter of the database) does
