@@ -17,6 +17,7 @@
 # before each run.
 #
 #   PG_CONFIG=... ROUNDS=3 SEGMENTS=32 SCALE=20 PORT=57290 bash bench/backups/wal.sh [results.md]
+#   PARTS=archive ...  (only 1; PARTS=encryption: only 2)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . tools/common.sh
@@ -25,6 +26,7 @@ ROUNDS=${ROUNDS:-3}
 SEGMENTS=${SEGMENTS:-32}
 SCALE=${SCALE:-20}
 PORT=${PORT:-57290}
+PARTS=${PARTS:-archive,encryption}
 OUT=${1:-bench/backups/wal-results-$(date -u +%F).md}
 W=$(make_workdir)
 trap 'cluster_stop "$W/pg" 2>/dev/null; rm -rf "$W"' EXIT
@@ -163,7 +165,8 @@ methods="basic_archive pg_steward pg_steward_aes"
 	echo "|---|---|---|---|---|---|---|---|"
 } > "$OUT.tmp"
 lines=()
-for r in $(seq "$ROUNDS"); do
+case ",$PARTS," in *,archive,*) ;; *) ROUNDS_A=0 ;; esac
+for r in $(seq "${ROUNDS_A:-$ROUNDS}"); do
 	# alternate the order: rotate the list by the round number
 	set -- $methods
 	for _ in $(seq $(( (r - 1) % $# ))); do set -- "${@:2}" "$1"; done
@@ -189,6 +192,7 @@ done
 } >> "$OUT.tmp"
 
 # physical backup, plain and encrypted
+case ",$PARTS," in *,encryption,*) ;; *) mv "$OUT.tmp" "$OUT"; echo "results in $OUT" >&2; exit 0 ;; esac
 fresh_cluster "shared_preload_libraries = 'pg_steward'" "steward.backup_directory = '$W/archive'"
 psql_ -c 'CREATE EXTENSION pg_steward'
 as_pg "$PGBIN/pgbench" -q -i -s "$SCALE" -h "$W/pg" -p $PORT -U postgres postgres >/dev/null 2>&1
