@@ -7,8 +7,10 @@
 use strict;
 use warnings;
 
+use File::Compare;
 use File::Copy;
 use IPC::Run;
+use Time::HiRes;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use StewardTest;
@@ -46,6 +48,18 @@ sub switch_and_wait
 	return $seg;
 }
 
+sub wait_for_file
+{
+	my ($path, $name) = @_;
+	for (1 .. 600)
+	{
+		last if -e $path;
+		Time::HiRes::usleep(100_000);
+	}
+	ok(-e $path, $name);
+	return;
+}
+
 sub restore_and_check
 {
 	my ($name, $expected, @opts) = @_;
@@ -60,6 +74,8 @@ sub restore_and_check
 	$r->start;
 	$r->poll_query_until('postgres', 'SELECT NOT pg_is_in_recovery()')
 	  or die "$name: recovery did not finish";
+	ok(!-e $r->data_dir . '/pg_wal/steward_prefetch',
+		"$name: the prefetch folder is gone once recovery ended");
 	is($r->safe_psql('postgres', q(SELECT string_agg(id::text, ',' ORDER BY id) FROM t)),
 		$expected, "$name: exactly the rows committed before the target");
 	$r->stop;
@@ -114,6 +130,35 @@ my $seg = (sort map { m{/([0-9A-F]{24})\.zst$} ? $1 : () } glob("$wal/*.zst"))[-
 ($code) = run_prog("$bindir/pg_steward_wal_restore", '-B', $bdir, $seg, "$tmpd/seg");
 is($code, 0, 'an archived segment is restored');
 is(-s "$tmpd/seg", 16 * 1024 * 1024, 'with its full size');
+
+# prefetching: the next segments are restored ahead into steward_prefetch/
+# next to the destination, served from there, and never from another archive
+my @run = map { switch_and_wait("prefetch $_") } 1 .. 3;
+my $pd = "$tmpd/p";
+mkdir $pd;
+($code) = run_prog("$bindir/pg_steward_wal_restore", '-B', $bdir, '-P', '2', $run[0],
+	"$pd/RECOVERYXLOG");
+is($code, 0, 'a segment restored with prefetching');
+wait_for_file("$pd/steward_prefetch/$run[2]", 'the next two are prefetched meanwhile');
+($code) = run_prog("$bindir/pg_steward_wal_restore", '-B', $bdir, '-P', '0', $run[1], "$tmpd/direct1");
+($code) = run_prog("$bindir/pg_steward_wal_restore", '-B', $bdir, '-P', '0', $run[1],
+	"$pd/RECOVERYXLOG");
+is($code, 0, 'the next one is asked for');
+ok(!-e "$pd/steward_prefetch/$run[1]", 'it was taken from the prefetch folder');
+is(compare("$pd/RECOVERYXLOG", "$tmpd/direct1"), 0, 'with the archived content');
+PostgreSQL::Test::Utils::append_to_file("$pd/steward_prefetch/source", '/elsewhere');
+unlink("$pd/steward_prefetch/$run[2]");
+PostgreSQL::Test::Utils::append_to_file("$pd/steward_prefetch/$run[2]", 'not WAL');
+($code) = run_prog("$bindir/pg_steward_wal_restore", '-B', $bdir, '-P', '0', $run[2],
+	"$pd/RECOVERYXLOG");
+is(-s "$pd/RECOVERYXLOG", 16 * 1024 * 1024,
+	'a prefetch folder filled from another archive is not used');
+($code) = run_prog("$bindir/pg_steward_wal_restore", '-B', $bdir, '-P', '2', $run[2],
+	"$pd/RECOVERYXLOG");
+($code) = run_prog("$bindir/pg_steward_wal_restore", '-B', $bdir, '0000000100000FFF000000FF',
+	"$pd/RECOVERYXLOG");
+is($code, 1, 'the end of the archive');
+ok(!-e "$pd/steward_prefetch", 'removes the prefetch folder');
 
 # re-archiving a segment with the same content succeeds
 my $last = sql('SELECT last_archived_wal FROM pg_stat_archiver');
