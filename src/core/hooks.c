@@ -18,6 +18,9 @@
  * this session's reach; there the scheduler disables jobs whose owner OID
  * no longer names the role that scheduled them (scheduler.c).
  *
+ * After a COPY ... TO of a table in a session of a logical backup's
+ * pg_dump, the backup module records the rows it sent (backup_note_copy()).
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
