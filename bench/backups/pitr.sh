@@ -24,6 +24,9 @@
 # Reported per run: the files phase (the restore program), the recovery
 # phase (start to promoted), the total, and the load average before it.
 #
+# METHODS="pg_steward pgbackrest pg_steward_p0" adds pg_steward with its
+# restore_command's prefetching off (-P 0).
+#
 #   PG_CONFIG=... ROUNDS=3 SCALE=50 WAL_MB=1024 PORT=57460 \
 #       flock /tmp/steward-bench.lock bash bench/backups/pitr.sh [results.md]
 set -euo pipefail
@@ -34,6 +37,7 @@ ROUNDS=${ROUNDS:-3}
 SCALE=${SCALE:-50}
 WAL_MB=${WAL_MB:-1024}
 PORT=${PORT:-57460}
+METHODS=${METHODS:-pg_steward pgbackrest}
 OUT=${1:-bench/backups/pitr-results-$(date -u +%F).md}
 PGBACKREST=$(command -v pgbackrest || true)
 [ -n "$PGBACKREST" ] || { echo "pgbackrest is not installed" >&2; exit 1; }
@@ -114,9 +118,14 @@ restore_run() {
 	rm -rf "$W/pgbr-spool"/* 2>/dev/null || true
 	sync
 	t0=$(now)
-	if [ "$m" = pg_steward ]; then
+	if [ "$m" = pg_steward ] || [ "$m" = pg_steward_p0 ]; then
 		as_pg "$PGBIN/pg_steward_restore" --backup-directory "$W/backups" --backup latest \
 			--pgdata "$W/new/data" >/dev/null
+		if [ "$m" = pg_steward_p0 ]; then
+			as_pg sed -i '/^restore_command/s| -B | -P 0 -B |' "$W/new/data/postgresql.auto.conf"
+			grep -q '^restore_command.* -P 0 -B ' "$W/new/data/postgresql.auto.conf" ||
+				{ echo "could not turn prefetching off" >&2; exit 1; }
+		fi
 	else
 		as_pg "$PGBACKREST" --config="$W/pgbackrest.conf" --stanza=bench \
 			--pg1-path="$W/new/data" --archive-mode=off restore >/dev/null
@@ -165,8 +174,8 @@ summary() {
 } > "$OUT.tmp"
 lines=()
 for r in $(seq "$ROUNDS"); do
-	order="pg_steward pgbackrest"
-	[ $((r % 2)) -eq 0 ] && order="pgbackrest pg_steward"
+	order=$METHODS
+	[ $((r % 2)) -eq 0 ] && order=$(echo $METHODS | tr ' ' '\n' | tac | tr '\n' ' ')
 	for m in $order; do
 		line=$(restore_run "$m" "$r")
 		echo "$line" | tee -a "$OUT.tmp" >&2
