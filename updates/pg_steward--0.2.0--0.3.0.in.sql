@@ -23,6 +23,21 @@ DROP INDEX steward.audit_log_row_idx;
 CREATE INDEX audit_log_row_idx ON steward.audit_log
 	(relid, steward.audit_key_hash(row_key), event_id);
 
+-- schema/70_audit.sql: the txid index is a BRIN index (sealing).
+DROP INDEX steward.audit_log_txid_idx;
+CREATE OPERATOR CLASS steward.xid8_minmax_ops FOR TYPE xid8 USING brin AS
+	OPERATOR 1 pg_catalog.< (xid8, xid8),
+	OPERATOR 2 pg_catalog.<= (xid8, xid8),
+	OPERATOR 3 pg_catalog.= (xid8, xid8),
+	OPERATOR 4 pg_catalog.>= (xid8, xid8),
+	OPERATOR 5 pg_catalog.> (xid8, xid8),
+	FUNCTION 1 pg_catalog.brin_minmax_opcinfo(internal),
+	FUNCTION 2 pg_catalog.brin_minmax_add_value(internal, internal, internal, internal),
+	FUNCTION 3 pg_catalog.brin_minmax_consistent(internal, internal, internal),
+	FUNCTION 4 pg_catalog.brin_minmax_union(internal, internal, internal);
+CREATE INDEX audit_log_txid_idx ON steward.audit_log
+	USING brin (txid steward.xid8_minmax_ops);
+
 CREATE OR REPLACE FUNCTION steward.audit_history(tbl regclass, key jsonb)
 RETURNS SETOF steward.audit_log
 LANGUAGE sql STABLE
