@@ -261,28 +261,45 @@ steward_partition_maintain(PG_FUNCTION_ARGS)
 
 		MemoryContextReset(setcxt);
 		MemoryContextSwitchTo(setcxt);
-		if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(parent)))
-			continue;
-		if (!OidIsValid(only) && !steward_is_table_owner(parent))
-			continue;
-
-		call.set = set;
-		call.res = &res;
-		edata = steward_in_subxact(part_maintain_try, &call);
-		if (edata != NULL)
+		if (!OidIsValid(only) && set->has_quiet &&
+			(superuser() ||
+			 (SearchSysCacheExists1(RELOID, ObjectIdGetDatum(parent)) &&
+			  steward_is_table_owner(parent))) &&
+			part_quiet_fast(set, &res))
 		{
-			memset(&res, 0, sizeof(res));
-			res.status = "failed";
-			res.message = edata->message;
+			/* as the last maintenance left it: written only if it said more */
+			if (!set->state_plain)
+			{
+				MemoryContextSwitchTo(outer);
+				states = lappend(states, part_state_row(parent, res.status, NULL, &res));
+				MemoryContextSwitchTo(setcxt);
+			}
 		}
-
-		if (strcmp(res.status, "skipped") == 0)
-			part_save_skipped(parent, res.message);
 		else
 		{
-			MemoryContextSwitchTo(outer);
-			states = lappend(states, part_state_row(parent, res.status, res.message, &res));
-			MemoryContextSwitchTo(setcxt);
+			if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(parent)))
+				continue;
+			if (!OidIsValid(only) && !steward_is_table_owner(parent))
+				continue;
+
+			call.set = set;
+			call.res = &res;
+			edata = steward_in_subxact(part_maintain_try, &call);
+			if (edata != NULL)
+			{
+				memset(&res, 0, sizeof(res));
+				res.status = "failed";
+				res.message = edata->message;
+			}
+
+			if (strcmp(res.status, "skipped") == 0)
+				part_save_skipped(parent, res.message);
+			else
+			{
+				MemoryContextSwitchTo(outer);
+				states = lappend(states, part_state_row(parent, res.status, res.message, &res));
+				MemoryContextSwitchTo(setcxt);
+			}
 		}
 		values[0] = ObjectIdGetDatum(parent);
 		values[1] = Int32GetDatum(res.created);
@@ -299,6 +316,8 @@ steward_partition_maintain(PG_FUNCTION_ARGS)
 	MemoryContextSwitchTo(outer);
 	MemoryContextDelete(setcxt);
 	part_save_states(states);
+	if (!OidIsValid(only))
+		part_save_sweep(GetUserId());
 	SPI_finish();
 	return (Datum) 0;
 }
