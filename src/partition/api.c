@@ -233,6 +233,7 @@ steward_partition_maintain(PG_FUNCTION_ARGS)
 	ListCell   *lc;
 	MemoryContext outer;
 	MemoryContext setcxt;
+	bool		sweep;
 
 	steward_init_srf(fcinfo);
 	/* a set of someone else's is neither maintained nor marked failed */
@@ -244,6 +245,7 @@ steward_partition_maintain(PG_FUNCTION_ARGS)
 		part_not_a_set(only);
 	if (list_length(sets) > 1)
 		part_prefetch_fingerprints();	/* one scan of pg_inherits for all */
+	sweep = !OidIsValid(only) && part_sweep_available();
 
 	/* what one set needs goes with it: memory of its own, reset per set */
 	outer = CurrentMemoryContext;
@@ -268,7 +270,7 @@ steward_partition_maintain(PG_FUNCTION_ARGS)
 			part_quiet_fast(set, &res))
 		{
 			/* as the last maintenance left it: written only if it said more */
-			if (!set->state_plain)
+			if (!set->state_plain || !sweep)
 			{
 				MemoryContextSwitchTo(outer);
 				states = lappend(states, part_state_row(parent, res.status, NULL, &res));
@@ -316,7 +318,7 @@ steward_partition_maintain(PG_FUNCTION_ARGS)
 	MemoryContextSwitchTo(outer);
 	MemoryContextDelete(setcxt);
 	part_save_states(states);
-	if (!OidIsValid(only))
+	if (sweep)
 		part_save_sweep(GetUserId());
 	SPI_finish();
 	return (Datum) 0;

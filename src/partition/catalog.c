@@ -655,8 +655,17 @@ part_save_states(List *rows)
  * their stored outcome already 'ok' are not written one by one:
  * partition_status takes their last_maintained_at and last_ok_at from here
  * (the newest sweep of the job or of a role with the privileges of the
- * set's owner).
+ * set's owner).  part_sweep_available() says whether the table is there.
  */
+bool
+part_sweep_available(void)
+{
+	Oid			nsp = get_namespace_oid(STEWARD_SCHEMA_NAME, false);
+
+	/* not before ALTER EXTENSION pg_steward UPDATE from 0.2.0 */
+	return OidIsValid(get_relname_relid("partition_sweep", nsp));
+}
+
 void
 part_save_sweep(Oid runner)
 {

@@ -636,6 +636,7 @@ part_quiet_tx(void *arg)
 	MemoryContext outer = CurrentMemoryContext;
 	MemoryContext setcxt = AllocSetContextCreate(outer, "pg_steward partition set",
 												 ALLOCSET_DEFAULT_SIZES);
+	bool		sweep = part_sweep_available();
 
 	part_prefetch_fingerprints();
 	foreach(lc, part_load_sets(InvalidOid))
@@ -649,7 +650,7 @@ part_quiet_tx(void *arg)
 		if (set->has_quiet && part_quiet_fast(set, &res))
 		{
 			call->nquiet++;
-			if (!set->state_plain)
+			if (!set->state_plain || !sweep)
 			{
 				MemoryContextSwitchTo(outer);
 				states = lappend(states, part_state_row(set->parent, "ok", NULL, &res));
@@ -664,7 +665,8 @@ part_quiet_tx(void *arg)
 	MemoryContextSwitchTo(outer);
 	MemoryContextDelete(setcxt);
 	part_save_states(states);
-	part_save_sweep(InvalidOid);	/* the job looks at every set */
+	if (sweep)
+		part_save_sweep(InvalidOid);	/* the job looks at every set */
 }
 
 static void

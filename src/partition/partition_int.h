@@ -148,6 +148,7 @@ extern PartRange *part_match(List *ranges, int64 lo, int64 hi, PartRange **overl
 extern char *part_name(PartSet *set, int64 start, bool is_default);
 extern void part_save_states(List *rows);
 extern void part_save_skipped(Oid parent, const char *message);
+extern bool part_sweep_available(void);
 extern void part_save_sweep(Oid runner);
 extern PartStateRow *part_state_row(Oid parent, const char *status, const char *message, PartResult *res);
 extern void part_save_state(Oid parent, const char *status, const char *message, PartResult *res);
