@@ -41,11 +41,16 @@ timed() {
 		sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p'
 }
 # the machine's busy share of CPU time since the last cpu_mark, in %
-cpu_mark() { read -r _ u n s i w x y z _ </proc/stat; CPU_T=$((u + n + s + i + w + x + y + z)); CPU_I=$((i + w)); }
+cpu_mark() {
+	local c
+	read -r -a c </proc/stat     # cpu user nice system idle iowait irq softirq steal
+	CPU_T=$((c[1] + c[2] + c[3] + c[4] + c[5] + c[6] + c[7] + c[8]))
+	CPU_I=$((c[4] + c[5]))
+}
 cpu_busy() {
 	local t0=$CPU_T i0=$CPU_I
 	cpu_mark
-	awk -v t="$((CPU_T - t0))" -v i="$((CPU_I - i0))" 'BEGIN { printf "%.0f", t > 0 ? 100 * (t - i) / t : 0 }'
+	awk -v t="$((CPU_T - t0))" -v i="$((CPU_I - i0))" 'BEGIN { printf "%.0f", (t > 0 ? 100 * (t - i) / t : 0) }'
 }
 mmm() { sort -g | awk '{ a[n++] = $1 } END { if (n) printf "%.1f / %.1f / %.1f", a[0], a[int((n - 1) / 2)], a[n - 1]; else printf "-" }'; }
 
