@@ -612,13 +612,13 @@ part_list_sets_tx(void *arg)
  * (part_quiet_fast(): nothing is opened, no owner is switched to) and no
  * other session holds its one-maintainer lock; the others go the long way,
  * each in a transaction of its own.  Quiet sets whose stored outcome is
- * already 'ok' are not written: the sweep's time is (part_save_sweep()),
- * the others in one statement (should another session maintain a set
- * meanwhile, the older fingerprint written here only makes the next run
- * look at the set again).  A quiet set needs no draining: its partitions
- * are those the last maintenance left, which moved the default
- * partition's rows for them (or did not leave the set quiet), and rows
- * inserted since are routed to those partitions.
+ * already a plain 'ok' are not written, the sweep's time is
+ * (part_save_sweep()); the other quiet sets are, in one statement (should
+ * another session maintain a set meanwhile, the older fingerprint written
+ * here only makes the next run look at the set again).  A quiet set needs
+ * no draining: its partitions are those the last maintenance left, which
+ * moved the default partition's rows for them (or did not leave the set
+ * quiet), and rows inserted since are routed to those partitions.
  */
 typedef struct PartQuietCall
 {
