@@ -200,8 +200,8 @@ part_retention_cutoff(PartSet *set, int64 current)
  * The instant (UTC) from which the set's current point may reach 'point'.
  * For timestamptz columns they are the same.  Columns of type timestamp
  * and date hold the wall clock of the set's zone: the instant is 'point'
- * less the zone's offset, and the largest offset the zone has within a day
- * either side is taken, so that a daylight-saving change can only make the
+ * less the zone's offset, the largest of its offsets a day before, at and
+ * a day after 'point', so that a daylight-saving change can only make the
  * instant earlier (the next maintenance then merely looks at the set once
  * more), never later.  Stored as quiet_until, it lets a quiet set be
  * recognised without describing its parent (part_quiet_fast()).
