@@ -289,6 +289,19 @@ SELECT parent, timestamptz '2000-01-01 00:00+00' + quiet_until * interval '1 mic
        ELSE (date_trunc('day', now() AT TIME ZONE 'Pacific/Kiritimati') + interval '1 day')
             AT TIME ZONE 'Pacific/Kiritimati' END AS next_period_start
   FROM steward.partition_state WHERE parent::text LIKE 'quiet%' ORDER BY 1;
+-- in a zone with daylight-saving time, never after the local midnight (an
+-- hour before it at most, near a change)
+CREATE TABLE quiet_b (t timestamp NOT NULL) PARTITION BY RANGE (t);
+SELECT steward.partition_table('quiet_b', 't', '1 day', premake => 1, timezone => 'Europe/Berlin');
+SELECT count(*) FROM steward.partition_maintain('quiet_b');
+SELECT timestamptz '2000-01-01 00:00+00' + quiet_until * interval '1 microsecond'
+       BETWEEN m - interval '1 hour' AND m AS before_local_midnight
+  FROM steward.partition_state,
+       LATERAL (SELECT (date_trunc('day', now() AT TIME ZONE 'Europe/Berlin') + interval '1 day')
+                       AT TIME ZONE 'Europe/Berlin' AS m) x
+ WHERE parent = 'quiet_b'::regclass;
+SELECT steward.partition_forget('quiet_b');
+DROP TABLE quiet_b;
 CREATE TEMP TABLE quiet_rows AS
   SELECT parent, xmin::text AS x FROM steward.partition_state WHERE parent::text LIKE 'quiet%';
 SELECT parent, created, status FROM steward.partition_maintain()
