@@ -806,16 +806,16 @@ part_set_oid_cmp(const ListCell *a, const ListCell *b)
 
 /*
  * Every registered set (or only one), configuration and state, ordered by
- * OID: what PART_SET_COLUMNS gives, read with two plain scans of steward's
- * tables instead of a planned statement, since maintenance of all sets
- * calls it for thousands of rows (the caller's rights are checked by the
+ * OID: what PART_SET_COLUMNS gives, for all sets read with two plain scans
+ * of steward's tables instead of a planned statement, since maintenance of
+ * all sets calls it for thousands of rows (the caller's rights are checked by the
  * caller, set by set, as for the rows of steward_catalog_exec()).
  */
 List *
 part_load_sets(Oid only)
 {
 	Oid			nsp = get_namespace_oid(STEWARD_SCHEMA_NAME, false);
-	Snapshot	snap = RegisterSnapshot(GetTransactionSnapshot());
+	Snapshot	snap;
 	List	   *sets = NIL;
 	HTAB	   *states;
 	HASHCTL		ctl = {0};
@@ -826,6 +826,15 @@ part_load_sets(Oid only)
 	Datum	   *values;
 	bool	   *nulls;
 
+	/* one set: through the primary keys */
+	if (OidIsValid(only))
+	{
+		PartSet    *set = palloc(sizeof(PartSet));
+
+		return part_load_visible(only, set) ? list_make1(set) : NIL;
+	}
+
+	snap = RegisterSnapshot(GetTransactionSnapshot());
 	ctl.keysize = sizeof(Oid);
 	ctl.entrysize = sizeof(PartStoredState);
 	ctl.hcxt = CurrentMemoryContext;
@@ -853,8 +862,6 @@ part_load_sets(Oid only)
 
 			heap_deform_tuple(tup, desc, values, nulls);
 			parent = DatumGetObjectId(values[c_parent]);
-			if (OidIsValid(only) && parent != only)
-				continue;
 			st = hash_search(states, &parent, HASH_ENTER, NULL);
 			status = part_column_text(values, nulls, c_status);
 			st->has_quiet = !nulls[c_fp] && !nulls[c_quiet] &&
@@ -893,8 +900,6 @@ part_load_sets(Oid only)
 
 			heap_deform_tuple(tup, desc, values, nulls);
 			parent = DatumGetObjectId(values[c_parent]);
-			if (OidIsValid(only) && parent != only)
-				continue;
 			set = palloc0(sizeof(PartSet));
 			set->parent = parent;
 			set->control = part_column_text(values, nulls, c_control);
