@@ -24,8 +24,8 @@ CREATE TABLE steward.partition_state (
 	last_status text,
 	last_message text,
 	-- internal: pg_inherits rows and configuration seen by the last
-	-- maintenance, and the point of the control column before which the set
-	-- needs no work while they stay the same
+	-- maintenance, and the instant (microseconds since 2000-01-01 UTC)
+	-- before which the set needs no work while they stay the same
 	fingerprint bigint,
 	quiet_until bigint,
 	last_ok_at	timestamptz,		-- last maintenance that ended 'ok'
