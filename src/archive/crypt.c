@@ -87,6 +87,21 @@ char *
 crypt_seal_file(const char *from, const char *to, const WalKey *key,
 				char *sha256_hex, int64 *outsize, bool durable)
 {
+	return crypt_seal_file_hashed(from, to, key, sha256_hex, outsize, durable,
+								  NULL, NULL);
+}
+
+/*
+ * crypt_seal_file() that also gives the SHA-256 and the size of the
+ * plaintext it read (plain_sha256_hex, plain_size, when not NULL): a
+ * physical backup checks its files against the backup manifest and seals
+ * them in one read.
+ */
+char *
+crypt_seal_file_hashed(const char *from, const char *to, const WalKey *key,
+					   char *sha256_hex, int64 *outsize, bool durable,
+					   char *plain_sha256_hex, int64 *plain_size)
+{
 	unsigned char header[WALFILE_SEAL_HEADER];
 	unsigned char tag[WALFILE_TAG_LEN];
 	unsigned char *in = NULL;
@@ -95,6 +110,10 @@ crypt_seal_file(const char *from, const char *to, const WalKey *key,
 	unsigned int mdlen = 0;
 	EVP_CIPHER_CTX *ctx = NULL;
 	EVP_MD_CTX *sha = NULL;
+	EVP_MD_CTX *psha = NULL;
+	unsigned char pmd[EVP_MAX_MD_SIZE];
+	unsigned int pmdlen = 0;
+	int64		psize = 0;
 	int			fin;
 	int			fout = -1;
 	int			n;
@@ -119,12 +138,16 @@ crypt_seal_file(const char *from, const char *to, const WalKey *key,
 	memcpy(header + WALFILE_MAGIC_LEN, key->id, WALFILE_KEYID_LEN);
 	ctx = EVP_CIPHER_CTX_new();
 	sha = EVP_MD_CTX_new();
+	if (plain_sha256_hex)
+		psha = EVP_MD_CTX_new();
 	if (in == NULL || out == NULL)
 		err = psprintf("out of memory");
 	else if (RAND_bytes(header + WALFILE_MAGIC_LEN + WALFILE_KEYID_LEN, WALFILE_NONCE_LEN) != 1)
 		err = psprintf("could not generate a random nonce");
 	else if (ctx == NULL || sha == NULL ||
 			 EVP_DigestInit_ex(sha, EVP_sha256(), NULL) != 1 ||
+			 (plain_sha256_hex && (psha == NULL ||
+								   EVP_DigestInit_ex(psha, EVP_sha256(), NULL) != 1)) ||
 			 EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL) != 1 ||
 			 EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, WALFILE_NONCE_LEN, NULL) != 1 ||
 			 EVP_EncryptInit_ex(ctx, NULL, NULL, key->key,
@@ -145,6 +168,8 @@ crypt_seal_file(const char *from, const char *to, const WalKey *key,
 			err = psprintf("could not read file \"%s\": %s", from, strerror(errno));
 		else if (r == 0)
 			break;
+		else if (psha && EVP_DigestUpdate(psha, in, r) != 1)
+			err = psprintf("could not compute SHA-256");
 		else if (EVP_EncryptUpdate(ctx, out, &n, in, (int) r) != 1)
 			err = psprintf("could not encrypt");
 		else if (!crypt_write(fout, out, n))
@@ -153,6 +178,7 @@ crypt_seal_file(const char *from, const char *to, const WalKey *key,
 		{
 			EVP_DigestUpdate(sha, out, n);
 			size += n;
+			psize += r;
 		}
 	}
 	if (err == NULL)
@@ -167,7 +193,8 @@ crypt_seal_file(const char *from, const char *to, const WalKey *key,
 			EVP_DigestUpdate(sha, out, n);
 			EVP_DigestUpdate(sha, tag, sizeof(tag));
 			size += n + sizeof(tag);
-			if (EVP_DigestFinal_ex(sha, md, &mdlen) != 1)
+			if (EVP_DigestFinal_ex(sha, md, &mdlen) != 1 ||
+				(psha && EVP_DigestFinal_ex(psha, pmd, &pmdlen) != 1))
 				err = psprintf("could not compute SHA-256");
 		}
 	}
@@ -178,6 +205,7 @@ crypt_seal_file(const char *from, const char *to, const WalKey *key,
 	close(fin);
 	EVP_CIPHER_CTX_free(ctx);
 	EVP_MD_CTX_free(sha);
+	EVP_MD_CTX_free(psha);
 	if (in)
 	{
 		explicit_bzero(in, CRYPT_BUFSIZE);
@@ -194,6 +222,11 @@ crypt_seal_file(const char *from, const char *to, const WalKey *key,
 			snprintf(sha256_hex + 2 * i, 3, "%02x", md[i]);
 	if (outsize)
 		*outsize = size;
+	if (plain_sha256_hex)
+		for (i = 0; i < 32; i++)
+			snprintf(plain_sha256_hex + 2 * i, 3, "%02x", pmd[i]);
+	if (plain_size)
+		*plain_size = psize;
 	return NULL;
 }
 
