@@ -102,6 +102,10 @@ struct BackupVerifier
 	int			ifd;			/* inotify, -1: none */
 	char	  **wd_dirs;		/* watch descriptor -> directory, relative */
 	int			nwd;
+	char	  **queue;			/* files closed, to take */
+	int			qhead;
+	int			qtail;
+	int			qsize;
 	EVP_MD_CTX *md;
 	unsigned char *buf;
 	int64		early_files;	/* handled while pg_basebackup ran */
@@ -234,6 +238,14 @@ verify_take(BackupVerifier *v, VerifyFile *f)
 			ereport(ERROR,
 					(errcode_for_file_access(),
 					 errmsg("could not stat \"%s\": %m", path)));
+		/* its write-back starts now: the fsync at the end waits less */
+		verify_open_fd = open(path, O_RDONLY | PG_BINARY, 0);
+		if (verify_open_fd >= 0)
+		{
+			pg_flush_data(verify_open_fd, 0, 0);
+			close(verify_open_fd);
+			verify_open_fd = -1;
+		}
 		f->sealed = true;
 		pfree(temp);
 	}
@@ -274,6 +286,48 @@ verify_late_path(const char *rel)
 }
 
 #ifdef VERIFY_INOTIFY
+static void
+verify_enqueue(BackupVerifier *v, char *rel)
+{
+	if (v->qtail == v->qsize)
+	{
+		if (v->qhead > 0)
+		{
+			memmove(v->queue, v->queue + v->qhead, sizeof(char *) * (v->qtail - v->qhead));
+			v->qtail -= v->qhead;
+			v->qhead = 0;
+		}
+		if (v->qtail == v->qsize)
+		{
+			v->qsize = Max(256, v->qsize * 2);
+			v->queue = v->queue == NULL ? palloc(sizeof(char *) * v->qsize) :
+				repalloc(v->queue, sizeof(char *) * v->qsize);
+		}
+	}
+	v->queue[v->qtail++] = rel;
+}
+
+/*
+ * Is data/<rel> open for writing, by anyone?  A read lease is refused
+ * while it is (Linux); true when that cannot be told.
+ */
+static bool
+verify_held_open(BackupVerifier *v, const char *rel)
+{
+	int			fd = open(psprintf("%s/%s", v->data, rel), O_RDONLY | PG_BINARY, 0);
+	bool		held = true;
+
+	if (fd < 0)
+		return true;
+	if (fcntl(fd, F_SETLEASE, F_RDLCK) == 0)
+	{
+		held = false;
+		(void) fcntl(fd, F_SETLEASE, F_UNLCK);
+	}
+	close(fd);
+	return held;
+}
+
 /* Watch data/<rel> and, recursively, the directories already in it. */
 static void
 verify_watch(BackupVerifier *v, const char *rel)
@@ -301,7 +355,14 @@ verify_watch(BackupVerifier *v, const char *rel)
 	if (v->wd_dirs[wd] == NULL)
 		v->wd_dirs[wd] = pstrdup(rel);
 
-	/* subdirectories made before the watch existed */
+	/*
+	 * What was made before the watch existed: subdirectories are watched,
+	 * files taken.  One of them may still be open for writing: hashed, it
+	 * is hashed again when it is closed, since its identity changes; but it
+	 * must not be replaced by a sealed copy: with a key, only files that
+	 * no one holds open for writing are taken (pg_basebackup never reopens
+	 * one).
+	 */
 	d = opendir(path);
 	while (d != NULL && (de = readdir(d)) != NULL)
 	{
@@ -311,8 +372,13 @@ verify_watch(BackupVerifier *v, const char *rel)
 		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
 			continue;
 		sub = rel[0] ? psprintf("%s/%s", rel, de->d_name) : pstrdup(de->d_name);
-		if (lstat(psprintf("%s/%s", path, de->d_name), &st) == 0 && S_ISDIR(st.st_mode))
+		if (lstat(psprintf("%s/%s", path, de->d_name), &st) != 0)
+			continue;
+		if (S_ISDIR(st.st_mode))
 			verify_watch(v, sub);
+		else if (S_ISREG(st.st_mode) &&
+				 (!v->encrypt || !verify_held_open(v, sub)))
+			verify_enqueue(v, sub);
 	}
 	if (d != NULL)
 		closedir(d);
@@ -403,17 +469,16 @@ backup_verifier_fd(BackupVerifier *v)
 	return v->ifd >= 0 ? v->ifd : PGINVALID_SOCKET;
 }
 
-/* Hash (and seal) the files closed since the last call; never waits. */
-void
-backup_verifier_poll(BackupVerifier *v)
-{
 #ifdef VERIFY_INOTIFY
-	MemoryContext old;
+/*
+ * Read every event there is: new directories are watched at once (their
+ * files would be missed otherwise), closed files queued.
+ */
+static void
+verify_read_events(BackupVerifier *v)
+{
 	char		buf[8192] pg_attribute_aligned(8);
 
-	if (v->ifd < 0)
-		return;
-	old = MemoryContextSwitchTo(v->cxt);
 	for (;;)
 	{
 		ssize_t		n = read(v->ifd, buf, sizeof(buf));
@@ -426,26 +491,54 @@ backup_verifier_poll(BackupVerifier *v)
 		for (p = buf; p < buf + n;)
 		{
 			const struct inotify_event *ev = (const struct inotify_event *) p;
+			const char *dir;
+			char	   *rel;
 
 			p += sizeof(struct inotify_event) + ev->len;
+			/* IN_Q_OVERFLOW among them: missed files are taken at the end */
 			if (ev->len == 0 || ev->wd < 0 || ev->wd >= v->nwd ||
 				v->wd_dirs[ev->wd] == NULL)
-				continue;		/* IN_Q_OVERFLOW: missed files come at the end */
-			else
+				continue;
+			dir = v->wd_dirs[ev->wd];
+			rel = dir[0] ? psprintf("%s/%s", dir, ev->name) : pstrdup(ev->name);
+			if (ev->mask & IN_ISDIR)
 			{
-				const char *dir = v->wd_dirs[ev->wd];
-				char	   *rel = dir[0] ? psprintf("%s/%s", dir, ev->name) : pstrdup(ev->name);
-
-				if (ev->mask & IN_ISDIR)
-				{
-					if (ev->mask & (IN_CREATE | IN_MOVED_TO))
-						verify_watch(v, rel);
-				}
-				else if (ev->mask & IN_CLOSE_WRITE)
-					verify_early(v, rel);
+				if (ev->mask & (IN_CREATE | IN_MOVED_TO))
+					verify_watch(v, rel);
 				pfree(rel);
 			}
+			else if (ev->mask & IN_CLOSE_WRITE)
+				verify_enqueue(v, rel);
+			else
+				pfree(rel);
 		}
+	}
+}
+#endif
+
+/*
+ * Hash (and seal) the files closed since the last call, reading new events
+ * after each file; never waits.
+ */
+void
+backup_verifier_poll(BackupVerifier *v)
+{
+#ifdef VERIFY_INOTIFY
+	MemoryContext old;
+
+	if (v->ifd < 0)
+		return;
+	old = MemoryContextSwitchTo(v->cxt);
+	for (;;)
+	{
+		char	   *rel;
+
+		verify_read_events(v);
+		if (v->qhead == v->qtail)
+			break;
+		rel = v->queue[v->qhead++];
+		verify_early(v, rel);
+		pfree(rel);
 		CHECK_FOR_INTERRUPTS();
 	}
 	MemoryContextSwitchTo(old);
@@ -968,6 +1061,7 @@ backup_verifier_finish(BackupVerifier *v, const char *log_dir, StringInfo meta)
 	steward_json_add_int64(meta, "files", listed);
 	steward_json_add_int64(meta, "wal_ranges", (int64) nwal);
 	steward_json_add_int64(meta, "checked_while_copying", v->early_files);
+	steward_json_add_int64(meta, "bytes_checked_while_copying", v->early_bytes);
 	steward_json_end(meta);
 	if (v->encrypt)
 	{
