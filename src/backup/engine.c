@@ -2,8 +2,9 @@
  *
  * engine.c
  *	  Making a backup: logical (pg_dumpall --globals-only, pg_dump -Fd)
- *	  or physical (pg_basebackup, checked with pg_verifybackup), its
- *	  metadata, and the manifest check of a finished backup.
+ *	  or physical (pg_basebackup, checked against its manifest while it
+ *	  runs: verify.c), its metadata, and the manifest check of a finished
+ *	  backup.
  *
  * Called outside any transaction, connected to the database, in a runner
  * (the backup job kind) or in a backup worker (backup_now()).  Nothing is

@@ -179,26 +179,36 @@ verify_hash_fd(BackupVerifier *v, const char *path, char *hex, int64 *size)
 	*size = total;
 }
 
+/* st_mtim and st_ctim are Linux's (and POSIX 2008's); seconds elsewhere */
+#ifdef __linux__
+#define VERIFY_MTIME(st)	((st)->st_mtim)
+#define VERIFY_CTIME(st)	((st)->st_ctim)
+#else
+#define VERIFY_MTIME(st)	((struct timespec) {(st)->st_mtime, 0})
+#define VERIFY_CTIME(st)	((struct timespec) {(st)->st_ctime, 0})
+#endif
+
 static void
 verify_remember(VerifyFile *f, const struct stat *st)
 {
 	f->dev = st->st_dev;
 	f->ino = st->st_ino;
 	f->st_size = st->st_size;
-	f->mtime = st->st_mtim;
-	f->ctime = st->st_ctim;
+	f->mtime = VERIFY_MTIME(st);
+	f->ctime = VERIFY_CTIME(st);
 }
 
 /* Is the file what it was when it was hashed or sealed? */
 static bool
 verify_unchanged(const VerifyFile *f, const struct stat *st)
 {
+	struct timespec m = VERIFY_MTIME(st);
+	struct timespec c = VERIFY_CTIME(st);
+
 	return f->dev == st->st_dev && f->ino == st->st_ino &&
 		f->st_size == st->st_size &&
-		f->mtime.tv_sec == st->st_mtim.tv_sec &&
-		f->mtime.tv_nsec == st->st_mtim.tv_nsec &&
-		f->ctime.tv_sec == st->st_ctim.tv_sec &&
-		f->ctime.tv_nsec == st->st_ctim.tv_nsec;
+		f->mtime.tv_sec == m.tv_sec && f->mtime.tv_nsec == m.tv_nsec &&
+		f->ctime.tv_sec == c.tv_sec && f->ctime.tv_nsec == c.tv_nsec;
 }
 
 /*
