@@ -8,8 +8,7 @@
  * another.  On Linux the runner watches data/ with inotify while it waits
  * for pg_basebackup: each file is hashed (SHA-256) as soon as it has been
  * closed after writing, from the page cache, and with a key it is sealed
- * in the same read (crypt.c) and the sealed file renamed over the
- * plaintext.  What the runner learns about each file is kept with the
+ * in place in the same read (crypt.c).  What the runner learns about each file is kept with the
  * file's identity then (device, inode, size, mtime, ctime).
  *
  * When pg_basebackup has finished, backup_verifier_finish() makes the
@@ -223,27 +222,17 @@ verify_take(BackupVerifier *v, VerifyFile *f)
 
 	if (v->encrypt)
 	{
-		char	   *temp = psprintf("%s%s", path, CRYPT_TEMP_SUFFIX);
 		char	   *err;
 
+		/* in place: a new file per file would cost an inode each */
 		CHECK_FOR_INTERRUPTS();
-		err = crypt_seal_file_hashed(path, temp, &v->keys[0], f->sealed_sha256,
-									 &f->sealed_size, false, f->sha256, &f->size);
+		err = crypt_seal_file_inplace(path, &v->keys[0], f->sealed_sha256,
+									  &f->sealed_size, f->sha256, &f->size);
 		if (err)
 			ereport(ERROR,
 					(errcode(ERRCODE_IO_ERROR),
 					 errmsg("could not encrypt the backup"),
 					 errdetail("%s.", err)));
-		if (rename(temp, path) != 0)
-		{
-			int			save = errno;
-
-			(void) unlink(temp);
-			errno = save;
-			ereport(ERROR,
-					(errcode_for_file_access(),
-					 errmsg("could not rename \"%s\" to \"%s\": %m", temp, path)));
-		}
 		if (lstat(path, &st) != 0)
 			ereport(ERROR,
 					(errcode_for_file_access(),
@@ -257,7 +246,6 @@ verify_take(BackupVerifier *v, VerifyFile *f)
 			verify_open_fd = -1;
 		}
 		f->sealed = true;
-		pfree(temp);
 	}
 	else
 	{
