@@ -24,12 +24,21 @@ CREATE TABLE steward.partition_state (
 	last_status text,
 	last_message text,
 	-- internal: pg_inherits rows and configuration seen by the last
-	-- maintenance, and the point of the control column before which the set
-	-- needs no work while they stay the same
+	-- maintenance, and the instant (microseconds since 2000-01-01 UTC)
+	-- before which the set needs no work while they stay the same
 	fingerprint bigint,
 	quiet_until bigint,
 	last_ok_at	timestamptz,		-- last maintenance that ended 'ok'
 	skipped_runs int NOT NULL DEFAULT 0	-- skips (set locked) since the last maintenance
+);
+
+-- internal: when a maintenance of every set last ran, per role that ran it
+-- (0: the job, which looks at every set).  The sets it found as the last
+-- maintenance left them, 'ok' with nothing to do, are not written one by
+-- one; partition_status takes their last maintenance from here.
+CREATE TABLE steward.partition_sweep (
+	runner		oid PRIMARY KEY,
+	swept_at	timestamptz NOT NULL
 );
 
 SELECT pg_catalog.pg_extension_config_dump('steward.partition_set', '');
@@ -44,7 +53,7 @@ CREATE POLICY partition_set_owner ON steward.partition_set FOR SELECT
 CREATE POLICY partition_state_owner ON steward.partition_state FOR SELECT
 	USING (pg_catalog.pg_has_role((SELECT c.relowner FROM pg_catalog.pg_class c
 								   WHERE c.oid = parent::pg_catalog.oid), 'USAGE'));
-REVOKE ALL ON steward.partition_set, steward.partition_state FROM PUBLIC;
+REVOKE ALL ON steward.partition_set, steward.partition_state, steward.partition_sweep FROM PUBLIC;
 GRANT SELECT ON steward.partition_set, steward.partition_state TO PUBLIC;
 
 CREATE FUNCTION steward.partition_table(
@@ -112,13 +121,25 @@ AS 'MODULE_PATHNAME', 'steward_partition_info'
 LANGUAGE C STABLE STRICT
 SET search_path = pg_catalog, pg_temp;
 
--- security_barrier: the filter runs before any function of the caller's query
+-- security_barrier: the filter runs before any function of the caller's query.
+-- A set left 'ok' with nothing to do was last maintained by the newest
+-- sweep that covered it (steward.partition_sweep), if that is newer.
 CREATE VIEW steward.partition_status WITH (security_barrier) AS
 SELECT s.parent, s.step, i.premade_until, i.periods_ahead, i.oldest_bound,
-	   i.partitions, i.rows_in_default, st.last_maintained_at, st.last_status,
-	   st.last_message, st.last_ok_at, st.skipped_runs
+	   i.partitions, i.rows_in_default,
+	   GREATEST(st.last_maintained_at, w.swept_at) AS last_maintained_at,
+	   st.last_status, st.last_message,
+	   GREATEST(st.last_ok_at, w.swept_at) AS last_ok_at, st.skipped_runs
   FROM steward.partition_set s
   LEFT JOIN steward.partition_state st ON st.parent = s.parent
+  LEFT JOIN LATERAL (SELECT max(sw.swept_at) AS swept_at
+					   FROM steward.partition_sweep sw
+					  WHERE st.last_status = 'ok' AND st.fingerprint IS NOT NULL
+						AND (sw.runner = 0 OR
+							 pg_catalog.pg_has_role(sw.runner,
+													(SELECT c.relowner FROM pg_catalog.pg_class c
+													  WHERE c.oid = s.parent::pg_catalog.oid),
+													'USAGE'))) w ON true
   LEFT JOIN LATERAL steward.partition_info(s.parent) i ON true
  WHERE pg_catalog.pg_has_role((SELECT c.relowner FROM pg_catalog.pg_class c
 								 WHERE c.oid = s.parent::pg_catalog.oid), 'USAGE');

@@ -271,3 +271,70 @@ SELECT steward.alter_job('partition_maintenance', command => 'SELECT 1');
 SELECT steward.schedule('partition_maintenance', '1 hour', 'SELECT 1');
 SELECT schedule, command FROM steward.job WHERE job_name = 'partition_maintenance';
 SELECT steward.alter_job('partition_maintenance', schedule => '10 minutes');
+
+-- Maintenance of every set recognises a quiet set from steward's own
+-- catalog (stored state, configuration, pg_inherits rows) without opening
+-- it, and does not write its state again; partition_status shows the time
+-- of that maintenance (steward.partition_sweep).
+CREATE TABLE quiet_a (ts timestamptz NOT NULL) PARTITION BY RANGE (ts);
+CREATE TABLE quiet_w (t timestamp NOT NULL) PARTITION BY RANGE (t);
+SELECT steward.partition_table('quiet_a', 'ts', '1 day', premake => 2, retention => '3 days');
+SELECT steward.partition_table('quiet_w', 't', '1 day', premake => 2, timezone => 'Pacific/Kiritimati');
+SELECT parent, created, status FROM steward.partition_maintain()
+ WHERE parent::text LIKE 'quiet%' ORDER BY 1;
+-- quiet_until is an instant: the next period start (UTC midnight for
+-- quiet_a, local midnight at UTC+14 for the timestamp column of quiet_w)
+SELECT parent, timestamptz '2000-01-01 00:00+00' + quiet_until * interval '1 microsecond' =
+       CASE parent WHEN 'quiet_a'::regclass THEN date_trunc('day', now(), 'UTC') + interval '1 day'
+       ELSE (date_trunc('day', now() AT TIME ZONE 'Pacific/Kiritimati') + interval '1 day')
+            AT TIME ZONE 'Pacific/Kiritimati' END AS next_period_start
+  FROM steward.partition_state WHERE parent::text LIKE 'quiet%' ORDER BY 1;
+-- in a zone with daylight-saving time, never after the local midnight (an
+-- hour before it at most, near a change)
+CREATE TABLE quiet_b (t timestamp NOT NULL) PARTITION BY RANGE (t);
+SELECT steward.partition_table('quiet_b', 't', '1 day', premake => 1, timezone => 'Europe/Berlin');
+SELECT count(*) FROM steward.partition_maintain('quiet_b');
+SELECT timestamptz '2000-01-01 00:00+00' + quiet_until * interval '1 microsecond'
+       BETWEEN m - interval '1 hour' AND m AS before_local_midnight
+  FROM steward.partition_state,
+       LATERAL (SELECT (date_trunc('day', now() AT TIME ZONE 'Europe/Berlin') + interval '1 day')
+                       AT TIME ZONE 'Europe/Berlin' AS m) x
+ WHERE parent = 'quiet_b'::regclass;
+SELECT steward.partition_forget('quiet_b');
+DROP TABLE quiet_b;
+CREATE TEMP TABLE quiet_rows AS
+  SELECT parent, xmin::text AS x FROM steward.partition_state WHERE parent::text LIKE 'quiet%';
+SELECT parent, created, status FROM steward.partition_maintain()
+ WHERE parent::text LIKE 'quiet%' ORDER BY 1;
+SELECT s.parent, s.xmin::text = q.x AS not_rewritten
+  FROM steward.partition_state s JOIN quiet_rows q USING (parent) ORDER BY 1;
+SELECT v.parent, v.last_status, v.last_maintained_at = w.swept_at AS maintained_at_sweep,
+       v.last_ok_at = w.swept_at AS ok_at_sweep, v.skipped_runs
+  FROM steward.partition_status v, steward.partition_sweep w
+ WHERE w.runner = current_user::regrole AND v.parent::text LIKE 'quiet%' ORDER BY 1;
+
+-- What changes behind a quiet set's back is noticed: a partition dropped
+-- or detached by hand is made again, a partition attached by hand is
+-- looked at (and the state written), a changed policy applies.
+DO $$ BEGIN EXECUTE format('DROP TABLE %I', (SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+  WHERE i.inhparent = 'quiet_a'::regclass AND c.relname <> 'quiet_a_default' ORDER BY c.relname DESC LIMIT 1)); END $$;
+DO $$ BEGIN EXECUTE format('ALTER TABLE quiet_w DETACH PARTITION %1$I; ALTER TABLE %1$I RENAME TO quiet_w_gone', (SELECT c.relname FROM pg_inherits i
+  JOIN pg_class c ON c.oid = i.inhrelid
+  WHERE i.inhparent = 'quiet_w'::regclass AND c.relname <> 'quiet_w_default' ORDER BY c.relname LIMIT 1)); END $$;
+SELECT parent, created, status FROM steward.partition_maintain()
+ WHERE parent::text LIKE 'quiet%' ORDER BY 1;
+SELECT parent, partitions, periods_ahead FROM steward.partition_status
+ WHERE parent::text LIKE 'quiet%' ORDER BY 1;
+CREATE TABLE quiet_a_far (LIKE quiet_a);
+ALTER TABLE quiet_a ATTACH PARTITION quiet_a_far FOR VALUES FROM ('2040-01-01 00:00+00') TO ('2040-01-02 00:00+00');
+DELETE FROM quiet_rows;
+INSERT INTO quiet_rows SELECT parent, xmin::text FROM steward.partition_state WHERE parent::text LIKE 'quiet%';
+SELECT parent, created, status FROM steward.partition_maintain()
+ WHERE parent::text LIKE 'quiet%' ORDER BY 1;
+SELECT s.parent, s.xmin::text = q.x AS not_rewritten
+  FROM steward.partition_state s JOIN quiet_rows q USING (parent) ORDER BY 1;
+SELECT steward.partition_alter('quiet_w', premake => 3);
+SELECT parent, created, status FROM steward.partition_maintain()
+ WHERE parent::text LIKE 'quiet%' ORDER BY 1;
+SELECT steward.partition_forget('quiet_a'), steward.partition_forget('quiet_w');
+DROP TABLE quiet_a, quiet_w, quiet_w_gone;

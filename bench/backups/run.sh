@@ -13,6 +13,9 @@
 #
 #   bash bench/backups/run.sh                      # full run, about 10 min
 #   SCALE=5 ROUNDS=1 bash bench/backups/run.sh     # smoke run
+#   PHYSICAL_ONLY=1 RESULTS=... bash bench/backups/run.sh
+#       physical backups only: ours, ours encrypted (the cost of
+#       steward.backup_encryption_key_file), by hand, pgBackRest
 #
 # Run as root (the cluster and the tools run as the postgres OS user;
 # pgbackrest is installed with apt-get when missing).  Nothing is built;
@@ -29,6 +32,7 @@ ROUNDS=${ROUNDS:-3}
 PORT=${PORT:-57450}
 JOBS=2
 KEEP=${KEEP:-0}
+PHYSICAL_ONLY=${PHYSICAL_ONLY:-0}
 
 full=0
 [ "$SCALE" -eq 50 ] && [ "$ROUNDS" -ge 3 ] && full=1
@@ -134,6 +138,29 @@ run_physical_steward() {
 	t0=$(now); q "SELECT steward.backup_now('physical')" >"$W/last_p"; t1=$(now)
 	secs "$t0" "$t1"
 }
+# the same with steward.backup_encryption_key_file set (reset afterwards)
+set_key() {
+	if [ -n "$1" ]; then
+		q "ALTER SYSTEM SET steward.backup_encryption_key_file = '$1'" postgres
+	else
+		q "ALTER SYSTEM RESET steward.backup_encryption_key_file" postgres
+	fi
+	q "SELECT pg_reload_conf()" postgres >/dev/null
+	# a new session sees the setting once the postmaster has reloaded
+	for _ in $(seq 1 100); do
+		[ "$(q "SELECT current_setting('steward.backup_encryption_key_file')" postgres)" = "$1" ] && return 0
+		sleep 0.1
+	done
+	die "steward.backup_encryption_key_file was not reloaded"
+}
+run_physical_encrypted() {
+	local t0 t1
+	set_key "$W/backup.key"
+	t0=$(now); q "SELECT steward.backup_now('physical')" >"$W/last_pe"; t1=$(now)
+	set_key ""
+	as_pg rm -rf "$W/backups/$(cat "$W/last_pe")"
+	secs "$t0" "$t1"
+}
 run_physical_hand() {
 	local t0 t1
 	as_pg rm -rf "$W/hand/p"
@@ -191,6 +218,13 @@ add() { T[$1]+="$2 "; log "$1: $2 s"; }
 
 SYSTEMS_FWD=(logical_steward logical_hand physical_steward physical_hand pgbackrest)
 [ $HAVE_PGBR -eq 1 ] || SYSTEMS_FWD=(logical_steward logical_hand physical_steward physical_hand)
+if [ "$PHYSICAL_ONLY" = 1 ]; then
+	SYSTEMS_FWD=(physical_steward physical_encrypted physical_hand pgbackrest)
+	[ $HAVE_PGBR -eq 1 ] || SYSTEMS_FWD=(physical_steward physical_encrypted physical_hand)
+	openssl rand -hex 32 | as_pg tee "$W/backup.key" >/dev/null
+	as_pg chmod 600 "$W/backup.key"
+fi
+CPU_BEFORE=$(awk '/^cpu / { print $2 + $3 + $4, $5 }' /proc/stat)
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 for r in $(seq 1 "$ROUNDS"); do
 	order=("${SYSTEMS_FWD[@]}")
@@ -203,6 +237,13 @@ for r in $(seq 1 "$ROUNDS"); do
 		[ "$s" = physical_hand ] && add verify_hand "$(run_verify_hand)"
 		q "CHECKPOINT" >/dev/null
 	done
+	if [ "$PHYSICAL_ONLY" = 1 ]; then
+		LAST_P=$(cat "$W/last_p")
+		add steward_physical_recorded "$(q "SELECT extract(epoch FROM duration)::numeric(10,3) FROM steward.backups WHERE backup_id = $LAST_P")"
+		PSIZE=$(q "SELECT pg_size_pretty(size_bytes) FROM steward.backups WHERE backup_id = $LAST_P")
+		as_pg rm -rf "$W/backups/$LAST_P" "$W/hand/p"
+		continue
+	fi
 	LAST_L=$(cat "$W/last_l"); LAST_P=$(cat "$W/last_p")
 	# restores, in the same alternating order
 	rorder=(restore_steward restore_hand)
@@ -219,7 +260,10 @@ for r in $(seq 1 "$ROUNDS"); do
 	as_pg rm -rf "$W/backups/$LAST_L" "$W/backups/$LAST_P" "$W/hand/p"
 done
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
-HSIZE=$(du -sh "$W/hand/l" | cut -f1)
+# the machine's CPU use over the rounds (all processes, not only ours)
+CPU_BUSY=$(awk -v b="$CPU_BEFORE" '/^cpu / { split(b, x, " "); busy = $2 + $3 + $4 - x[1]; idle = $5 - x[2]; printf "%.0f", 100 * busy / (busy + idle) }' /proc/stat)
+HSIZE=-
+[ -d "$W/hand/l" ] && HSIZE=$(du -sh "$W/hand/l" | cut -f1)
 BRSIZE=-
 [ $HAVE_PGBR -eq 1 ] && BRSIZE=$(du -sh "$W/pgbr/backup" | cut -f1)
 
@@ -237,32 +281,38 @@ row() { local s; s=$(stats "${T[$1]}"); printf '| %s | %s | %s | %s | %s |\n' "$
 	echo "\`bash bench/backups/run.sh\` (SCALE=$SCALE, ROUNDS=$ROUNDS), PostgreSQL $(q 'SHOW server_version'),"
 	echo "pg_steward $(q 'SELECT steward.version()'), $(nproc) cores, pgbackrest $(pgbackrest version 2>/dev/null | cut -d' ' -f2 || echo -)."
 	echo "Database \`bench\`: $DBSIZE (cluster $CLSIZE). Load average before: $LOAD_BEFORE, after: $LOAD_AFTER"
-	echo "(the machine is shared with other jobs). Seconds of wall-clock time; order reversed every other round."
+	echo "(the machine is shared with other jobs); all CPUs were $CPU_BUSY % busy during the rounds."
+	echo "Seconds of wall-clock time; order reversed every other round."
 	echo
 	echo "| what | min | median | max | each round |"
 	echo "|---|---|---|---|---|"
-	row logical_steward "logical: \`steward.backup_now('logical')\` ($LSIZE)"
-	row logical_hand "logical: pg_dumpall -g + pg_dump -Fd -j $JOBS -Z 1 by hand ($HSIZE)"
+	[ -n "${T[logical_steward]:-}" ] && row logical_steward "logical: \`steward.backup_now('logical')\` ($LSIZE)"
+	[ -n "${T[logical_hand]:-}" ] && row logical_hand "logical: pg_dumpall -g + pg_dump -Fd -j $JOBS -Z 1 by hand ($HSIZE)"
 	row physical_steward "physical: \`steward.backup_now('physical')\` ($PSIZE)"
+	[ -n "${T[physical_encrypted]:-}" ] && row physical_encrypted "physical, encrypted: \`steward.backup_now('physical')\` with a key"
 	row physical_hand "physical: pg_basebackup -Fp -X stream -c fast, SHA-256 manifest, by hand"
 	row verify_hand "physical: pg_verifybackup of the hand backup"
 	[ $HAVE_PGBR -eq 1 ] && row pgbackrest "physical: pgbackrest backup --type=full, zst:1, process-max $JOBS ($BRSIZE)"
-	row restore_steward "restore: \`steward.restore_logical()\`"
-	row restore_hand "restore: createdb + pg_restore -j $JOBS by hand"
-	[ $HAVE_PGBR -eq 1 ] && row pgbackrest_restore "restore: pgbackrest restore (files only)"
-	row drill_logical "drill, logical (recorded drill_duration)"
-	row drill_physical "drill, physical (recorded drill_duration)"
-	row steward_logical_recorded "logical backup's recorded duration"
+	if [ "$PHYSICAL_ONLY" != 1 ]; then
+		row restore_steward "restore: \`steward.restore_logical()\`"
+		row restore_hand "restore: createdb + pg_restore -j $JOBS by hand"
+		[ $HAVE_PGBR -eq 1 ] && row pgbackrest_restore "restore: pgbackrest restore (files only)"
+		row drill_logical "drill, logical (recorded drill_duration)"
+		row drill_physical "drill, physical (recorded drill_duration)"
+		row steward_logical_recorded "logical backup's recorded duration"
+	fi
 	row steward_physical_recorded "physical backup's recorded duration"
 	echo
 	echo "Ratios of medians:"
 	echo
-	echo "- logical, ours / by hand: $(ratio logical_steward logical_hand) (target <= 1.05)"
+	[ "$PHYSICAL_ONLY" != 1 ] && echo "- logical, ours / by hand: $(ratio logical_steward logical_hand) (target <= 1.05)"
 	echo "- physical, ours / pg_basebackup by hand: $(ratio physical_steward physical_hand) (target <= 1.05)"
 	T[hand_pv]=$(paste -d' ' <(printf '%s\n' ${T[physical_hand]}) <(printf '%s\n' ${T[verify_hand]}) | awk '{ printf "%.3f ", $1 + $2 }')
 	echo "- physical, ours / pg_basebackup + pg_verifybackup by hand: $(ratio physical_steward hand_pv)"
 	[ $HAVE_PGBR -eq 1 ] && echo "- physical, ours / pgBackRest full: $(ratio physical_steward pgbackrest)"
-	echo "- logical restore, ours / by hand: $(ratio restore_steward restore_hand)"
+	[ -n "${T[physical_encrypted]:-}" ] && echo "- physical, ours encrypted / ours: $(ratio physical_encrypted physical_steward) (target <= 1.15)"
+	[ "$PHYSICAL_ONLY" != 1 ] && echo "- logical restore, ours / by hand: $(ratio restore_steward restore_hand)"
+	true
 } >"$RESULTS"
 [ "$(id -u)" -eq 0 ] || true
 log "wrote $RESULTS"

@@ -40,6 +40,18 @@ timed() {
 	as_pg "$PGBIN/psql" -h "$C" -p "$PORT" -d "$1" -XAq -v ON_ERROR_STOP=1 -f "$2" |
 		sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p'
 }
+# the machine's busy share of CPU time since the last cpu_mark, in %
+cpu_mark() {
+	local c
+	read -r -a c </proc/stat     # cpu user nice system idle iowait irq softirq steal
+	CPU_T=$((c[1] + c[2] + c[3] + c[4] + c[5] + c[6] + c[7] + c[8]))
+	CPU_I=$((c[4] + c[5]))
+}
+cpu_busy() {
+	local t0=$CPU_T i0=$CPU_I
+	cpu_mark
+	awk -v t="$((CPU_T - t0))" -v i="$((CPU_I - i0))" 'BEGIN { printf "%.0f", (t > 0 ? 100 * (t - i) / t : 0) }'
+}
 mmm() { sort -g | awk '{ a[n++] = $1 } END { if (n) printf "%.1f / %.1f / %.1f", a[0], a[int((n - 1) / 2)], a[n - 1]; else printf "-" }'; }
 
 mkdir -p "$C"; chmod 755 "$C"; [ "$(id -u)" -eq 0 ] && chown postgres: "$C"
@@ -88,6 +100,7 @@ for run in $(seq 1 "$RUNS"); do
 			if [ "$sys" = pg_steward ]; then stmt="SELECT count(*) FROM steward.partition_maintain();"
 			else stmt="SELECT partman.run_maintenance();"; fi
 			load=$(cut -d' ' -f1 /proc/loadavg)
+			cpu_mark
 			# fresh: the first call of a new session; warm: the next three of it
 			{ echo '\timing on'; for i in 1 2 3 4; do echo "$stmt"; done; } >"$WORK/m.sql"
 			t=$(timed "$db" "$WORK/m.sql" | paste -sd' ')
@@ -101,8 +114,9 @@ for run in $(seq 1 "$RUNS"); do
 					FROM steward.job_run r JOIN steward.job j USING (job_id)
 					WHERE j.job_name = 'partition_maintenance' ORDER BY run_id DESC LIMIT 1")
 			fi
-			log "$sys $n sets run $run: fresh $fresh ms, warm $warm ms, job $job ms, load $load"
-			ROWS+=("$sys|$n|$run|$fresh|$warm|$job|$load")
+			busy=$(cpu_busy)
+			log "$sys $n sets run $run: fresh $fresh ms, warm $warm ms, job $job ms, load $load, CPU busy $busy %"
+			ROWS+=("$sys|$n|$run|$fresh|$warm|$job|$load|$busy")
 		done
 	done
 	SYSTEMS=$(echo "$SYSTEMS" | awk '{ for (i = NF; i > 0; i--) printf "%s%s", $i, (i > 1 ? " " : "") }')
@@ -117,8 +131,8 @@ done
 	echo "its job_run duration. pg_partman $(q "partman${SIZES%% *}" "SELECT extversion FROM pg_extension WHERE extname = 'pg_partman'" 2>/dev/null || echo '?'):"
 	echo "partman.run_maintenance() (no background worker), up to $PARTMAN_MAX sets. psql \\timing, ms."
 	echo
-	echo "| system | sets | run | fresh session | warm min / median / max (3 calls) | job | load 1-min |"
-	echo "|---|---|---|---|---|---|---|"
+	echo "| system | sets | run | fresh session | warm min / median / max (3 calls) | job | load 1-min | machine CPU busy % |"
+	echo "|---|---|---|---|---|---|---|---|"
 	for r in "${ROWS[@]}"; do echo "| ${r//|/ | } |"; done
 	echo
 	echo "| system | sets | fresh min / median / max | warm median of runs: min / median / max | per set, warm (µs) | job min / median / max |"

@@ -2,7 +2,7 @@
  *
  * crypt.c
  *	  Sealing and unsealing whole backup files with AES-256-GCM, streamed
- *	  from one file to another.  Built into the server library (the backup
+ *	  from one file to another (or sealed in place).  Built into the server library (the backup
  *	  engine and the restore drills) and, with FRONTEND, into
  *	  pg_steward_restore.
  *
@@ -194,6 +194,193 @@ crypt_seal_file(const char *from, const char *to, const WalKey *key,
 			snprintf(sha256_hex + 2 * i, 3, "%02x", md[i]);
 	if (outsize)
 		*outsize = size;
+	return NULL;
+}
+
+/* pread exactly n bytes at 'off' unless the file ends; the count or -1 */
+static ssize_t
+crypt_pread(int fd, unsigned char *buf, size_t n, off_t off)
+{
+	size_t		got = 0;
+
+	while (got < n)
+	{
+		ssize_t		r = pread(fd, buf + got, n - got, off + got);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -1;
+		if (r == 0)
+			break;
+		got += r;
+	}
+	return (ssize_t) got;
+}
+
+static bool
+crypt_pwrite(int fd, const unsigned char *buf, size_t n, off_t off)
+{
+	size_t		done = 0;
+
+	while (done < n)
+	{
+		ssize_t		w = pwrite(fd, buf + done, n - done, off + done);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+		{
+			if (w == 0)
+				errno = ENOSPC;
+			return false;
+		}
+		done += w;
+	}
+	return true;
+}
+
+/*
+ * Seals the file 'path' in place, into the layout crypt_seal_file() writes
+ * (no new file: a physical backup seals a thousand files while
+ * pg_basebackup writes them, and creating and deleting an inode per file
+ * costs more than the encryption).  Each piece is written only once the
+ * piece after it has been read: the sealed text runs WALFILE_SEAL_HEADER
+ * bytes ahead of the plaintext.  Not fsynced.  sha256_hex/outsize and
+ * plain_sha256_hex/plain_size (each may be NULL) as in
+ * crypt_seal_file_hashed().  On failure the file is left damaged: callers
+ * seal files of a folder that they remove as a whole on error.
+ */
+char *
+crypt_seal_file_inplace(const char *path, const WalKey *key, char *sha256_hex,
+						int64 *outsize, char *plain_sha256_hex, int64 *plain_size)
+{
+	unsigned char header[WALFILE_SEAL_HEADER];
+	unsigned char tag[WALFILE_TAG_LEN];
+	unsigned char *cur = NULL;
+	unsigned char *next = NULL;
+	unsigned char *out = NULL;
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned char pmd[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	EVP_CIPHER_CTX *ctx = NULL;
+	EVP_MD_CTX *sha = NULL;
+	EVP_MD_CTX *psha = NULL;
+	off_t		roff = 0;
+	off_t		woff = 0;
+	ssize_t		ncur;
+	int			n;
+	int			fd;
+	char	   *err = NULL;
+	int			i;
+
+	fd = open(path, O_RDWR | PG_BINARY, 0);
+	if (fd < 0)
+		return psprintf("could not open file \"%s\": %s", path, strerror(errno));
+	cur = malloc(CRYPT_BUFSIZE);
+	next = malloc(CRYPT_BUFSIZE);
+	out = malloc(CRYPT_BUFSIZE);
+	memcpy(header, WALFILE_SEAL_MAGIC, WALFILE_MAGIC_LEN);
+	memcpy(header + WALFILE_MAGIC_LEN, key->id, WALFILE_KEYID_LEN);
+	ctx = EVP_CIPHER_CTX_new();
+	sha = EVP_MD_CTX_new();
+	psha = EVP_MD_CTX_new();
+	if (cur == NULL || next == NULL || out == NULL)
+		err = psprintf("out of memory");
+	else if (RAND_bytes(header + WALFILE_MAGIC_LEN + WALFILE_KEYID_LEN, WALFILE_NONCE_LEN) != 1)
+		err = psprintf("could not generate a random nonce");
+	else if (ctx == NULL || sha == NULL || psha == NULL ||
+			 EVP_DigestInit_ex(sha, EVP_sha256(), NULL) != 1 ||
+			 EVP_DigestInit_ex(psha, EVP_sha256(), NULL) != 1 ||
+			 EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL) != 1 ||
+			 EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, WALFILE_NONCE_LEN, NULL) != 1 ||
+			 EVP_EncryptInit_ex(ctx, NULL, NULL, key->key,
+								header + WALFILE_MAGIC_LEN + WALFILE_KEYID_LEN) != 1 ||
+			 EVP_EncryptUpdate(ctx, NULL, &n, header, WALFILE_MAGIC_LEN + WALFILE_KEYID_LEN) != 1)
+		err = psprintf("could not initialize AES-256-GCM encryption");
+
+	/* the first piece is read before the header overwrites its start */
+	if (err == NULL && (ncur = crypt_pread(fd, cur, CRYPT_BUFSIZE, roff)) < 0)
+		err = psprintf("could not read file \"%s\": %s", path, strerror(errno));
+	if (err == NULL)
+	{
+		roff += ncur;
+		if (!crypt_pwrite(fd, header, sizeof(header), woff))
+			err = psprintf("could not write file \"%s\": %s", path, strerror(errno));
+		EVP_DigestUpdate(sha, header, sizeof(header));
+		woff += sizeof(header);
+	}
+	while (err == NULL && ncur > 0)
+	{
+		ssize_t		nnext = 0;
+		unsigned char *swap;
+
+		/* the next piece, before this one's ciphertext overwrites its start */
+		if (ncur == CRYPT_BUFSIZE &&
+			(nnext = crypt_pread(fd, next, CRYPT_BUFSIZE, roff)) < 0)
+		{
+			err = psprintf("could not read file \"%s\": %s", path, strerror(errno));
+			break;
+		}
+		roff += nnext;
+		if (EVP_DigestUpdate(psha, cur, ncur) != 1 ||
+			EVP_EncryptUpdate(ctx, out, &n, cur, (int) ncur) != 1)
+			err = psprintf("could not encrypt");
+		else if (!crypt_pwrite(fd, out, n, woff))
+			err = psprintf("could not write file \"%s\": %s", path, strerror(errno));
+		else
+		{
+			EVP_DigestUpdate(sha, out, n);
+			woff += n;
+		}
+		swap = cur;
+		cur = next;
+		next = swap;
+		ncur = nnext;
+	}
+	if (err == NULL)
+	{
+		if (EVP_EncryptFinal_ex(ctx, out, &n) != 1 ||
+			EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, WALFILE_TAG_LEN, tag) != 1)
+			err = psprintf("could not compute the authentication tag");
+		else if (!crypt_pwrite(fd, out, n, woff) ||
+				 !crypt_pwrite(fd, tag, sizeof(tag), woff + n))
+			err = psprintf("could not write file \"%s\": %s", path, strerror(errno));
+		else
+		{
+			EVP_DigestUpdate(sha, out, n);
+			EVP_DigestUpdate(sha, tag, sizeof(tag));
+			woff += n + sizeof(tag);
+			if (EVP_DigestFinal_ex(sha, md, &mdlen) != 1 ||
+				EVP_DigestFinal_ex(psha, pmd, &mdlen) != 1)
+				err = psprintf("could not compute SHA-256");
+		}
+	}
+	if (close(fd) != 0 && err == NULL)
+		err = psprintf("could not close file \"%s\": %s", path, strerror(errno));
+	EVP_CIPHER_CTX_free(ctx);
+	EVP_MD_CTX_free(sha);
+	EVP_MD_CTX_free(psha);
+	/* plaintext was in them, up to the size of the file */
+	if (cur)
+		explicit_bzero(cur, Min(roff, CRYPT_BUFSIZE));
+	if (next)
+		explicit_bzero(next, Min(roff, CRYPT_BUFSIZE));
+	free(cur);
+	free(next);
+	free(out);
+	if (err)
+		return err;
+	if (sha256_hex)
+		for (i = 0; i < 32; i++)
+			snprintf(sha256_hex + 2 * i, 3, "%02x", md[i]);
+	if (plain_sha256_hex)
+		for (i = 0; i < 32; i++)
+			snprintf(plain_sha256_hex + 2 * i, 3, "%02x", pmd[i]);
+	if (outsize)
+		*outsize = woff;
+	if (plain_size)
+		*plain_size = roff;
 	return NULL;
 }
 

@@ -24,6 +24,9 @@
 
 extern char *crypt_seal_file(const char *from, const char *to, const WalKey *key,
 							 char *sha256_hex, int64 *outsize, bool durable);
+extern char *crypt_seal_file_inplace(const char *path, const WalKey *key, char *sha256_hex,
+									 int64 *outsize, char *plain_sha256_hex,
+									 int64 *plain_size);
 extern char *crypt_unseal_file(const char *from, const char *to, const WalKey *keys,
 							   int nkeys);
 extern char *crypt_file_key_id(const char *path, unsigned char *id);

@@ -62,6 +62,8 @@ extern void backup_child_start(BackupChild *c, char **argv, const char *out_path
 							   const char *log_path);
 extern bool backup_child_exited(BackupChild *c);
 extern bool backup_child_wait(BackupChild *c, long timeout_ms);
+extern bool backup_child_wait_fd(BackupChild *c, pgsocket fd, long timeout_ms);
+extern void backup_child_check(BackupChild *c);
 extern int	backup_child_exit_code(BackupChild *c, int *signo);
 extern void backup_child_stop(BackupChild *c, int sig);
 extern void backup_child_stop_all(void);
@@ -94,6 +96,18 @@ extern char *backup_conninfo(const char *host, int port, const char *user,
 							 const char *dbname);
 extern int64 backup_run(BackupRequest *req);
 extern void backup_verify_manifest(int64 backup_id, StringInfo checks, bool *ok);
+
+/* verify.c: a physical backup checked (and sealed) while it is written */
+typedef struct BackupVerifier BackupVerifier;
+
+extern BackupVerifier *backup_verifier_begin(const char *data);
+extern bool backup_verifier_encrypts(BackupVerifier *v);
+extern pgsocket backup_verifier_fd(BackupVerifier *v);
+extern void backup_verifier_poll(BackupVerifier *v);
+extern void backup_verifier_finish(BackupVerifier *v, const char *log_dir,
+								   StringInfo meta);
+extern void backup_verifier_end(BackupVerifier *v);
+extern void backup_verifier_abandon(void);
 
 /* drill.c */
 extern void backup_drill(int64 backup_id, StringInfo checks, bool *ok);

@@ -223,6 +223,28 @@ backup_child_wait(BackupChild *c, long timeout_ms)
 	}
 }
 
+/*
+ * backup_child_wait() that also returns (false) as soon as 'fd' is
+ * readable (PGINVALID_SOCKET: never), so that the caller can work while the
+ * child runs; true when the child has exited.
+ */
+bool
+backup_child_wait_fd(BackupChild *c, pgsocket fd, long timeout_ms)
+{
+	if (fd == PGINVALID_SOCKET)
+		return backup_child_wait(c, timeout_ms);
+	CHECK_FOR_INTERRUPTS();
+	if (child_reap(c, false))
+		return true;
+	(void) WaitLatchOrSocket(MyLatch,
+							 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH | WL_SOCKET_READABLE,
+							 fd, timeout_ms < 0 ? 1000 : Min(timeout_ms, 1000),
+							 PG_WAIT_EXTENSION);
+	ResetLatch(MyLatch);
+	CHECK_FOR_INTERRUPTS();
+	return child_reap(c, false);
+}
+
 /* The exit code, or -1 for a signal (with *signo set). */
 int
 backup_child_exit_code(BackupChild *c, int *signo)
@@ -315,23 +337,31 @@ backup_log_tail(const char *path)
 }
 
 /*
- * Run a program to its end; an exit code other than 0 is an error naming
- * the program, with the end of its log as the detail.
+ * An exited child's exit code other than 0 is an error naming the program,
+ * with the end of its log as the detail.
  */
+void
+backup_child_check(BackupChild *c)
+{
+	int			code;
+	int			signo;
+
+	code = backup_child_exit_code(c, &signo);
+	if (code != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_EXTERNAL_ROUTINE_EXCEPTION),
+				 signo ? errmsg("%s was terminated by signal %d", c->name, signo)
+				 : errmsg("%s failed with exit code %d", c->name, code),
+				 errdetail("%s", backup_log_tail(c->log_path))));
+}
+
+/* Run a program to its end; backup_child_check() then. */
 void
 backup_child_run(char **argv, const char *out_path, const char *log_path)
 {
 	BackupChild c;
-	int			code;
-	int			signo;
 
 	backup_child_start(&c, argv, out_path, log_path);
 	(void) backup_child_wait(&c, -1);
-	code = backup_child_exit_code(&c, &signo);
-	if (code != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_EXTERNAL_ROUTINE_EXCEPTION),
-				 signo ? errmsg("%s was terminated by signal %d", c.name, signo)
-				 : errmsg("%s failed with exit code %d", c.name, code),
-				 errdetail("%s", backup_log_tail(log_path))));
+	backup_child_check(&c);
 }

@@ -10,7 +10,9 @@
  * sealed with AES-256-GCM into "<file>.steward-seal" (crypt.c: its own
  * nonce and tag, the format of encrypted archived WAL) and renamed over the
  * plaintext file; then every sealed file and every directory is fsynced,
- * all before the folder is renamed to <id>.  The SHA-256 of the
+ * all before the folder is renamed to <id>.  A logical backup is sealed
+ * here, after pg_dump; a physical one file by file while pg_basebackup
+ * runs, in the read that checks it against the manifest (verify.c).  The SHA-256 of the
  * sealed files, computed while they are written, are the backup's
  * checksums.  backup.json stays plaintext: it holds no table contents, and
  * retention, rescan and pg_steward_restore read it without a key; it

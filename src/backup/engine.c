@@ -2,8 +2,9 @@
  *
  * engine.c
  *	  Making a backup: logical (pg_dumpall --globals-only, pg_dump -Fd)
- *	  or physical (pg_basebackup, checked with pg_verifybackup), its
- *	  metadata, and the manifest check of a finished backup.
+ *	  or physical (pg_basebackup, checked against its manifest while it
+ *	  runs: verify.c), its metadata, and the manifest check of a finished
+ *	  backup.
  *
  * Called outside any transaction, connected to the database, in a runner
  * (the backup job kind) or in a backup worker (backup_now()).  Nothing is
@@ -453,45 +454,48 @@ engine_logical(BackupEnv *env, const char *partial, StringInfo meta)
 	CommitTransactionCommand();
 }
 
-/* Physical: pg_basebackup, plain format, SHA-256 manifest, then verified. */
+/*
+ * Physical: pg_basebackup, plain format, SHA-256 manifest; every file is
+ * checked against the manifest (and, with a key, sealed) as soon as
+ * pg_basebackup has closed it, the rest when it has finished (verify.c).
+ */
 static void
 engine_physical(BackupEnv *env, const char *partial, const char *label,
 				StringInfo meta)
 {
 	char	   *data = psprintf("%s/data", partial);
-	char	   *manifest_path = psprintf("%s/backup_manifest", data);
 	char	   *manifest;
 	char	   *v;
+	BackupVerifier *ver = backup_verifier_begin(data);
+	BackupChild c;
 
 	pgstat_report_activity(STATE_RUNNING, "pg_steward backup: pg_basebackup");
-	backup_child_run((char *[]) {backup_program_path("pg_basebackup"),
+	/*
+	 * Encrypted, the plaintext files are replaced as they come: syncing them
+	 * is wasted; the sealed files are synced before the folder is renamed.
+	 */
+	backup_child_start(&c, (char *[]) {backup_program_path("pg_basebackup"),
 			"-d", env->conninfo, "-D", data, "-Fp", "-X", "stream",
 			"-c", "fast", "--manifest-checksums=SHA256", "--no-password",
-			"-l", (char *) (label ? label : "pg_steward"), NULL},
-					 NULL, psprintf("%s/log/pg_basebackup.log", partial));
+			"-l", (char *) (label ? label : "pg_steward"),
+			backup_verifier_encrypts(ver) ? "--no-sync" : NULL, NULL},
+					   NULL, psprintf("%s/log/pg_basebackup.log", partial));
+	while (!backup_child_wait_fd(&c, backup_verifier_fd(ver), -1))
+		backup_verifier_poll(ver);
+	backup_child_check(&c);
 
-	pgstat_report_activity(STATE_RUNNING, "pg_steward backup: pg_verifybackup");
-	backup_child_run((char *[]) {backup_program_path("pg_verifybackup"), data, NULL},
-					 NULL, psprintf("%s/log/pg_verifybackup.log", partial));
-
-	manifest = backup_read_file(manifest_path, false);
+	manifest = backup_read_file(psprintf("%s/backup_manifest", data), false);
 	if ((v = engine_find_value(manifest, "\"Start-LSN\"")) != NULL)
 		steward_json_add_str(meta, "start_lsn", v);
 	if ((v = engine_find_value(manifest, "\"End-LSN\"")) != NULL)
 		steward_json_add_str(meta, "stop_lsn", v);
 	if ((v = engine_find_value(manifest, "\"Timeline\"")) != NULL)
 		steward_json_add_int64(meta, "timeline", strtoi64(v, NULL, 10));
-	StartTransactionCommand();
-	/* issue 14: with a key, every file of data/ is sealed and checksummed */
-	if (!backup_encrypt_tree(meta, partial, (const char *const[]) {"data", NULL}))
-	{
-		steward_json_add_object(meta, "files");
-		backup_checksum_tree(meta, partial, "data/backup_manifest");
-		steward_json_end(meta);
-	}
-	CommitTransactionCommand();
-	steward_json_add_str(meta, "manifest_checksums", "SHA256");
 	pfree(manifest);
+
+	backup_verifier_finish(ver, psprintf("%s/log", partial), meta);
+	backup_verifier_end(ver);
+	steward_json_add_str(meta, "manifest_checksums", "SHA256");
 }
 
 /* Cleanup after an error of a run: no child, no .partial folder. */
@@ -499,6 +503,7 @@ static void
 engine_cleanup(int code, Datum arg)
 {
 	backup_child_stop_all();
+	backup_verifier_abandon();
 	backup_abandon_scratch();
 }
 

@@ -28,6 +28,7 @@ char	   *steward_database_list = NULL;
 int			steward_max_workers = -1;
 int			steward_naptime = 10000;
 char	   *steward_backup_directory = NULL;
+char	   *steward_debug_backup_pause_file = NULL;
 char	   *steward_backup_role = NULL;
 int			steward_backup_jobs = 2;
 char	   *steward_backup_encryption_key_file = NULL;
@@ -422,6 +423,15 @@ steward_guc_init(void)
 							   PGC_SIGHUP,
 							   GUC_SUPERUSER_ONLY | GUC_LIST_INPUT,
 							   guc_check_old_key_files, NULL, NULL);
+
+	DefineCustomStringVariable("steward.debug_backup_pause_file",
+							   "For tests: a physical backup waits before its manifest check while this file exists.",
+							   "Lets a test change the files of a backup that pg_basebackup has written; empty (the default) never waits.",
+							   &steward_debug_backup_pause_file,
+							   "",
+							   PGC_SIGHUP,
+							   GUC_SUPERUSER_ONLY | GUC_NOT_IN_SAMPLE | GUC_NO_SHOW_ALL,
+							   NULL, NULL, NULL);
 
 	DefineCustomStringVariable("steward.timezone",
 							   "Default time zone of job schedules.",

@@ -18,6 +18,7 @@ extern int	steward_backup_jobs;
 /* absolute paths; '' : no encryption / no old keys */
 extern char *steward_backup_encryption_key_file;
 extern char *steward_backup_encryption_old_key_files;
+extern char *steward_debug_backup_pause_file;	/* tests only */
 extern char *steward_timezone;
 extern int	steward_job_history_retention;
 extern int	steward_max_workers_per_role;

@@ -233,6 +233,7 @@ steward_partition_maintain(PG_FUNCTION_ARGS)
 	ListCell   *lc;
 	MemoryContext outer;
 	MemoryContext setcxt;
+	bool		sweep;
 
 	steward_init_srf(fcinfo);
 	/* a set of someone else's is neither maintained nor marked failed */
@@ -244,6 +245,7 @@ steward_partition_maintain(PG_FUNCTION_ARGS)
 		part_not_a_set(only);
 	if (list_length(sets) > 1)
 		part_prefetch_fingerprints();	/* one scan of pg_inherits for all */
+	sweep = !OidIsValid(only) && part_sweep_available();
 
 	/* what one set needs goes with it: memory of its own, reset per set */
 	outer = CurrentMemoryContext;
@@ -261,28 +263,45 @@ steward_partition_maintain(PG_FUNCTION_ARGS)
 
 		MemoryContextReset(setcxt);
 		MemoryContextSwitchTo(setcxt);
-		if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(parent)))
-			continue;
-		if (!OidIsValid(only) && !steward_is_table_owner(parent))
-			continue;
-
-		call.set = set;
-		call.res = &res;
-		edata = steward_in_subxact(part_maintain_try, &call);
-		if (edata != NULL)
+		if (!OidIsValid(only) && set->has_quiet &&
+			(superuser() ||
+			 (SearchSysCacheExists1(RELOID, ObjectIdGetDatum(parent)) &&
+			  steward_is_table_owner(parent))) &&
+			part_quiet_fast(set, &res))
 		{
-			memset(&res, 0, sizeof(res));
-			res.status = "failed";
-			res.message = edata->message;
+			/* as the last maintenance left it: written only if it said more */
+			if (!set->state_plain || !sweep)
+			{
+				MemoryContextSwitchTo(outer);
+				states = lappend(states, part_state_row(parent, res.status, NULL, &res));
+				MemoryContextSwitchTo(setcxt);
+			}
 		}
-
-		if (strcmp(res.status, "skipped") == 0)
-			part_save_skipped(parent, res.message);
 		else
 		{
-			MemoryContextSwitchTo(outer);
-			states = lappend(states, part_state_row(parent, res.status, res.message, &res));
-			MemoryContextSwitchTo(setcxt);
+			if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(parent)))
+				continue;
+			if (!OidIsValid(only) && !steward_is_table_owner(parent))
+				continue;
+
+			call.set = set;
+			call.res = &res;
+			edata = steward_in_subxact(part_maintain_try, &call);
+			if (edata != NULL)
+			{
+				memset(&res, 0, sizeof(res));
+				res.status = "failed";
+				res.message = edata->message;
+			}
+
+			if (strcmp(res.status, "skipped") == 0)
+				part_save_skipped(parent, res.message);
+			else
+			{
+				MemoryContextSwitchTo(outer);
+				states = lappend(states, part_state_row(parent, res.status, res.message, &res));
+				MemoryContextSwitchTo(setcxt);
+			}
 		}
 		values[0] = ObjectIdGetDatum(parent);
 		values[1] = Int32GetDatum(res.created);
@@ -299,6 +318,8 @@ steward_partition_maintain(PG_FUNCTION_ARGS)
 	MemoryContextSwitchTo(outer);
 	MemoryContextDelete(setcxt);
 	part_save_states(states);
+	if (sweep)
+		part_save_sweep(GetUserId());
 	SPI_finish();
 	return (Datum) 0;
 }

@@ -15,8 +15,10 @@
 #include <math.h>
 
 #include "access/genam.h"
+#include "access/heapam.h"
 #include "access/htup_details.h"
 #include "access/table.h"
+#include "access/tableam.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/partition.h"
@@ -245,7 +247,8 @@ part_validate(PartSet *set)
 #define PART_SET_COLUMNS \
 	"SELECT s.parent::pg_catalog.oid, s.control, s.step, s.premake, s.retention," \
 	"       s.retention_mode, s.retention_schema, s.default_partition, s.name_template," \
-	"       s.timezone, st.fingerprint, st.quiet_until, st.last_status" \
+	"       s.timezone, st.fingerprint, st.quiet_until, st.last_status," \
+	"       st.last_message IS NULL AND st.skipped_runs = 0" \
 	"  FROM steward.partition_set s" \
 	"  LEFT JOIN steward.partition_state st ON st.parent = s.parent"
 /* Fill 'set' from row 'i' of a PART_SET_COLUMNS result. */
@@ -278,6 +281,8 @@ part_set_from_row(StewardResult *res, uint64 i, PartSet *set)
 			set->has_quiet = true;
 			set->fingerprint = DatumGetInt64(fp);
 			set->quiet_until = DatumGetInt64(quiet);
+			set->state_plain = DatumGetBool(steward_result_datum(res, i, 14, &isnull)) &&
+				!isnull;
 		}
 	}
 }
@@ -645,6 +650,33 @@ part_save_states(List *rows)
 }
 
 /*
+ * Record a maintenance of every set that 'runner' may maintain (a sweep;
+ * InvalidOid: of every set, by the job).  The sets it found quiet with
+ * their stored outcome already 'ok' are not written one by one:
+ * partition_status takes their last_maintained_at and last_ok_at from here
+ * (the newest sweep of the job or of a role with the privileges of the
+ * set's owner).  part_sweep_available() says whether the table is there.
+ */
+bool
+part_sweep_available(void)
+{
+	Oid			nsp = get_namespace_oid(STEWARD_SCHEMA_NAME, false);
+
+	/* not before ALTER EXTENSION pg_steward UPDATE from 0.2.0 */
+	return OidIsValid(get_relname_relid("partition_sweep", nsp));
+}
+
+void
+part_save_sweep(Oid runner)
+{
+	steward_catalog_exec("INSERT INTO steward.partition_sweep AS w (runner, swept_at)"
+						 " VALUES ($1, pg_catalog.now())"
+						 " ON CONFLICT (runner) DO UPDATE SET swept_at = EXCLUDED.swept_at",
+						 SPI_OK_INSERT, 1, (Oid[]) {OIDOID},
+						 (Datum[]) {ObjectIdGetDatum(runner)}, NULL);
+}
+
+/*
  * Record that a set was skipped because another session held its lock,
  * unless that session is about to record its own outcome (it holds the
  * state row: SKIP LOCKED, so we never wait for it).  skipped_runs counts
@@ -699,7 +731,7 @@ part_list_sets(Oid only)
 
 	res = steward_catalog_exec("SELECT parent::pg_catalog.oid FROM steward.partition_set"
 							   " WHERE $1 = 0 OR parent::pg_catalog.oid = $1"
-							   " ORDER BY parent::pg_catalog.text",
+							   " ORDER BY parent::pg_catalog.oid",
 							   SPI_OK_SELECT, 1, (Oid[]) {OIDOID},
 							   (Datum[]) {ObjectIdGetDatum(only)}, NULL);
 	for (i = 0; i < res->processed; i++)
@@ -729,26 +761,172 @@ part_load_or_error(Oid parent, PartSet *set)
 		part_not_a_set(parent);
 }
 
-/* Every registered set (or only one), configuration and state, in one query. */
+/* Column 'name' of one of steward's tables (the order may differ after updates). */
+static int
+part_column(TupleDesc desc, const char *name)
+{
+	int			i;
+
+	for (i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+
+		if (!att->attisdropped && strcmp(NameStr(att->attname), name) == 0)
+			return i;
+	}
+	elog(ERROR, "column \"%s\" of a pg_steward table is missing", name);
+	return -1;					/* keep the compiler quiet */
+}
+
+/* A text column of a deformed row, or NULL. */
+static inline char *
+part_column_text(Datum *values, bool *nulls, int col)
+{
+	return nulls[col] ? NULL : TextDatumGetCString(values[col]);
+}
+
+/* What PART_SET_COLUMNS reads from steward.partition_state, by parent. */
+typedef struct PartStoredState
+{
+	Oid			parent;
+	bool		has_quiet;
+	bool		plain;
+	int64		fingerprint;
+	int64		quiet_until;
+} PartStoredState;
+
+static int
+part_set_oid_cmp(const ListCell *a, const ListCell *b)
+{
+	Oid			oa = ((PartSet *) lfirst(a))->parent;
+	Oid			ob = ((PartSet *) lfirst(b))->parent;
+
+	return (oa > ob) - (oa < ob);
+}
+
+/*
+ * Every registered set (or only one), configuration and state, ordered by
+ * OID: what PART_SET_COLUMNS gives, for all sets read with two plain scans
+ * of steward's tables instead of a planned statement, since maintenance of
+ * all sets calls it for thousands of rows (the caller's rights are checked by the
+ * caller, set by set, as for the rows of steward_catalog_exec()).
+ */
 List *
 part_load_sets(Oid only)
 {
+	Oid			nsp = get_namespace_oid(STEWARD_SCHEMA_NAME, false);
+	Snapshot	snap;
 	List	   *sets = NIL;
-	StewardResult *res;
-	uint64		i;
+	HTAB	   *states;
+	HASHCTL		ctl = {0};
+	Relation	rel;
+	TupleDesc	desc;
+	TableScanDesc scan;
+	HeapTuple	tup;
+	Datum	   *values;
+	bool	   *nulls;
 
-	res = steward_catalog_exec(PART_SET_COLUMNS
-							   " WHERE $1 = 0 OR s.parent::pg_catalog.oid = $1"
-							   " ORDER BY s.parent::pg_catalog.text",
-							   SPI_OK_SELECT, 1, (Oid[]) {OIDOID},
-							   (Datum[]) {ObjectIdGetDatum(only)}, NULL);
-	for (i = 0; i < res->processed; i++)
+	/* one set: through the primary keys */
+	if (OidIsValid(only))
 	{
 		PartSet    *set = palloc(sizeof(PartSet));
 
-		part_set_from_row(res, i, set);
-		sets = lappend(sets, set);
+		return part_load_visible(only, set) ? list_make1(set) : NIL;
 	}
+
+	snap = RegisterSnapshot(GetTransactionSnapshot());
+	ctl.keysize = sizeof(Oid);
+	ctl.entrysize = sizeof(PartStoredState);
+	ctl.hcxt = CurrentMemoryContext;
+	states = hash_create("pg_steward partition states", 1024, &ctl,
+						 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+
+	rel = table_open(get_relname_relid("partition_state", nsp), AccessShareLock);
+	desc = RelationGetDescr(rel);
+	values = palloc(sizeof(Datum) * desc->natts);
+	nulls = palloc(sizeof(bool) * desc->natts);
+	{
+		int			c_parent = part_column(desc, "parent");
+		int			c_fp = part_column(desc, "fingerprint");
+		int			c_quiet = part_column(desc, "quiet_until");
+		int			c_status = part_column(desc, "last_status");
+		int			c_message = part_column(desc, "last_message");
+		int			c_skipped = part_column(desc, "skipped_runs");
+
+		scan = table_beginscan(rel, snap, 0, NULL);
+		while ((tup = heap_getnext(scan, ForwardScanDirection)) != NULL)
+		{
+			PartStoredState *st;
+			Oid			parent;
+			char	   *status;
+
+			heap_deform_tuple(tup, desc, values, nulls);
+			parent = DatumGetObjectId(values[c_parent]);
+			st = hash_search(states, &parent, HASH_ENTER, NULL);
+			status = part_column_text(values, nulls, c_status);
+			st->has_quiet = !nulls[c_fp] && !nulls[c_quiet] &&
+				status != NULL && strcmp(status, "ok") == 0;
+			st->fingerprint = nulls[c_fp] ? 0 : DatumGetInt64(values[c_fp]);
+			st->quiet_until = nulls[c_quiet] ? 0 : DatumGetInt64(values[c_quiet]);
+			st->plain = nulls[c_message] && !nulls[c_skipped] &&
+				DatumGetInt32(values[c_skipped]) == 0;
+		}
+		table_endscan(scan);
+	}
+	table_close(rel, AccessShareLock);
+
+	rel = table_open(get_relname_relid("partition_set", nsp), AccessShareLock);
+	desc = RelationGetDescr(rel);
+	values = palloc(sizeof(Datum) * desc->natts);
+	nulls = palloc(sizeof(bool) * desc->natts);
+	{
+		int			c_parent = part_column(desc, "parent");
+		int			c_control = part_column(desc, "control");
+		int			c_step = part_column(desc, "step");
+		int			c_premake = part_column(desc, "premake");
+		int			c_retention = part_column(desc, "retention");
+		int			c_mode = part_column(desc, "retention_mode");
+		int			c_schema = part_column(desc, "retention_schema");
+		int			c_default = part_column(desc, "default_partition");
+		int			c_template = part_column(desc, "name_template");
+		int			c_tz = part_column(desc, "timezone");
+
+		scan = table_beginscan(rel, snap, 0, NULL);
+		while ((tup = heap_getnext(scan, ForwardScanDirection)) != NULL)
+		{
+			PartSet    *set;
+			PartStoredState *st;
+			Oid			parent;
+
+			heap_deform_tuple(tup, desc, values, nulls);
+			parent = DatumGetObjectId(values[c_parent]);
+			set = palloc0(sizeof(PartSet));
+			set->parent = parent;
+			set->control = part_column_text(values, nulls, c_control);
+			set->step = part_column_text(values, nulls, c_step);
+			set->premake = DatumGetInt32(values[c_premake]);
+			set->retention = part_column_text(values, nulls, c_retention);
+			set->retention_mode = part_column_text(values, nulls, c_mode);
+			set->retention_schema = part_column_text(values, nulls, c_schema);
+			set->default_partition = DatumGetBool(values[c_default]);
+			set->name_template = part_column_text(values, nulls, c_template);
+			set->timezone = part_column_text(values, nulls, c_tz);
+			st = hash_search(states, &parent, HASH_FIND, NULL);
+			if (st != NULL && st->has_quiet)
+			{
+				set->has_quiet = true;
+				set->fingerprint = st->fingerprint;
+				set->quiet_until = st->quiet_until;
+				set->state_plain = st->plain;
+			}
+			sets = lappend(sets, set);
+		}
+		table_endscan(scan);
+	}
+	table_close(rel, AccessShareLock);
+	UnregisterSnapshot(snap);
+	hash_destroy(states);
+	list_sort(sets, part_set_oid_cmp);
 	return sets;
 }
 

@@ -170,7 +170,7 @@ part_exclude_tx(void *arg)
 	if (!part_worker_open(call->parent, &set) || !set.is_time)
 		return;
 	/* a quiet set creates nothing */
-	if (set.has_quiet && part_current_point(&set) < set.quiet_until &&
+	if (set.has_quiet && GetCurrentTransactionStartTimestamp() < set.quiet_until &&
 		part_fingerprint(&set) == set.fingerprint)
 		return;
 	ranges = part_existing(&set);
@@ -606,51 +606,26 @@ part_list_sets_tx(void *arg)
 
 /*
  * The quiet sets first, all in one transaction: most runs of the job find
- * most sets as the last run left them (part_still_quiet()), and a
- * transaction per set, with its catalog statements, would cost far more
- * than the check.  Each set is looked at as its owner, in a subtransaction
- * (a broken set goes the long way and is reported there), under the same
- * one-maintainer lock, released right after the look; the quiet sets'
- * outcomes are written in one statement (should another session maintain
- * a set meanwhile, the older fingerprint written here only makes the next
- * run look at the set again).  A quiet set needs no draining: its partitions are those the
- * last maintenance left, which moved the default partition's rows for them
- * (or did not leave the set quiet), and rows inserted since are routed to
- * those partitions.
+ * most sets as the last run left them, and a transaction per set, with its
+ * catalog statements, would cost far more than the look.  A set is quiet
+ * when its stored state, its configuration and its pg_inherits rows say so
+ * (part_quiet_fast(): nothing is opened, no owner is switched to) and no
+ * other session holds its one-maintainer lock; the others go the long way,
+ * each in a transaction of its own.  Quiet sets whose stored outcome is
+ * already a plain 'ok' are not written, the sweep's time is
+ * (part_save_sweep()); the other quiet sets are, in one statement (should
+ * another session maintain a set meanwhile, the older fingerprint written
+ * here only makes the next run look at the set again).  A quiet set needs
+ * no draining: its partitions are those the last maintenance left, which
+ * moved the default partition's rows for them (or did not leave the set
+ * quiet), and rows inserted since are routed to those partitions.
  */
 typedef struct PartQuietCall
 {
 	MemoryContext mcxt;
-	PartSet    *set;			/* the set looked at */
-	PartResult	res;			/* its outcome, if quiet */
-	bool		quiet;
 	List	   *busy;			/* out: OIDs of the other sets, in mcxt */
 	int			nquiet;			/* out */
 } PartQuietCall;
-static void
-part_quiet_try(void *arg)
-{
-	PartQuietCall *call = (PartQuietCall *) arg;
-	StewardCatalogAccess owner;
-
-	call->quiet = false;
-	steward_owner_enter(call->set->parent, &owner);
-	if (ConditionalLockRelationOid(call->set->parent, ShareUpdateExclusiveLock))
-	{
-		part_describe_locked(call->set, true);
-		part_validate(call->set);
-		memset(&call->res, 0, sizeof(PartResult));
-		call->res.status = "ok";
-		call->quiet = part_still_quiet(call->set, &call->res);
-
-		/*
-		 * Nothing was changed: let go of the set at once, so that thousands
-		 * of sets do not fill the lock table (max_locks_per_transaction).
-		 */
-		UnlockRelationOid(call->set->parent, ShareUpdateExclusiveLock);
-	}
-	steward_owner_exit(&owner);
-}
 
 static void
 part_quiet_tx(void *arg)
@@ -661,25 +636,25 @@ part_quiet_tx(void *arg)
 	MemoryContext outer = CurrentMemoryContext;
 	MemoryContext setcxt = AllocSetContextCreate(outer, "pg_steward partition set",
 												 ALLOCSET_DEFAULT_SIZES);
+	bool		sweep = part_sweep_available();
 
 	part_prefetch_fingerprints();
 	foreach(lc, part_load_sets(InvalidOid))
 	{
 		PartSet    *set = lfirst(lc);
-		bool		quiet;
+		PartResult	res;
 
 		/* a set's look in memory of its own, reset per set */
 		MemoryContextReset(setcxt);
 		MemoryContextSwitchTo(setcxt);
-		call->set = set;
-		call->quiet = false;
-		quiet = SearchSysCacheExists1(RELOID, ObjectIdGetDatum(set->parent)) &&
-			steward_in_subxact(part_quiet_try, call) == NULL && call->quiet;
-		if (quiet)
+		if (set->has_quiet && part_quiet_fast(set, &res))
 		{
-			MemoryContextSwitchTo(outer);
-			states = lappend(states, part_state_row(set->parent, "ok", NULL, &call->res));
 			call->nquiet++;
+			if (!set->state_plain || !sweep)
+			{
+				MemoryContextSwitchTo(outer);
+				states = lappend(states, part_state_row(set->parent, "ok", NULL, &res));
+			}
 		}
 		else
 		{
@@ -690,6 +665,8 @@ part_quiet_tx(void *arg)
 	MemoryContextSwitchTo(outer);
 	MemoryContextDelete(setcxt);
 	part_save_states(states);
+	if (sweep)
+		part_save_sweep(InvalidOid);	/* the job looks at every set */
 }
 
 static void

@@ -50,26 +50,40 @@
 #include "partition/partition.h"
 #include "partition/partition_int.h"
 
+/* One field's share of the configuration's hash (NULL differs from ""). */
+static inline uint64
+part_hash_field(uint64 h, const char *value)
+{
+	if (value == NULL)
+		return hash_bytes_uint32_extended(0xFFFFFFFF, h);
+	return hash_bytes_extended((const unsigned char *) value, strlen(value), h);
+}
+
 /*
  * A fingerprint of the set: its configuration and its pg_inherits rows
  * (which change with every attach, detach, drop or pending detach).  While
  * it stays the same, the partitions are those the last maintenance left.
+ * The configuration is hashed field by field, from the values stored in
+ * steward.partition_set (validation changes none of them).  The seed
+ * changes whenever the meaning of the stored state does: states stored by
+ * earlier versions, whose quiet_until was a point of the control column
+ * and not an instant (part_quiet_instant()), then never match and are
+ * recomputed by the next maintenance.
  */
 static int64
 part_config_hash(PartSet *set)
 {
-	StringInfoData cfg;
-	uint64		h;
+	uint64		h = 0x5374657761726432;	/* "Steward2" */
 
-	initStringInfo(&cfg);
-	appendStringInfo(&cfg, "%s|%s|%d|%s|%s|%s|%d|%s|%s",
-					 set->control, set->step, set->premake,
-					 set->retention ? set->retention : "",
-					 set->retention_mode, set->retention_schema ? set->retention_schema : "",
-					 (int) set->default_partition, set->name_template ? set->name_template : "",
-					 set->timezone);
-	h = hash_bytes_extended((unsigned char *) cfg.data, cfg.len, 0);
-	pfree(cfg.data);
+	h = part_hash_field(h, set->control);
+	h = part_hash_field(h, set->step);
+	h = hash_bytes_uint32_extended((uint32) set->premake, h);
+	h = part_hash_field(h, set->retention);
+	h = part_hash_field(h, set->retention_mode);
+	h = part_hash_field(h, set->retention_schema);
+	h = hash_bytes_uint32_extended((uint32) set->default_partition, h);
+	h = part_hash_field(h, set->name_template);
+	h = part_hash_field(h, set->timezone);
 	return (int64) h;
 }
 
@@ -183,6 +197,40 @@ part_retention_cutoff(PartSet *set, int64 current)
 }
 
 /*
+ * The instant (UTC) from which the set's current point may reach 'point'.
+ * For timestamptz columns they are the same.  Columns of type timestamp
+ * and date hold the wall clock of the set's zone: the instant is 'point'
+ * less the zone's offset, the largest of its offsets a day before, at and
+ * a day after 'point', so that a daylight-saving change can only make the
+ * instant earlier (the next maintenance then merely looks at the set once
+ * more), never later.  Stored as quiet_until, it lets a quiet set be
+ * recognised without describing its parent (part_quiet_fast()).
+ */
+static int64
+part_quiet_instant(PartSet *set, int64 point)
+{
+	int64		maxoff = PG_INT64_MIN;
+	int			k;
+
+	if (set->typid == TIMESTAMPTZOID)
+		return point;
+	for (k = -1; k <= 1; k++)
+	{
+		TimestampTz at = point + k * USECS_PER_DAY;
+		struct pg_tm tm;
+		fsec_t		fsec;
+		int			tzoff;
+		Timestamp	local;
+
+		if (timestamp2tm(at, &tzoff, &tm, &fsec, NULL, set->tz) != 0 ||
+			tm2timestamp(&tm, fsec, NULL, &local) != 0)
+			return PG_INT64_MIN;	/* out of range: never quiet */
+		maxoff = Max(maxoff, local - at);
+	}
+	return point - maxoff;
+}
+
+/*
  * After a maintenance that left nothing to do: the first point at which the
  * set may need work again, i.e. the next period start (premake moves on) or
  * the time the oldest partition falls out of the retention, whichever comes
@@ -225,7 +273,7 @@ part_note_quiet(PartSet *set, List *ranges, PartResult *res)
 		}
 	}
 	res->has_quiet = true;
-	res->quiet_until = quiet;
+	res->quiet_until = part_quiet_instant(set, quiet);
 	res->fingerprint = part_fingerprint(set);
 }
 
@@ -286,13 +334,43 @@ part_plan_window(PartSet *set, List *ranges, int64 *from, int64 *upto)
 bool
 part_still_quiet(PartSet *set, PartResult *res)
 {
-	if (!set->has_quiet || !set->is_time ||
-		part_current_point(set) >= set->quiet_until ||
+	if (!set->has_quiet ||
+		GetCurrentTransactionStartTimestamp() >= set->quiet_until ||
 		part_fingerprint_for_check(set) != set->fingerprint)
 		return false;
 	res->has_quiet = true;
 	res->fingerprint = set->fingerprint;
 	res->quiet_until = set->quiet_until;
+	return true;
+}
+
+/*
+ * The same look for a set just loaded from the catalog, neither described
+ * nor validated, as the caller (who has the owner's privileges): the
+ * stored state, the configuration and the pg_inherits rows say everything
+ * a quiet set needs, so a loop over thousands of sets opens none of them,
+ * fills no catalog cache for them, switches to no owner and starts no
+ * subtransaction.  What can change behind our back is covered: every
+ * attach, detach, drop or pending detach of a partition changes the
+ * pg_inherits rows, every partition_alter() the configuration, and the
+ * time is compared with quiet_until.  What the fingerprint does not see
+ * (a renamed control column, a retention_schema the owner may no longer
+ * use) is found by the next maintenance with work to do, at quiet_until at
+ * the latest; partition_status shows it at once.  A set another session is
+ * maintaining (its lock taken) is not quiet here: the caller's full path
+ * reports it skipped.  The lock is let go at once, so thousands of sets do
+ * not fill the lock table.
+ */
+bool
+part_quiet_fast(PartSet *set, PartResult *res)
+{
+	memset(res, 0, sizeof(PartResult));
+	res->status = "ok";
+	if (!part_still_quiet(set, res))
+		return false;
+	if (!ConditionalLockRelationOid(set->parent, ShareUpdateExclusiveLock))
+		return false;
+	UnlockRelationOid(set->parent, ShareUpdateExclusiveLock);
 	return true;
 }
 

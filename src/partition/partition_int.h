@@ -68,7 +68,9 @@ typedef struct PartSet
 	/* from steward.partition_state: see part_note_quiet() */
 	bool		has_quiet;
 	int64		fingerprint;
-	int64		quiet_until;
+	int64		quiet_until;	/* an instant: see part_quiet_instant() */
+	bool		state_plain;	/* the stored outcome is 'ok', no message,
+								 * no skips: a quiet look need not write it */
 } PartSet;
 
 typedef struct PartRange
@@ -146,6 +148,8 @@ extern PartRange *part_match(List *ranges, int64 lo, int64 hi, PartRange **overl
 extern char *part_name(PartSet *set, int64 start, bool is_default);
 extern void part_save_states(List *rows);
 extern void part_save_skipped(Oid parent, const char *message);
+extern bool part_sweep_available(void);
+extern void part_save_sweep(Oid runner);
 extern PartStateRow *part_state_row(Oid parent, const char *status, const char *message, PartResult *res);
 extern void part_save_state(Oid parent, const char *status, const char *message, PartResult *res);
 extern List *part_list_sets(Oid only);
@@ -172,6 +176,7 @@ extern void part_prefetch_fingerprints(void);
 extern int64 part_retention_cutoff(PartSet *set, int64 current);
 extern void part_plan_window(PartSet *set, List *ranges, int64 *from, int64 *upto);
 extern bool part_still_quiet(PartSet *set, PartResult *res);
+extern bool part_quiet_fast(PartSet *set, PartResult *res);
 extern void part_maintain_one(PartSet *set, bool in_worker, PartResult *res);
 
 #endif							/* STEWARD_PARTITION_INT_H */

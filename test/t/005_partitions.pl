@@ -286,5 +286,20 @@ sql("SELECT steward.run_job('partition_maintenance')");
 is(sql("SELECT last_status, skipped_runs, last_ok_at > now() - interval '1 minute' FROM steward.partition_status WHERE parent = 'busy'::regclass"),
 	'ok|0|t', 'the next maintenance resets the count');
 
+# --- the job does not write the state of a set it finds quiet ---
+sql(q{
+	CREATE TABLE calm (ts timestamptz NOT NULL) PARTITION BY RANGE (ts);
+	SELECT steward.partition_table('calm', 'ts', '1 day', premake => 2);
+});
+sql("SELECT steward.run_job('partition_maintenance')");
+my $row = sql("SELECT xmin FROM steward.partition_state WHERE parent = 'calm'::regclass");
+sql("SELECT steward.run_job('partition_maintenance')");
+is(sql("SELECT xmin FROM steward.partition_state WHERE parent = 'calm'::regclass"), $row,
+	"a quiet set's state is not written again by the job");
+is(sql("SELECT v.last_status || ' ' || (v.last_maintained_at = w.swept_at AND v.last_ok_at = w.swept_at)
+          FROM steward.partition_status v, steward.partition_sweep w
+         WHERE w.runner = 0 AND v.parent = 'calm'::regclass"), 'ok true',
+	"partition_status dates it with the job's last run");
+
 $node->stop;
 done_testing();

@@ -333,5 +333,18 @@ like(as_err('eve', "SELECT * FROM steward.partition_maintain('public.bob_ids')")
 is(sql("SELECT last_status || coalesce(fingerprint::text, '-') FROM steward.partition_state
          WHERE parent = 'public.bob_ids'::regclass"), $before, "and bob's state is unchanged");
 
+# --- 9. a maintenance of all of a role's sets dates only the sets it covers ---
+# (quiet sets are not written again: partition_status takes the time of
+# the newest maintenance of every set that covered them)
+as('eve', "SELECT count(*) FROM steward.partition_maintain()") for 1 .. 2;
+is(sql("SELECT count(*) FROM steward.partition_status v, steward.partition_sweep w
+         WHERE w.runner = 'eve'::regrole AND v.last_maintained_at = w.swept_at
+           AND v.parent = 'public.eve_p'::regclass"), '1',
+	"eve's maintenance of all her sets dates hers");
+is(sql("SELECT count(*) FROM steward.partition_status v, steward.partition_sweep w
+         WHERE w.runner = 'eve'::regrole AND v.last_maintained_at = w.swept_at
+           AND v.parent::text LIKE '%bob%'"), '0',
+	"but not bob's");
+
 $node->stop;
 done_testing();

@@ -155,6 +155,70 @@ is(sql("SELECT string_agg(check_name || ':' || ok, ',') FROM steward.backup_veri
 is(sql("SELECT verify_status FROM steward.backups WHERE backup_id = $pid"), 'ok',
 	'the verification is recorded');
 
+# --- the manifest check while pg_basebackup writes, and what it catches ---
+my $pmeta = PostgreSQL::Test::Utils::slurp_file("$bdir/$pid/backup.json");
+like($pmeta, qr/"manifest_verified": \{"files": \d+, "wal_ranges": 1/,
+	'the backup records its manifest check');
+if ($^O eq 'linux')
+{
+	my ($early) = $pmeta =~ /"checked_while_copying": (\d+)/;
+	cmp_ok($early, '>', 0, 'files are checked as pg_basebackup closes them (inotify)');
+}
+
+# A backup held before its manifest check (steward.debug_backup_pause_file)
+# is changed by $change (given its data folder), then must fail.
+my $pause = PostgreSQL::Test::Utils::tempdir('pause') . '/hold';
+reload_settings($node, { 'steward.debug_backup_pause_file' => $pause }, passes => 0);
+sub tampered
+{
+	my ($what, $change) = @_;
+	local $Test::Builder::Level = $Test::Builder::Level + 1;
+	PostgreSQL::Test::Utils::append_to_file($pause, '');
+	my $id = sql("SELECT steward.backup_now('physical', 'tampered', wait => false)");
+	wait_for($node, "SELECT count(*) FROM pg_stat_activity WHERE query = 'pg_steward backup: paused before the manifest check'",
+		'1', "$what: the backup waits before its manifest check");
+	$change->("$bdir/$id.partial/data");
+	unlink($pause) or die "unlink $pause: $!";
+	wait_for($node, "SELECT status FROM steward.backups WHERE backup_id = $id", 'failed',
+		"$what: the backup fails");
+	ok(!-e "$bdir/$id.partial" && !-e "$bdir/$id", "$what: its folder is removed");
+	return sql("SELECT message FROM steward.backups WHERE backup_id = $id");
+}
+sub first_file
+{
+	my ($dir) = @_;
+	opendir(my $dh, $dir) or die "$dir: $!";
+	my @f = sort grep { -f "$dir/$_" && -s "$dir/$_" >= 8192 } readdir($dh);
+	closedir($dh);
+	return "$dir/$f[0]";
+}
+like(tampered('a corrupted file', sub {
+	my $f = first_file("$_[0]/global");
+	open(my $fh, '+<', $f) or die "$f: $!";
+	binmode $fh;
+	seek($fh, 100, 0);
+	print $fh 'corrupted';
+	close($fh);
+}), qr/"global\/\d+" does not match its checksum in the manifest/,
+	'a file changed in place (same size) is found by its checksum');
+like(tampered('a longer file', sub {
+	PostgreSQL::Test::Utils::append_to_file("$_[0]/PG_VERSION", "x");
+}), qr/"PG_VERSION" has 4 bytes, the manifest says 3/, 'a file of another size is found');
+like(tampered('a missing file', sub { unlink("$_[0]/global/pg_control") or die $!; }),
+	qr/"global\/pg_control" is in the manifest but not in the backup/, 'a missing file is found');
+like(tampered('an extra file', sub { PostgreSQL::Test::Utils::append_to_file("$_[0]/base/extra", "x"); }),
+	qr/"base\/extra" is in the backup but not in the manifest/, 'an extra file is found');
+like(tampered('a changed manifest', sub {
+	my $m = PostgreSQL::Test::Utils::slurp_file("$_[0]/backup_manifest");
+	$m =~ s/"Size": (\d+)/'"Size": ' . ($1 + 1)/e;
+	open(my $fh, '>', "$_[0]/backup_manifest") or die $!;
+	print $fh $m;
+	close($fh);
+}), qr/backup_manifest does not match its manifest checksum/, 'a changed manifest is found');
+like(tampered('missing WAL', sub { unlink(glob("$_[0]/pg_wal/0*")) or die "no WAL: $!"; }),
+	qr/the WAL from \S+ to \S+ on timeline 1 does not parse/, 'missing WAL is found (pg_waldump)');
+reload_settings($node, { 'steward.debug_backup_pause_file' => undef }, passes => 0);
+
 # --- drills: good backups pass ---
 is(sql("SELECT string_agg(check_name || ':' || ok, ',') FROM steward.backup_verify($pid, deep => true)"),
 	'metadata:true,checksums:true,manifest:true,drill_instance:true',

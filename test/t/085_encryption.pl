@@ -109,6 +109,33 @@ for my $b ($b1, $b2)
 		qr/decrypt/, "$b: the drill reports the decryption");
 }
 my $k1id = sql(qq(SELECT (pg_read_file('$bdir/$b1/backup.json')::jsonb) ->> 'encryption_key_id'));
+
+# physical: each file is sealed in the same read that checks it against the
+# manifest, as pg_basebackup closes it (Linux); a sealed file that changes
+# before the end fails the backup
+like(PostgreSQL::Test::Utils::slurp_file("$bdir/$b2/backup.json"),
+	qr/"manifest_verified": \{"files": \d+, "wal_ranges": 1, "checked_while_copying": [1-9]/,
+	'the physical backup was checked (and sealed) while it was copied')
+  if $^O eq 'linux';
+{
+	my $pause = PostgreSQL::Test::Utils::tempdir('pause') . '/hold';
+	reload_settings($node, { 'steward.debug_backup_pause_file' => $pause }, passes => 0);
+	PostgreSQL::Test::Utils::append_to_file($pause, '');
+	my $id = sql(q(SELECT steward.backup_now('physical', 'tampered', wait => false)));
+	wait_for($node, "SELECT count(*) FROM pg_stat_activity WHERE query = 'pg_steward backup: paused before the manifest check'",
+		'1', 'an encrypted backup waits before its manifest check');
+	my $f = "$bdir/$id.partial/data/global/pg_control";
+	is(substr(PostgreSQL::Test::Utils::slurp_file($f), 0, 8), 'PGSTWE01',
+		'its files are sealed already') if $^O eq 'linux';
+	PostgreSQL::Test::Utils::append_to_file($f, 'x');
+	unlink($pause) or die "unlink $pause: $!";
+	wait_for($node, "SELECT status FROM steward.backups WHERE backup_id = $id", 'failed',
+		'a sealed file changed before the end fails the backup');
+	like(sql("SELECT message FROM steward.backups WHERE backup_id = $id"),
+		qr/"global\/pg_control" (changed after it was encrypted|has \d+ bytes)/, 'naming the file');
+	ok(!-e "$bdir/$id.partial", 'and removes the folder');
+	reload_settings($node, { 'steward.debug_backup_pause_file' => undef }, passes => 0);
+}
 ok(!-e "$bdir/drill-$b1" && !-e "$bdir/drill-$b2", 'the drills removed their plaintext copies');
 
 # logical round trip
