@@ -96,6 +96,7 @@ extern char *backup_conninfo(const char *host, int port, const char *user,
 							 const char *dbname);
 extern int64 backup_run(BackupRequest *req);
 extern void backup_verify_manifest(int64 backup_id, StringInfo checks, bool *ok);
+extern bool backup_checked_while_made(int64 backup_id, StringInfo checks);
 
 /* verify.c: a physical backup checked (and sealed) while it is written */
 typedef struct BackupVerifier BackupVerifier;

@@ -627,6 +627,35 @@ backup_run(BackupRequest *req)
 }
 
 /*
+ * A physical backup made by this build was checked against its manifest
+ * while it was written (verify.c), and is not marked good otherwise.  The
+ * scheduled job's "manifest" verification of the backup it has just made
+ * records that check instead of reading every file again.  Returns false
+ * (nothing added) when the metadata does not record it.
+ */
+bool
+backup_checked_while_made(int64 backup_id, StringInfo checks)
+{
+	char	   *meta_text = backup_read_file(psprintf("%s/%s", backup_folder_path(backup_id),
+													  BACKUP_META_FILE), true);
+	bool		isnull;
+	Datum		files;
+
+	if (meta_text == NULL)
+		return false;
+	steward_spi_exec("SELECT ($1::pg_catalog.jsonb -> 'manifest_verified' ->> 'files')::bigint",
+					 SPI_OK_SELECT, 1, (Oid[]) {TEXTOID},
+					 (Datum[]) {CStringGetTextDatum(meta_text)}, NULL);
+	files = steward_spi_getdatum(0, 1, &isnull);
+	if (isnull)
+		return false;
+	backup_checks_add(checks, "manifest", true,
+					  psprintf("every file (" INT64_FORMAT ") and the WAL were checked against the backup manifest while the backup was made",
+							   DatumGetInt64(files)));
+	return true;
+}
+
+/*
  * The check of a finished backup against what it recorded: its metadata
  * reads, every file's size and SHA-256 (logical: the dump and globals;
  * physical: pg_verifybackup, which checks every file against the backup

@@ -442,6 +442,18 @@ is(sql("SELECT string_agg(backup_id::text, ',' ORDER BY backup_id) FROM steward.
 is(sql("SELECT count(*) FROM steward.backups WHERE kind = 'logical' AND status = 'succeeded'"), '1',
 	'one good logical backup remains');
 
+# --- a scheduled physical backup, verify => 'manifest' ---
+# The check made while the backup was written is its verification: the
+# job does not read every file again.
+sql("SELECT steward.backup_schedule('physical', '0 3 * * *')");
+make_due($node, 'backup_physical');
+wait_for($node, "SELECT last_status FROM steward.jobs WHERE name = 'backup_physical'", 'succeeded',
+	'a scheduled physical backup succeeds');
+is(sql("SELECT b.status || ' ' || b.verify_status || ' ' || (d.verify_detail::text LIKE '%while the backup was made%')
+          FROM steward.backups b JOIN steward.backup d USING (backup_id)
+         WHERE b.job_id IS NOT NULL AND b.kind = 'physical'"),
+	'succeeded ok true', 'its verification is the manifest check made while it was written');
+
 # --- row counts: pg_dump's own COPY reports; a second report is not trusted ---
 sql('GRANT SELECT ON child TO ordinary');
 $locker = $node->background_psql('postgres');
