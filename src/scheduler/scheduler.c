@@ -76,12 +76,19 @@
  */
 #define SCHEDULER_LEAD_MS			200
 /*
- * Passes that runners' hand-offs and exits ask for (they set the latch) are
- * at least this far apart, so that a burst of thousands of runs costs a pass
- * per interval rather than a pass per run; a pass for a due time is never
- * held back.  Less than SCHEDULER_LEAD_MS, so runners still start ahead.
+ * A pass after a full pass comes at least this much later when it was asked
+ * for by a wake-up (runners, API calls), so that a burst of thousands of
+ * runs costs a full pass per interval rather than one per run; a pass for a
+ * due time is never held back.  Less than SCHEDULER_LEAD_MS, so runners
+ * still start ahead.
  */
 #define SCHEDULER_MIN_GAP_MS		100
+/*
+ * After a light pass (or none), the next pass may come this soon: a light
+ * pass costs a few scans of shared memory, and a runner's slot freed by an
+ * exit should get a new runner without waiting out SCHEDULER_MIN_GAP_MS.
+ */
+#define SCHEDULER_LIGHT_GAP_MS		10
 /*
  * A scheduler woken by its timeout (steward.naptime) with nothing due, no
  * wake-up asked of it and no runner of its database about skips reading the
@@ -1433,16 +1440,16 @@ sched_pass_kind(TimestampTz now, TimestampTz wake, TimestampTz last_full)
 
 /*
  * Woken by the latch soon after the last pass began: wait out the rest of
- * SCHEDULER_MIN_GAP_MS (latches set meanwhile are for the coming pass),
+ * 'gap_ms' (latches set meanwhile are for the coming pass),
  * unless a due time ('wake') comes first or the scheduler must stop.
  */
 static void
-sched_hold_back(TimestampTz pass_start, TimestampTz wake)
+sched_hold_back(TimestampTz pass_start, TimestampTz wake, int gap_ms)
 {
 	for (;;)
 	{
 		TimestampTz now = GetCurrentTimestamp();
-		TimestampTz until = TimestampTzPlusMilliseconds(pass_start, SCHEDULER_MIN_GAP_MS);
+		TimestampTz until = TimestampTzPlusMilliseconds(pass_start, gap_ms);
 		long		ms;
 
 		if (wake != 0 && wake < until)
@@ -1488,6 +1495,7 @@ steward_scheduler_main(Datum main_arg)
 	TimestampTz pass_start = 0;
 	volatile TimestampTz next_wake = 0;
 	volatile TimestampTz last_full = 0;
+	volatile bool full = true;
 
 	sched_slotno = DatumGetInt32(main_arg);
 
@@ -1544,7 +1552,8 @@ steward_scheduler_main(Datum main_arg)
 			SchedPassKind kind = first ? SCHED_PASS_FULL :
 				sched_pass_kind(pass_start, next_wake, last_full);
 
-			if (kind == SCHED_PASS_FULL)
+			full = kind == SCHED_PASS_FULL;
+			if (full)
 			{
 				wake = sched_pass(first);
 				last_full = pass_start;
@@ -1619,6 +1628,7 @@ steward_scheduler_main(Datum main_arg)
 			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 							 timeout, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
-		sched_hold_back(pass_start, wake);
+		sched_hold_back(pass_start, wake,
+						full ? SCHEDULER_MIN_GAP_MS : SCHEDULER_LIGHT_GAP_MS);
 	}
 }
