@@ -86,8 +86,8 @@ typedef struct StewardRunnerSlot
 	/* the process moved on to the run in slot 'handoff_to' */
 	bool		handed_off;
 	int			handoff_to;
-	/* when the process serving this run took its first run */
-	TimestampTz process_started;
+	/* when the process serving this run began its time slice (shmem_runner.c) */
+	TimestampTz slice_started;
 } StewardRunnerSlot;
 
 /*

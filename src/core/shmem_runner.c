@@ -700,27 +700,34 @@ steward_runner_requeue(int slotno)
  * (lock held)?  Yes when steward.max_workers (or max_workers_per_role) was
  * lowered below the runners at work, or when all runners are busy while
  * runs it cannot take (another database or owner) have been queued for
- * longer than the grace period and the runner has had its time slice
- * (STEWARD_RUNNER_SLICE_MS since its process took its first run): its
- * capacity then goes round.  The slice keeps a burst from costing a
- * process start (and exit) per run once every runner is busy: a runner
- * serves its database and owner for a while, then makes room.
+ * longer than the grace period: its capacity then goes round.  Either only
+ * once the runner has had its time slice (STEWARD_RUNNER_SLICE_MS since its
+ * process took its first run, or since it last found no reason to yield:
+ * then a new slice begins, *checked).  The slice keeps a burst from
+ * costing a process start (and exit) per run once every runner is busy: a
+ * runner serves its database and owner for a while, then makes room; and
+ * within a slice a hand-off costs no scan of the slots (a lowered limit is
+ * seen a slice later at most).
  */
 #define STEWARD_RUNNER_SLICE_MS	1000
 
 static bool
-shmem_should_yield(const StewardRunnerSlot *cur)
+shmem_should_yield(const StewardRunnerSlot *cur, bool *checked)
 {
 	TimestampTz now = GetCurrentTimestamp();
 	TimestampTz grace = TimestampTzPlusMilliseconds(now, -STEWARD_QUEUE_GRACE_MS);
-	bool		slice_used = cur->process_started == 0 ||
-		TimestampDifferenceExceeds(cur->process_started, now, STEWARD_RUNNER_SLICE_MS);
 	int			max_workers = steward_effective_max_workers();
 	uint64		own_key = shmem_queue_key(cur->dboid, cur->owner);
 	bool		waiting = false;
 	int			active = 0;
 	int			owner_active = 0;
 	int			i;
+
+	*checked = false;
+	if (cur->slice_started != 0 &&
+		!TimestampDifferenceExceeds(cur->slice_started, now, STEWARD_RUNNER_SLICE_MS))
+		return false;
+	*checked = true;
 
 	for (i = 0; i < steward_shared->runner_hwm; i++)
 	{
@@ -745,7 +752,7 @@ shmem_should_yield(const StewardRunnerSlot *cur)
 	}
 	return active > max_workers ||
 		owner_active > steward_effective_max_workers_per_role() ||
-		(waiting && slice_used && active >= max_workers);
+		(waiting && active >= max_workers);
 }
 
 bool
@@ -770,10 +777,11 @@ steward_runner_take_next(int cur_slotno, TimestampTz horizon)
 {
 	StewardRunnerSlot *cur = &steward_shared->runners[cur_slotno];
 	int			bestno = -1;
+	bool		checked = false;
 
 	LWLockAcquire(steward_shared->lock, LW_EXCLUSIVE);
 	if (!cur->cancel_requested && !cur->timeout_requested && cur->waiter_pid == 0 &&
-		!shmem_should_yield(cur))
+		!shmem_should_yield(cur, &checked))
 		bestno = shmem_first_queued(cur->dboid, cur->owner, horizon);
 	if (bestno >= 0)
 	{
@@ -782,7 +790,8 @@ steward_runner_take_next(int cur_slotno, TimestampTz horizon)
 		shmem_start_queued(bestno, RUNNER_RUNNING, GetCurrentTimestamp());
 		shmem_note_served(cur->dboid, cur->owner, best->started_at);
 		best->pid = MyProcPid;
-		best->process_started = cur->process_started;
+		/* no reason to yield found: a new slice */
+		best->slice_started = checked ? best->started_at : cur->slice_started;
 		cur->state = RUNNER_DONE;
 		cur->pid = 0;
 		cur->handed_off = true;
@@ -870,7 +879,7 @@ steward_runner_started(int slotno)
 	LWLockAcquire(steward_shared->lock, LW_EXCLUSIVE);
 	r->pid = MyProcPid;
 	r->state = RUNNER_RUNNING;
-	r->process_started = GetCurrentTimestamp();
+	r->slice_started = GetCurrentTimestamp();
 	LWLockRelease(steward_shared->lock);
 }
 

@@ -316,12 +316,12 @@ runner_record_outcome(int64 job_id, int64 run_id, const char *status,
 	/* A cancel arriving now must not lose the outcome. */
 	HOLD_INTERRUPTS();
 	runner_xact_begin(&x);
-	steward_spi_exec_kept(&plan,
-						  "UPDATE steward.job_run"
-						  "   SET status = $2, finished_at = pg_catalog.clock_timestamp(),"
-						  "       message = $3, detail = $4::jsonb"
-						  " WHERE run_id = $1 AND job_id = $5 AND status = 'running'",
-						  SPI_OK_UPDATE, 5, argtypes, values, nulls);
+	steward_spi_exec_kept_generic(&plan,
+								  "UPDATE steward.job_run"
+								  "   SET status = $2, finished_at = pg_catalog.clock_timestamp(),"
+								  "       message = $3, detail = $4::jsonb"
+								  " WHERE run_id = $1 AND job_id = $5 AND status = 'running'",
+								  SPI_OK_UPDATE, 5, argtypes, values, nulls);
 	runner_xact_end(&x);
 
 	steward_runner_set_outcome_recorded(runner_slotno);
@@ -391,12 +391,12 @@ runner_insert_run(const StewardRunnerArgs *args)
 	values[1] = TimestampTzGetDatum(args->scheduled_for);
 	values[2] = Int32GetDatum(args->attempt);
 	values[3] = Int32GetDatum(MyProcPid);
-	steward_spi_exec_kept(&plan,
-						  "INSERT INTO steward.job_run"
-						  " (job_id, scheduled_for, started_at, status, attempt, pid)"
-						  " VALUES ($1, $2, pg_catalog.clock_timestamp(), 'running', $3, $4)"
-						  " RETURNING run_id",
-						  SPI_OK_INSERT_RETURNING, 4, argtypes, values, NULL);
+	steward_spi_exec_kept_generic(&plan,
+								  "INSERT INTO steward.job_run"
+								  " (job_id, scheduled_for, started_at, status, attempt, pid)"
+								  " VALUES ($1, $2, pg_catalog.clock_timestamp(), 'running', $3, $4)"
+								  " RETURNING run_id",
+								  SPI_OK_INSERT_RETURNING, 4, argtypes, values, NULL);
 	run_id = DatumGetInt64(steward_spi_getdatum(0, 1, &(bool) {false}));
 
 	/*
@@ -415,14 +415,14 @@ runner_job_still_owned(const StewardRunnerArgs *args)
 {
 	static SPIPlanPtr plan = NULL;
 
-	steward_spi_exec_kept(&plan,
-						  "SELECT 1 FROM steward.job j"
-						  "  JOIN pg_catalog.pg_authid a ON a.oid = j.owner::pg_catalog.oid"
-						  " WHERE j.job_id = $1 AND j.owner::pg_catalog.oid = $2"
-						  "   AND a.rolname = j.owner_name",
-						  SPI_OK_SELECT, 2, (Oid[]) {INT8OID, OIDOID},
-						  (Datum[]) {Int64GetDatum(args->job_id), ObjectIdGetDatum(args->owner)},
-						  NULL);
+	steward_spi_exec_kept_generic(&plan,
+								  "SELECT 1 FROM steward.job j"
+								  "  JOIN pg_catalog.pg_authid a ON a.oid = j.owner::pg_catalog.oid"
+								  " WHERE j.job_id = $1 AND j.owner::pg_catalog.oid = $2"
+								  "   AND a.rolname = j.owner_name",
+								  SPI_OK_SELECT, 2, (Oid[]) {INT8OID, OIDOID},
+								  (Datum[]) {Int64GetDatum(args->job_id), ObjectIdGetDatum(args->owner)},
+								  NULL);
 	return SPI_processed > 0;
 }
 
@@ -451,15 +451,15 @@ runner_run_once(const StewardRunnerArgs *args, MemoryContext mcxt)
 		static SPIPlanPtr read_plan = NULL;
 		MemoryContext old;
 
-		steward_spi_exec_kept(&read_plan,
-							  "SELECT j.job_name, j.kind, j.command, j.config::text"
-							  "  FROM steward.job j"
-							  "  JOIN pg_catalog.pg_authid a ON a.oid = j.owner::pg_catalog.oid"
-							  " WHERE j.job_id = $1 AND j.owner::pg_catalog.oid = $2"
-							  "   AND a.rolname = j.owner_name",
-							  SPI_OK_SELECT, 2, (Oid[]) {INT8OID, OIDOID},
-							  (Datum[]) {Int64GetDatum(args->job_id), ObjectIdGetDatum(args->owner)},
-							  NULL);
+		steward_spi_exec_kept_generic(&read_plan,
+									  "SELECT j.job_name, j.kind, j.command, j.config::text"
+									  "  FROM steward.job j"
+									  "  JOIN pg_catalog.pg_authid a ON a.oid = j.owner::pg_catalog.oid"
+									  " WHERE j.job_id = $1 AND j.owner::pg_catalog.oid = $2"
+									  "   AND a.rolname = j.owner_name",
+									  SPI_OK_SELECT, 2, (Oid[]) {INT8OID, OIDOID},
+									  (Datum[]) {Int64GetDatum(args->job_id), ObjectIdGetDatum(args->owner)},
+									  NULL);
 		if (SPI_processed == 0)
 		{
 			/* Unscheduled (or re-owned) since it was started: nothing to do. */
@@ -485,8 +485,8 @@ runner_run_once(const StewardRunnerArgs *args, MemoryContext mcxt)
 		{
 			static SPIPlanPtr open_plan = NULL;
 
-			steward_spi_exec_kept(&open_plan, "SELECT 1 FROM steward.job_run WHERE run_id = 0",
-								  SPI_OK_SELECT, 0, NULL, NULL, NULL);
+			steward_spi_exec_kept_generic(&open_plan, "SELECT 1 FROM steward.job_run WHERE run_id = 0",
+										  SPI_OK_SELECT, 0, NULL, NULL, NULL);
 		}
 	}
 	runner_xact_end(&x);
