@@ -472,8 +472,16 @@ steward_scheduler_wakeups(int slotno, Oid dboid, bool *has_runs,
 	*runner_wakeups = steward_shared->schedulers[slotno].runner_wakeups;
 	*has_runs = false;
 	for (i = 0; i < steward_shared->runner_hwm && !*has_runs; i++)
-		*has_runs = steward_shared->runners[i].state != RUNNER_FREE &&
-			steward_shared->runners[i].dboid == dboid;
+	{
+		uint64		key = steward_shared->queue_keys[i];
+
+		/* a queued run: its key has the database (shmem_runner.c) */
+		if (key != 0)
+			*has_runs = (Oid) (key >> 32) == dboid;
+		else
+			*has_runs = steward_shared->runners[i].state != RUNNER_FREE &&
+				steward_shared->runners[i].dboid == dboid;
+	}
 	LWLockRelease(steward_shared->lock);
 	return n;
 }

@@ -212,8 +212,8 @@ extern int	steward_runner_busy_jobs(Oid dboid, int64 *ids, int max);
 extern int	steward_runner_db_slots(Oid dboid, int *slotnos, int max);
 extern int	steward_runner_promote(Oid dboid, int *slotnos, int max, int *left);
 extern void steward_runner_requeue(int slotno);
-extern bool steward_runner_has_queued(Oid dboid, Oid owner, TimestampTz horizon);
-extern int	steward_runner_take_next(int cur_slotno, TimestampTz horizon);
+extern int	steward_runner_has_queued(Oid dboid, Oid owner, TimestampTz horizon);
+extern int	steward_runner_take_next(int cur_slotno, TimestampTz horizon, int hint);
 /* A queued run that was dropped, so that its due time can be kept. */
 typedef struct StewardQueuedRun
 {

@@ -460,8 +460,11 @@ steward_runner_db_slots(Oid dboid, int *slotnos, int max)
 	LWLockAcquire(steward_shared->lock, LW_SHARED);
 	for (i = 0; i < steward_shared->runner_hwm && n < max; i++)
 	{
-		StewardRunnerSlot *r = &steward_shared->runners[i];
+		StewardRunnerSlot *r;
 
+		if (steward_shared->queue_keys[i] != 0)
+			continue;			/* queued */
+		r = &steward_shared->runners[i];
 		if (r->dboid == dboid && r->state != RUNNER_FREE && r->state != RUNNER_QUEUED)
 			slotnos[n++] = i;
 	}
@@ -755,15 +758,19 @@ shmem_should_yield(const StewardRunnerSlot *cur, bool *checked)
 		(waiting && active >= max_workers);
 }
 
-bool
+/*
+ * The queued run of 'dboid' and 'owner' due first (by 'horizon'), or -1: a
+ * hint for steward_runner_take_next(), which takes it if it is still queued.
+ */
+int
 steward_runner_has_queued(Oid dboid, Oid owner, TimestampTz horizon)
 {
-	bool		found;
+	int			slotno;
 
 	LWLockAcquire(steward_shared->lock, LW_SHARED);
-	found = shmem_first_queued(dboid, owner, horizon) >= 0;
+	slotno = shmem_first_queued(dboid, owner, horizon);
 	LWLockRelease(steward_shared->lock);
-	return found;
+	return slotno;
 }
 
 /*
@@ -773,7 +780,7 @@ steward_runner_has_queued(Oid dboid, Oid owner, TimestampTz horizon)
  * moves its worker handle along.  Returns the new slot, or -1.
  */
 int
-steward_runner_take_next(int cur_slotno, TimestampTz horizon)
+steward_runner_take_next(int cur_slotno, TimestampTz horizon, int hint)
 {
 	StewardRunnerSlot *cur = &steward_shared->runners[cur_slotno];
 	int			bestno = -1;
@@ -782,7 +789,15 @@ steward_runner_take_next(int cur_slotno, TimestampTz horizon)
 	LWLockAcquire(steward_shared->lock, LW_EXCLUSIVE);
 	if (!cur->cancel_requested && !cur->timeout_requested && cur->waiter_pid == 0 &&
 		!shmem_should_yield(cur, &checked))
-		bestno = shmem_first_queued(cur->dboid, cur->owner, horizon);
+	{
+		/* the run steward_runner_has_queued() found, unless taken meanwhile */
+		if (hint >= 0 && hint < steward_shared->runner_hwm &&
+			steward_shared->queue_keys[hint] == shmem_queue_key(cur->dboid, cur->owner) &&
+			steward_shared->runners[hint].scheduled_for <= horizon)
+			bestno = hint;
+		else
+			bestno = shmem_first_queued(cur->dboid, cur->owner, horizon);
+	}
 	if (bestno >= 0)
 	{
 		StewardRunnerSlot *best = &steward_shared->runners[bestno];

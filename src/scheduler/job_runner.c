@@ -650,6 +650,7 @@ runner_take_next(StewardRunnerArgs *args, int nruns, bool succeeded,
 {
 	TimestampTz horizon;
 	StewardRunnerSlot r;
+	int			hint;
 	int			next;
 	volatile bool ok = true;
 
@@ -657,7 +658,8 @@ runner_take_next(StewardRunnerArgs *args, int nruns, bool succeeded,
 		QueryCancelPending)
 		return false;
 	horizon = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), RUNNER_TAKE_AHEAD_MS);
-	if (!steward_runner_has_queued(args->dboid, args->owner, horizon))
+	hint = steward_runner_has_queued(args->dboid, args->owner, horizon);
+	if (hint < 0)
 		return false;
 
 	pgstat_report_activity(STATE_RUNNING, "resetting the session");
@@ -689,7 +691,7 @@ runner_take_next(StewardRunnerArgs *args, int nruns, bool succeeded,
 	 * after the slot changed hands and stays pending.
 	 */
 	QueryCancelPending = false;
-	next = steward_runner_take_next(runner_slotno, horizon);
+	next = steward_runner_take_next(runner_slotno, horizon, hint);
 	if (next < 0)
 		return false;
 	runner_slotno = next;

@@ -605,9 +605,10 @@ sched_mark_crashed(void)
 static void
 sched_follow_handoffs(void)
 {
+	int			nslots = steward_runner_nslots();
 	int			i;
 
-	for (i = 0; i < steward_runner_nslots(); i++)
+	for (i = 0; i < nslots; i++)
 	{
 		int			to;
 
