@@ -805,6 +805,9 @@ sched_account_runs(List *jobs, List *run_ids, TimestampTz now)
 		char	   *status;
 		int			attempt;
 		bool		isnull;
+		int			failures;
+		TimestampTz retry_at;
+		int			retry_attempt;
 
 		key.job_id = DatumGetInt64(steward_spi_getdatum(r, 1, &isnull));
 		status = steward_spi_gettext(r, 2);
@@ -813,6 +816,9 @@ sched_account_runs(List *jobs, List *run_ids, TimestampTz now)
 		if (found == NULL)
 			continue;
 		job = *found;
+		failures = job->consecutive_failures;
+		retry_at = job->retry_at;
+		retry_attempt = job->retry_attempt;
 		if (strcmp(status, "succeeded") == 0)
 		{
 			job->consecutive_failures = 0;
@@ -839,7 +845,10 @@ sched_account_runs(List *jobs, List *run_ids, TimestampTz now)
 				job->retry_at = 0;
 			}
 		}
-		job->dirty = true;
+		/* a success of a job that was not failing changes nothing to save */
+		if (job->consecutive_failures != failures || job->retry_at != retry_at ||
+			job->retry_attempt != retry_attempt)
+			job->dirty = true;
 	}
 }
 
