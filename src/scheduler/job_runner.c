@@ -426,6 +426,10 @@ runner_job_still_owned(const StewardRunnerArgs *args)
 	return SPI_processed > 0;
 }
 
+/*
+ * One run of the job in 'args'.  Returns false when the run did not succeed
+ * (the scheduler is then asked at once to account for it, for retries).
+ */
 static bool
 runner_run_once(const StewardRunnerArgs *args, MemoryContext mcxt)
 {

@@ -160,6 +160,8 @@ static uint64 sched_runner_wakeups_seen = 0;
 static bool sched_waiting = false;
 /* A light pass left a finished runner slot that only a full pass can reap. */
 static bool sched_reap_asked = false;
+/* The last full pass found no room in the queue for some due runs. */
+static bool sched_queue_full = false;
 /*
  * Runs reaped but not yet accounted for by a full pass (their run ids).
  * Kept across passes, cleared only once a pass that accounted for them has
@@ -1230,6 +1232,7 @@ sched_pass(bool first)
 	int			nreqs = 0;
 	int			i;
 
+	sched_queue_full = false;
 	steward_xact_begin();
 	pgstat_report_activity(STATE_RUNNING, "pg_steward scheduling pass");
 
@@ -1386,7 +1389,13 @@ sched_pass(bool first)
 		sched_drop_queue();
 	else
 		sched_start_queued();
-	/* due runs the queue had no room for are looked at again soon too */
+
+	/*
+	 * Due runs the queue had no room for stay due: a full pass queues them,
+	 * SCHEDULER_POLL_MS from now (the hold-back keeps it at least
+	 * SCHEDULER_MIN_GAP_MS after this one).
+	 */
+	sched_queue_full = waiting_for_capacity;
 	if (waiting_for_capacity)
 		sched_waiting = true;
 	return wake;
@@ -1428,7 +1437,8 @@ sched_pass_kind(TimestampTz now, TimestampTz wake, TimestampTz last_full)
 													&runner_wakeups);
 	SchedPassKind kind = SCHED_PASS_NONE;
 
-	if (sched_force_pass || sched_reap_asked || wakeups != sched_wakeups_seen ||
+	if (sched_force_pass || sched_reap_asked || sched_queue_full ||
+		wakeups != sched_wakeups_seen ||
 		(wake != 0 && now >= wake) ||
 		TimestampDifferenceExceeds(last_full, now,
 								   steward_naptime * SCHEDULER_FULL_PASS_NAPTIMES) ||
