@@ -49,6 +49,8 @@ shmem_size(void)
 	size = add_size(size, mul_size(max_worker_processes, sizeof(StewardSchedulerSlot)));
 	size = add_size(size, mul_size(max_worker_processes + STEWARD_RUNNER_QUEUE,
 								   sizeof(StewardRunnerSlot)));
+	size = add_size(size, mul_size(max_worker_processes + STEWARD_RUNNER_QUEUE,
+								   sizeof(uint64)));
 	return size;
 }
 
@@ -85,6 +87,8 @@ shmem_startup(void)
 		steward_shared->schedulers = (StewardSchedulerSlot *) p;
 		p += max_worker_processes * sizeof(StewardSchedulerSlot);
 		steward_shared->runners = (StewardRunnerSlot *) p;
+		p += steward_shared->nrunners * sizeof(StewardRunnerSlot);
+		steward_shared->queue_keys = (uint64 *) p;
 	}
 	LWLockRelease(AddinShmemInitLock);
 }
@@ -175,8 +179,8 @@ steward_wake_launcher(void)
 }
 
 /* Wake the scheduler of 'dboid', or every scheduler for InvalidOid. */
-void
-steward_wake_scheduler(Oid dboid)
+static void
+shmem_wake_schedulers(Oid dboid, bool runners_only)
 {
 	int			i;
 
@@ -190,11 +194,31 @@ steward_wake_scheduler(Oid dboid)
 		if (s->state == SCHEDULER_RUNNING && s->latch &&
 			(dboid == InvalidOid || s->dboid == dboid))
 		{
-			s->wakeups++;
+			if (runners_only)
+				s->runner_wakeups++;
+			else
+				s->wakeups++;
 			SetLatch(s->latch);
 		}
 	}
 	LWLockRelease(steward_shared->lock);
+}
+
+void
+steward_wake_scheduler(Oid dboid)
+{
+	shmem_wake_schedulers(dboid, false);
+}
+
+/*
+ * A runner exited or a runner's slot was freed: the scheduler has slots to
+ * reap and maybe capacity for its queue, which a light pass (no transaction,
+ * no jobs read) handles; see scheduler.c.
+ */
+void
+steward_wake_scheduler_runners(Oid dboid)
+{
+	shmem_wake_schedulers(dboid, true);
 }
 
 /* The running scheduler of a database (lock held), or NULL. */
@@ -433,20 +457,31 @@ steward_scheduler_pass_done(int slotno)
 /*
  * What a scheduler looks at to tell whether a pass can find anything new:
  * the wake-ups asked of it (API calls at commit, runners, database
- * commands), and whether its database has runner slots in use.
+ * commands), those only about runners (*runner_wakeups), and whether its
+ * database has runner slots in use.
  */
 uint64
-steward_scheduler_wakeups(int slotno, Oid dboid, bool *has_runs)
+steward_scheduler_wakeups(int slotno, Oid dboid, bool *has_runs,
+						  uint64 *runner_wakeups)
 {
 	uint64		n;
 	int			i;
 
 	LWLockAcquire(steward_shared->lock, LW_SHARED);
 	n = steward_shared->schedulers[slotno].wakeups;
+	*runner_wakeups = steward_shared->schedulers[slotno].runner_wakeups;
 	*has_runs = false;
 	for (i = 0; i < steward_shared->runner_hwm && !*has_runs; i++)
-		*has_runs = steward_shared->runners[i].state != RUNNER_FREE &&
-			steward_shared->runners[i].dboid == dboid;
+	{
+		uint64		key = steward_shared->queue_keys[i];
+
+		/* a queued run: its key has the database (shmem_runner.c) */
+		if (key != 0)
+			*has_runs = (Oid) (key >> 32) == dboid;
+		else
+			*has_runs = steward_shared->runners[i].state != RUNNER_FREE &&
+				steward_shared->runners[i].dboid == dboid;
+	}
 	LWLockRelease(steward_shared->lock);
 	return n;
 }

@@ -44,6 +44,7 @@ typedef struct StewardSchedulerSlot
 	StewardOwnerTurn owner_turns[STEWARD_OWNER_TURNS];	/* per owner, LRU */
 	uint64		passes;			/* scheduling passes completed */
 	uint64		wakeups;		/* steward_wake_scheduler() calls for it */
+	uint64		runner_wakeups; /* steward_wake_scheduler_runners() calls */
 } StewardSchedulerSlot;
 
 /* A scheduler that failed is started again after this pause. */
@@ -85,6 +86,8 @@ typedef struct StewardRunnerSlot
 	/* the process moved on to the run in slot 'handoff_to' */
 	bool		handed_off;
 	int			handoff_to;
+	/* when the process serving this run began its time slice (shmem_runner.c) */
+	TimestampTz slice_started;
 } StewardRunnerSlot;
 
 /*
@@ -125,6 +128,12 @@ typedef struct StewardShared
 	int			runner_hwm;		/* runner slots at or above are free */
 	StewardSchedulerSlot *schedulers;	/* point into this segment */
 	StewardRunnerSlot *runners;
+	/*
+	 * One word per runner slot: the database and owner of a queued run
+	 * (shmem_runner.c, shmem_queue_key()), 0 for any other slot.  Scans for
+	 * queued runs read these 8 bytes a slot instead of the slots.
+	 */
+	uint64	   *queue_keys;
 	StewardBackupSlot backups[STEWARD_BACKUP_SLOTS];
 } StewardShared;
 
@@ -155,7 +164,8 @@ extern void steward_scheduler_set_state(int slotno, StewardSchedulerState state)
 extern void steward_scheduler_detach(int slotno, bool error);
 extern void steward_scheduler_pass_done(int slotno);
 extern int64 steward_scheduler_pass_count(Oid dboid);
-extern uint64 steward_scheduler_wakeups(int slotno, Oid dboid, bool *has_runs);
+extern uint64 steward_scheduler_wakeups(int slotno, Oid dboid, bool *has_runs,
+										uint64 *runner_wakeups);
 extern bool steward_database_stop(Oid dboid, int block_ms);
 extern void steward_database_unblock(Oid dboid);
 
@@ -166,6 +176,8 @@ extern void steward_wake_launcher_at_commit(bool reprobe);
 /* Immediate wake-ups (caller must not hold the lock). */
 extern void steward_wake_launcher(void);
 extern void steward_wake_scheduler(Oid dboid);	/* InvalidOid: all */
+/* Runner capacity or finished runs only: a light pass will do. */
+extern void steward_wake_scheduler_runners(Oid dboid);	/* InvalidOid: all */
 
 /* Runner slot management. */
 typedef enum StewardReserveResult
@@ -200,8 +212,8 @@ extern int	steward_runner_busy_jobs(Oid dboid, int64 *ids, int max);
 extern int	steward_runner_db_slots(Oid dboid, int *slotnos, int max);
 extern int	steward_runner_promote(Oid dboid, int *slotnos, int max, int *left);
 extern void steward_runner_requeue(int slotno);
-extern bool steward_runner_has_queued(Oid dboid, Oid owner, TimestampTz horizon);
-extern int	steward_runner_take_next(int cur_slotno, TimestampTz horizon);
+extern int	steward_runner_has_queued(Oid dboid, Oid owner, TimestampTz horizon);
+extern int	steward_runner_take_next(int cur_slotno, TimestampTz horizon, int hint);
 /* A queued run that was dropped, so that its due time can be kept. */
 typedef struct StewardQueuedRun
 {

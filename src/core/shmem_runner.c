@@ -29,6 +29,47 @@ shmem_runner_active(const StewardRunnerSlot *r)
 	return r->state != RUNNER_FREE && r->state != RUNNER_QUEUED && !r->handed_off;
 }
 
+/*
+ * The queue key of a run of 'dboid' and 'owner' (never 0: both are valid
+ * OIDs).  queue_keys[i] holds it while slot i is QUEUED, else 0; every
+ * change of a slot to or from QUEUED goes through shmem_set_queued() or
+ * shmem_free_slot().
+ */
+static inline uint64
+shmem_queue_key(Oid dboid, Oid owner)
+{
+	return ((uint64) dboid << 32) | (uint64) owner;
+}
+
+static inline Oid
+shmem_queue_key_db(uint64 key)
+{
+	return (Oid) (key >> 32);
+}
+
+/* Slot 'slotno' becomes QUEUED (its dboid and owner set) or leaves it (lock held). */
+static void
+shmem_set_queued(int slotno, bool queued)
+{
+	StewardRunnerSlot *r = &steward_shared->runners[slotno];
+
+	if (queued)
+	{
+		r->state = RUNNER_QUEUED;
+		steward_shared->queue_keys[slotno] = shmem_queue_key(r->dboid, r->owner);
+	}
+	else
+		steward_shared->queue_keys[slotno] = 0;
+}
+
+/* Free slot 'slotno' (lock held; the caller trims runner_hwm). */
+static void
+shmem_free_slot(int slotno)
+{
+	memset(&steward_shared->runners[slotno], 0, sizeof(StewardRunnerSlot));
+	steward_shared->queue_keys[slotno] = 0;
+}
+
 typedef struct ShmemOwnerCount
 {
 	Oid			owner;
@@ -44,7 +85,7 @@ shmem_claim_slot(int slotno)
 {
 	StewardRunnerSlot *r = &steward_shared->runners[slotno];
 
-	memset(r, 0, sizeof(*r));
+	shmem_free_slot(slotno);
 	if (slotno >= steward_shared->runner_hwm)
 		steward_shared->runner_hwm = slotno + 1;
 	return r;
@@ -130,16 +171,20 @@ static int
 shmem_first_queued(Oid dboid, Oid owner, TimestampTz horizon)
 {
 	StewardRunnerSlot *best = NULL;
+	uint64		want = OidIsValid(owner) ? shmem_queue_key(dboid, owner) : 0;
+	const uint64 *keys = steward_shared->queue_keys;
 	int			bestno = -1;
 	int			i;
 
 	for (i = 0; i < steward_shared->runner_hwm; i++)
 	{
-		StewardRunnerSlot *r = &steward_shared->runners[i];
+		StewardRunnerSlot *r;
 
-		if (r->state != RUNNER_QUEUED || r->dboid != dboid)
+		if (keys[i] == 0 ||
+			(want != 0 ? keys[i] != want : shmem_queue_key_db(keys[i]) != dboid))
 			continue;
-		if (OidIsValid(owner) && (r->owner != owner || r->scheduled_for > horizon))
+		r = &steward_shared->runners[i];
+		if (OidIsValid(owner) && r->scheduled_for > horizon)
 			continue;
 		if (best == NULL || r->scheduled_for < best->scheduled_for)
 		{
@@ -198,12 +243,22 @@ steward_runner_reserve(Oid dboid, int64 job_id, Oid owner, TimestampTz deadline,
 void
 steward_runner_release(int slotno)
 {
+	bool		was_runner;
+
 	LWLockAcquire(steward_shared->lock, LW_EXCLUSIVE);
-	memset(&steward_shared->runners[slotno], 0, sizeof(StewardRunnerSlot));
+	was_runner = shmem_runner_active(&steward_shared->runners[slotno]);
+	shmem_free_slot(slotno);
 	shmem_trim_hwm();
 	LWLockRelease(steward_shared->lock);
-	/* A freed slot may let a waiting scheduler start its job. */
-	steward_wake_scheduler(InvalidOid);
+
+	/*
+	 * A runner's slot freed may let a waiting scheduler start its job.  The
+	 * slot of a run whose process moved on to another run frees no runner:
+	 * waking every scheduler for it made each pass once per 100 ms all
+	 * through a burst.
+	 */
+	if (was_runner)
+		steward_wake_scheduler_runners(InvalidOid);
 }
 
 bool
@@ -258,7 +313,6 @@ steward_runner_queue(Oid dboid, int64 job_id, Oid owner, int attempt,
 		return RESERVE_NO_CAPACITY;
 	}
 	r = shmem_claim_slot(free_slot);
-	r->state = RUNNER_QUEUED;
 	r->dboid = dboid;
 	r->job_id = job_id;
 	r->owner = owner;
@@ -266,6 +320,7 @@ steward_runner_queue(Oid dboid, int64 job_id, Oid owner, int attempt,
 	r->scheduled_for = scheduled_for;
 	r->max_runtime = max_runtime;
 	r->started_at = GetCurrentTimestamp();
+	shmem_set_queued(free_slot, true);
 	LWLockRelease(steward_shared->lock);
 	return RESERVE_OK;
 }
@@ -351,7 +406,6 @@ steward_runner_queue_many(Oid dboid, StewardQueueRequest *reqs, int n)
 			continue;
 		}
 		r = shmem_claim_slot(next_free);
-		r->state = RUNNER_QUEUED;
 		r->dboid = dboid;
 		r->job_id = q->job_id;
 		r->owner = q->owner;
@@ -359,6 +413,7 @@ steward_runner_queue_many(Oid dboid, StewardQueueRequest *reqs, int n)
 		r->scheduled_for = q->scheduled_for;
 		r->max_runtime = q->max_runtime;
 		r->started_at = now;
+		shmem_set_queued(next_free, true);
 		owners[k].active++;
 		q->result = RESERVE_OK;
 	}
@@ -405,8 +460,11 @@ steward_runner_db_slots(Oid dboid, int *slotnos, int max)
 	LWLockAcquire(steward_shared->lock, LW_SHARED);
 	for (i = 0; i < steward_shared->runner_hwm && n < max; i++)
 	{
-		StewardRunnerSlot *r = &steward_shared->runners[i];
+		StewardRunnerSlot *r;
 
+		if (steward_shared->queue_keys[i] != 0)
+			continue;			/* queued */
+		r = &steward_shared->runners[i];
 		if (r->dboid == dboid && r->state != RUNNER_FREE && r->state != RUNNER_QUEUED)
 			slotnos[n++] = i;
 	}
@@ -414,10 +472,13 @@ steward_runner_db_slots(Oid dboid, int *slotnos, int max)
 	return n;
 }
 
-/* Turn a queued slot into a running one (lock held). */
+/* Turn queued slot 'slotno' into a running one (lock held). */
 static void
-shmem_start_queued(StewardRunnerSlot *r, StewardRunnerState state, TimestampTz now)
+shmem_start_queued(int slotno, StewardRunnerState state, TimestampTz now)
 {
+	StewardRunnerSlot *r = &steward_shared->runners[slotno];
+
+	shmem_set_queued(slotno, false);
 	r->state = state;
 	r->started_at = now;
 	r->deadline = r->max_runtime > 0 ?
@@ -480,10 +541,14 @@ shmem_other_db_first(Oid dboid, TimestampTz grace)
 
 	for (i = 0; i < steward_shared->runner_hwm; i++)
 	{
-		StewardRunnerSlot *r = &steward_shared->runners[i];
+		uint64		key = steward_shared->queue_keys[i];
+		StewardRunnerSlot *r;
 		StewardSchedulerSlot *other;
 
-		if (r->state != RUNNER_QUEUED || r->dboid == dboid || r->scheduled_for > grace)
+		if (key == 0 || shmem_queue_key_db(key) == dboid)
+			continue;
+		r = &steward_shared->runners[i];
+		if (r->scheduled_for > grace)
 			continue;
 		other = shmem_scheduler_of(r->dboid);
 		if (other != NULL && other->last_served < mine)
@@ -551,16 +616,22 @@ steward_runner_promote(Oid dboid, int *slotnos, int max, int *left)
 	share = (max_workers + Max(nsched, 1) - 1) / Max(nsched, 1);
 	for (i = 0; i < steward_shared->runner_hwm; i++)
 	{
-		StewardRunnerSlot *r = &steward_shared->runners[i];
+		uint64		key = steward_shared->queue_keys[i];
+		StewardRunnerSlot *r;
 
+		if (key != 0)
+		{
+			if (shmem_queue_key_db(key) == dboid)
+				queued++;
+			continue;
+		}
+		r = &steward_shared->runners[i];
 		if (shmem_runner_active(r))
 		{
 			active++;
 			if (r->dboid == dboid)
 				mine++;
 		}
-		else if (r->state == RUNNER_QUEUED && r->dboid == dboid)
-			queued++;
 	}
 
 	while (queued > 0 && n < max && active < max_workers)
@@ -573,12 +644,14 @@ steward_runner_promote(Oid dboid, int *slotnos, int max, int *left)
 
 		for (i = 0; i < steward_shared->runner_hwm; i++)
 		{
-			StewardRunnerSlot *r = &steward_shared->runners[i];
+			uint64		key = steward_shared->queue_keys[i];
+			StewardRunnerSlot *r;
 			int		   *count;
 			TimestampTz turn;
 
-			if (r->state != RUNNER_QUEUED || r->dboid != dboid)
+			if (key == 0 || shmem_queue_key_db(key) != dboid)
 				continue;
+			r = &steward_shared->runners[i];
 			count = shmem_owner_count(counts, &ncounts, r->owner);
 			if (count == NULL || *count >= per_role)
 				continue;
@@ -602,7 +675,7 @@ steward_runner_promote(Oid dboid, int *slotnos, int max, int *left)
 			break;
 		if (active + 1 >= max_workers && shmem_other_db_first(dboid, grace))
 			break;
-		shmem_start_queued(best, RUNNER_RESERVED, now);
+		shmem_start_queued(bestno, RUNNER_RESERVED, now);
 		shmem_note_served(dboid, best->owner, now);
 		slotnos[n++] = bestno;
 		(*best_count)++;
@@ -620,7 +693,7 @@ void
 steward_runner_requeue(int slotno)
 {
 	LWLockAcquire(steward_shared->lock, LW_EXCLUSIVE);
-	steward_shared->runners[slotno].state = RUNNER_QUEUED;
+	shmem_set_queued(slotno, true);
 	steward_shared->runners[slotno].deadline = 0;
 	LWLockRelease(steward_shared->lock);
 }
@@ -628,49 +701,76 @@ steward_runner_requeue(int slotno)
 /*
  * Should the runner of slot 'cur' exit rather than take over another run
  * (lock held)?  Yes when steward.max_workers (or max_workers_per_role) was
- * lowered below the runners at work, or when all runners are busy while runs it cannot take (another
- * database or owner) have been queued for longer than the grace period: its
- * capacity then goes round.
+ * lowered below the runners at work, or when all runners are busy while
+ * runs it cannot take (another database or owner) have been queued for
+ * longer than the grace period: its capacity then goes round.  Either only
+ * once the runner has had its time slice (STEWARD_RUNNER_SLICE_MS since its
+ * process took its first run, or since it last found no reason to yield:
+ * then a new slice begins, *checked).  The slice keeps a burst from
+ * costing a process start (and exit) per run once every runner is busy: a
+ * runner serves its database and owner for a while, then makes room; and
+ * within a slice a hand-off costs no scan of the slots (a lowered limit is
+ * seen a slice later at most).
  */
+#define STEWARD_RUNNER_SLICE_MS	1000
+
 static bool
-shmem_should_yield(const StewardRunnerSlot *cur)
+shmem_should_yield(const StewardRunnerSlot *cur, bool *checked)
 {
-	TimestampTz grace = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
-													-STEWARD_QUEUE_GRACE_MS);
+	TimestampTz now = GetCurrentTimestamp();
+	TimestampTz grace = TimestampTzPlusMilliseconds(now, -STEWARD_QUEUE_GRACE_MS);
 	int			max_workers = steward_effective_max_workers();
+	uint64		own_key = shmem_queue_key(cur->dboid, cur->owner);
 	bool		waiting = false;
 	int			active = 0;
 	int			owner_active = 0;
 	int			i;
 
+	*checked = false;
+	if (cur->slice_started != 0 &&
+		!TimestampDifferenceExceeds(cur->slice_started, now, STEWARD_RUNNER_SLICE_MS))
+		return false;
+	*checked = true;
+
 	for (i = 0; i < steward_shared->runner_hwm; i++)
 	{
-		StewardRunnerSlot *r = &steward_shared->runners[i];
+		uint64		key = steward_shared->queue_keys[i];
+		StewardRunnerSlot *r;
 
+		if (key != 0)
+		{
+			/* a queued run it cannot take, waiting past the grace period */
+			if (!waiting && key != own_key &&
+				steward_shared->runners[i].scheduled_for <= grace)
+				waiting = true;
+			continue;
+		}
+		r = &steward_shared->runners[i];
 		if (shmem_runner_active(r))
 		{
 			active++;
 			if (r->owner == cur->owner)
 				owner_active++;
 		}
-		else if (r->state == RUNNER_QUEUED && r->scheduled_for <= grace &&
-				 (r->dboid != cur->dboid || r->owner != cur->owner))
-			waiting = true;
 	}
 	return active > max_workers ||
 		owner_active > steward_effective_max_workers_per_role() ||
 		(waiting && active >= max_workers);
 }
 
-bool
+/*
+ * The queued run of 'dboid' and 'owner' due first (by 'horizon'), or -1: a
+ * hint for steward_runner_take_next(), which takes it if it is still queued.
+ */
+int
 steward_runner_has_queued(Oid dboid, Oid owner, TimestampTz horizon)
 {
-	bool		found;
+	int			slotno;
 
 	LWLockAcquire(steward_shared->lock, LW_SHARED);
-	found = shmem_first_queued(dboid, owner, horizon) >= 0;
+	slotno = shmem_first_queued(dboid, owner, horizon);
 	LWLockRelease(steward_shared->lock);
-	return found;
+	return slotno;
 }
 
 /*
@@ -680,22 +780,33 @@ steward_runner_has_queued(Oid dboid, Oid owner, TimestampTz horizon)
  * moves its worker handle along.  Returns the new slot, or -1.
  */
 int
-steward_runner_take_next(int cur_slotno, TimestampTz horizon)
+steward_runner_take_next(int cur_slotno, TimestampTz horizon, int hint)
 {
 	StewardRunnerSlot *cur = &steward_shared->runners[cur_slotno];
 	int			bestno = -1;
+	bool		checked = false;
 
 	LWLockAcquire(steward_shared->lock, LW_EXCLUSIVE);
 	if (!cur->cancel_requested && !cur->timeout_requested && cur->waiter_pid == 0 &&
-		!shmem_should_yield(cur))
-		bestno = shmem_first_queued(cur->dboid, cur->owner, horizon);
+		!shmem_should_yield(cur, &checked))
+	{
+		/* the run steward_runner_has_queued() found, unless taken meanwhile */
+		if (hint >= 0 && hint < steward_shared->runner_hwm &&
+			steward_shared->queue_keys[hint] == shmem_queue_key(cur->dboid, cur->owner) &&
+			steward_shared->runners[hint].scheduled_for <= horizon)
+			bestno = hint;
+		else
+			bestno = shmem_first_queued(cur->dboid, cur->owner, horizon);
+	}
 	if (bestno >= 0)
 	{
 		StewardRunnerSlot *best = &steward_shared->runners[bestno];
 
-		shmem_start_queued(best, RUNNER_RUNNING, GetCurrentTimestamp());
+		shmem_start_queued(bestno, RUNNER_RUNNING, GetCurrentTimestamp());
 		shmem_note_served(cur->dboid, cur->owner, best->started_at);
 		best->pid = MyProcPid;
+		/* no reason to yield found: a new slice */
+		best->slice_started = checked ? best->started_at : cur->slice_started;
 		cur->state = RUNNER_DONE;
 		cur->pid = 0;
 		cur->handed_off = true;
@@ -730,7 +841,7 @@ steward_runner_drop_queued(Oid dboid, StewardQueuedRun *dropped, int max)
 			dropped[n].scheduled_for = r->scheduled_for;
 			n++;
 		}
-		memset(r, 0, sizeof(*r));
+		shmem_free_slot(i);
 	}
 	shmem_trim_hwm();
 	LWLockRelease(steward_shared->lock);
@@ -753,7 +864,7 @@ steward_runner_forget_database(Oid dboid)
 		StewardRunnerSlot *r = &steward_shared->runners[i];
 
 		if (r->dboid == dboid && r->state != RUNNER_REAPING)
-			memset(r, 0, sizeof(*r));
+			shmem_free_slot(i);
 	}
 	shmem_trim_hwm();
 	LWLockRelease(steward_shared->lock);
@@ -783,6 +894,7 @@ steward_runner_started(int slotno)
 	LWLockAcquire(steward_shared->lock, LW_EXCLUSIVE);
 	r->pid = MyProcPid;
 	r->state = RUNNER_RUNNING;
+	r->slice_started = GetCurrentTimestamp();
 	LWLockRelease(steward_shared->lock);
 }
 
@@ -1037,7 +1149,7 @@ steward_runner_discard_database(Oid dboid)
 
 		if (r->dboid == dboid && r->waiter_pid == 0 &&
 			(r->state == RUNNER_DONE || r->state == RUNNER_QUEUED))
-			memset(r, 0, sizeof(*r));
+			shmem_free_slot(i);
 	}
 	shmem_trim_hwm();
 	LWLockRelease(steward_shared->lock);

@@ -53,15 +53,15 @@ steward_spi_exec(const char *sql, int expected, int nargs,
  * plan cache replans it after DDL on what it uses (DROP and CREATE
  * EXTENSION included).
  */
-int
-steward_spi_exec_kept(SPIPlanPtr *plan, const char *sql, int expected, int nargs,
-					  Oid *argtypes, Datum *values, const char *nulls)
+static int
+spi_exec_kept(SPIPlanPtr *plan, int cursor_options, const char *sql, int expected,
+			  int nargs, Oid *argtypes, Datum *values, const char *nulls)
 {
 	int			ret;
 
 	if (*plan == NULL)
 	{
-		SPIPlanPtr	p = SPI_prepare(sql, nargs, argtypes);
+		SPIPlanPtr	p = SPI_prepare_cursor(sql, nargs, argtypes, cursor_options);
 
 		if (p == NULL)
 			elog(ERROR, "pg_steward: SPI_prepare returned %s for \"%s\"",
@@ -75,6 +75,30 @@ steward_spi_exec_kept(SPIPlanPtr *plan, const char *sql, int expected, int nargs
 		elog(ERROR, "pg_steward: SPI_execute_plan returned %s for \"%s\"",
 			 SPI_result_code_string(ret), sql);
 	return ret;
+}
+
+int
+steward_spi_exec_kept(SPIPlanPtr *plan, const char *sql, int expected, int nargs,
+					  Oid *argtypes, Datum *values, const char *nulls)
+{
+	return spi_exec_kept(plan, 0, sql, expected, nargs, argtypes, values, nulls);
+}
+
+/*
+ * steward_spi_exec_kept() with a generic plan from the first execution on:
+ * for statements that look rows up by key, whose plan does not depend on
+ * the values.  The plan cache would otherwise plan a custom plan for each
+ * of the first executions in every process, and keep doing so whenever it
+ * estimates the generic plan dearer (a join with the owner's pg_authid
+ * row did): planning was most of a runner's bookkeeping.
+ */
+int
+steward_spi_exec_kept_generic(SPIPlanPtr *plan, const char *sql, int expected,
+							  int nargs, Oid *argtypes, Datum *values,
+							  const char *nulls)
+{
+	return spi_exec_kept(plan, CURSOR_OPT_GENERIC_PLAN, sql, expected, nargs,
+						 argtypes, values, nulls);
 }
 
 Datum

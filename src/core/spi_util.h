@@ -25,6 +25,9 @@ extern int	steward_spi_exec(const char *sql, int expected, int nargs,
 extern int	steward_spi_exec_kept(SPIPlanPtr *plan, const char *sql, int expected,
 								  int nargs, Oid *argtypes, Datum *values,
 								  const char *nulls);
+extern int	steward_spi_exec_kept_generic(SPIPlanPtr *plan, const char *sql,
+										  int expected, int nargs, Oid *argtypes,
+										  Datum *values, const char *nulls);
 
 /* Helpers to read column 'col' (1-based) of row 'row' of SPI_tuptable. */
 extern Datum steward_spi_getdatum(int row, int col, bool *isnull);

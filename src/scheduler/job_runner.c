@@ -22,7 +22,11 @@
 #include <signal.h>
 
 #include "access/xact.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
+#include "commands/async.h"
+#include "commands/prepare.h"
+#include "commands/sequence.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "parser/analyze.h"
@@ -31,6 +35,7 @@
 #include "postmaster/bgworker.h"
 #include "postmaster/interrupt.h"
 #include "storage/ipc.h"
+#include "storage/lock.h"
 #include "storage/proc.h"
 #include "tcop/pquery.h"
 #include "tcop/tcopprot.h"
@@ -219,7 +224,7 @@ runner_on_exit(int code, Datum arg)
 {
 	if (runner_slotno < 0 || !steward_shmem_ready())
 		return;
-	steward_wake_scheduler(steward_runner_exited(runner_slotno, runner_got_sigterm));
+	steward_wake_scheduler_runners(steward_runner_exited(runner_slotno, runner_got_sigterm));
 }
 
 /*
@@ -311,12 +316,12 @@ runner_record_outcome(int64 job_id, int64 run_id, const char *status,
 	/* A cancel arriving now must not lose the outcome. */
 	HOLD_INTERRUPTS();
 	runner_xact_begin(&x);
-	steward_spi_exec_kept(&plan,
-						  "UPDATE steward.job_run"
-						  "   SET status = $2, finished_at = pg_catalog.clock_timestamp(),"
-						  "       message = $3, detail = $4::jsonb"
-						  " WHERE run_id = $1 AND job_id = $5 AND status = 'running'",
-						  SPI_OK_UPDATE, 5, argtypes, values, nulls);
+	steward_spi_exec_kept_generic(&plan,
+								  "UPDATE steward.job_run"
+								  "   SET status = $2, finished_at = pg_catalog.clock_timestamp(),"
+								  "       message = $3, detail = $4::jsonb"
+								  " WHERE run_id = $1 AND job_id = $5 AND status = 'running'",
+								  SPI_OK_UPDATE, 5, argtypes, values, nulls);
 	runner_xact_end(&x);
 
 	steward_runner_set_outcome_recorded(runner_slotno);
@@ -386,12 +391,12 @@ runner_insert_run(const StewardRunnerArgs *args)
 	values[1] = TimestampTzGetDatum(args->scheduled_for);
 	values[2] = Int32GetDatum(args->attempt);
 	values[3] = Int32GetDatum(MyProcPid);
-	steward_spi_exec_kept(&plan,
-						  "INSERT INTO steward.job_run"
-						  " (job_id, scheduled_for, started_at, status, attempt, pid)"
-						  " VALUES ($1, $2, pg_catalog.clock_timestamp(), 'running', $3, $4)"
-						  " RETURNING run_id",
-						  SPI_OK_INSERT_RETURNING, 4, argtypes, values, NULL);
+	steward_spi_exec_kept_generic(&plan,
+								  "INSERT INTO steward.job_run"
+								  " (job_id, scheduled_for, started_at, status, attempt, pid)"
+								  " VALUES ($1, $2, pg_catalog.clock_timestamp(), 'running', $3, $4)"
+								  " RETURNING run_id",
+								  SPI_OK_INSERT_RETURNING, 4, argtypes, values, NULL);
 	run_id = DatumGetInt64(steward_spi_getdatum(0, 1, &(bool) {false}));
 
 	/*
@@ -410,18 +415,22 @@ runner_job_still_owned(const StewardRunnerArgs *args)
 {
 	static SPIPlanPtr plan = NULL;
 
-	steward_spi_exec_kept(&plan,
-						  "SELECT 1 FROM steward.job j"
-						  "  JOIN pg_catalog.pg_authid a ON a.oid = j.owner::pg_catalog.oid"
-						  " WHERE j.job_id = $1 AND j.owner::pg_catalog.oid = $2"
-						  "   AND a.rolname = j.owner_name",
-						  SPI_OK_SELECT, 2, (Oid[]) {INT8OID, OIDOID},
-						  (Datum[]) {Int64GetDatum(args->job_id), ObjectIdGetDatum(args->owner)},
-						  NULL);
+	steward_spi_exec_kept_generic(&plan,
+								  "SELECT 1 FROM steward.job j"
+								  "  JOIN pg_catalog.pg_authid a ON a.oid = j.owner::pg_catalog.oid"
+								  " WHERE j.job_id = $1 AND j.owner::pg_catalog.oid = $2"
+								  "   AND a.rolname = j.owner_name",
+								  SPI_OK_SELECT, 2, (Oid[]) {INT8OID, OIDOID},
+								  (Datum[]) {Int64GetDatum(args->job_id), ObjectIdGetDatum(args->owner)},
+								  NULL);
 	return SPI_processed > 0;
 }
 
-static void
+/*
+ * One run of the job in 'args'.  Returns false when the run did not succeed
+ * (the scheduler is then asked at once to account for it, for retries).
+ */
+static bool
 runner_run_once(const StewardRunnerArgs *args, MemoryContext mcxt)
 {
 	StewardJobContext ctx = {0};
@@ -446,21 +455,21 @@ runner_run_once(const StewardRunnerArgs *args, MemoryContext mcxt)
 		static SPIPlanPtr read_plan = NULL;
 		MemoryContext old;
 
-		steward_spi_exec_kept(&read_plan,
-							  "SELECT j.job_name, j.kind, j.command, j.config::text"
-							  "  FROM steward.job j"
-							  "  JOIN pg_catalog.pg_authid a ON a.oid = j.owner::pg_catalog.oid"
-							  " WHERE j.job_id = $1 AND j.owner::pg_catalog.oid = $2"
-							  "   AND a.rolname = j.owner_name",
-							  SPI_OK_SELECT, 2, (Oid[]) {INT8OID, OIDOID},
-							  (Datum[]) {Int64GetDatum(args->job_id), ObjectIdGetDatum(args->owner)},
-							  NULL);
+		steward_spi_exec_kept_generic(&read_plan,
+									  "SELECT j.job_name, j.kind, j.command, j.config::text"
+									  "  FROM steward.job j"
+									  "  JOIN pg_catalog.pg_authid a ON a.oid = j.owner::pg_catalog.oid"
+									  " WHERE j.job_id = $1 AND j.owner::pg_catalog.oid = $2"
+									  "   AND a.rolname = j.owner_name",
+									  SPI_OK_SELECT, 2, (Oid[]) {INT8OID, OIDOID},
+									  (Datum[]) {Int64GetDatum(args->job_id), ObjectIdGetDatum(args->owner)},
+									  NULL);
 		if (SPI_processed == 0)
 		{
 			/* Unscheduled (or re-owned) since it was started: nothing to do. */
 			steward_runner_set_job_missing(runner_slotno);
 			runner_xact_end(&x);
-			return;
+			return true;
 		}
 		old = MemoryContextSwitchTo(ctx.mcxt);
 		ctx.job_name = steward_spi_gettext(0, 1);
@@ -480,8 +489,8 @@ runner_run_once(const StewardRunnerArgs *args, MemoryContext mcxt)
 		{
 			static SPIPlanPtr open_plan = NULL;
 
-			steward_spi_exec_kept(&open_plan, "SELECT 1 FROM steward.job_run WHERE run_id = 0",
-								  SPI_OK_SELECT, 0, NULL, NULL, NULL);
+			steward_spi_exec_kept_generic(&open_plan, "SELECT 1 FROM steward.job_run WHERE run_id = 0",
+										  SPI_OK_SELECT, 0, NULL, NULL, NULL);
 		}
 	}
 	runner_xact_end(&x);
@@ -512,7 +521,7 @@ runner_run_once(const StewardRunnerArgs *args, MemoryContext mcxt)
 		{
 			steward_runner_set_job_missing(runner_slotno);
 			runner_xact_end(&x);
-			return;
+			return true;
 		}
 		ctx.run_id = runner_insert_run(args);
 		runner_xact_end(&x);
@@ -601,19 +610,51 @@ runner_run_once(const StewardRunnerArgs *args, MemoryContext mcxt)
 		appendStringInfoChar(&detail, '}');
 		runner_record_outcome(ctx.job_id, ctx.run_id, status, message, detail.data);
 	}
+	return !failed;
+}
+
+/*
+ * Reset the session between two runs: what DISCARD ALL resets, in its
+ * order, except the plan cache.  Open cursors are closed, SET SESSION
+ * AUTHORIZATION, SET ROLE and every setting go back to their defaults
+ * (those of ALTER ROLE/DATABASE ... SET included), prepared statements,
+ * LISTEN, session advisory locks, temporary tables and sequence state
+ * (currval) are dropped.  DISCARD ALL also invalidates every cached plan;
+ * those are no state a run can see (a plan is checked against catalog
+ * changes, the search_path and the role at every use), and flushing them
+ * made each run analyse and plan the runner's own statements again, which
+ * was a third of a runner's work in a burst.
+ */
+static void
+runner_reset_session(void)
+{
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	/* closing portals may run user code: first, as DISCARD ALL does */
+	PortalHashTableDeleteAll();
+	SetPGVariable("session_authorization", NIL, false);
+	ResetAllOptions();
+	DropAllPreparedStatements();
+	Async_UnlistenAll();
+	LockReleaseAll(USER_LOCKMETHOD, true);
+	ResetTempTableNamespace();
+	ResetSequenceCaches();
+	CommitTransactionCommand();
 }
 
 /*
  * Take over another queued run of this database and owner, so that a burst
  * of due jobs costs one process start per runner rather than per run.  The
- * session is reset first (DISCARD ALL), as a connection pooler does, so a
- * run sees nothing of the runs before it.
+ * session is reset first (runner_reset_session), as a connection pooler
+ * does, so a run sees nothing of the runs before it.
  */
 static bool
-runner_take_next(StewardRunnerArgs *args, int nruns, MemoryContext mcxt)
+runner_take_next(StewardRunnerArgs *args, int nruns, bool succeeded,
+				 MemoryContext mcxt)
 {
 	TimestampTz horizon;
 	StewardRunnerSlot r;
+	int			hint;
 	int			next;
 	volatile bool ok = true;
 
@@ -621,14 +662,15 @@ runner_take_next(StewardRunnerArgs *args, int nruns, MemoryContext mcxt)
 		QueryCancelPending)
 		return false;
 	horizon = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), RUNNER_TAKE_AHEAD_MS);
-	if (!steward_runner_has_queued(args->dboid, args->owner, horizon))
+	hint = steward_runner_has_queued(args->dboid, args->owner, horizon);
+	if (hint < 0)
 		return false;
 
-	pgstat_report_activity(STATE_RUNNING, "DISCARD ALL");
+	pgstat_report_activity(STATE_RUNNING, "resetting the session");
 	PG_TRY();
 	{
 		MemoryContextSwitchTo(mcxt);
-		steward_exec_toplevel("DISCARD ALL");
+		runner_reset_session();
 	}
 	PG_CATCH();
 	{
@@ -653,11 +695,21 @@ runner_take_next(StewardRunnerArgs *args, int nruns, MemoryContext mcxt)
 	 * after the slot changed hands and stays pending.
 	 */
 	QueryCancelPending = false;
-	next = steward_runner_take_next(runner_slotno, horizon);
+	next = steward_runner_take_next(runner_slotno, horizon, hint);
 	if (next < 0)
 		return false;
 	runner_slotno = next;
-	steward_wake_scheduler(args->dboid);
+
+	/*
+	 * The scheduler accounts for the finished run at its next pass.  A run
+	 * that did not succeed may need a retry planned: ask for that pass now.
+	 * A success can wait for the pass this runner's exit or the next due
+	 * time brings (it only resets the job's failure count); waking the
+	 * scheduler at every hand-off made it read all its jobs every 100 ms
+	 * through a burst.
+	 */
+	if (!succeeded)
+		steward_wake_scheduler(args->dboid);
 
 	steward_runner_get(next, &r);
 	args->job_id = r.job_id;
@@ -673,6 +725,7 @@ steward_runner_main(Datum main_arg)
 	StewardRunnerArgs args;
 	MemoryContext mcxt;
 	int			nruns = 0;
+	bool		succeeded;
 
 	memcpy(&args, MyBgworkerEntry->bgw_extra, sizeof(StewardRunnerArgs));
 	runner_slotno = args.slotno;
@@ -699,10 +752,10 @@ steward_runner_main(Datum main_arg)
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
 		}
-		runner_run_once(&args, mcxt);
+		succeeded = runner_run_once(&args, mcxt);
 		MemoryContextReset(mcxt);
 		nruns++;
-	} while (runner_take_next(&args, nruns, mcxt));
+	} while (runner_take_next(&args, nruns, succeeded, mcxt));
 
 	proc_exit(0);
 }

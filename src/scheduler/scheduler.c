@@ -76,12 +76,19 @@
  */
 #define SCHEDULER_LEAD_MS			200
 /*
- * Passes that runners' hand-offs and exits ask for (they set the latch) are
- * at least this far apart, so that a burst of thousands of runs costs a pass
- * per interval rather than a pass per run; a pass for a due time is never
- * held back.  Less than SCHEDULER_LEAD_MS, so runners still start ahead.
+ * A pass after a full pass comes at least this much later when it was asked
+ * for by a wake-up (runners, API calls), so that a burst of thousands of
+ * runs costs a full pass per interval rather than one per run; a pass for a
+ * due time is never held back.  Less than SCHEDULER_LEAD_MS, so runners
+ * still start ahead.
  */
 #define SCHEDULER_MIN_GAP_MS		100
+/*
+ * After a light pass (or none), the next pass may come this soon: a light
+ * pass costs a few scans of shared memory, and a runner's slot freed by an
+ * exit should get a new runner without waiting out SCHEDULER_MIN_GAP_MS.
+ */
+#define SCHEDULER_LIGHT_GAP_MS		10
 /*
  * A scheduler woken by its timeout (steward.naptime) with nothing due, no
  * wake-up asked of it and no runner of its database about skips reading the
@@ -89,6 +96,24 @@
  * reads them at least every this many naptimes anyway.
  */
 #define SCHEDULER_FULL_PASS_NAPTIMES	6
+/*
+ * Runners that exit, and freed runner slots, ask only for a light pass: reap
+ * the finished runner slots whose outcome is recorded and start runners for
+ * queued runs, without a transaction and without reading the jobs.  The
+ * finished runs are accounted for (failure counts, retries) by a full pass
+ * at most this long afterwards.  A run that did not succeed asks for a full
+ * pass at once (job_runner.c), so retries are planned on time.
+ */
+#define SCHEDULER_ACCOUNT_MS		1000
+/* While queued runs wait for a runner, look for free capacity this often. */
+#define SCHEDULER_POLL_MS			100
+
+typedef enum SchedPassKind
+{
+	SCHED_PASS_NONE,
+	SCHED_PASS_LIGHT,
+	SCHED_PASS_FULL
+} SchedPassKind;
 
 typedef struct SchedJob
 {
@@ -130,6 +155,26 @@ static TimestampTz sched_last_prune = 0;
 static bool sched_prune_pending = false;
 static bool warned_no_worker = false;
 static uint64 sched_wakeups_seen = 0;
+static uint64 sched_runner_wakeups_seen = 0;
+/* Queued runs of this database wait for a runner (poll for capacity). */
+static bool sched_waiting = false;
+/* A light pass left a finished runner slot that only a full pass can reap. */
+static bool sched_reap_asked = false;
+/* The last full pass found no room in the queue for some due runs. */
+static bool sched_queue_full = false;
+/*
+ * Runs reaped but not yet accounted for by a full pass (their run ids).
+ * Kept across passes, cleared only once a pass that accounted for them has
+ * committed.
+ */
+static int64 *sched_pending = NULL;
+static int	sched_npending = 0;
+static int	sched_maxpending = 0;
+/* Job names by id (sorted), from the last full pass: runner process names. */
+static MemoryContext sched_names_cxt = NULL;
+static int64 *sched_name_ids = NULL;
+static char **sched_names = NULL;
+static int	sched_nnames = 0;
 static bool sched_force_pass = true;	/* first pass, reloads, errors */
 
 /* ---------------------------------------------------------------------
@@ -562,9 +607,10 @@ sched_mark_crashed(void)
 static void
 sched_follow_handoffs(void)
 {
+	int			nslots = steward_runner_nslots();
 	int			i;
 
-	for (i = 0; i < steward_runner_nslots(); i++)
+	for (i = 0; i < nslots; i++)
 	{
 		int			to;
 
@@ -578,11 +624,44 @@ sched_follow_handoffs(void)
 	}
 }
 
-/* Reap finished runner slots of this database; returns their run ids. */
-static List *
-sched_reap_runners(void)
+/* A reaped run, to be accounted for by the next full pass. */
+static void
+sched_add_pending(int64 run_id)
 {
-	List	   *runs = NIL;
+	if (sched_npending >= sched_maxpending)
+	{
+		int			newmax = Max(sched_maxpending * 2, 1024);
+
+		if (sched_pending == NULL)
+			sched_pending = MemoryContextAlloc(TopMemoryContext, sizeof(int64) * newmax);
+		else
+			sched_pending = repalloc(sched_pending, sizeof(int64) * newmax);
+		sched_maxpending = newmax;
+	}
+	sched_pending[sched_npending++] = run_id;
+}
+
+/*
+ * Would reaping this finished slot write to the catalog (steward_runner_reap:
+ * an outcome the runner could not record, or a runner that never started)?
+ * A copy taken before the runner stopped errs towards yes.
+ */
+static bool
+sched_reap_needs_catalog(const StewardRunnerSlot *slot)
+{
+	return (!slot->outcome_recorded && slot->run_id != 0) ||
+		(slot->run_id == 0 && !slot->job_missing && !slot->cancel_requested);
+}
+
+/*
+ * Reap finished runner slots of this database; their run ids go to the
+ * pending list (sched_add_pending).  'light': outside a transaction, so
+ * only slots whose reaping writes nothing; a slot that needs the catalog is
+ * left for a full pass, which is asked for (sched_reap_asked).
+ */
+static void
+sched_reap_runners(bool light)
+{
 	int		   *slotnos = palloc(sizeof(int) * steward_runner_nslots());
 	int			nslots;
 	int			k;
@@ -624,6 +703,18 @@ sched_reap_runners(void)
 		if (finished && sched_runner_handles[i] == NULL)
 			sched_follow_handoffs();
 
+		if (light && sched_reap_needs_catalog(&slot))
+		{
+			/* still running, or finished (or never started): a full pass reaps it */
+			pid_t		pid;
+
+			if (sched_runner_handles[i] != NULL ?
+				GetBackgroundWorkerPid(sched_runner_handles[i], &pid) == BGWH_STOPPED :
+				slot.state == RUNNER_DONE)
+				sched_reap_asked = true;
+			continue;
+		}
+
 		/*
 		 * Reap our runners only once the postmaster has seen them exit, so
 		 * that a freed slot always means a free background worker slot; and
@@ -641,14 +732,26 @@ sched_reap_runners(void)
 		}
 		run_id = steward_runner_reap(i);
 		if (run_id > 0)
-		{
-			int64	   *id = palloc(sizeof(int64));
-
-			*id = run_id;
-			runs = lappend(runs, id);
-		}
+			sched_add_pending(run_id);
 		else if (stuck)
 			elog(LOG, "pg_steward runner in slot %d never started", i);
+	}
+	pfree(slotnos);
+}
+
+/* The pending runs as a list of run ids (in the current memory context). */
+static List *
+sched_pending_list(void)
+{
+	List	   *runs = NIL;
+	int			i;
+
+	for (i = 0; i < sched_npending; i++)
+	{
+		int64	   *id = palloc(sizeof(int64));
+
+		*id = sched_pending[i];
+		runs = lappend(runs, id);
 	}
 	return runs;
 }
@@ -704,6 +807,9 @@ sched_account_runs(List *jobs, List *run_ids, TimestampTz now)
 		char	   *status;
 		int			attempt;
 		bool		isnull;
+		int			failures;
+		TimestampTz retry_at;
+		int			retry_attempt;
 
 		key.job_id = DatumGetInt64(steward_spi_getdatum(r, 1, &isnull));
 		status = steward_spi_gettext(r, 2);
@@ -712,6 +818,9 @@ sched_account_runs(List *jobs, List *run_ids, TimestampTz now)
 		if (found == NULL)
 			continue;
 		job = *found;
+		failures = job->consecutive_failures;
+		retry_at = job->retry_at;
+		retry_attempt = job->retry_attempt;
 		if (strcmp(status, "succeeded") == 0)
 		{
 			job->consecutive_failures = 0;
@@ -738,7 +847,10 @@ sched_account_runs(List *jobs, List *run_ids, TimestampTz now)
 				job->retry_at = 0;
 			}
 		}
-		job->dirty = true;
+		/* a success of a job that was not failing changes nothing to save */
+		if (job->consecutive_failures != failures || job->retry_at != retry_at ||
+			job->retry_attempt != retry_attempt)
+			job->dirty = true;
 	}
 }
 
@@ -892,7 +1004,7 @@ sched_shutdown(void)
 	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
 	if (sched_extension_present())
-		(void) sched_reap_runners();
+		sched_reap_runners(false);
 	PopActiveSnapshot();
 	CommitTransactionCommand();
 }
@@ -994,6 +1106,111 @@ sched_note_wake(SchedJob *job, TimestampTz now, TimestampTz *wake)
 		*wake = at;
 }
 
+/* Keep the job names by id for the runners' process names (sorted). */
+static void
+sched_keep_names(List *jobs)
+{
+	MemoryContext old;
+	ListCell   *lc;
+	SchedJob  **byid;
+	int			n = list_length(jobs);
+	int			i = 0;
+
+	if (sched_names_cxt == NULL)
+		sched_names_cxt = AllocSetContextCreate(TopMemoryContext, "pg_steward job names",
+												ALLOCSET_DEFAULT_SIZES);
+	MemoryContextReset(sched_names_cxt);
+	byid = palloc(sizeof(SchedJob *) * (n + 1));
+	foreach(lc, jobs)
+		byid[i++] = lfirst(lc);
+	qsort(byid, n, sizeof(SchedJob *), sched_cmp_job);
+
+	old = MemoryContextSwitchTo(sched_names_cxt);
+	sched_name_ids = palloc(sizeof(int64) * (n + 1));
+	sched_names = palloc(sizeof(char *) * (n + 1));
+	for (i = 0; i < n; i++)
+	{
+		sched_name_ids[i] = byid[i]->job_id;
+		sched_names[i] = pstrdup(byid[i]->name);
+	}
+	sched_nnames = n;
+	MemoryContextSwitchTo(old);
+	pfree(byid);
+}
+
+static const char *
+sched_job_name(int64 job_id)
+{
+	int64	   *found;
+
+	if (sched_nnames == 0)
+		return "?";
+	found = bsearch(&job_id, sched_name_ids, sched_nnames, sizeof(int64), sched_cmp_int64);
+	return found ? sched_names[found - sched_name_ids] : "?";
+}
+
+/*
+ * Start runners for this database's queued runs as far as capacity allows
+ * (steward_runner_promote); a run whose runner cannot be started stays
+ * queued.  Sets sched_waiting when queued runs are left.
+ */
+static void
+sched_start_queued(void)
+{
+	int			max = steward_effective_max_workers();
+	int		   *slotnos = palloc(sizeof(int) * Max(max, 1));
+	int			left;
+	int			n = steward_runner_promote(sched_dboid, slotnos, max, &left);
+	bool		launch_failed = false;
+	int			i;
+
+	for (i = 0; i < n; i++)
+	{
+		StewardRunnerSlot slot;
+		StewardRunnerArgs args = {0};
+		const char *name;
+		MemoryContext old;
+		bool		started;
+
+		steward_runner_get(slotnos[i], &slot);
+		args.job_id = slot.job_id;
+		args.owner = slot.owner;
+		args.attempt = slot.attempt;
+		args.scheduled_for = slot.scheduled_for;
+		args.dboid = sched_dboid;
+		args.slotno = slotnos[i];
+		args.chain = true;
+		name = sched_job_name(args.job_id);
+
+		if (sched_runner_handles[args.slotno])
+			pfree(sched_runner_handles[args.slotno]);
+		sched_runner_handles[args.slotno] = NULL;
+		/* handles outlive the pass */
+		old = MemoryContextSwitchTo(TopMemoryContext);
+		started = steward_runner_start(&args, name, MyProcPid,
+									   &sched_runner_handles[args.slotno]);
+		MemoryContextSwitchTo(old);
+		if (!started)
+		{
+			steward_runner_requeue(args.slotno);
+			if (!warned_no_worker)
+				ereport(WARNING,
+						(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+						 errmsg("pg_steward could not start a runner for job \"%s\"",
+								name),
+						 errdetail("No background worker slot is free; the run stays queued."),
+						 errhint("Increase max_worker_processes or lower steward.max_workers.")));
+			warned_no_worker = true;
+			launch_failed = true;
+			left++;
+		}
+	}
+	if (n > 0 && !launch_failed)
+		warned_no_worker = false;
+	sched_waiting = left > 0;
+	pfree(slotnos);
+}
+
 /* ---------------------------------------------------------------------
  * One scheduling pass
  * ---------------------------------------------------------------------
@@ -1007,18 +1224,15 @@ sched_pass(bool first)
 	List	   *jobs;
 	List	   *finished;
 	bool		waiting_for_capacity = false;
-	bool		launch_failed = false;
 	ListCell   *lc_job;
 	MemoryContext passcxt = CurrentMemoryContext;	/* reset after the pass */
-	int64	   *name_ids;
-	char	  **names;
-	int			nnames = 0;
 	int64	   *busy;
 	int			nbusy;
 	StewardQueueRequest *reqs;
 	int			nreqs = 0;
 	int			i;
 
+	sched_queue_full = false;
 	steward_xact_begin();
 	pgstat_report_activity(STATE_RUNNING, "pg_steward scheduling pass");
 
@@ -1047,7 +1261,8 @@ sched_pass(bool first)
 		return TimestampTzPlusMilliseconds(now, steward_naptime);
 	}
 
-	finished = sched_reap_runners();
+	sched_reap_runners(false);
+	finished = sched_pending_list();
 	if (first)
 		finished = list_concat(finished, sched_mark_crashed());
 	jobs = sched_load_jobs();
@@ -1158,129 +1373,103 @@ sched_pass(bool first)
 	sched_save_states(jobs);
 
 	/* SPI memory goes with SPI_finish: keep the job names for the launches */
-	name_ids = MemoryContextAlloc(passcxt, sizeof(int64) * (list_length(jobs) + 1));
-	names = MemoryContextAlloc(passcxt, sizeof(char *) * (list_length(jobs) + 1));
-	foreach(lc_job, jobs)
-	{
-		SchedJob   *job = lfirst(lc_job);
-
-		name_ids[nnames] = job->job_id;
-		names[nnames++] = MemoryContextStrdup(passcxt, job->name);
-	}
+	sched_keep_names(jobs);
 
 	steward_xact_commit();
+	/* the runs reaped so far are accounted for */
+	sched_npending = 0;
 	MemoryContextSwitchTo(passcxt);
 
 	/*
 	 * Start runners for queued runs only now, so they see the committed
-	 * state.  A run whose runner cannot be started stays queued.  With
-	 * steward.enabled off, runs still queued do not start.
+	 * state.  With steward.enabled off, runs still queued do not start.
 	 */
+	sched_waiting = false;
 	if (!steward_enabled)
 		sched_drop_queue();
 	else
-	{
-		int			max = steward_effective_max_workers();
-		int		   *slotnos = palloc(sizeof(int) * max);
-		int			left;
-		int			n = steward_runner_promote(sched_dboid, slotnos, max, &left);
-		int			i,
-					j;
-		bool		started;
+		sched_start_queued();
 
-		for (i = 0; i < n; i++)
-		{
-			StewardRunnerSlot slot;
-			StewardRunnerArgs args = {0};
-			const char *name = "?";
-
-			steward_runner_get(slotnos[i], &slot);
-			args.job_id = slot.job_id;
-			args.owner = slot.owner;
-			args.attempt = slot.attempt;
-			args.scheduled_for = slot.scheduled_for;
-			args.dboid = sched_dboid;
-			args.slotno = slotnos[i];
-			args.chain = true;
-			for (j = 0; j < nnames; j++)
-				if (name_ids[j] == args.job_id)
-					name = names[j];
-
-			if (sched_runner_handles[args.slotno])
-				pfree(sched_runner_handles[args.slotno]);
-			sched_runner_handles[args.slotno] = NULL;
-			/* handles outlive the pass */
-			MemoryContextSwitchTo(TopMemoryContext);
-			started = steward_runner_start(&args, name, MyProcPid,
-										   &sched_runner_handles[args.slotno]);
-			MemoryContextSwitchTo(passcxt);
-			if (!started)
-			{
-				steward_runner_requeue(args.slotno);
-				if (!warned_no_worker)
-					ereport(WARNING,
-							(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
-							 errmsg("pg_steward could not start a runner for job \"%s\"",
-									name),
-							 errdetail("No background worker slot is free; the run stays queued."),
-							 errhint("Increase max_worker_processes or lower steward.max_workers.")));
-				warned_no_worker = true;
-				launch_failed = true;
-				left++;
-			}
-		}
-		if (n > 0 && !launch_failed)
-			warned_no_worker = false;
-		if (left > 0)
-			waiting_for_capacity = true;
-	}
-
+	/*
+	 * Due runs the queue had no room for stay due: a full pass queues them,
+	 * SCHEDULER_POLL_MS from now (the hold-back keeps it at least
+	 * SCHEDULER_MIN_GAP_MS after this one).
+	 */
+	sched_queue_full = waiting_for_capacity;
 	if (waiting_for_capacity)
-	{
-		/* runner exits wake us; poll now and then in case one is missed */
-		TimestampTz soon = TimestampTzPlusMilliseconds(now, 100);
-
-		if (wake == 0 || soon < wake)
-			wake = soon;
-	}
+		sched_waiting = true;
 	return wake;
 }
 
 /*
- * Can a pass now find anything the last one did not: a due time reached
- * ('wake', what the last pass returned), a wake-up (API calls, runners,
- * database commands), a run of this database, a reload?  A pass is made at
- * least every SCHEDULER_FULL_PASS_NAPTIMES naptimes in any case (a job
- * changed by hand, a role dropped in another database).
+ * A light pass, asked for by runners (an exit, a freed runner slot) or by
+ * queued runs waiting for capacity: reap what needs no catalog write and
+ * start runners for queued runs.  No transaction, no jobs read; the runs
+ * reaped are accounted for by a full pass within SCHEDULER_ACCOUNT_MS.
  */
-static bool
-sched_needs_pass(TimestampTz now, TimestampTz wake, TimestampTz last_full)
+static void
+sched_light_pass(void)
+{
+	pgstat_report_activity(STATE_RUNNING, "pg_steward scheduling pass (runners)");
+	sched_reap_runners(true);
+	if (steward_enabled)
+		sched_start_queued();
+	else
+		sched_waiting = false;
+}
+
+/*
+ * Can a pass now find anything the last one did not?  A full pass (read the
+ * jobs, queue due runs, account for finished ones) for a due time reached
+ * ('wake', what the last full pass returned), a wake-up (API calls, database
+ * commands, a run that did not succeed), a reload, runs reaped longer than
+ * SCHEDULER_ACCOUNT_MS ago, and at least every SCHEDULER_FULL_PASS_NAPTIMES
+ * naptimes in any case (a job changed by hand, a role dropped in another
+ * database).  A light pass when only runners asked (an exit, a freed slot),
+ * runs of this database are about, or queued runs wait for capacity.
+ */
+static SchedPassKind
+sched_pass_kind(TimestampTz now, TimestampTz wake, TimestampTz last_full)
 {
 	bool		has_runs;
-	uint64		wakeups = steward_scheduler_wakeups(sched_slotno, sched_dboid, &has_runs);
-	bool		needed = sched_force_pass || has_runs || wakeups != sched_wakeups_seen ||
+	uint64		runner_wakeups;
+	uint64		wakeups = steward_scheduler_wakeups(sched_slotno, sched_dboid, &has_runs,
+													&runner_wakeups);
+	SchedPassKind kind = SCHED_PASS_NONE;
+
+	if (sched_force_pass || sched_reap_asked || sched_queue_full ||
+		wakeups != sched_wakeups_seen ||
 		(wake != 0 && now >= wake) ||
 		TimestampDifferenceExceeds(last_full, now,
-								   steward_naptime * SCHEDULER_FULL_PASS_NAPTIMES);
+								   steward_naptime * SCHEDULER_FULL_PASS_NAPTIMES) ||
+		(sched_npending > 0 &&
+		 TimestampDifferenceExceeds(last_full, now, SCHEDULER_ACCOUNT_MS)))
+		kind = SCHED_PASS_FULL;
+	else if (has_runs || sched_waiting || sched_npending > 0 ||
+			 runner_wakeups != sched_runner_wakeups_seen)
+		kind = SCHED_PASS_LIGHT;
 
 	/* wake-ups from now on are for the next pass */
 	sched_wakeups_seen = wakeups;
+	sched_runner_wakeups_seen = runner_wakeups;
 	sched_force_pass = false;
-	return needed;
+	if (kind == SCHED_PASS_FULL)
+		sched_reap_asked = false;
+	return kind;
 }
 
 /*
  * Woken by the latch soon after the last pass began: wait out the rest of
- * SCHEDULER_MIN_GAP_MS (latches set meanwhile are for the coming pass),
+ * 'gap_ms' (latches set meanwhile are for the coming pass),
  * unless a due time ('wake') comes first or the scheduler must stop.
  */
 static void
-sched_hold_back(TimestampTz pass_start, TimestampTz wake)
+sched_hold_back(TimestampTz pass_start, TimestampTz wake, int gap_ms)
 {
 	for (;;)
 	{
 		TimestampTz now = GetCurrentTimestamp();
-		TimestampTz until = TimestampTzPlusMilliseconds(pass_start, SCHEDULER_MIN_GAP_MS);
+		TimestampTz until = TimestampTzPlusMilliseconds(pass_start, gap_ms);
 		long		ms;
 
 		if (wake != 0 && wake < until)
@@ -1326,6 +1515,7 @@ steward_scheduler_main(Datum main_arg)
 	TimestampTz pass_start = 0;
 	volatile TimestampTz next_wake = 0;
 	volatile TimestampTz last_full = 0;
+	volatile bool full = true;
 
 	sched_slotno = DatumGetInt32(main_arg);
 
@@ -1379,13 +1569,21 @@ steward_scheduler_main(Datum main_arg)
 		pass_start = GetCurrentTimestamp();
 		PG_TRY();
 		{
-			if (first || sched_needs_pass(pass_start, next_wake, last_full))
+			SchedPassKind kind = first ? SCHED_PASS_FULL :
+				sched_pass_kind(pass_start, next_wake, last_full);
+
+			full = kind == SCHED_PASS_FULL;
+			if (full)
 			{
 				wake = sched_pass(first);
 				last_full = pass_start;
 			}
 			else
-				wake = next_wake;	/* nothing new: keep the plan */
+			{
+				if (kind == SCHED_PASS_LIGHT)
+					sched_light_pass();
+				wake = next_wake;	/* no job read: keep the plan */
+			}
 			next_wake = wake;
 			first = false;
 			steward_scheduler_pass_done(sched_slotno);
@@ -1420,6 +1618,24 @@ steward_scheduler_main(Datum main_arg)
 		deadline_wake = sched_enforce_deadlines(now);
 		if (deadline_wake != 0 && (wake == 0 || deadline_wake < wake))
 			wake = deadline_wake;
+		/* a full pass asked for, runs to account for, queued runs waiting */
+		if (sched_reap_asked)
+			wake = now;
+		if (sched_npending > 0)
+		{
+			TimestampTz at = TimestampTzPlusMilliseconds(last_full, SCHEDULER_ACCOUNT_MS);
+
+			if (wake == 0 || at < wake)
+				wake = at;
+		}
+		if (sched_waiting)
+		{
+			/* runner exits wake us; poll now and then in case one is missed */
+			TimestampTz soon = TimestampTzPlusMilliseconds(now, SCHEDULER_POLL_MS);
+
+			if (wake == 0 || soon < wake)
+				wake = soon;
+		}
 
 		timeout = steward_naptime;
 		if (wake != 0)
@@ -1432,6 +1648,7 @@ steward_scheduler_main(Datum main_arg)
 			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 							 timeout, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
-		sched_hold_back(pass_start, wake);
+		sched_hold_back(pass_start, wake,
+						full ? SCHEDULER_MIN_GAP_MS : SCHEDULER_LIGHT_GAP_MS);
 	}
 }

@@ -123,10 +123,20 @@ reload_settings($node, { 'steward.max_workers' => undef, 'steward.max_workers_pe
 
 # --- a busy runner takes over queued runs of its owner, in a clean session ---
 reload_settings($node, { 'steward.max_workers' => 1 });
-sql("CREATE TABLE chain_log (job text, pid int, work_mem text, leaked_temp bool, appname text)");
+sql("CREATE TABLE chain_log (job text, pid int, work_mem text, leaked_temp bool, appname text,
+                               leaked_other bigint, same_user bool);
+     CREATE ROLE chain_role; GRANT INSERT ON chain_log TO chain_role");
+# each run leaves a setting, a temporary table, a prepared statement, a
+# cursor WITH HOLD, a LISTEN, an advisory lock and a SET ROLE behind
 my $chain_cmd = "INSERT INTO chain_log SELECT '%s', pg_backend_pid(), current_setting('work_mem'),
-                   to_regclass('pg_temp.leak') IS NOT NULL, current_setting('application_name');
-                 SET work_mem = '77kB'; CREATE TEMP TABLE leak (x int); SELECT pg_sleep(0.3)%s";
+                   to_regclass('pg_temp.leak') IS NOT NULL, current_setting('application_name'),
+                   (SELECT count(*) FROM pg_prepared_statements) + (SELECT count(*) FROM pg_cursors)
+                   + (SELECT count(*) FROM pg_listening_channels())
+                   + (SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()),
+                   current_user = session_user;
+                 SET work_mem = '77kB'; CREATE TEMP TABLE leak (x int); PREPARE leak_p AS SELECT 1;
+                 DECLARE leak_c CURSOR WITH HOLD FOR SELECT 1; LISTEN leak_ch; SELECT pg_advisory_lock(42);
+                 SET ROLE chain_role; SELECT pg_sleep(0.3)%s";
 sql(sprintf("SELECT steward.schedule('chain$_', '1 hours', \$\$$chain_cmd\$\$)", "chain$_", $_ == 5 ? '; SELECT 1/0' : ''))
   for 1 .. 5;
 make_due($node, 'chain_', count => 5, wake => 'chain1');
@@ -137,8 +147,8 @@ wait_for($node,
 is(sql("SELECT count(DISTINCT pid) < 5 FROM chain_log"), 't',
 	'a runner took over queued runs instead of exiting');
 is(sql("SELECT count(*) FROM chain_log WHERE work_mem = '77kB' OR leaked_temp
-         OR appname <> 'pg_steward job ' || job"), '0',
-	'each run starts with a clean session (settings, temp tables, application_name)');
+         OR appname <> 'pg_steward job ' || job OR leaked_other <> 0 OR NOT same_user"), '0',
+	'each run starts with a clean session (settings, temp tables, application_name, prepared statements, cursors, LISTEN, advisory locks, role)');
 is(sql("SELECT string_agg(r.pid::text, ',' ORDER BY r.run_id) = string_agg(l.pid::text, ',' ORDER BY r.run_id)
           FROM steward.job_run r JOIN steward.job j USING (job_id) JOIN chain_log l ON l.job = j.job_name"), 't',
 	'job_run.pid names the process that ran each run');
