@@ -12,12 +12,17 @@
 #    (user + system, with the archive_command children it waited for).
 # 2. Encryption's cost on a physical backup: steward.backup_now('physical')
 #    of a pgbench -s SCALE cluster without and with a key.
+# 3. Draining a backlog: SEGMENTS segments written while archiving is not
+#    configured, then the method is switched on (reload) and timed from
+#    the first segment archived to the last.  Unlike 1, which the load generator paces,
+#    this is how fast each archiver can go.
 #
 # fsync = on in every cluster.  The machine's load average is recorded
 # before each run.
 #
 #   PG_CONFIG=... ROUNDS=3 SEGMENTS=32 SCALE=20 PORT=57290 bash bench/backups/wal.sh [results.md]
-#   PARTS=archive ...  (only 1; PARTS=encryption: only 2)
+#   PARTS=archive ...  (only 1; PARTS=encryption: only 2; PARTS=drain: only 3;
+#   default archive,encryption,drain)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . tools/common.sh
@@ -26,7 +31,7 @@ ROUNDS=${ROUNDS:-3}
 SEGMENTS=${SEGMENTS:-32}
 SCALE=${SCALE:-20}
 PORT=${PORT:-57290}
-PARTS=${PARTS:-archive,encryption}
+PARTS=${PARTS:-archive,encryption,drain}
 OUT=${1:-bench/backups/wal-results-$(date -u +%F).md}
 W=$(make_workdir)
 trap 'cluster_stop "$W/pg" 2>/dev/null; rm -rf "$W"' EXIT
@@ -118,6 +123,48 @@ archive_run() {
 		"$(echo "$t2 - $t1" | bc -l)" "$(echo "($c1 - $c0) / $SEGMENTS" | bc -l)" "$size"
 }
 
+# one backlog run: SEGMENTS segments written with archiving off, then the
+# method switched on; prints a result line
+drain_run() {
+	local m=$1 round=$2 la start_count t0 t1 pid size
+	la=$(loadavg)
+	# everything but archive_library / archive_command from the start
+	fresh_cluster "archive_mode = on" "$(settings_of "$m" | grep -v '^archive_')"
+	if [ "$m" = pgbackrest ]; then
+		as_pg "$PGBACKREST" --config="$W/pgbackrest.conf" --stanza=bench stanza-create >/dev/null
+	fi
+	as_pg "$PGBIN/pgbench" -q -i -s 5 -h "$W/pg" -p $PORT -U postgres postgres >/dev/null 2>&1
+	psql_ -c 'CREATE TABLE f (t text)'
+	for _ in $(seq "$SEGMENTS"); do
+		as_pg "$PGBIN/pgbench" -n -t 300 -h "$W/pg" -p $PORT -U postgres postgres >/dev/null
+		psql_ -c 'INSERT INTO f SELECT md5(random()::text) FROM generate_series(1, 60000)'
+		psql_ -c 'SELECT pg_switch_wal()' >/dev/null
+	done
+	psql_ -c 'CHECKPOINT'
+	start_count=$(psql_ -c 'SELECT archived_count FROM pg_stat_archiver')
+	# then archive_library / archive_command and a reload: the archiver
+	# (re)starts with them
+	settings_of "$m" | grep '^archive_' | while IFS= read -r line; do
+		psql_ -c "ALTER SYSTEM SET ${line%% =*} = ${line#*= }" >/dev/null
+	done
+	psql_ -c 'SELECT pg_reload_conf()' >/dev/null
+	# timed from the first segment archived to the last: how fast the
+	# archiver goes, without the start of a new archiver process
+	until [ "$(psql_ -c "SELECT archived_count - $start_count >= 1 FROM pg_stat_archiver")" = t ]; do
+		sleep 0.02
+	done
+	t0=$(now)
+	until [ "$(psql_ -c "SELECT archived_count - $start_count >= $SEGMENTS FROM pg_stat_archiver")" = t ]; do
+		sleep 0.02
+	done
+	t1=$(now)
+	pid=$(psql_ -c "SELECT pid FROM pg_stat_activity WHERE backend_type = 'archiver'")
+	size=$(du -sm "$W/archive" | cut -f1)
+	printf '| %d | %s | %s | %.2f | %.2f | %.3f | %s |\n' "$round" "$m" "$la" \
+		"$(echo "($SEGMENTS - 1) / ($t1 - $t0)" | bc -l)" "$(echo "$t1 - $t0" | bc -l)" \
+		"$(echo "$(cpu_of "$pid") / $SEGMENTS" | bc -l)" "$size"
+}
+
 # physical backups of one cluster, with and without a key
 backup_run() {
 	local m=$1 round=$2 la t0 t1 id size
@@ -192,7 +239,8 @@ done
 } >> "$OUT.tmp"
 
 # physical backup, plain and encrypted
-case ",$PARTS," in *,encryption,*) ;; *) mv "$OUT.tmp" "$OUT"; echo "results in $OUT" >&2; exit 0 ;; esac
+case ",$PARTS," in *,encryption,*) ROUNDS_E=$ROUNDS ;; *) ROUNDS_E=0 ;; esac
+if [ "$ROUNDS_E" -gt 0 ]; then
 fresh_cluster "shared_preload_libraries = 'pg_steward'" "steward.backup_directory = '$W/archive'"
 psql_ -c 'CREATE EXTENSION pg_steward'
 as_pg "$PGBIN/pgbench" -q -i -s "$SCALE" -h "$W/pg" -p $PORT -U postgres postgres >/dev/null 2>&1
@@ -222,5 +270,42 @@ done
 	echo "|---|---|---|---|"
 	printf '%s\n' "${lines[@]}" | summary 5
 } >> "$OUT.tmp"
+fi
+
+# backlog drain
+case ",$PARTS," in *,drain,*) ROUNDS_D=$ROUNDS ;; *) ROUNDS_D=0 ;; esac
+if [ "$ROUNDS_D" -gt 0 ]; then
+	{
+		echo
+		echo "## Draining a backlog of $SEGMENTS segments (archiving switched on by a reload)"
+		echo
+		echo "| round | method | load | segments/s | s | archiver CPU s/segment | archive MB |"
+		echo "|---|---|---|---|---|---|---|"
+	} >> "$OUT.tmp"
+	lines=()
+	for r in $(seq "$ROUNDS_D"); do
+		set -- $methods
+		for _ in $(seq $(( (r - 1) % $# ))); do set -- "${@:2}" "$1"; done
+		for m in "$@"; do
+			line=$(drain_run "$m" "$r")
+			echo "$line" | tee -a "$OUT.tmp" >&2
+			lines+=("$line")
+		done
+	done
+	{
+		echo
+		echo "min / median / max of segments/s while draining:"
+		echo
+		echo "| method | min | median | max |"
+		echo "|---|---|---|---|"
+		printf '%s\n' "${lines[@]}" | summary 5
+		echo
+		echo "min / median / max of archiver CPU seconds per segment while draining:"
+		echo
+		echo "| method | min | median | max |"
+		echo "|---|---|---|---|"
+		printf '%s\n' "${lines[@]}" | summary 7
+	} >> "$OUT.tmp"
+fi
 mv "$OUT.tmp" "$OUT"
 echo "results in $OUT" >&2
