@@ -160,7 +160,7 @@ SELECT check_name, object, status FROM steward.alert WHERE resolved_at IS NULL O
 SELECT steward.backup_now('logical', 'quickstart') AS backup_id \gset
 SELECT backup_id, kind, label, status, size_bytes, duration FROM steward.backups;
 SELECT * FROM steward.backup_verify(:backup_id);
--- A physical backup (pg_basebackup, checked with pg_verifybackup), then a
+-- A physical backup (pg_basebackup, each file checked against the manifest as it is written), then a
 -- restore drill: a throwaway postmaster started on a copy of it, listening
 -- on a private Unix socket only, until it answers a query.
 SELECT steward.backup_now('physical', 'quickstart') AS physical_id \gset
