@@ -36,6 +36,8 @@
 #include "utils/datum.h"
 #include "utils/fmgroids.h"
 #include "utils/guc.h"
+#include "utils/hsearch.h"
+#include "utils/inval.h"
 #include "utils/json.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
@@ -249,7 +251,7 @@ audit_key_order_cmp(const void *a, const void *b, void *arg)
 }
 
 static void
-audit_describe(AuditTable *t, Relation rel, Trigger *trig)
+audit_describe_build(AuditTable *t, Relation rel, Trigger *trig)
 {
 	TupleDesc	desc = RelationGetDescr(rel);
 	int			i;
@@ -279,7 +281,7 @@ audit_describe(AuditTable *t, Relation rel, Trigger *trig)
 			continue;
 		c = &t->cols[t->ncols++];
 		c->attnum = att->attnum;
-		c->name = NameStr(att->attname);
+		c->name = pstrdup(NameStr(att->attname));
 		c->namelen = strlen(c->name);
 		c->typid = getBaseType(att->atttypid);
 		c->typlen = att->attlen;
@@ -317,6 +319,142 @@ audit_describe(AuditTable *t, Relation rel, Trigger *trig)
 			t->flat = false;
 	}
 	qsort_arg(t->order, t->ncols, sizeof(int), audit_key_order_cmp, t->cols);
+}
+
+/*
+ * Descriptions are kept per trigger across statements: building one looks
+ * up every column's type and output function and the table's key, which
+ * cost a single-row statement about as much as writing its log row.  Any
+ * change that matters (columns, their types, the key, the trigger's policy)
+ * comes with a relcache invalidation of the table, which marks its entries
+ * stale.  An invalidation can arrive while a statement uses a description
+ * (whenever a lock is taken), so stale memory is freed only by the next
+ * outermost trigger call, when no call is using any description.
+ */
+typedef struct AuditDescEntry
+{
+	Oid			tgoid;			/* hash key */
+	Oid			relid;
+	bool		valid;
+	MemoryContext cxt;			/* holds desc's arrays; NULL: none */
+	AuditTable	desc;
+} AuditDescEntry;
+
+static HTAB *audit_desc_cache = NULL;
+static bool audit_desc_stale = false;	/* some entry is not valid */
+static uint64 audit_desc_invals = 0;	/* invalidations that hit an entry */
+
+static void
+audit_desc_invalidate(Datum arg, Oid relid)
+{
+	HASH_SEQ_STATUS status;
+	AuditDescEntry *e;
+
+	hash_seq_init(&status, audit_desc_cache);
+	while ((e = hash_seq_search(&status)) != NULL)
+	{
+		if (!OidIsValid(relid) || e->relid == relid)
+		{
+			e->valid = false;
+			audit_desc_stale = true;
+			audit_desc_invals++;
+		}
+	}
+}
+
+/* Free stale descriptions; only when no trigger call is using one. */
+static void
+audit_desc_sweep(void)
+{
+	HASH_SEQ_STATUS status;
+	AuditDescEntry *e;
+
+	hash_seq_init(&status, audit_desc_cache);
+	while ((e = hash_seq_search(&status)) != NULL)
+	{
+		if (e->valid)
+			continue;
+		if (e->cxt != NULL)
+			MemoryContextDelete(e->cxt);
+		(void) hash_search(audit_desc_cache, &e->tgoid, HASH_REMOVE, NULL);
+	}
+	audit_desc_stale = false;
+}
+
+/*
+ * The description of the audited table for this call.  A call nested in
+ * another one's statement (a user's function writing an audited table)
+ * builds its own, in the statement's memory.
+ */
+static void
+audit_describe(AuditTable *t, Relation rel, Trigger *trig, bool nested)
+{
+	AuditDescEntry *e;
+	bool		found;
+	MemoryContext cxt;
+	MemoryContext old;
+	uint64		invals;
+
+	if (nested)
+	{
+		audit_describe_build(t, rel, trig);
+		return;
+	}
+	if (audit_desc_cache == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(Oid);
+		ctl.entrysize = sizeof(AuditDescEntry);
+		audit_desc_cache = hash_create("pg_steward audit descriptions", 64, &ctl,
+									   HASH_ELEM | HASH_BLOBS);
+		CacheRegisterRelcacheCallback(audit_desc_invalidate, (Datum) 0);
+	}
+	if (audit_desc_stale)
+		audit_desc_sweep();
+	e = hash_search(audit_desc_cache, &trig->tgoid, HASH_ENTER, &found);
+	if (!found)
+	{
+		e->cxt = NULL;
+		e->valid = false;
+	}
+	if (!e->valid || e->relid != RelationGetRelid(rel))
+	{
+		if (e->cxt != NULL)
+			MemoryContextDelete(e->cxt);
+		e->cxt = NULL;
+		e->valid = false;
+		e->relid = RelationGetRelid(rel);
+		cxt = AllocSetContextCreate(CacheMemoryContext, "pg_steward audit description",
+									ALLOCSET_SMALL_SIZES);
+		old = MemoryContextSwitchTo(cxt);
+		invals = audit_desc_invals;
+		PG_TRY();
+		{
+			audit_describe_build(&e->desc, rel, trig);
+		}
+		PG_CATCH();
+		{
+			MemoryContextSwitchTo(old);
+			MemoryContextDelete(cxt);
+			PG_RE_THROW();
+		}
+		PG_END_TRY();
+		MemoryContextSwitchTo(old);
+		e->cxt = cxt;
+
+		/*
+		 * Valid unless an invalidation of the table arrived while it was
+		 * built (catalog look-ups take locks): then it serves this statement
+		 * only, and the next call builds it again.
+		 */
+		e->valid = (audit_desc_invals == invals);
+	}
+	*t = e->desc;
+	t->rel = rel;
+	t->query_known = false;
+	t->query_id_null = true;
+	t->query_id = 0;
 }
 
 /* ---------------------------------------------------------------------
@@ -720,7 +858,7 @@ steward_audit_trigger(PG_FUNCTION_ARGS)
 				 errmsg("steward.audit_trigger() must be an AFTER ... FOR EACH STATEMENT trigger"),
 				 errhint("Install it with steward.audit_enable().")));
 
-	audit_describe(&t, trigdata->tg_relation, trigdata->tg_trigger);
+	audit_describe(&t, trigdata->tg_relation, trigdata->tg_trigger, audit_depth > 0);
 	b = palloc(sizeof(AuditBatch));
 	b->n = 0;
 	if (TRIGGER_FIRED_BY_INSERT(event))

@@ -766,4 +766,28 @@ as_user('mallory', 'ALTER TABLE shared.mine DISABLE TRIGGER steward_audit_insert
 is(as_user('mallory', "SELECT active FROM steward.audited_tables WHERE tbl = 'shared.mine'::regclass"),
 	'f', "a disabled trigger shows in audited_tables");
 
+###########################################################################
+# A session keeps each audited table's description between statements;
+# another session's ALTER TABLE (a column, the key, the policy) reaches it.
+###########################################################################
+$db = new_db('desc_cache');
+sql($db, q{
+	CREATE TABLE dc (id int PRIMARY KEY, a int);
+	SELECT steward.audit_enable('dc');
+});
+my $sd = $node->background_psql($db);
+$sd->query_safe("INSERT INTO dc VALUES (1, 1)");
+sql($db, "ALTER TABLE dc ADD COLUMN b text DEFAULT 'x'");
+$sd->query_safe("INSERT INTO dc VALUES (2, 2)");
+sql($db, "ALTER TABLE dc DROP CONSTRAINT dc_pkey, ADD PRIMARY KEY (a)");
+$sd->query_safe("INSERT INTO dc VALUES (3, 3)");
+sql($db, "SELECT steward.audit_enable('dc', exclude_columns => '{b}')");
+$sd->query_safe("INSERT INTO dc VALUES (4, 4)");
+$sd->quit;
+is(sql($db, "SELECT string_agg(row_key::text || ' ' || new_values::text, ', ' ORDER BY event_id)
+             FROM steward.audit_log WHERE relid = 'dc'::regclass"),
+	'{"id": 1} {"a": 1, "id": 1}, {"id": 2} {"a": 2, "b": "x", "id": 2}, '
+	  . '{"a": 3} {"a": 3, "b": "x", "id": 3}, {"a": 4} {"a": 4, "id": 4}',
+	"a session's kept description follows another session's new column, new key and new policy");
+
 done_testing();
