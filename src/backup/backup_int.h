@@ -84,6 +84,10 @@ extern void backup_abandon_scratch(void);
 extern void backup_write_file(const char *path, const char *data, size_t len);
 extern char *backup_read_file(const char *path, bool missing_ok);
 extern int64 backup_tree_size(const char *path);
+typedef void (*BackupWalkFn) (const char *path, const char *rel, void *arg);
+extern void backup_walk_tree(const char *root, const char *rel, BackupWalkFn file,
+							 BackupWalkFn dir, void *arg);
+extern void backup_sync_tree(const char *path, bool flush_only);
 extern void backup_checksum_tree(StringInfo json, const char *root, const char *sub);
 extern void backup_remove_leftovers(const char *dir, bool report);
 

@@ -42,95 +42,43 @@
 #include "core/guc.h"
 #include "core/json.h"
 
-/* seals one file or a tree; 'sub' is relative to 'root' */
-static void
-encrypt_seal_tree(StringInfo json, const char *root, const char *sub,
-				  const WalKey *key)
+typedef struct EncryptSeal
 {
-	char	   *path = psprintf("%s/%s", root, sub);
-	struct stat st;
+	StringInfo	json;
+	const WalKey *key;
+} EncryptSeal;
 
-	CHECK_FOR_INTERRUPTS();
-	if (lstat(path, &st) != 0)
+/* seals one file; 'rel' (relative to the folder) names it in the JSON */
+static void
+encrypt_seal_file(const char *path, const char *rel, void *arg)
+{
+	EncryptSeal *es = (EncryptSeal *) arg;
+	char	   *temp = psprintf("%s%s", path, CRYPT_TEMP_SUFFIX);
+	char		hex[CRYPT_SHA256_HEX];
+	int64		size;
+	char	   *err = crypt_seal_file(path, temp, es->key, hex, &size, false);
+
+	if (err)
+		ereport(ERROR,
+				(errcode(ERRCODE_IO_ERROR),
+				 errmsg("could not encrypt the backup"),
+				 errdetail("%s.", err)));
+	/* the sealed file replaces the plaintext one */
+	if (rename(temp, path) != 0)
+	{
+		int			save = errno;
+
+		(void) unlink(temp);
+		errno = save;
 		ereport(ERROR,
 				(errcode_for_file_access(),
-				 errmsg("could not stat \"%s\": %m", path)));
-	if (S_ISDIR(st.st_mode))
-	{
-		DIR		   *d = AllocateDir(path);
-		struct dirent *de;
-
-		while ((de = ReadDir(d, path)) != NULL)
-		{
-			if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-				continue;
-			encrypt_seal_tree(json, root, psprintf("%s/%s", sub, de->d_name), key);
-		}
-		FreeDir(d);
+				 errmsg("could not rename \"%s\" to \"%s\": %m", temp, path)));
 	}
-	else if (S_ISREG(st.st_mode))
-	{
-		char	   *temp = psprintf("%s%s", path, CRYPT_TEMP_SUFFIX);
-		char		hex[CRYPT_SHA256_HEX];
-		int64		size;
-		char	   *err = crypt_seal_file(path, temp, key, hex, &size, false);
-
-		if (err)
-			ereport(ERROR,
-					(errcode(ERRCODE_IO_ERROR),
-					 errmsg("could not encrypt the backup"),
-					 errdetail("%s.", err)));
-		/* the sealed file replaces the plaintext one */
-		if (rename(temp, path) != 0)
-		{
-			int			save = errno;
-
-			(void) unlink(temp);
-			errno = save;
-			ereport(ERROR,
-					(errcode_for_file_access(),
-					 errmsg("could not rename \"%s\" to \"%s\": %m", temp, path)));
-		}
-		steward_json_add_object(json, sub);
-		steward_json_add_int64(json, "size", size);
-		steward_json_add_str(json, "sha256", hex);
-		steward_json_end(json);
-		pfree(temp);
-	}
-	pfree(path);
-}
-
-/*
- * fsync of every file, then of its directory, after a whole tree was
- * sealed: the kernel has written most of it back meanwhile, where an fsync
- * after each file would wait for each in turn (a physical backup has
- * about a thousand small files).
- */
-static void
-encrypt_sync_tree(const char *path)
-{
-	struct stat st;
-
-	if (lstat(path, &st) != 0)
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not stat \"%s\": %m", path)));
-	if (S_ISDIR(st.st_mode))
-	{
-		DIR		   *d = AllocateDir(path);
-		struct dirent *de;
-
-		while ((de = ReadDir(d, path)) != NULL)
-		{
-			if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-				continue;
-			encrypt_sync_tree(psprintf("%s/%s", path, de->d_name));
-		}
-		FreeDir(d);
-		fsync_fname(path, true);
-	}
-	else if (S_ISREG(st.st_mode))
-		fsync_fname(path, false);
+	steward_json_add_object(es->json, rel);
+	steward_json_add_int64(es->json, "size", size);
+	steward_json_add_str(es->json, "sha256", hex);
+	steward_json_end(es->json);
+	pfree(temp);
 }
 
 /*
@@ -146,6 +94,7 @@ backup_encrypt_tree(StringInfo meta, const char *partial, const char *const *sub
 	bool		current;
 	int			nkeys = steward_wal_keys(&keys, &current);
 	int			i;
+	EncryptSeal es;
 
 	if (!current)
 	{
@@ -157,11 +106,13 @@ backup_encrypt_tree(StringInfo meta, const char *partial, const char *const *sub
 	steward_json_add_str(meta, "encryption", CRYPT_ALGORITHM);
 	steward_json_add_str(meta, "encryption_key_id", walfile_key_id_hex(keys[0].id));
 	steward_json_add_object(meta, "files");
+	es.json = meta;
+	es.key = &keys[0];
 	for (i = 0; subs[i] != NULL; i++)
-		encrypt_seal_tree(meta, partial, subs[i], &keys[0]);
+		backup_walk_tree(partial, subs[i], encrypt_seal_file, NULL, &es);
 	steward_json_end(meta);
 	for (i = 0; subs[i] != NULL; i++)
-		encrypt_sync_tree(psprintf("%s/%s", partial, subs[i]));
+		backup_sync_tree(psprintf("%s/%s", partial, subs[i]), false);
 	fsync_fname(partial, true);
 	explicit_bzero(keys, sizeof(WalKey) * nkeys);
 	return true;

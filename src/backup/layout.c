@@ -381,16 +381,19 @@ layout_sha256_file(const char *path, int64 *size)
 }
 
 /*
- * Add "relative/path": {"size": n, "sha256": "..."} for every file under
- * root/sub (sub: a file or a directory, relative to root) to an open JSON
- * object.
+ * Call 'file' for every regular file under root/rel (rel: a file or a
+ * directory relative to root, or "" for root itself), depth first, and
+ * 'dir' (if not NULL) for every directory once its contents are done.
+ * Symbolic links are not followed; anything else is skipped.
  */
 void
-backup_checksum_tree(StringInfo json, const char *root, const char *sub)
+backup_walk_tree(const char *root, const char *rel, BackupWalkFn file,
+				 BackupWalkFn dir, void *arg)
 {
-	char	   *path = psprintf("%s/%s", root, sub);
+	char	   *path = rel[0] ? psprintf("%s/%s", root, rel) : pstrdup(root);
 	struct stat st;
 
+	CHECK_FOR_INTERRUPTS();
 	if (lstat(path, &st) != 0)
 		ereport(ERROR,
 				(errcode_for_file_access(),
@@ -402,23 +405,83 @@ backup_checksum_tree(StringInfo json, const char *root, const char *sub)
 
 		while ((de = ReadDir(d, path)) != NULL)
 		{
+			char	   *sub;
+
 			if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
 				continue;
-			backup_checksum_tree(json, root, psprintf("%s/%s", sub, de->d_name));
+			sub = rel[0] ? psprintf("%s/%s", rel, de->d_name) : pstrdup(de->d_name);
+			backup_walk_tree(root, sub, file, dir, arg);
+			pfree(sub);
 		}
 		FreeDir(d);
+		if (dir != NULL)
+			dir(path, rel, arg);
 	}
 	else if (S_ISREG(st.st_mode))
-	{
-		int64		size;
-		char	   *hex = layout_sha256_file(path, &size);
-
-		steward_json_add_object(json, sub);
-		steward_json_add_int64(json, "size", size);
-		steward_json_add_str(json, "sha256", hex);
-		steward_json_end(json);
-	}
+		file(path, rel, arg);
 	pfree(path);
+}
+
+static void
+layout_checksum_file(const char *path, const char *rel, void *arg)
+{
+	StringInfo	json = (StringInfo) arg;
+	int64		size;
+	char	   *hex = layout_sha256_file(path, &size);
+
+	steward_json_add_object(json, rel);
+	steward_json_add_int64(json, "size", size);
+	steward_json_add_str(json, "sha256", hex);
+	steward_json_end(json);
+}
+
+/*
+ * Add "<path>": {size, sha256} of every file under root/sub (sub: a file or
+ * a directory, relative to root) to an open JSON object.
+ */
+void
+backup_checksum_tree(StringInfo json, const char *root, const char *sub)
+{
+	backup_walk_tree(root, sub, layout_checksum_file, NULL, json);
+}
+
+static void
+layout_flush_file(const char *path, const char *rel, void *arg)
+{
+	int			fd = OpenTransientFile(path, O_RDONLY | PG_BINARY);
+
+	if (fd >= 0)
+	{
+		pg_flush_data(fd, 0, 0);
+		CloseTransientFile(fd);
+	}
+}
+
+static void
+layout_fsync_file(const char *path, const char *rel, void *arg)
+{
+	fsync_fname(path, false);
+}
+
+static void
+layout_fsync_dir(const char *path, const char *rel, void *arg)
+{
+	fsync_fname(path, true);
+}
+
+/*
+ * Make everything under 'path' durable: with 'flush_only', only start the
+ * write-back of each file, so that a later call (without) that fsyncs every
+ * file and directory finds most of it on disk already rather than waiting
+ * for each file in turn.
+ */
+void
+backup_sync_tree(const char *path, bool flush_only)
+{
+	if (flush_only)
+		backup_walk_tree(path, "", layout_flush_file, NULL, NULL);
+	else
+		backup_walk_tree(path, "", layout_fsync_file, layout_fsync_dir, NULL);
 }
 
 static bool

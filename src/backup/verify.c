@@ -804,90 +804,27 @@ verify_extra(BackupVerifier *v, const char *rel)
 	pfree(path);
 }
 
+static void
+verify_seal_file(const char *path, const char *rel, void *arg)
+{
+	BackupVerifier *v = (BackupVerifier *) arg;
+	VerifyFile *f;
+	bool		found;
+
+	if (strlen(rel) >= MAXPGPATH)
+		elog(ERROR, "path \"%s\" is too long", rel);
+	f = hash_search(v->files, rel, HASH_ENTER, &found);
+	if (!found)
+		memset((char *) f + MAXPGPATH, 0, sizeof(VerifyFile) - MAXPGPATH);
+	if (!f->sealed)
+		verify_take(v, f);
+}
+
 /* Seal every file under data/<rel> not sealed yet (pg_wal/, the manifest). */
 static void
 verify_seal_rest(BackupVerifier *v, const char *rel)
 {
-	char	   *path = psprintf("%s/%s", v->data, rel);
-	struct stat st;
-
-	if (lstat(path, &st) != 0)
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not stat \"%s\": %m", path)));
-	if (S_ISDIR(st.st_mode))
-	{
-		DIR		   *d = AllocateDir(path);
-		struct dirent *de;
-
-		while ((de = ReadDir(d, path)) != NULL)
-		{
-			if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-				continue;
-			verify_seal_rest(v, psprintf("%s/%s", rel, de->d_name));
-		}
-		FreeDir(d);
-	}
-	else if (S_ISREG(st.st_mode))
-	{
-		VerifyFile *f;
-		bool		found;
-
-		if (strlen(rel) >= MAXPGPATH)
-			elog(ERROR, "path \"%s\" is too long", rel);
-		f = hash_search(v->files, rel, HASH_ENTER, &found);
-		if (!found)
-			memset((char *) f + MAXPGPATH, 0, sizeof(VerifyFile) - MAXPGPATH);
-		if (!f->sealed)
-			verify_take(v, f);
-	}
-	pfree(path);
-}
-
-/*
- * Start the write-back of every file and directory under 'path' (first
- * pass), or fsync them (second pass): most of it is on disk by the time
- * the second pass waits for it.
- */
-static void
-verify_sync_tree(const char *path, bool flush_only)
-{
-	struct stat st;
-
-	if (lstat(path, &st) != 0)
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not stat \"%s\": %m", path)));
-	if (S_ISDIR(st.st_mode))
-	{
-		DIR		   *d = AllocateDir(path);
-		struct dirent *de;
-
-		while ((de = ReadDir(d, path)) != NULL)
-		{
-			if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-				continue;
-			verify_sync_tree(psprintf("%s/%s", path, de->d_name), flush_only);
-		}
-		FreeDir(d);
-		if (!flush_only)
-			fsync_fname(path, true);
-	}
-	else if (S_ISREG(st.st_mode))
-	{
-		if (flush_only)
-		{
-			int			fd = OpenTransientFile(path, O_RDONLY | PG_BINARY);
-
-			if (fd >= 0)
-			{
-				pg_flush_data(fd, 0, 0);
-				CloseTransientFile(fd);
-			}
-		}
-		else
-			fsync_fname(path, false);
-	}
+	backup_walk_tree(v->data, rel, verify_seal_file, NULL, v);
 }
 
 /* Add "data/<path>": {size, sha256} of every sealed file to the metadata. */
@@ -1075,8 +1012,8 @@ backup_verifier_finish(BackupVerifier *v, const char *log_dir, StringInfo meta)
 		steward_json_end(meta);
 		/* pg_basebackup ran with --no-sync: all of it is synced here */
 		pgstat_report_activity(STATE_RUNNING, "pg_steward backup: fsync");
-		verify_sync_tree(v->data, true);
-		verify_sync_tree(v->data, false);
+		backup_sync_tree(v->data, true);
+		backup_sync_tree(v->data, false);
 	}
 	else
 	{
