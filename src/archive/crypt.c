@@ -54,14 +54,16 @@ crypt_read(int fd, unsigned char *buf, size_t n)
 	return (ssize_t) got;
 }
 
+/* Write all of buf: at 'off', or (off < 0) at the file's position. */
 static bool
-crypt_write(int fd, const unsigned char *buf, size_t n)
+crypt_write_at(int fd, const unsigned char *buf, size_t n, off_t off)
 {
 	size_t		done = 0;
 
 	while (done < n)
 	{
-		ssize_t		w = write(fd, buf + done, n - done);
+		ssize_t		w = off < 0 ? write(fd, buf + done, n - done) :
+			pwrite(fd, buf + done, n - done, off + done);
 
 		if (w < 0 && errno == EINTR)
 			continue;
@@ -131,7 +133,7 @@ crypt_seal_file(const char *from, const char *to, const WalKey *key,
 								header + WALFILE_MAGIC_LEN + WALFILE_KEYID_LEN) != 1 ||
 			 EVP_EncryptUpdate(ctx, NULL, &n, header, WALFILE_MAGIC_LEN + WALFILE_KEYID_LEN) != 1)
 		err = psprintf("could not initialize AES-256-GCM encryption");
-	else if (!crypt_write(fout, header, sizeof(header)))
+	else if (!crypt_write_at(fout, header, sizeof(header), -1))
 		err = psprintf("could not write file \"%s\": %s", to, strerror(errno));
 	else
 	{
@@ -147,7 +149,7 @@ crypt_seal_file(const char *from, const char *to, const WalKey *key,
 			break;
 		else if (EVP_EncryptUpdate(ctx, out, &n, in, (int) r) != 1)
 			err = psprintf("could not encrypt");
-		else if (!crypt_write(fout, out, n))
+		else if (!crypt_write_at(fout, out, n, -1))
 			err = psprintf("could not write file \"%s\": %s", to, strerror(errno));
 		else
 		{
@@ -160,7 +162,7 @@ crypt_seal_file(const char *from, const char *to, const WalKey *key,
 		if (EVP_EncryptFinal_ex(ctx, out, &n) != 1 ||
 			EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, WALFILE_TAG_LEN, tag) != 1)
 			err = psprintf("could not compute the authentication tag");
-		else if (!crypt_write(fout, out, n) || !crypt_write(fout, tag, sizeof(tag)))
+		else if (!crypt_write_at(fout, out, n, -1) || !crypt_write_at(fout, tag, sizeof(tag), -1))
 			err = psprintf("could not write file \"%s\": %s", to, strerror(errno));
 		else
 		{
@@ -216,28 +218,6 @@ crypt_pread(int fd, unsigned char *buf, size_t n, off_t off)
 		got += r;
 	}
 	return (ssize_t) got;
-}
-
-static bool
-crypt_pwrite(int fd, const unsigned char *buf, size_t n, off_t off)
-{
-	size_t		done = 0;
-
-	while (done < n)
-	{
-		ssize_t		w = pwrite(fd, buf + done, n - done, off + done);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-		{
-			if (w == 0)
-				errno = ENOSPC;
-			return false;
-		}
-		done += w;
-	}
-	return true;
 }
 
 /*
@@ -305,7 +285,7 @@ crypt_seal_file_inplace(const char *path, const WalKey *key, char *sha256_hex,
 	if (err == NULL)
 	{
 		roff += ncur;
-		if (!crypt_pwrite(fd, header, sizeof(header), woff))
+		if (!crypt_write_at(fd, header, sizeof(header), woff))
 			err = psprintf("could not write file \"%s\": %s", path, strerror(errno));
 		EVP_DigestUpdate(sha, header, sizeof(header));
 		woff += sizeof(header);
@@ -326,7 +306,7 @@ crypt_seal_file_inplace(const char *path, const WalKey *key, char *sha256_hex,
 		if (EVP_DigestUpdate(psha, cur, ncur) != 1 ||
 			EVP_EncryptUpdate(ctx, out, &n, cur, (int) ncur) != 1)
 			err = psprintf("could not encrypt");
-		else if (!crypt_pwrite(fd, out, n, woff))
+		else if (!crypt_write_at(fd, out, n, woff))
 			err = psprintf("could not write file \"%s\": %s", path, strerror(errno));
 		else
 		{
@@ -343,8 +323,8 @@ crypt_seal_file_inplace(const char *path, const WalKey *key, char *sha256_hex,
 		if (EVP_EncryptFinal_ex(ctx, out, &n) != 1 ||
 			EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, WALFILE_TAG_LEN, tag) != 1)
 			err = psprintf("could not compute the authentication tag");
-		else if (!crypt_pwrite(fd, out, n, woff) ||
-				 !crypt_pwrite(fd, tag, sizeof(tag), woff + n))
+		else if (!crypt_write_at(fd, out, n, woff) ||
+				 !crypt_write_at(fd, tag, sizeof(tag), woff + n))
 			err = psprintf("could not write file \"%s\": %s", path, strerror(errno));
 		else
 		{
@@ -489,7 +469,7 @@ crypt_unseal_file(const char *from, const char *to, const WalKey *keys, int nkey
 			err = psprintf("file \"%s\" became shorter while being read", from);
 		else if (EVP_DecryptUpdate(ctx, out, &n, in, (int) r) != 1)
 			err = psprintf("could not decrypt file \"%s\"", from);
-		else if (fout >= 0 && !crypt_write(fout, out, n))
+		else if (fout >= 0 && !crypt_write_at(fout, out, n, -1))
 			err = psprintf("could not write file \"%s\": %s", to, strerror(errno));
 		else
 			left -= r;
@@ -501,7 +481,7 @@ crypt_unseal_file(const char *from, const char *to, const WalKey *keys, int nkey
 		 EVP_DecryptFinal_ex(ctx, out, &n) != 1))
 		err = psprintf("authentication of file \"%s\" failed: it was modified or damaged (key id %s)",
 					   from, walfile_key_id_hex(key->id));
-	if (err == NULL && fout >= 0 && n > 0 && !crypt_write(fout, out, n))
+	if (err == NULL && fout >= 0 && n > 0 && !crypt_write_at(fout, out, n, -1))
 		err = psprintf("could not write file \"%s\": %s", to, strerror(errno));
 	if (err == NULL && fout >= 0 && fsync(fout) != 0)
 		err = psprintf("could not fsync file \"%s\": %s", to, strerror(errno));

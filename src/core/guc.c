@@ -13,9 +13,15 @@
 
 #include <limits.h>
 
+#include "access/table.h"
+#include "access/heapam.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "catalog/pg_database.h"
 #include "miscadmin.h"
 #include "pgtime.h"
 #include "utils/builtins.h"
+#include "utils/snapmgr.h"
 #include "utils/guc.h"
 #include "utils/varlena.h"
 
@@ -561,4 +567,53 @@ steward_guc_init(void)
 								   guc_check_metrics_listen, NULL, NULL);
 
 	steward_mark_guc_prefix_reserved("steward");
+}
+
+/*
+ * The databases pg_steward's workers serve, in pg_database's order: those
+ * that accept connections, are not templates (never connected to, for
+ * CREATE DATABASE ... TEMPLATE), are not left invalid by an interrupted
+ * DROP DATABASE, and are in steward.database_list.  A list of
+ * StewardDatabase in the caller's memory context.  Starts and commits a
+ * transaction of its own (for a worker outside one).
+ */
+List *
+steward_served_databases(void)
+{
+	List	   *result = NIL;
+	Relation	rel;
+	TableScanDesc scan;
+	HeapTuple	tup;
+	MemoryContext caller = CurrentMemoryContext;
+
+	StartTransactionCommand();
+	(void) GetTransactionSnapshot();
+	rel = table_open(DatabaseRelationId, AccessShareLock);
+	scan = table_beginscan_catalog(rel, 0, NULL);
+	while (HeapTupleIsValid(tup = heap_getnext(scan, ForwardScanDirection)))
+	{
+		Form_pg_database db = (Form_pg_database) GETSTRUCT(tup);
+		StewardDatabase *d;
+		MemoryContext old;
+
+		if (!db->datallowconn || db->datistemplate)
+			continue;
+#ifdef DATCONNLIMIT_INVALID_DB
+		if (db->datconnlimit == DATCONNLIMIT_INVALID_DB)
+			continue;
+#endif
+		if (!steward_database_allowed(NameStr(db->datname)))
+			continue;
+		old = MemoryContextSwitchTo(caller);
+		d = palloc(sizeof(StewardDatabase));
+		d->oid = db->oid;
+		strlcpy(d->name, NameStr(db->datname), NAMEDATALEN);
+		result = lappend(result, d);
+		MemoryContextSwitchTo(old);
+	}
+	table_endscan(scan);
+	table_close(rel, AccessShareLock);
+	CommitTransactionCommand();
+	MemoryContextSwitchTo(caller);
+	return result;
 }

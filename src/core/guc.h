@@ -8,6 +8,9 @@
 #ifndef STEWARD_GUC_H
 #define STEWARD_GUC_H
 
+#include "nodes/pg_list.h"
+
+
 extern bool steward_enabled;
 extern char *steward_database_list;
 extern int	steward_max_workers;
@@ -45,6 +48,15 @@ extern int	steward_effective_max_workers_per_role(void);
 
 extern void steward_guc_init(void);
 extern bool steward_database_allowed(const char *dbname);
+
+/* A database the workers serve (steward_served_databases()). */
+typedef struct StewardDatabase
+{
+	Oid			oid;
+	char		name[NAMEDATALEN];
+} StewardDatabase;
+
+extern List *steward_served_databases(void);
 extern bool steward_parse_listen(const char *value, char **host, int *port);
 
 #endif							/* STEWARD_GUC_H */

@@ -185,41 +185,15 @@ metrics_cmp_names(const ListCell *a, const ListCell *b)
 	return strcmp((const char *) lfirst(a), (const char *) lfirst(b));
 }
 
-/* The databases to collect: connectable, not templates, in database_list. */
+/* The names of the databases to collect (those the workers serve), sorted. */
 static List *
 metrics_databases(void)
 {
 	List	   *result = NIL;
-	Relation	rel;
-	TableScanDesc scan;
-	HeapTuple	tup;
-	MemoryContext caller = CurrentMemoryContext;
+	ListCell   *lc;
 
-	StartTransactionCommand();
-	(void) GetTransactionSnapshot();
-	rel = table_open(DatabaseRelationId, AccessShareLock);
-	scan = table_beginscan_catalog(rel, 0, NULL);
-	while (HeapTupleIsValid(tup = heap_getnext(scan, ForwardScanDirection)))
-	{
-		Form_pg_database db = (Form_pg_database) GETSTRUCT(tup);
-		MemoryContext old;
-
-		if (!db->datallowconn || db->datistemplate)
-			continue;
-#ifdef DATCONNLIMIT_INVALID_DB
-		if (db->datconnlimit == DATCONNLIMIT_INVALID_DB)
-			continue;
-#endif
-		if (!steward_database_allowed(NameStr(db->datname)))
-			continue;
-		old = MemoryContextSwitchTo(caller);
-		result = lappend(result, pstrdup(NameStr(db->datname)));
-		MemoryContextSwitchTo(old);
-	}
-	table_endscan(scan);
-	table_close(rel, AccessShareLock);
-	CommitTransactionCommand();
-	MemoryContextSwitchTo(caller);
+	foreach(lc, steward_served_databases())
+		result = lappend(result, ((StewardDatabase *) lfirst(lc))->name);
 	list_sort(result, metrics_cmp_names);
 	return result;
 }

@@ -46,12 +46,6 @@
 #include "backup/backup.h"
 #include "core/shmem.h"
 
-typedef struct LauncherDatabase
-{
-	Oid			oid;
-	char		name[NAMEDATALEN];
-} LauncherDatabase;
-
 /* Handles of the schedulers this launcher started, by slot number. */
 static BackgroundWorkerHandle **launcher_handles = NULL;
 
@@ -90,51 +84,8 @@ launcher_on_exit(int code, Datum arg)
 	steward_launcher_detach();
 }
 
-/* Databases the worker may serve, read from pg_database. */
-static List *
-launcher_list_databases(void)
-{
-	List	   *result = NIL;
-	Relation	rel;
-	TableScanDesc scan;
-	HeapTuple	tup;
-	MemoryContext caller = CurrentMemoryContext;
-
-	StartTransactionCommand();
-	(void) GetTransactionSnapshot();
-	rel = table_open(DatabaseRelationId, AccessShareLock);
-	scan = table_beginscan_catalog(rel, 0, NULL);
-	while (HeapTupleIsValid(tup = heap_getnext(scan, ForwardScanDirection)))
-	{
-		Form_pg_database db = (Form_pg_database) GETSTRUCT(tup);
-		LauncherDatabase *d;
-		MemoryContext old;
-
-		/* Template databases are never connected to (CREATE DATABASE ... TEMPLATE). */
-		if (!db->datallowconn || db->datistemplate)
-			continue;
-#ifdef DATCONNLIMIT_INVALID_DB
-		/* A database whose DROP was interrupted is unusable. */
-		if (db->datconnlimit == DATCONNLIMIT_INVALID_DB)
-			continue;
-#endif
-		if (!steward_database_allowed(NameStr(db->datname)))
-			continue;
-		old = MemoryContextSwitchTo(caller);
-		d = palloc(sizeof(LauncherDatabase));
-		d->oid = db->oid;
-		strlcpy(d->name, NameStr(db->datname), NAMEDATALEN);
-		result = lappend(result, d);
-		MemoryContextSwitchTo(old);
-	}
-	table_endscan(scan);
-	table_close(rel, AccessShareLock);
-	CommitTransactionCommand();
-	return result;
-}
-
 static bool
-launcher_start_scheduler(int slotno, LauncherDatabase *db)
+launcher_start_scheduler(int slotno, StewardDatabase *db)
 {
 	BackgroundWorker worker;
 
@@ -155,7 +106,7 @@ launcher_db_listed(List *dbs, Oid dboid)
 	ListCell   *lc;
 
 	foreach(lc, dbs)
-		if (((LauncherDatabase *) lfirst(lc))->oid == dboid)
+		if (((StewardDatabase *) lfirst(lc))->oid == dboid)
 			return true;
 	return false;
 }
@@ -164,7 +115,7 @@ launcher_db_listed(List *dbs, Oid dboid)
 static void
 launcher_scan(void)
 {
-	List	   *dbs = launcher_list_databases();
+	List	   *dbs = steward_served_databases();
 	TimestampTz now = GetCurrentTimestamp();
 	ListCell   *lc;
 	int			i;
@@ -187,7 +138,7 @@ launcher_scan(void)
 	/* Start a scheduler for every listed database that has none. */
 	foreach(lc, dbs)
 	{
-		LauncherDatabase *db = lfirst(lc);
+		StewardDatabase *db = lfirst(lc);
 		int			slotno = steward_scheduler_claim(db->oid, now);
 
 		if (slotno < 0)
