@@ -88,6 +88,8 @@ static bool
 launcher_start_scheduler(int slotno, StewardDatabase *db)
 {
 	BackgroundWorker worker;
+	MemoryContext old;
+	bool		started;
 
 	steward_worker_init(&worker, "steward_scheduler_main", "pg_steward scheduler");
 	snprintf(worker.bgw_name, BGW_MAXLEN, "pg_steward scheduler %s", db->name);
@@ -97,7 +99,11 @@ launcher_start_scheduler(int slotno, StewardDatabase *db)
 	if (launcher_handles[slotno])
 		pfree(launcher_handles[slotno]);
 	launcher_handles[slotno] = NULL;
-	return RegisterDynamicBackgroundWorker(&worker, &launcher_handles[slotno]);
+	/* the handle outlives the scan's memory (reset after each scan) */
+	old = MemoryContextSwitchTo(TopMemoryContext);
+	started = RegisterDynamicBackgroundWorker(&worker, &launcher_handles[slotno]);
+	MemoryContextSwitchTo(old);
+	return started;
 }
 
 static bool
