@@ -44,7 +44,8 @@ COMMENT ON TABLE steward.audit_query IS
 CREATE SEQUENCE steward.audit_event_id_seq;
 
 CREATE TABLE steward.audit_log (
-	event_id	bigint NOT NULL DEFAULT pg_catalog.nextval('steward.audit_event_id_seq'),
+	-- the trigger takes one value of the sequence per 1,024 rows (writer.c)
+	event_id	bigint NOT NULL DEFAULT pg_catalog.nextval('steward.audit_event_id_seq') * 1024,
 	logged_at	timestamptz NOT NULL DEFAULT pg_catalog.now(),
 	txid		xid8 NOT NULL,
 	relid		oid NOT NULL,
@@ -68,9 +69,8 @@ CREATE TABLE steward.audit_log_default PARTITION OF steward.audit_log DEFAULT;
 
 -- What the history index orders a row's key by (a key of one integer
 -- column: itself; any other: its hash).  Comparing bigints rather than jsonb
--- keeps the cost of a log row's index entry low.  A C function that looks
--- nothing up: it sets no search_path, which would cost a call in every
--- index entry.
+-- keeps the cost of an index entry low.  A C function that looks nothing
+-- up: it sets no search_path, which would cost a call in every entry.
 CREATE FUNCTION steward.audit_key_hash(key jsonb)
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'steward_audit_key_hash'
@@ -79,13 +79,13 @@ LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION steward.audit_key_hash(jsonb) IS
 'the history index''s order of a row key: a key of one integer column is its value, another its hash';
 
--- One row's versions (audit_history, audit_row_as_of); readers add
--- "row_key = key" for keys whose values collide.
-CREATE INDEX audit_log_row_idx ON steward.audit_log
-	(relid, steward.audit_key_hash(row_key), event_id);
--- Sealing reads the log by ranges of transactions.  A BRIN index costs a
--- writer next to nothing (the log is appended to, so txid follows the heap
--- order); the seal summarizes new block ranges after each run.  xid8 has no
+-- The log has no B-tree: an entry per row, at a random place for random
+-- keys, was half of what the trigger cost a written row.  A BRIN index costs
+-- a writer next to nothing (the log is appended to, so txid and logged_at
+-- follow the heap order) and the seal summarizes new block ranges after each
+-- run.  Sealing reads the log by ranges of transactions; a row's sealed
+-- versions are found through the seal digests (steward.audit_seal_digest)
+-- and its newer ones by txid; audit_changes() by logged_at.  xid8 has no
 -- BRIN operator class of its own in PostgreSQL 14-17.
 CREATE OPERATOR CLASS steward.xid8_minmax_ops FOR TYPE xid8 USING brin AS
 	OPERATOR 1 pg_catalog.< (xid8, xid8),
@@ -98,7 +98,7 @@ CREATE OPERATOR CLASS steward.xid8_minmax_ops FOR TYPE xid8 USING brin AS
 	FUNCTION 3 pg_catalog.brin_minmax_consistent(internal, internal, internal),
 	FUNCTION 4 pg_catalog.brin_minmax_union(internal, internal, internal);
 CREATE INDEX audit_log_txid_idx ON steward.audit_log
-	USING brin (txid steward.xid8_minmax_ops);
+	USING brin (txid steward.xid8_minmax_ops, logged_at);
 
 COMMENT ON TABLE steward.audit_log IS
 'row changes of audited tables (who, when, what), and DDL with steward.audit_ddl; sealed into a hash chain by the audit_seal job';
@@ -132,11 +132,17 @@ CREATE TABLE steward.audit_seal_digest (
 	event_id	bigint NOT NULL,
 	txid		xid8 NOT NULL,
 	logged_at	timestamptz NOT NULL,
-	digest		bytea NOT NULL
+	digest		bytea NOT NULL,
+	relid		oid,				-- the row's table and key, for history:
+	key_hash	bigint,				-- steward.audit_key_hash(row_key)
+	log_tid		tid					-- where the row was when sealed
 ) PARTITION BY RANGE (logged_at);
 
 CREATE TABLE steward.audit_seal_digest_default PARTITION OF steward.audit_seal_digest DEFAULT;
 CREATE INDEX audit_seal_digest_seal_idx ON steward.audit_seal_digest (seal_id, event_id);
+-- The history index: one row's sealed versions.  The seal writes it, in
+-- bulk, instead of the trigger row by row.
+CREATE INDEX audit_seal_digest_key_idx ON steward.audit_seal_digest (relid, key_hash, event_id);
 
 REVOKE ALL ON steward.audit_seal, steward.audit_seal_digest,
 	steward.audit_seal_digest_default FROM PUBLIC;
@@ -212,20 +218,69 @@ COMMENT ON VIEW steward.audited_tables IS
 
 GRANT SELECT ON steward.audited_tables TO PUBLIC;
 
--- History: read as the caller, who needs SELECT on steward.audit_log.  A
--- partitioned table's history includes what statements naming one of its
--- partitions logged (under the partition's relid).
+-- History: read as the caller, who needs SELECT on the log (docs/audit.md).  A partitioned table's history includes what statements
+-- naming one of its partitions logged (under the partition's relid).
+--
+-- What history needs of the seal tables, for whoever may read the log.
+CREATE FUNCTION steward.audit_sealed_versions(rels oid[], key jsonb, truncates boolean)
+RETURNS TABLE (event_id bigint, txid xid8, logged_at timestamptz, log_tid tid)
+AS 'MODULE_PATHNAME', 'steward_audit_sealed_versions'
+LANGUAGE C STABLE ROWS 10;
+
+COMMENT ON FUNCTION steward.audit_sealed_versions(oid[], jsonb, boolean) IS
+'the sealed log rows of these tables whose key hashes like this key (recheck row_key), with truncates also their rows without a key, and where each was when sealed';
+
+CREATE FUNCTION steward.audit_sealed_to()
+RETURNS xid8
+AS 'MODULE_PATHNAME', 'steward_audit_sealed_to'
+LANGUAGE C STABLE;
+
+COMMENT ON FUNCTION steward.audit_sealed_to() IS
+'the log is sealed for all transactions below this id';
+
+-- A row's versions: the sealed ones through the digests' history index,
+-- then at the place the seal saw them (a log restored by pg_restore or
+-- rewritten has moved them: then by transaction, through the BRIN index);
+-- the ones not sealed yet by transaction, from the end of the log.
+-- 'truncates' adds the table's TRUNCATE rows (audit_row_as_of).
+CREATE FUNCTION steward.audit_versions(tbl regclass, key jsonb, truncates boolean DEFAULT false)
+RETURNS SETOF steward.audit_log
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+SET enable_seqscan = off
+SET jit = off
+AS $$
+	WITH r AS MATERIALIZED (
+		SELECT ARRAY[tbl::pg_catalog.oid] ||
+			   ARRAY(SELECT t.relid::pg_catalog.oid FROM pg_catalog.pg_partition_tree(tbl) t) AS rels,
+			   steward.audit_sealed_to() AS sealed_to),
+	v AS MATERIALIZED (
+		SELECT v.* FROM r, steward.audit_sealed_versions(r.rels, key, truncates) v),
+	at_tid AS MATERIALIZED (
+		SELECT l.* FROM v JOIN steward.audit_log l
+			ON l.ctid = v.log_tid AND l.logged_at = v.logged_at AND l.event_id = v.event_id),
+	rows AS (
+		SELECT * FROM at_tid
+		UNION ALL
+		SELECT l.* FROM v JOIN steward.audit_log l
+			ON l.logged_at = v.logged_at AND l.txid = v.txid AND l.event_id = v.event_id
+		 WHERE NOT EXISTS (SELECT FROM at_tid a WHERE a.event_id = v.event_id)
+		UNION ALL
+		SELECT l.* FROM r, steward.audit_log l
+		 WHERE l.txid >= r.sealed_to AND l.relid = ANY (r.rels))
+	SELECT * FROM rows
+	 WHERE rows.row_key = key OR (truncates AND rows.op = 'TRUNCATE')
+$$;
+
+COMMENT ON FUNCTION steward.audit_versions(regclass, jsonb, boolean) IS
+'the log rows of one row (by its key), in no order; with truncates, also the table''s TRUNCATE rows';
+
 CREATE FUNCTION steward.audit_history(tbl regclass, key jsonb)
 RETURNS SETOF steward.audit_log
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-	SELECT * FROM steward.audit_log l
-	 WHERE l.relid = ANY (ARRAY[tbl::pg_catalog.oid] ||
-						  ARRAY(SELECT t.relid::pg_catalog.oid FROM pg_catalog.pg_partition_tree(tbl) t))
-	   AND steward.audit_key_hash(l.row_key) = steward.audit_key_hash(key)
-	   AND l.row_key = key
-	 ORDER BY l.event_id
+	SELECT * FROM steward.audit_versions(tbl, key) ORDER BY event_id
 $$;
 
 COMMENT ON FUNCTION steward.audit_history(regclass, jsonb) IS

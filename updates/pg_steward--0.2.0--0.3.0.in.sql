@@ -39,9 +39,10 @@ SELECT s.parent, s.step, i.premade_until, i.periods_ahead, i.oldest_bound,
  WHERE pg_catalog.pg_has_role((SELECT c.relowner FROM pg_catalog.pg_class c
 								 WHERE c.oid = s.parent::pg_catalog.oid), 'USAGE');
 
--- schema/70_audit.sql: the history index orders keys by
--- steward.audit_key_hash(row_key) (bigint comparisons are much cheaper than
--- jsonb ones when a log row is written).  Rebuilding it reads the whole log.
+-- schema/70_audit.sql: the log has no B-tree (its history index cost the
+-- trigger half of a written row); the seal digests carry each row's table,
+-- key hash and place, and the history index is theirs.  Filling them in
+-- reads the whole log once.
 CREATE FUNCTION steward.audit_key_hash(key jsonb)
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'steward_audit_key_hash'
@@ -50,11 +51,23 @@ LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION steward.audit_key_hash(jsonb) IS
 'the history index''s order of a row key: a key of one integer column is its value, another its hash';
 
-DROP INDEX steward.audit_log_row_idx;
-CREATE INDEX audit_log_row_idx ON steward.audit_log
-	(relid, steward.audit_key_hash(row_key), event_id);
+-- schema/70_audit.sql: event ids are drawn 1,024 to a value of the sequence.
+ALTER TABLE steward.audit_log ALTER COLUMN event_id
+	SET DEFAULT pg_catalog.nextval('steward.audit_event_id_seq') * 1024;
 
--- schema/70_audit.sql: the txid index is a BRIN index (sealing).
+ALTER TABLE steward.audit_seal_digest
+	ADD COLUMN relid oid,
+	ADD COLUMN key_hash bigint,
+	ADD COLUMN log_tid tid;
+UPDATE steward.audit_seal_digest d
+   SET relid = l.relid, key_hash = steward.audit_key_hash(l.row_key), log_tid = l.ctid
+  FROM steward.audit_log l
+ WHERE l.event_id = d.event_id AND l.logged_at = d.logged_at;
+CREATE INDEX audit_seal_digest_key_idx ON steward.audit_seal_digest (relid, key_hash, event_id);
+DROP INDEX steward.audit_log_row_idx;
+
+-- schema/70_audit.sql: the txid index is a BRIN index (sealing, history),
+-- with logged_at (audit_changes).
 DROP INDEX steward.audit_log_txid_idx;
 CREATE OPERATOR CLASS steward.xid8_minmax_ops FOR TYPE xid8 USING brin AS
 	OPERATOR 1 pg_catalog.< (xid8, xid8),
@@ -67,17 +80,67 @@ CREATE OPERATOR CLASS steward.xid8_minmax_ops FOR TYPE xid8 USING brin AS
 	FUNCTION 3 pg_catalog.brin_minmax_consistent(internal, internal, internal),
 	FUNCTION 4 pg_catalog.brin_minmax_union(internal, internal, internal);
 CREATE INDEX audit_log_txid_idx ON steward.audit_log
-	USING brin (txid steward.xid8_minmax_ops);
+	USING brin (txid steward.xid8_minmax_ops, logged_at);
+
+-- schema/70_audit.sql: history through the seal digests.
+-- What history needs of the seal tables, for whoever may read the log.
+CREATE FUNCTION steward.audit_sealed_versions(rels oid[], key jsonb, truncates boolean)
+RETURNS TABLE (event_id bigint, txid xid8, logged_at timestamptz, log_tid tid)
+AS 'MODULE_PATHNAME', 'steward_audit_sealed_versions'
+LANGUAGE C STABLE ROWS 10;
+
+COMMENT ON FUNCTION steward.audit_sealed_versions(oid[], jsonb, boolean) IS
+'the sealed log rows of these tables whose key hashes like this key (recheck row_key), with truncates also their rows without a key, and where each was when sealed';
+
+CREATE FUNCTION steward.audit_sealed_to()
+RETURNS xid8
+AS 'MODULE_PATHNAME', 'steward_audit_sealed_to'
+LANGUAGE C STABLE;
+
+COMMENT ON FUNCTION steward.audit_sealed_to() IS
+'the log is sealed for all transactions below this id';
+
+-- A row's versions: the sealed ones through the digests' history index,
+-- then at the place the seal saw them (a log restored by pg_restore or
+-- rewritten has moved them: then by transaction, through the BRIN index);
+-- the ones not sealed yet by transaction, from the end of the log.
+-- 'truncates' adds the table's TRUNCATE rows (audit_row_as_of).
+CREATE FUNCTION steward.audit_versions(tbl regclass, key jsonb, truncates boolean DEFAULT false)
+RETURNS SETOF steward.audit_log
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+SET enable_seqscan = off
+SET jit = off
+AS $$
+	WITH r AS MATERIALIZED (
+		SELECT ARRAY[tbl::pg_catalog.oid] ||
+			   ARRAY(SELECT t.relid::pg_catalog.oid FROM pg_catalog.pg_partition_tree(tbl) t) AS rels,
+			   steward.audit_sealed_to() AS sealed_to),
+	v AS MATERIALIZED (
+		SELECT v.* FROM r, steward.audit_sealed_versions(r.rels, key, truncates) v),
+	at_tid AS MATERIALIZED (
+		SELECT l.* FROM v JOIN steward.audit_log l
+			ON l.ctid = v.log_tid AND l.logged_at = v.logged_at AND l.event_id = v.event_id),
+	rows AS (
+		SELECT * FROM at_tid
+		UNION ALL
+		SELECT l.* FROM v JOIN steward.audit_log l
+			ON l.logged_at = v.logged_at AND l.txid = v.txid AND l.event_id = v.event_id
+		 WHERE NOT EXISTS (SELECT FROM at_tid a WHERE a.event_id = v.event_id)
+		UNION ALL
+		SELECT l.* FROM r, steward.audit_log l
+		 WHERE l.txid >= r.sealed_to AND l.relid = ANY (r.rels))
+	SELECT * FROM rows
+	 WHERE rows.row_key = key OR (truncates AND rows.op = 'TRUNCATE')
+$$;
+
+COMMENT ON FUNCTION steward.audit_versions(regclass, jsonb, boolean) IS
+'the log rows of one row (by its key), in no order; with truncates, also the table''s TRUNCATE rows';
 
 CREATE OR REPLACE FUNCTION steward.audit_history(tbl regclass, key jsonb)
 RETURNS SETOF steward.audit_log
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-	SELECT * FROM steward.audit_log l
-	 WHERE l.relid = ANY (ARRAY[tbl::pg_catalog.oid] ||
-						  ARRAY(SELECT t.relid::pg_catalog.oid FROM pg_catalog.pg_partition_tree(tbl) t))
-	   AND steward.audit_key_hash(l.row_key) = steward.audit_key_hash(key)
-	   AND l.row_key = key
-	 ORDER BY l.event_id
+	SELECT * FROM steward.audit_versions(tbl, key) ORDER BY event_id
 $$;

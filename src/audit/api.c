@@ -31,6 +31,7 @@
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
+#include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
@@ -47,6 +48,8 @@
 PG_FUNCTION_INFO_V1(steward_audit_enable);
 PG_FUNCTION_INFO_V1(steward_audit_disable);
 PG_FUNCTION_INFO_V1(steward_audit_row_as_of);
+PG_FUNCTION_INFO_V1(steward_audit_sealed_versions);
+PG_FUNCTION_INFO_V1(steward_audit_sealed_to);
 
 static const char *const audit_ops[] = {"INSERT", "UPDATE", "DELETE", "TRUNCATE"};
 /* The transition tables each operation's trigger reads. */
@@ -645,6 +648,87 @@ steward_audit_after_utility(Node *parsetree)
  */
 
 /*
+ * The seal tables are the extension's.  Who may read the log (an explicit
+ * GRANT, docs/audit.md) reads what history needs of them through the two
+ * functions below, which read them with the extension's rights.
+ */
+static void
+audit_check_log_reader(void)
+{
+	Oid			log = get_relname_relid("audit_log",
+										get_namespace_oid(STEWARD_SCHEMA_NAME, false));
+
+	if (!OidIsValid(log))
+		elog(ERROR, "steward.audit_log is missing");
+	if (pg_class_aclcheck(log, GetUserId(), ACL_SELECT) != ACLCHECK_OK)
+		aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_TABLE, "audit_log");
+}
+
+/*
+ * steward.audit_sealed_versions(rels oid[], key jsonb, truncates bool): the
+ * sealed log rows of tables 'rels' whose key hashes like 'key' (the caller
+ * rechecks row_key), with 'truncates' also their rows without a key; where
+ * each row was when it was sealed.
+ */
+Datum
+steward_audit_sealed_versions(PG_FUNCTION_ARGS)
+{
+	static SPIPlanPtr plan = NULL;
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	Datum		args[3];
+	char		nulls[3];
+	StewardResult *res;
+	uint64		i;
+
+	audit_check_log_reader();
+	steward_init_srf(fcinfo);
+	for (i = 0; i < 3; i++)
+	{
+		nulls[i] = PG_ARGISNULL(i) ? 'n' : ' ';
+		args[i] = PG_ARGISNULL(i) ? (Datum) 0 : PG_GETARG_DATUM(i);
+	}
+	res = steward_catalog_exec_kept(&plan,
+									"SELECT d.event_id, d.txid, d.logged_at, d.log_tid"
+									"  FROM steward.audit_seal_digest d"
+									" WHERE d.relid = ANY ($1)"
+									"   AND d.key_hash = steward.audit_key_hash($2)"
+									" UNION ALL"
+									" SELECT d.event_id, d.txid, d.logged_at, d.log_tid"
+									"  FROM steward.audit_seal_digest d"
+									" WHERE $3 AND d.relid = ANY ($1) AND d.key_hash IS NULL",
+									SPI_OK_SELECT, 3, (Oid[]) {OIDARRAYOID, JSONBOID, BOOLOID},
+									args, nulls);
+	for (i = 0; i < res->processed; i++)
+	{
+		Datum		values[4];
+		bool		isnull[4];
+		int			c;
+
+		for (c = 0; c < 4; c++)
+			values[c] = steward_result_datum(res, i, c + 1, &isnull[c]);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, isnull);
+	}
+	return (Datum) 0;
+}
+
+/* steward.audit_sealed_to() RETURNS xid8: the log is sealed below it. */
+Datum
+steward_audit_sealed_to(PG_FUNCTION_ARGS)
+{
+	static SPIPlanPtr plan = NULL;
+	StewardResult *res;
+	bool		isnull;
+
+	audit_check_log_reader();
+	res = steward_catalog_exec_kept(&plan,
+									"SELECT COALESCE((SELECT s.txid_to FROM steward.audit_seal s"
+									"                  ORDER BY s.seal_id DESC LIMIT 1),"
+									"                 '0'::pg_catalog.xid8)",
+									SPI_OK_SELECT, 0, NULL, NULL, NULL);
+	PG_RETURN_DATUM(steward_result_datum(res, 0, 1, &isnull));
+}
+
+/*
  * steward.audit_row_as_of(tbl, key, at) RETURNS jsonb: the row as it was at
  * 'at' (its stored columns), from its INSERT and the UPDATEs after it; NULL
  * if it did not exist then: not yet inserted, or deleted, or gone with a
@@ -670,17 +754,8 @@ steward_audit_row_as_of(PG_FUNCTION_ARGS)
 	args[1] = PG_GETARG_DATUM(1);
 	args[2] = PG_GETARG_DATUM(2);
 	SPI_connect();
-	/* TRUNCATE rows have no key: found by (relid, hash of row_key IS NULL) */
-	steward_spi_exec("SELECT op, new_values, relid FROM steward.audit_log"
-					 " WHERE relid = ANY (ARRAY[$1::pg_catalog.oid] ||"
-					 "                    ARRAY(SELECT t.relid::pg_catalog.oid"
-					 "                            FROM pg_catalog.pg_partition_tree($1) t))"
-					 "   AND logged_at <= $3"
-					 "   AND ((steward.audit_key_hash(row_key) = steward.audit_key_hash($2)"
-					 "         AND row_key = $2 AND op IN ('INSERT', 'UPDATE', 'DELETE'))"
-					 "        OR (steward.audit_key_hash(row_key) IS NULL"
-					 "            AND op = 'TRUNCATE'))"
-					 " ORDER BY event_id",
+	steward_spi_exec("SELECT op, new_values, relid FROM steward.audit_versions($1, $2, true)"
+					 " WHERE logged_at <= $3 ORDER BY event_id",
 					 SPI_OK_SELECT, 3, (Oid[]) {REGCLASSOID, JSONBOID, TIMESTAMPTZOID}, args, NULL);
 	for (i = 0; i < SPI_processed; i++)
 	{

@@ -11,7 +11,9 @@
  * starts where the last ended.  Each sealed row's digest is kept (so that
  * verification names the first bad row) and the seal's hash is
  * SHA-256(previous hash || the digests in (txid, event_id) order).  The
- * audit trigger takes no lock for any of this.
+ * audit trigger takes no lock for any of this.  The digests also carry each
+ * row's table, key hash and place: the history index is theirs, written
+ * here in bulk rather than by the trigger row by row.
  *
  *-------------------------------------------------------------------------
  */
@@ -226,8 +228,10 @@ audit_seal(void)
 	bounds[1] = lower;
 	bounds[2] = upper;
 	steward_spi_exec("WITH d AS ("
-					 " INSERT INTO steward.audit_seal_digest (seal_id, event_id, txid, logged_at, digest)"
-					 " SELECT $1, l.event_id, l.txid, l.logged_at, " AUDIT_DIGEST_SQL("l")
+					 " INSERT INTO steward.audit_seal_digest (seal_id, event_id, txid, logged_at, digest,"
+					 "                                        relid, key_hash, log_tid)"
+					 " SELECT $1, l.event_id, l.txid, l.logged_at, " AUDIT_DIGEST_SQL("l") ","
+					 "        l.relid, steward.audit_key_hash(l.row_key), l.ctid"
 					 "   FROM steward.audit_log l WHERE l.txid >= $2 AND l.txid < $3"
 					 " RETURNING event_id, txid, logged_at, digest)"
 					 " SELECT pg_catalog.count(*), pg_catalog.min(event_id), pg_catalog.max(event_id),"

@@ -25,6 +25,7 @@
 #include "access/tableam.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_am.h"
 #include "catalog/pg_type.h"
 #include "commands/sequence.h"
 #include "executor/executor.h"
@@ -72,6 +73,15 @@ static const char *const audit_field_names[AF_COUNT] = {
 };
 
 PG_FUNCTION_INFO_V1(steward_audit_key_hash);
+
+/*
+ * Event ids: one nextval() of steward.audit_event_id_seq per this many rows.
+ * Value v numbers rows v * AUDIT_EVENT_BLOCK + 0, 1, ...: ids stay unique
+ * and grow in the order they are drawn, so a row's later change (which
+ * waited for the earlier one's transaction to end) has the larger id.  They
+ * are not consecutive.
+ */
+#define AUDIT_EVENT_BLOCK	1024
 
 /* Keys of one integer column within these bounds are their own "hash". */
 #define AUDIT_KEY_INT_BOUND (INT64CONST(1) << 62)
@@ -165,6 +175,89 @@ steward_audit_key_hash(PG_FUNCTION_ARGS)
 			PG_RETURN_INT64(value);
 	}
 	return DirectFunctionCall2(jsonb_hash_extended, JsonbPGetDatum(key), Int64GetDatum(0));
+}
+
+/* The next event id of a call; *used counts the ids taken from *block. */
+static int64
+audit_event_id(Oid seqoid, int64 *block, int *used)
+{
+	if (*used == 0 || *used == AUDIT_EVENT_BLOCK)
+	{
+		int64		v = nextval_internal(seqoid, false);
+
+		if (v < 0 || v >= PG_INT64_MAX / AUDIT_EVENT_BLOCK)
+			ereport(ERROR,
+					(errcode(ERRCODE_SEQUENCE_GENERATOR_LIMIT_EXCEEDED),
+					 errmsg("steward.audit_event_id_seq has run out of event ids")));
+		*block = v * AUDIT_EVENT_BLOCK;
+		*used = 0;
+	}
+	return *block + (*used)++;
+}
+
+/*
+ * Whether index 'i' of the partition only holds values that every row of a
+ * call shares (a BRIN index of, say, txid and logged_at): then a row that
+ * lands in the block of the call's previous row adds nothing to it.
+ */
+static bool
+audit_index_per_block(Relation index, IndexInfo *ii, const int *map)
+{
+	int			k;
+
+	if (index->rd_rel->relam != BRIN_AM_OID ||
+		ii->ii_Expressions != NIL || ii->ii_Predicate != NIL)
+		return false;
+	for (k = 0; k < ii->ii_NumIndexAttrs; k++)
+	{
+		AttrNumber	att = ii->ii_IndexAttrNumbers[k];
+
+		if (att <= 0)
+			return false;
+		switch (map[att - 1])
+		{
+			case AF_EVENT_ID:
+			case AF_ROW_KEY:
+			case AF_OLD:
+			case AF_NEW:
+			case AF_CHANGED:
+			case -1:
+				return false;
+			default:
+				break;
+		}
+	}
+	return true;
+}
+
+/*
+ * Put the indexes that need an entry per row first; returns their number.
+ * The executor inserts into ri_IndexRelationDescs[0 .. ri_NumIndices - 1].
+ */
+static int
+audit_order_indexes(ResultRelInfo *rri, const int *map)
+{
+	int			per_row = 0;
+	int			i;
+
+	for (i = 0; i < rri->ri_NumIndices; i++)
+	{
+		if (audit_index_per_block(rri->ri_IndexRelationDescs[i],
+								  rri->ri_IndexRelationInfo[i], map))
+			continue;
+		if (i != per_row)
+		{
+			Relation	r = rri->ri_IndexRelationDescs[i];
+			IndexInfo  *ii = rri->ri_IndexRelationInfo[i];
+
+			rri->ri_IndexRelationDescs[i] = rri->ri_IndexRelationDescs[per_row];
+			rri->ri_IndexRelationInfo[i] = rri->ri_IndexRelationInfo[per_row];
+			rri->ri_IndexRelationDescs[per_row] = r;
+			rri->ri_IndexRelationInfo[per_row] = ii;
+		}
+		per_row++;
+	}
+	return per_row;
 }
 
 static void
@@ -291,6 +384,8 @@ audit_write(Oid relid, const char *schema, const char *table, const char *op,
 	Datum		addr;
 	Relation	log;
 	Relation	part;
+	int64		event_block = 0;
+	int			event_used = 0;
 	int			r;
 
 	if (n == 0)
@@ -333,7 +428,7 @@ audit_write(Oid relid, const char *schema, const char *table, const char *op,
 
 		memcpy(v, common, sizeof(common));
 		memcpy(nl, common_null, sizeof(common_null));
-		v[AF_EVENT_ID] = Int64GetDatum(nextval_internal(seqoid, false));
+		v[AF_EVENT_ID] = Int64GetDatum(audit_event_id(seqoid, &event_block, &event_used));
 		v[AF_ROW_KEY] = keys[r];
 		nl[AF_ROW_KEY] = keys_null[r];
 		v[AF_OLD] = olds[r];
@@ -363,6 +458,9 @@ audit_write(Oid relid, const char *schema, const char *table, const char *op,
 		CommandId	cid = GetCurrentCommandId(true);
 		TupleTableSlot **slots;
 		int			nslots = Min(n, AUDIT_MULTI_INSERT);
+		int			nindexes;
+		int			per_row;
+		BlockNumber last_block = InvalidBlockNumber;
 		int			a,
 					i;
 
@@ -378,6 +476,8 @@ audit_write(Oid relid, const char *schema, const char *table, const char *op,
 
 		InitResultRelInfo(rri, part, 0, NULL, 0);
 		ExecOpenIndices(rri, false);
+		nindexes = rri->ri_NumIndices;
+		per_row = audit_order_indexes(rri, map);
 		slots = palloc(sizeof(TupleTableSlot *) * nslots);
 		for (i = 0; i < nslots; i++)
 			slots[i] = table_slot_create(part, NULL);
@@ -403,6 +503,10 @@ audit_write(Oid relid, const char *schema, const char *table, const char *op,
 			table_multi_insert(part, slots, batch, cid, 0, bistate);
 			for (i = 0; i < batch; i++)
 			{
+				BlockNumber block = ItemPointerGetBlockNumber(&slots[i]->tts_tid);
+
+				rri->ri_NumIndices = block == last_block ? per_row : nindexes;
+				last_block = block;
 				if (rri->ri_NumIndices > 0)
 					(void) steward_insert_index_tuples(rri, slots[i], estate);
 				ResetPerTupleExprContext(estate);
@@ -411,6 +515,7 @@ audit_write(Oid relid, const char *schema, const char *table, const char *op,
 
 		for (i = 0; i < nslots; i++)
 			ExecDropSingleTupleTableSlot(slots[i]);
+		rri->ri_NumIndices = nindexes;
 		ExecCloseIndices(rri);
 		FreeBulkInsertState(bistate);
 		FreeExecutorState(estate);
