@@ -134,6 +134,12 @@ AS $$
 	 WHERE t.check_name = $1 AND t.metric = $2
 $$;
 
+-- The small helpers below (health_grade to health_duration, health_min_pages,
+-- health_lesser, health_reloption, metrics_label) are public and called from
+-- views, where they are inlined: no SET clause (which would prevent that),
+-- so every function, operator and type in them is qualified instead, and
+-- the caller's search_path cannot substitute its own (=, ||, text, ...).
+
 -- The status of a value against its thresholds (reached = at or beyond).
 CREATE FUNCTION steward.health_grade(value numeric, warning numeric, critical numeric,
 									 lower_is_worse boolean DEFAULT false)
@@ -142,10 +148,10 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE
 AS $$
 	SELECT CASE
 		WHEN value IS NULL THEN 'unknown'
-		WHEN NOT lower_is_worse AND value >= critical THEN 'critical'
-		WHEN NOT lower_is_worse AND value >= warning THEN 'warning'
-		WHEN lower_is_worse AND value < critical THEN 'critical'
-		WHEN lower_is_worse AND value < warning THEN 'warning'
+		WHEN NOT lower_is_worse AND value OPERATOR(pg_catalog.>=) critical THEN 'critical'
+		WHEN NOT lower_is_worse AND value OPERATOR(pg_catalog.>=) warning THEN 'warning'
+		WHEN lower_is_worse AND value OPERATOR(pg_catalog.<) critical THEN 'critical'
+		WHEN lower_is_worse AND value OPERATOR(pg_catalog.<) warning THEN 'warning'
 		ELSE 'ok' END
 $$;
 
@@ -158,8 +164,9 @@ CREATE FUNCTION steward.health_status_rank(status text)
 RETURNS int
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 AS $$
-	SELECT CASE status WHEN 'ok' THEN 0 WHEN 'warning' THEN 1
-					   WHEN 'critical' THEN 2 ELSE 3 END
+	SELECT CASE WHEN status OPERATOR(pg_catalog.=) 'ok' THEN 0
+				WHEN status OPERATOR(pg_catalog.=) 'warning' THEN 1
+				WHEN status OPERATOR(pg_catalog.=) 'critical' THEN 2 ELSE 3 END
 $$;
 
 -- The worse of two statuses (critical > warning > unknown > ok).
@@ -167,9 +174,9 @@ CREATE FUNCTION steward.health_worse(a text, b text)
 RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 AS $$
-	SELECT CASE WHEN 'critical' IN (a, b) THEN 'critical'
-				WHEN 'warning' IN (a, b) THEN 'warning'
-				WHEN 'unknown' IN (a, b) THEN 'unknown'
+	SELECT CASE WHEN 'critical' OPERATOR(pg_catalog.=) ANY (ARRAY[a, b]) THEN 'critical'
+				WHEN 'warning' OPERATOR(pg_catalog.=) ANY (ARRAY[a, b]) THEN 'warning'
+				WHEN 'unknown' OPERATOR(pg_catalog.=) ANY (ARRAY[a, b]) THEN 'unknown'
 				ELSE 'ok' END
 $$;
 
@@ -179,10 +186,16 @@ RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 AS $$
 	SELECT CASE WHEN seconds IS NULL THEN 'an unknown time'
-				WHEN seconds < 120 THEN round(seconds)::text || ' s'
-				WHEN seconds < 7200 THEN round(seconds / 60)::text || ' min'
-				WHEN seconds < 172800 THEN round(seconds / 3600, 1)::text || ' h'
-				ELSE round(seconds / 86400, 1)::text || ' days' END
+				WHEN seconds OPERATOR(pg_catalog.<) 120
+				THEN pg_catalog.round(seconds)::pg_catalog.text OPERATOR(pg_catalog.||) ' s'
+				WHEN seconds OPERATOR(pg_catalog.<) 7200
+				THEN pg_catalog.round(seconds OPERATOR(pg_catalog./) 60)::pg_catalog.text
+					 OPERATOR(pg_catalog.||) ' min'
+				WHEN seconds OPERATOR(pg_catalog.<) 172800
+				THEN pg_catalog.round(seconds OPERATOR(pg_catalog./) 3600, 1)::pg_catalog.text
+					 OPERATOR(pg_catalog.||) ' h'
+				ELSE pg_catalog.round(seconds OPERATOR(pg_catalog./) 86400, 1)::pg_catalog.text
+					 OPERATOR(pg_catalog.||) ' days' END
 $$;
 
 -- "schema"."name" of a relation, quoted for SQL (C: a syscache look-up).
@@ -589,7 +602,8 @@ CREATE FUNCTION steward.health_min_pages(warning numeric, critical numeric)
 RETURNS bigint
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 AS $$
-	SELECT COALESCE(floor(least(warning, critical) / pg_catalog.current_setting('block_size')::numeric)::bigint,
+	SELECT COALESCE(pg_catalog.floor(LEAST(warning, critical)
+									 OPERATOR(pg_catalog./) pg_catalog.current_setting('block_size')::pg_catalog.numeric)::pg_catalog.int8,
 					9223372036854775807)
 $$;
 
@@ -598,8 +612,8 @@ CREATE FUNCTION steward.health_lesser(a text, b text)
 RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 AS $$
-	SELECT CASE WHEN 'ok' IN (a, b) THEN 'ok'
-				WHEN a = 'critical' AND b = 'critical' THEN 'critical'
+	SELECT CASE WHEN 'ok' OPERATOR(pg_catalog.=) ANY (ARRAY[a, b]) THEN 'ok'
+				WHEN a OPERATOR(pg_catalog.=) 'critical' AND b OPERATOR(pg_catalog.=) 'critical' THEN 'critical'
 				ELSE 'warning' END
 $$;
 
@@ -1365,7 +1379,8 @@ CREATE FUNCTION steward.metrics_label(value text)
 RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 AS $$
-	SELECT replace(replace(replace(value, E'\\', E'\\\\'), '"', E'\\"'), E'\n', E'\\n')
+	SELECT pg_catalog.replace(pg_catalog.replace(pg_catalog.replace(value, E'\\', E'\\\\'), '"', E'\\"'),
+							  E'\n', E'\\n')
 $$;
 
 COMMENT ON FUNCTION steward.metrics() IS

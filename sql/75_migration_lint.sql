@@ -337,6 +337,25 @@ SELECT * FROM pg_temp.lint($$
 	CREATE INDEX ON "Odd Schema".fresh2 (id);
 $$);
 
+-- a table in a schema the caller has no USAGE on is not in the catalog:
+-- no finding about it, nor its size
+CREATE SCHEMA priv;
+CREATE TABLE priv.secret (a int);
+INSERT INTO priv.secret SELECT generate_series(1, 1000);
+CREATE ROLE lint_outsider;
+SET ROLE lint_outsider;
+SELECT rule, message FROM steward.migration_lint($$
+	DROP TABLE priv.secret;
+	ALTER TABLE priv.secret ALTER COLUMN a TYPE bigint;
+$$);
+RESET ROLE;
+GRANT USAGE ON SCHEMA priv TO lint_outsider;
+SET ROLE lint_outsider;
+SELECT rule FROM steward.migration_lint('DROP TABLE priv.secret');
+RESET ROLE;
+DROP SCHEMA priv CASCADE;
+DROP ROLE lint_outsider;
+
 -- =====================================================================
 -- Bad input
 -- =====================================================================

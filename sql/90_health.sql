@@ -218,6 +218,62 @@ RESET ROLE;
 SELECT line FROM unnest(string_to_array(steward.metrics(), E'\n')) line
  WHERE line LIKE '%Sales%' OR line LIKE '# TYPE steward_health_status%' ORDER BY line;
 
+-- The public helpers are inlined with the caller's search_path: a schema
+-- that another role controls, placed before pg_catalog, must not get its
+-- operators, functions or types run (each raises an error here).
+CREATE ROLE health_evil;
+CREATE SCHEMA evil AUTHORIZATION health_evil;
+SET ROLE health_evil;
+CREATE FUNCTION evil.trap() RETURNS boolean LANGUAGE plpgsql
+	AS $$BEGIN RAISE EXCEPTION 'hostile code ran'; END$$;
+CREATE FUNCTION evil.t_eq(pg_catalog.text, pg_catalog.text) RETURNS boolean
+	LANGUAGE sql AS 'SELECT evil.trap()';
+CREATE OPERATOR evil.= (LEFTARG = pg_catalog.text, RIGHTARG = pg_catalog.text, FUNCTION = evil.t_eq);
+CREATE FUNCTION evil.o_eq(pg_catalog.oid, pg_catalog.regclass) RETURNS boolean
+	LANGUAGE sql AS 'SELECT evil.trap()';
+CREATE OPERATOR evil.= (LEFTARG = pg_catalog.oid, RIGHTARG = pg_catalog.regclass, FUNCTION = evil.o_eq);
+CREATE FUNCTION evil.n_cmp(pg_catalog.numeric, pg_catalog.numeric) RETURNS boolean
+	LANGUAGE sql AS 'SELECT evil.trap()';
+CREATE OPERATOR evil.>= (LEFTARG = pg_catalog.numeric, RIGHTARG = pg_catalog.numeric, FUNCTION = evil.n_cmp);
+CREATE OPERATOR evil.< (LEFTARG = pg_catalog.numeric, RIGHTARG = pg_catalog.numeric, FUNCTION = evil.n_cmp);
+CREATE FUNCTION evil.n_div(pg_catalog.numeric, pg_catalog.numeric) RETURNS pg_catalog.numeric
+	LANGUAGE sql AS 'SELECT 1 WHERE evil.trap()';
+CREATE OPERATOR evil./ (LEFTARG = pg_catalog.numeric, RIGHTARG = pg_catalog.numeric, FUNCTION = evil.n_div);
+CREATE FUNCTION evil.t_cat(pg_catalog.text, pg_catalog.text) RETURNS pg_catalog.text
+	LANGUAGE sql AS 'SELECT '''' WHERE evil.trap()';
+CREATE OPERATOR evil.|| (LEFTARG = pg_catalog.text, RIGHTARG = pg_catalog.text, FUNCTION = evil.t_cat);
+CREATE FUNCTION evil.round(pg_catalog.numeric) RETURNS pg_catalog.numeric
+	LANGUAGE sql AS 'SELECT 1 WHERE evil.trap()';
+CREATE FUNCTION evil.round(pg_catalog.numeric, pg_catalog.int4) RETURNS pg_catalog.numeric
+	LANGUAGE sql AS 'SELECT 1 WHERE evil.trap()';
+CREATE FUNCTION evil.floor(pg_catalog.numeric) RETURNS pg_catalog.numeric
+	LANGUAGE sql AS 'SELECT 1 WHERE evil.trap()';
+CREATE FUNCTION evil.replace(pg_catalog.text, pg_catalog.text, pg_catalog.text) RETURNS pg_catalog.text
+	LANGUAGE sql AS 'SELECT '''' WHERE evil.trap()';
+CREATE DOMAIN evil.text AS pg_catalog.text CHECK (evil.trap());
+RESET ROLE;
+SET search_path = evil, pg_catalog;
+SELECT steward.health_grade(5, 1, 10) AS grade, steward.health_grade(5, 10, 1, true) AS lower_is_worse;
+SELECT steward.health_status_rank('warning') AS rank;
+SELECT steward.health_worse('ok', 'warning') AS worse;
+SELECT steward.health_lesser('warning', 'critical') AS lesser;
+SELECT steward.health_duration(100) AS s, steward.health_duration(4000) AS min,
+	   steward.health_duration(10000) AS h, steward.health_duration(1000000) AS days;
+SELECT steward.health_min_pages(81920, NULL) AS min_pages;
+SELECT steward.metrics_label(E'a"b\\c') AS label;
+SELECT steward.health_reloption('{autovacuum_enabled=off}', 'autovacuum_enabled', 'autovacuum') AS reloption;
+SELECT h.check_name OPERATOR(pg_catalog.=) 'connections' AS connections_row
+  FROM steward.health('ok') h WHERE h.check_name OPERATOR(pg_catalog.=) 'connections';
+-- the DDL capture's event trigger runs with the DDL's search_path
+SET steward.audit_ddl = on;
+CREATE TABLE public.health_ddl_probe (a pg_catalog.int4);
+DROP TABLE public.health_ddl_probe;
+RESET steward.audit_ddl;
+RESET search_path;
+SET search_path = "Sales", public;
+DROP SCHEMA evil CASCADE;
+DROP ROLE health_evil;
+
 DROP ROLE health_nobody;
 DROP ROLE health_monitor;
 DROP SCHEMA "Sales" CASCADE;

@@ -64,17 +64,18 @@ steward_audit_ddl_trigger(PG_FUNCTION_ARGS)
 	trigdata = (EventTriggerData *) fcinfo->context;
 	drop = strcmp(trigdata->event, "sql_drop") == 0;
 
+	/* run with the DDL's search_path: every operator and function qualified */
 	SPI_connect();
 	if (drop)
-		steward_spi_exec("SELECT d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass, d.objid,"
-						 "       d.schema_name, COALESCE(d.object_name, d.object_identity),"
+		steward_spi_exec("SELECT d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass,"
+						 "       d.objid, d.schema_name, COALESCE(d.object_name, d.object_identity),"
 						 "       'DROP', d.object_type, d.object_identity"
 						 "  FROM pg_catalog.pg_event_trigger_dropped_objects() d"
 						 " WHERE d.original",
 						 SPI_OK_SELECT, 0, NULL, NULL, NULL);
 	else
-		steward_spi_exec("SELECT c.classid = 'pg_catalog.pg_class'::pg_catalog.regclass, c.objid,"
-						 "       c.schema_name, c.object_identity,"
+		steward_spi_exec("SELECT c.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass,"
+						 "       c.objid, c.schema_name, c.object_identity,"
 						 "       c.command_tag, c.object_type, c.object_identity"
 						 "  FROM pg_catalog.pg_event_trigger_ddl_commands() c"
 						 " WHERE NOT c.in_extension",

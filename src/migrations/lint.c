@@ -222,7 +222,9 @@ lint_relid(const char *schema, const char *relname)
 	if (schema == NULL)
 		return RelnameGetRelid(relname);
 	nsp = get_namespace_oid(schema, true);
-	if (!OidIsValid(nsp))
+	/* a schema the caller may not use: not in the catalog (as search_path) */
+	if (!OidIsValid(nsp) ||
+		steward_namespace_aclcheck(nsp, GetUserId(), ACL_USAGE) != ACLCHECK_OK)
 		return InvalidOid;
 	return get_relname_relid(relname, nsp);
 }
