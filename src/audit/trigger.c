@@ -689,6 +689,7 @@ audit_query_id(bool *isnull)
 	values[0] = DirectFunctionCall1(sha256_bytea, PointerGetDatum(cstring_to_text(query)));
 	values[1] = CStringGetTextDatum(query);
 	steward_catalog_enter(&acc);
+	SPI_connect();
 	steward_spi_exec("SELECT query_id FROM steward.audit_query WHERE query_hash = $1"
 					 " ORDER BY query_id LIMIT 1",
 					 SPI_OK_SELECT, 1, (Oid[]) {BYTEAOID}, values, NULL);
@@ -697,6 +698,7 @@ audit_query_id(bool *isnull)
 						 " RETURNING query_id",
 						 SPI_OK_INSERT_RETURNING, 2, (Oid[]) {BYTEAOID, TEXTOID}, values, NULL);
 	id = DatumGetInt64(steward_spi_getdatum(0, 1, isnull));
+	SPI_finish();
 	steward_catalog_exit(&acc);
 	return id;
 }
@@ -877,15 +879,13 @@ steward_audit_trigger(PG_FUNCTION_ARGS)
 				 errmsg("steward.audit_trigger() needs the statement's transition tables"),
 				 errhint("Install it with steward.audit_enable().")));
 
-	SPI_connect();
-
+	/* no SPI connection: a single-row statement should not pay for one */
 	if (strcmp(b->op, "TRUNCATE") == 0)
 	{
 		b->keys_null[0] = b->olds_null[0] = b->news_null[0] = true;
 		b->changed[0] = (Datum) 0;
 		b->n = 1;
 		audit_flush(&t, b);
-		SPI_finish();
 		return PointerGetDatum(NULL);
 	}
 
@@ -952,6 +952,5 @@ steward_audit_trigger(PG_FUNCTION_ARGS)
 	}
 	else
 		MemoryContextDelete(rowcxt);
-	SPI_finish();
 	return PointerGetDatum(NULL);
 }

@@ -45,6 +45,7 @@
 #include "utils/numeric.h"
 #include "utils/partcache.h"
 #include "utils/rel.h"
+#include "utils/syscache.h"
 #include "utils/xid8.h"
 
 #include "audit/audit.h"
@@ -97,6 +98,14 @@ static Oid	audit_map_relid = InvalidOid;
 static int	audit_map_natts = 0;
 static int *audit_map = NULL;	/* in TopMemoryContext */
 static bool audit_map_callback = false;
+
+/* The log's and the event id sequence's OIDs, until either is invalidated. */
+static Oid	audit_log_oid = InvalidOid;
+static Oid	audit_seq_oid = InvalidOid;
+
+/* The name of the last role names were looked up for (role renames reset). */
+static Oid	audit_name_role = InvalidOid;
+static Datum audit_name_text = (Datum) 0;	/* in TopMemoryContext */
 
 static bool audit_client_addr_known = false;
 static Datum audit_client_addr = (Datum) 0; /* in TopMemoryContext */
@@ -265,6 +274,47 @@ audit_map_invalidate(Datum arg, Oid relid)
 {
 	if (relid == InvalidOid || relid == audit_map_relid)
 		audit_map_relid = InvalidOid;
+	if (relid == InvalidOid || relid == audit_log_oid || relid == audit_seq_oid)
+		audit_log_oid = audit_seq_oid = InvalidOid;
+}
+
+static void
+audit_role_invalidate(Datum arg, int cacheid, uint32 hashvalue)
+{
+	audit_name_role = InvalidOid;
+}
+
+static void
+audit_register_callbacks(void)
+{
+	if (!audit_map_callback)
+	{
+		CacheRegisterRelcacheCallback(audit_map_invalidate, (Datum) 0);
+		CacheRegisterSyscacheCallback(AUTHOID, audit_role_invalidate, (Datum) 0);
+		audit_map_callback = true;
+	}
+}
+
+/*
+ * A role's name as text, looked up once for the role of the last call; a
+ * copy, since a nested call for another role replaces the kept one.
+ */
+static Datum
+audit_role_name(Oid role)
+{
+	if (role != audit_name_role)
+	{
+		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+		audit_register_callbacks();
+		if (audit_name_text != (Datum) 0)
+			pfree(DatumGetPointer(audit_name_text));
+		audit_name_text = (Datum) 0;
+		audit_name_text = CStringGetTextDatum(GetUserNameFromId(role, false));
+		audit_name_role = role;
+		MemoryContextSwitchTo(old);
+	}
+	return datumCopy(audit_name_text, false, -1);
 }
 
 /* The log fields of the columns of partition 'part'. */
@@ -277,11 +327,7 @@ audit_column_map(Relation part)
 
 	if (RelationGetRelid(part) == audit_map_relid && desc->natts == audit_map_natts)
 		return audit_map;
-	if (!audit_map_callback)
-	{
-		CacheRegisterRelcacheCallback(audit_map_invalidate, (Datum) 0);
-		audit_map_callback = true;
-	}
+	audit_register_callbacks();
 	audit_map_relid = InvalidOid;
 	if (audit_map != NULL)
 		pfree(audit_map);
@@ -334,7 +380,7 @@ audit_partition_for(Relation log, TimestampTz logged_at)
 	return desc->oids[index];
 }
 
-/* The same rows through an INSERT statement (SPI connected). */
+/* The same rows through an INSERT statement. */
 static void
 audit_write_sql(Datum *values, bool *isnull, int nrows, int ncols)
 {
@@ -349,6 +395,7 @@ audit_write_sql(Datum *values, bool *isnull, int nrows, int ncols)
 				c;
 
 	steward_catalog_enter(&acc);
+	SPI_connect();
 	for (r = 0; r < nrows; r++)
 	{
 		for (c = 0; c < ncols; c++)
@@ -361,6 +408,7 @@ audit_write_sql(Datum *values, bool *isnull, int nrows, int ncols)
 						 "         $15, $16, $17, $18)",
 						 SPI_OK_INSERT, AF_COUNT, types, values + r * ncols, nulls);
 	}
+	SPI_finish();
 	steward_catalog_exit(&acc);
 }
 
@@ -374,9 +422,8 @@ audit_write(Oid relid, const char *schema, const char *table, const char *op,
 			Datum *news, bool *news_null, Datum *changed,
 			Datum query_id, bool query_id_null)
 {
-	Oid			nsp = get_namespace_oid(STEWARD_SCHEMA_NAME, false);
-	Oid			logoid = get_relname_relid("audit_log", nsp);
-	Oid			seqoid = get_relname_relid("audit_event_id_seq", nsp);
+	Oid			logoid;
+	Oid			seqoid;
 	Datum		common[AF_COUNT];
 	bool		common_null[AF_COUNT];
 	Datum	   *values;
@@ -390,8 +437,21 @@ audit_write(Oid relid, const char *schema, const char *table, const char *op,
 
 	if (n == 0)
 		return;
-	if (!OidIsValid(logoid) || !OidIsValid(seqoid))
-		elog(ERROR, "steward.audit_log is missing");
+	if (!OidIsValid(audit_log_oid))
+	{
+		Oid			nsp = get_namespace_oid(STEWARD_SCHEMA_NAME, false);
+
+		audit_register_callbacks();
+		audit_seq_oid = get_relname_relid("audit_event_id_seq", nsp);
+		audit_log_oid = get_relname_relid("audit_log", nsp);
+		if (!OidIsValid(audit_log_oid) || !OidIsValid(audit_seq_oid))
+		{
+			audit_log_oid = audit_seq_oid = InvalidOid;
+			elog(ERROR, "steward.audit_log is missing");
+		}
+	}
+	logoid = audit_log_oid;
+	seqoid = audit_seq_oid;
 
 	/* what all rows share */
 	memset(common_null, false, sizeof(common_null));
@@ -401,8 +461,9 @@ audit_write(Oid relid, const char *schema, const char *table, const char *op,
 	common[AF_SCHEMA] = CStringGetTextDatum(schema);
 	common[AF_TABLE] = CStringGetTextDatum(table);
 	common[AF_OP] = CStringGetTextDatum(op);
-	common[AF_DB_USER] = CStringGetTextDatum(GetUserNameFromId(GetUserId(), false));
-	common[AF_SESSION_USER] = CStringGetTextDatum(GetUserNameFromId(GetSessionUserId(), false));
+	common[AF_DB_USER] = audit_role_name(GetUserId());
+	common[AF_SESSION_USER] = GetSessionUserId() == GetUserId() ? common[AF_DB_USER] :
+		CStringGetTextDatum(GetUserNameFromId(GetSessionUserId(), false));
 	if (steward_app_user != NULL && steward_app_user[0] != '\0')
 		common[AF_APP_USER] = CStringGetTextDatum(steward_app_user);
 	else
@@ -454,7 +515,7 @@ audit_write(Oid relid, const char *schema, const char *table, const char *op,
 		const int  *map = audit_column_map(part);
 		EState	   *estate = CreateExecutorState();
 		ResultRelInfo *rri = makeNode(ResultRelInfo);
-		BulkInsertState bistate = GetBulkInsertState();
+		BulkInsertState bistate = NULL;
 		CommandId	cid = GetCurrentCommandId(true);
 		TupleTableSlot **slots;
 		int			nslots = Min(n, AUDIT_MULTI_INSERT);
@@ -465,13 +526,19 @@ audit_write(Oid relid, const char *schema, const char *table, const char *op,
 					i;
 
 		/*
-		 * Log pages go through shared buffers like the audited table's own:
-		 * a bulk-write ring would make this backend write them out itself.
+		 * A bulk insert state keeps the current page pinned between batches;
+		 * one batch does without.  Log pages go through shared buffers like
+		 * the audited table's own: a bulk-write ring would make this backend
+		 * write them out itself.
 		 */
-		if (bistate->strategy != NULL)
+		if (n > nslots)
 		{
-			FreeAccessStrategy(bistate->strategy);
-			bistate->strategy = NULL;
+			bistate = GetBulkInsertState();
+			if (bistate->strategy != NULL)
+			{
+				FreeAccessStrategy(bistate->strategy);
+				bistate->strategy = NULL;
+			}
 		}
 
 		InitResultRelInfo(rri, part, 0, NULL, 0);
@@ -517,7 +584,8 @@ audit_write(Oid relid, const char *schema, const char *table, const char *op,
 			ExecDropSingleTupleTableSlot(slots[i]);
 		rri->ri_NumIndices = nindexes;
 		ExecCloseIndices(rri);
-		FreeBulkInsertState(bistate);
+		if (bistate != NULL)
+			FreeBulkInsertState(bistate);
 		FreeExecutorState(estate);
 	}
 	table_close(part, NoLock);
