@@ -285,6 +285,9 @@ steward_backup_worker_main(Datum main_arg)
 				pgstat_report_activity(STATE_RUNNING, "pg_steward restore");
 				backup_restore_logical(a.backup_id, a.text, a.caller);
 				break;
+			case BACKUP_ACT_CLEANUP:
+				backup_drop_stale_databases();
+				break;
 		}
 		MemoryContextSwitchTo(mcxt);
 		api_reported = true;
@@ -586,6 +589,22 @@ steward_restore_logical(PG_FUNCTION_ARGS)
 	steward_backup_set_id(a.slotno, a.backup_id);
 	(void) api_run_worker(&a, true, "restore");
 	PG_RETURN_VOID();
+}
+
+/*
+ * backup_rescan(): the stale staging databases it found are dropped by a
+ * backup worker, since DROP DATABASE cannot run in a function.
+ */
+void
+backup_drop_stale_in_worker(void)
+{
+	BackupWorkerArgs a = {0};
+
+	a.action = BACKUP_ACT_CLEANUP;
+	a.dboid = MyDatabaseId;
+	a.caller = GetUserId();
+	a.slotno = api_claim(0, true, "cleanup");
+	(void) api_run_worker(&a, true, "cleanup of staging databases");
 }
 
 /* ---------------------------------------------------------------------

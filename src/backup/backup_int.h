@@ -33,7 +33,8 @@ typedef enum BackupAction
 {
 	BACKUP_ACT_BACKUP = 1,
 	BACKUP_ACT_DRILL,
-	BACKUP_ACT_RESTORE
+	BACKUP_ACT_RESTORE,
+	BACKUP_ACT_CLEANUP			/* backup_rescan(): drop stale staging databases */
 } BackupAction;
 
 /* A backup to make: from backup_now() or a scheduled job. */
@@ -113,11 +114,14 @@ extern void backup_verifier_finish(BackupVerifier *v, const char *log_dir,
 								   StringInfo meta);
 extern void backup_verifier_end(BackupVerifier *v);
 extern void backup_verifier_abandon(void);
+extern void backup_debug_pause(const char *activity);
 
 /* drill.c */
 extern void backup_drill(int64 backup_id, StringInfo checks, bool *ok);
 extern void backup_restore_logical(int64 backup_id, const char *new_database,
 								   Oid owner);
+extern List *backup_stale_databases(MemoryContext mcxt, List **ids);
+extern void backup_drop_stale_databases(void);
 
 /* encrypt.c (issue 14: encryption at rest) */
 extern bool backup_encrypt_tree(StringInfo meta, const char *partial,
@@ -145,6 +149,7 @@ extern void backup_prune_kind(const char *kind, int keep_last,
 
 /* api.c */
 extern void backup_require_privilege(void);
+extern void backup_drop_stale_in_worker(void);
 extern void backup_checks_add(StringInfo checks, const char *name, bool ok,
 							  const char *detail);
 

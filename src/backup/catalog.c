@@ -16,17 +16,21 @@
 #include <sys/stat.h>
 
 #include "catalog/pg_type.h"
+#include "commands/dbcommands.h"
 #include "executor/spi.h"
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "storage/fd.h"
 #include "utils/builtins.h"
+#include "utils/inval.h"
+#include "utils/snapmgr.h"
 
 #include "archive/archive.h"
 #include "backup/backup.h"
 #include "backup/backup_int.h"
 #include "core/guc.h"
 #include "core/json.h"
+#include "core/pg_steward.h"
 #include "core/shmem.h"
 #include "core/spi_util.h"
 
@@ -334,9 +338,43 @@ rescan_put(ReturnSetInfo *rsinfo, int64 id, const char *action)
 }
 
 /*
+ * Stale staging databases (backup_stale_databases()) are dropped by a
+ * backup worker; those gone afterwards are reported as "dropped".
+ */
+static void
+rescan_drop_stale(ReturnSetInfo *rsinfo)
+{
+	List	   *ids = NIL;
+	List	   *names = backup_stale_databases(CurrentMemoryContext, &ids);
+	ListCell   *lc;
+	ListCell   *lc2;
+
+	if (names == NIL)
+		return;
+	if (!steward_preloaded)
+	{
+		ereport(WARNING,
+				(errmsg("stale staging databases were not dropped"),
+				 errdetail("Dropping them needs a backup worker, and pg_steward is not loaded through shared_preload_libraries.")));
+		return;
+	}
+	backup_drop_stale_in_worker();
+	/* see the worker's commits */
+	AcceptInvalidationMessages();
+	InvalidateCatalogSnapshot();
+	forboth(lc, names, lc2, ids)
+	{
+		if (!OidIsValid(get_database_oid(lfirst(lc), true)))
+			rescan_put(rsinfo, *(int64 *) lfirst(lc2), "dropped");
+	}
+}
+
+/*
  * steward.backup_rescan(): read every backup's metadata in the directory;
  * add or refresh this database's backups in the catalog; report those the
- * catalog has but the directory does not, and runs that were interrupted.
+ * catalog has but the directory does not, and runs that were interrupted;
+ * drop the staging databases that interrupted restores and drills left
+ * (of any database's backups: databases belong to the cluster).
  */
 Datum
 steward_backup_rescan(PG_FUNCTION_ARGS)
@@ -353,6 +391,7 @@ steward_backup_rescan(PG_FUNCTION_ARGS)
 	steward_init_srf(fcinfo);
 	dir = backup_directory_checked(0);
 	backup_remove_leftovers(dir, true);
+	rescan_drop_stale(rsinfo);
 
 	d = AllocateDir(dir);
 	while ((de = ReadDir(d, dir)) != NULL)

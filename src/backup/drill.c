@@ -16,6 +16,15 @@
  * worker, outside any transaction (CREATE DATABASE), as child processes
  * that a cancel or shutdown stops.
  *
+ * Databases are restored into under a staging name that embeds the pid
+ * of the process restoring (a backup worker, or the runner of a backup job
+ * that drills), steward_drill_<id>_<pid> or steward_restore_<id>_<pid>,
+ * as templates.  restore_logical() gives its database the caller's name
+ * only once it is complete, so a crash never leaves a half-restored
+ * database under that name; what a crash leaves (a staging template whose
+ * pid is no live backend's) is dropped at the start of the next drill or
+ * restore, and by backup_rescan().
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -24,7 +33,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "access/genam.h"
+#include "access/table.h"
 #include "access/xact.h"
+#include "catalog/pg_database.h"
 #include "catalog/pg_type.h"
 #include "commands/dbcommands.h"
 #include "executor/spi.h"
@@ -33,6 +45,7 @@
 #include "postmaster/postmaster.h"
 #include "storage/copydir.h"
 #include "storage/fd.h"
+#include "storage/procarray.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
@@ -43,6 +56,10 @@
 #include "core/json.h"
 #include "core/spi_util.h"
 #include "scheduler/job_runner.h"
+
+/* Staging databases: <prefix><backup id>_<pid of the worker> */
+#define DRILL_STAGING_RESTORE	"steward_restore_"
+#define DRILL_STAGING_DRILL		"steward_drill_"
 
 /* How long a drill instance may take to become consistent. */
 #define DRILL_START_TIMEOUT_MS	(30 * 60 * 1000)
@@ -103,8 +120,10 @@ drill_database_exists(const char *name)
  * It is created as a template: the launcher never starts a scheduler in a
  * template database, so the jobs that pg_restore brings back with
  * pg_steward's tables cannot run there while the restore goes on, nor
- * ever in a drill's scratch database.  drill_release() disables them and
- * makes the database an ordinary one.
+ * ever in a drill's scratch database; a template is also what marks a
+ * staging database as ours when a crash leaves it behind.
+ * restore_logical() disables the jobs (drill_disable_jobs()) and makes the
+ * database an ordinary one as it renames it (drill_publish()).
  */
 static void
 drill_create(DrillEnv *env, const char *dbname)
@@ -119,13 +138,13 @@ drill_create(DrillEnv *env, const char *dbname)
 }
 
 /*
- * A restored database, still a template, becomes an ordinary database: the
- * jobs restored with it (not the built-in ones its CREATE EXTENSION made)
- * are disabled first, so a scheduler started there runs none of them
- * until their owners enable them again.
+ * The jobs restored with a database (not the built-in ones its CREATE
+ * EXTENSION made) are disabled while it is still a template, so a
+ * scheduler started there once it is an ordinary database runs none of
+ * them until their owners enable them again.
  */
 static void
-drill_release(DrillEnv *env, const char *dbname, const char *log)
+drill_disable_jobs(DrillEnv *env, const char *dbname, const char *log)
 {
 	pgstat_report_activity(STATE_RUNNING, "pg_steward: disabling restored jobs");
 	backup_child_run((char *[]) {backup_program_path("psql"), "-X", "-q",
@@ -135,8 +154,38 @@ drill_release(DrillEnv *env, const char *dbname, const char *log)
 			" END IF; END$$",
 			"-d", backup_conninfo(env->socket_dir, PostPortNumber, env->role, dbname), NULL},
 					 NULL, log);
-	steward_exec_toplevel(psprintf("ALTER DATABASE %s IS_TEMPLATE false",
-								   quote_identifier(dbname)));
+}
+
+/*
+ * The complete staging database takes the caller's name and becomes an
+ * ordinary database, both in one transaction: the name never names a
+ * template or a half-restored database, and no scheduler can connect to
+ * the database before it is renamed.  The rename waits a few seconds for
+ * the sessions of the client programs to end.
+ */
+static void
+drill_publish(const char *staging, const char *new_database)
+{
+	pgstat_report_activity(STATE_RUNNING, "pg_steward: renaming the restored database");
+	steward_xact_begin();
+	steward_spi_exec(psprintf("ALTER DATABASE %s RENAME TO %s", quote_identifier(staging),
+							  quote_identifier(new_database)),
+					 SPI_OK_UTILITY, 0, NULL, NULL, NULL);
+	steward_spi_exec(psprintf("ALTER DATABASE %s IS_TEMPLATE false",
+							  quote_identifier(new_database)),
+					 SPI_OK_UTILITY, 0, NULL, NULL, NULL);
+	steward_xact_commit();
+}
+
+/* restore_logical() never touches an existing database. */
+static void
+drill_name_taken(const char *new_database)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_DUPLICATE_DATABASE),
+			 errmsg("database \"%s\" already exists", new_database),
+			 errdetail("A restore never touches an existing database."),
+			 errhint("Choose a new name.")));
 }
 
 /*
@@ -210,6 +259,146 @@ drill_drop_database(const char *dbname)
 								   quote_identifier(dbname)));
 }
 
+/*
+ * Is 'name' a staging database's name, <prefix><id>_<pid> with digits
+ * only?  Sets the backup id and the pid.
+ */
+static bool
+drill_staging_name(const char *name, int64 *backup_id, int64 *pid)
+{
+	const char *id;
+	const char *sep;
+	size_t		idlen;
+	size_t		pidlen;
+
+	if (strncmp(name, DRILL_STAGING_RESTORE, strlen(DRILL_STAGING_RESTORE)) == 0)
+		id = name + strlen(DRILL_STAGING_RESTORE);
+	else if (strncmp(name, DRILL_STAGING_DRILL, strlen(DRILL_STAGING_DRILL)) == 0)
+		id = name + strlen(DRILL_STAGING_DRILL);
+	else
+		return false;
+	sep = strchr(id, '_');
+	if (sep == NULL)
+		return false;
+	idlen = sep - id;
+	pidlen = strlen(sep + 1);
+	/* ids have 16 digits, pids at most 10 */
+	if (idlen == 0 || idlen > 18 || strspn(id, "0123456789") != idlen ||
+		pidlen == 0 || pidlen > 10 || strspn(sep + 1, "0123456789") != pidlen)
+		return false;
+	*backup_id = strtoi64(id, NULL, 10);
+	*pid = strtoi64(sep + 1, NULL, 10);
+	return true;
+}
+
+/*
+ * The staging databases that no live process restores into, in the
+ * caller's transaction: templates with a staging name whose pid is no
+ * live backend's (a backup worker is one), or this process's own (it
+ * restores nothing yet when it looks).  A pid that an unrelated backend
+ * took over keeps its database until that backend exits.  The names (and
+ * in *ids, if not NULL, their backup ids) are allocated in 'mcxt'.
+ */
+List *
+backup_stale_databases(MemoryContext mcxt, List **ids)
+{
+	Relation	rel;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	List	   *names = NIL;
+
+	rel = table_open(DatabaseRelationId, AccessShareLock);
+	scan = systable_beginscan(rel, InvalidOid, false, NULL, 0, NULL);
+	while (HeapTupleIsValid(tup = systable_getnext(scan)))
+	{
+		Form_pg_database db = (Form_pg_database) GETSTRUCT(tup);
+		int64		id;
+		int64		pid;
+		MemoryContext old;
+
+		if (!db->datistemplate || !drill_staging_name(NameStr(db->datname), &id, &pid))
+			continue;
+		if (pid != MyProcPid && pid <= PG_INT32_MAX &&
+			BackendPidGetProc((int) pid) != NULL)
+			continue;
+		old = MemoryContextSwitchTo(mcxt);
+		names = lappend(names, pstrdup(NameStr(db->datname)));
+		if (ids)
+		{
+			int64	   *p = palloc(sizeof(int64));
+
+			*p = id;
+			*ids = lappend(*ids, p);
+		}
+		MemoryContextSwitchTo(old);
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return names;
+}
+
+/*
+ * Drop the stale staging databases (backup_stale_databases()), outside any
+ * transaction, in a backup worker (or a backup job's runner): at the start
+ * of every drill and restore, and for backup_rescan().  Each drop is logged; one that fails
+ * is a warning, not the end of the work.
+ */
+void
+backup_drop_stale_databases(void)
+{
+	MemoryContext mcxt = CurrentMemoryContext;
+	List	   *names;
+	ListCell   *lc;
+
+	pgstat_report_activity(STATE_RUNNING, "pg_steward: dropping stale staging databases");
+	StartTransactionCommand();
+	names = backup_stale_databases(mcxt, NULL);
+	CommitTransactionCommand();
+	MemoryContextSwitchTo(mcxt);
+	foreach(lc, names)
+	{
+		const char *name = lfirst(lc);
+
+		/*
+		 * A cancel waits for the drop: one between its IS_TEMPLATE false and
+		 * its DROP DATABASE would leave an ordinary database, never dropped
+		 * as stale.
+		 */
+		HOLD_CANCEL_INTERRUPTS();
+		PG_TRY();
+		{
+			if (drill_database_exists(name))
+			{
+				drill_drop_database(name);
+				ereport(LOG,
+						(errmsg("pg_steward dropped the stale staging database \"%s\"", name),
+						 errdetail("A restore_logical() or restore drill was interrupted (a crash or an immediate shutdown).")));
+			}
+		}
+		PG_CATCH();
+		{
+			ErrorData  *edata;
+
+			MemoryContextSwitchTo(mcxt);
+			edata = CopyErrorData();
+			if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
+			{
+				RESUME_CANCEL_INTERRUPTS();
+				PG_RE_THROW();
+			}
+			FlushErrorState();
+			AbortOutOfAnyTransaction();
+			MemoryContextSwitchTo(mcxt);
+			ereport(WARNING,
+					(errmsg("could not drop the stale staging database \"%s\": %s",
+							name, edata->message)));
+		}
+		PG_END_TRY();
+		RESUME_CANCEL_INTERRUPTS();
+	}
+	MemoryContextSwitchTo(mcxt);
+}
+
 /* Compare "name|count" lines with the metadata's table counts. */
 static void
 drill_compare_counts(DrillEnv *env, const char *counts, StringInfo checks, bool *ok)
@@ -248,7 +437,7 @@ drill_compare_counts(DrillEnv *env, const char *counts, StringInfo checks, bool 
 static void
 drill_logical(DrillEnv *env, int64 backup_id, StringInfo checks, bool *ok)
 {
-	char	   *dbname = psprintf("steward_drill_" INT64_FORMAT, backup_id);
+	char	   *dbname = psprintf(DRILL_STAGING_DRILL INT64_FORMAT "_%d", backup_id, MyProcPid);
 	char	   *scratch = psprintf("%s/%s" INT64_FORMAT, steward_backup_directory,
 								   BACKUP_DRILL_PREFIX, backup_id);
 	char	   *log = psprintf("%s/restore.log", scratch);
@@ -260,7 +449,7 @@ drill_logical(DrillEnv *env, int64 backup_id, StringInfo checks, bool *ok)
 		ereport(ERROR,
 				(errcode(ERRCODE_DUPLICATE_DATABASE),
 				 errmsg("drill database \"%s\" already exists", dbname),
-				 errhint("Drop it if it is left from an earlier drill.")));
+				 errhint("Drop it if it is left from an earlier drill (ALTER DATABASE ... IS_TEMPLATE false first).")));
 	if (MakePGDirectory(scratch) != 0)
 		ereport(ERROR,
 				(errcode_for_file_access(),
@@ -411,6 +600,7 @@ backup_drill(int64 backup_id, StringInfo checks, bool *ok)
 	MemoryContext mcxt = CurrentMemoryContext;
 
 	drill_env(&env, backup_id, InvalidOid);
+	backup_drop_stale_databases();
 	if (strcmp(env.kind, "physical") == 0)
 		drill_physical(&env, backup_id, checks, ok);
 	else
@@ -418,11 +608,15 @@ backup_drill(int64 backup_id, StringInfo checks, bool *ok)
 	MemoryContextSwitchTo(mcxt);
 }
 
-/* steward.restore_logical()'s work, in a backup worker. */
+/*
+ * steward.restore_logical()'s work, in a backup worker: the restore goes
+ * into a staging database, which gets the caller's name at the end.
+ */
 void
 backup_restore_logical(int64 backup_id, const char *new_database, Oid owner)
 {
 	DrillEnv	env;
+	char	   *staging;
 	char	   *log;
 	char	   *scratch;
 	char	   *dump;
@@ -434,12 +628,10 @@ backup_restore_logical(int64 backup_id, const char *new_database, Oid owner)
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("backup " INT64_FORMAT " is a physical backup", backup_id),
 				 errhint("restore_logical() restores logical backups; a physical backup is restored into a new data directory.")));
+	backup_drop_stale_databases();
 	if (drill_database_exists(new_database))
-		ereport(ERROR,
-				(errcode(ERRCODE_DUPLICATE_DATABASE),
-				 errmsg("database \"%s\" already exists", new_database),
-				 errdetail("A restore never touches an existing database."),
-				 errhint("Choose a new name.")));
+		drill_name_taken(new_database);
+	staging = psprintf(DRILL_STAGING_RESTORE INT64_FORMAT "_%d", backup_id, MyProcPid);
 	/* its own name: restores of one backup into two databases may overlap */
 	log = psprintf("%s/%s" INT64_FORMAT BACKUP_RESTORE_INFIX "%d.log", steward_backup_directory,
 				   BACKUP_DRILL_PREFIX, backup_id, MyProcPid);
@@ -447,11 +639,16 @@ backup_restore_logical(int64 backup_id, const char *new_database, Oid owner)
 	scratch = psprintf("%s/%s" INT64_FORMAT, steward_backup_directory,
 					   BACKUP_DRILL_PREFIX, backup_id);
 	dump = backup_plain_dump(backup_id, env.meta, scratch, NULL);
-	drill_create(&env, new_database);
+	drill_create(&env, staging);
 	PG_TRY();
 	{
-		drill_restore(&env, dump, new_database, log);
-		drill_release(&env, new_database, log);
+		drill_restore(&env, dump, staging, log);
+		drill_disable_jobs(&env, staging, log);
+		backup_debug_pause("pg_steward restore: paused before the rename");
+		/* taken meanwhile: the rename would fail the same way */
+		if (drill_database_exists(new_database))
+			drill_name_taken(new_database);
+		drill_publish(staging, new_database);
 	}
 	PG_CATCH();
 	{
@@ -466,9 +663,12 @@ backup_restore_logical(int64 backup_id, const char *new_database, Oid owner)
 		HOLD_CANCEL_INTERRUPTS();
 		backup_child_stop_all();
 		MemoryContextSwitchTo(mcxt);
-		drill_drop_database(new_database);
+		drill_drop_database(staging);
 		unlink(log);
 		RESUME_CANCEL_INTERRUPTS();
+		/* the rename's own error, if another session took the name first */
+		if (edata->sqlerrcode == ERRCODE_DUPLICATE_DATABASE)
+			drill_name_taken(new_database);
 		ReThrowError(edata);
 	}
 	PG_END_TRY();

@@ -583,16 +583,19 @@ backup_verifier_end(BackupVerifier *v)
 	MemoryContextDelete(cxt);
 }
 
-/* Test hook: wait while steward.debug_backup_pause_file exists. */
-static void
-verify_pause(void)
+/*
+ * Test hook: wait while steward.debug_backup_pause_file exists, showing
+ * 'activity' in pg_stat_activity.
+ */
+void
+backup_debug_pause(const char *activity)
 {
 	struct stat st;
 
 	if (steward_debug_backup_pause_file == NULL ||
 		steward_debug_backup_pause_file[0] == '\0')
 		return;
-	pgstat_report_activity(STATE_RUNNING, "pg_steward backup: paused before the manifest check");
+	pgstat_report_activity(STATE_RUNNING, activity);
 	while (stat(steward_debug_backup_pause_file, &st) == 0)
 	{
 		CHECK_FOR_INTERRUPTS();
@@ -876,7 +879,7 @@ backup_verifier_finish(BackupVerifier *v, const char *log_dir, StringInfo meta)
 
 	backup_verifier_poll(v);
 	verify_unwatch(v);
-	verify_pause();
+	backup_debug_pause("pg_steward backup: paused before the manifest check");
 	pgstat_report_activity(STATE_RUNNING, "pg_steward backup: checking the backup manifest");
 
 	MemoryContextSwitchTo(v->cxt);

@@ -431,8 +431,8 @@ steward_guc_init(void)
 							   guc_check_old_key_files, NULL, NULL);
 
 	DefineCustomStringVariable("steward.debug_backup_pause_file",
-							   "For tests: a physical backup waits before its manifest check while this file exists.",
-							   "Lets a test change the files of a backup that pg_basebackup has written; empty (the default) never waits.",
+							   "For tests: a physical backup waits before its manifest check, and restore_logical() before it renames its database, while this file exists.",
+							   "Lets a test change the files of a backup that pg_basebackup has written, or see a restore under way; empty (the default) never waits.",
 							   &steward_debug_backup_pause_file,
 							   "",
 							   PGC_SIGHUP,

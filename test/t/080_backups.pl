@@ -127,7 +127,52 @@ is(sql("SELECT metadata ->> 'tables_counted_apart' FROM steward.backup WHERE bac
 is(sql("SELECT bool_and(ok) FROM steward.backup_verify($lid)"), 't',
 	'the logical backup verifies (checksums, table of contents)');
 
-sql("SELECT steward.restore_logical($lid, 'restored')");
+# Stale staging databases, as a crash leaves them: a template named
+# steward_restore_<id>_<pid> or steward_drill_<id>_<pid> whose pid is no
+# live process's is dropped at the start of a restore; a name that only
+# looks like one, or a database that is not a template, is never touched.
+my $dead = 999999;
+$dead-- while kill(0, $dead) || $!{EPERM};
+my %staging = (
+	restore => "steward_restore_${lid}_$dead",
+	drill => "steward_drill_${lid}_$dead",
+	lookalike => "steward_restore_${lid}_${dead}x",
+	not_template => "steward_drill_${lid}_" . ($dead - 1));
+sql("CREATE DATABASE $staging{$_} IS_TEMPLATE true") for qw(restore drill lookalike);
+sql("CREATE DATABASE $staging{not_template}");
+
+# The databases whose names start with steward_, or are 'restored'.
+sub staging_dbs
+{
+	return join(',', sort split /\n/,
+		sql("SELECT datname || ':' || datistemplate FROM pg_database WHERE datname LIKE 'steward\\_%' OR datname = 'restored'"));
+}
+
+# The restore waits before it renames its database while $hold exists.
+my $hold = PostgreSQL::Test::Utils::tempdir('hold') . '/restore';
+PostgreSQL::Test::Utils::append_to_file($hold, '');
+reload_settings($node, { 'steward.debug_backup_pause_file' => $hold }, passes => 0);
+my $restore_log = -s $node->logfile;
+my $restorer = $node->background_psql('postgres');
+$restorer->query_until(qr/started/, "\\echo started\nSELECT steward.restore_logical($lid, 'restored');\n");
+wait_for($node, "SELECT count(*) FROM pg_stat_activity WHERE query = 'pg_steward restore: paused before the rename'",
+	'1', 'restore_logical restores, then waits before its rename');
+my $worker = sql("SELECT pid FROM pg_stat_activity WHERE backend_type = 'pg_steward backup'");
+is(staging_dbs(),
+	join(',', sort("steward_restore_${lid}_$worker:true", "$staging{lookalike}:true", "$staging{not_template}:false")),
+	'meanwhile it restores into a template named after the backup and its worker, not into the new name;'
+	  . ' the stale staging databases are gone, the others kept');
+wait_for_logged($node, qr/pg_steward dropped the stale staging database "$staging{restore}"/, $restore_log,
+	'the stale staging database of a restore is dropped and logged');
+wait_for_logged($node, qr/pg_steward dropped the stale staging database "$staging{drill}"/, $restore_log,
+	'and so is that of a drill');
+unlink($hold) or die "unlink $hold: $!";
+ok($restorer->quit, 'restore_logical succeeds');
+is(staging_dbs(), join(',', sort('restored:false', "$staging{lookalike}:true", "$staging{not_template}:false")),
+	'the restored database has its new name and is no template; no staging database is left');
+sql("ALTER DATABASE $staging{lookalike} IS_TEMPLATE false");
+sql("DROP DATABASE $_") for @staging{qw(lookalike not_template)};
+reload_settings($node, { 'steward.debug_backup_pause_file' => undef }, passes => 0);
 for my $t ('parent', 'child', 'app.locked')
 {
 	is(md5_of($t, 'restored'), md5_of($t), "restore_logical: $t has identical contents");
@@ -220,6 +265,8 @@ like(tampered('missing WAL', sub { unlink(glob("$_[0]/pg_wal/0*")) or die "no WA
 reload_settings($node, { 'steward.debug_backup_pause_file' => undef }, passes => 0);
 
 # --- drills: good backups pass ---
+sql("CREATE DATABASE $staging{drill} IS_TEMPLATE true");
+my $drill_log = -s $node->logfile;
 is(sql("SELECT string_agg(check_name || ':' || ok, ',') FROM steward.backup_verify($pid, deep => true)"),
 	'metadata:true,checksums:true,manifest:true,drill_instance:true',
 	'the physical drill starts an instance from the backup');
@@ -229,6 +276,8 @@ is(sql("SELECT string_agg(drill_status || ' ' || (drill_duration > '0'), ',' ORD
 	'ok true,ok true', 'both drills are recorded with their duration');
 is(sql("SELECT count(*) FROM pg_database WHERE datname LIKE 'steward_drill%'"), '0',
 	'no drill database is left');
+wait_for_logged($node, qr/pg_steward dropped the stale staging database "$staging{drill}"/, $drill_log,
+	'a drill drops a stale staging database first');
 is(folders(), join(',', sort($lid, $pid)), 'no drill folder is left');
 
 # --- corrupted files fail the drill ---
@@ -508,6 +557,45 @@ SKIP:
 	like(sql("SELECT steward.backup_now('logical', 'after disk full')"), qr/^\d{16}$/,
 		'backups work again in a directory with room');
 }
+
+# --- a crash during restore_logical: nothing under the new name ---
+# The worker is killed (SIGKILL: the postmaster restarts the cluster; the
+# test framework turns restart_after_crash off) while its staging database
+# is complete but not yet renamed.
+my $rid = sql("SELECT max(backup_id) FROM steward.backups WHERE kind = 'logical' AND status = 'succeeded'");
+PostgreSQL::Test::Utils::append_to_file($hold, '');
+reload_settings($node, { 'steward.debug_backup_pause_file' => $hold, restart_after_crash => 'on' },
+	passes => 0);
+my $crashing = $node->background_psql('postgres');
+$crashing->query_until(qr/started/, "\\echo started\nSELECT steward.restore_logical($rid, 'crashed');\n");
+wait_for($node, "SELECT count(*) FROM pg_stat_activity WHERE query = 'pg_steward restore: paused before the rename'",
+	'1', 'a restore waits before its rename');
+$worker = sql("SELECT pid FROM pg_stat_activity WHERE backend_type = 'pg_steward backup'");
+my $left = "steward_restore_${rid}_$worker";
+is(sql("SELECT datistemplate FROM pg_database WHERE datname = '$left'"), 't',
+	'its staging database exists, a template');
+my $crash_log = -s $node->logfile;
+kill 'KILL', $worker or die "kill $worker: $!";
+wait_for_logged($node, qr/all server processes terminated; reinitializing/, $crash_log,
+	'killing the restore\'s worker restarts the cluster');
+wait_for($node, "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'pg_steward launcher'", '1',
+	'the cluster is up again');
+eval { $crashing->quit };
+unlink($hold) or die "unlink $hold: $!";
+reload_settings($node, { 'steward.debug_backup_pause_file' => undef, restart_after_crash => undef },
+	passes => 0);
+is(sql("SELECT count(*) FROM pg_database WHERE datname = 'crashed'"), '0',
+	'after the crash, no database has the new name');
+is(sql("SELECT datistemplate FROM pg_database WHERE datname = '$left'"), 't',
+	'the staging database is left, a template');
+is(sql("SELECT string_agg(backup_id || ':' || action, ',') FROM steward.backup_rescan() WHERE action = 'dropped'"),
+	"$rid:dropped", 'backup_rescan drops it and reports it');
+is(sql("SELECT count(*) FROM pg_database WHERE datname LIKE 'steward\\_%'"), '0',
+	'no staging database is left');
+wait_for_logged($node, qr/pg_steward dropped the stale staging database "$left"/, $crash_log,
+	'and the drop is logged');
+is(sql("SELECT count(*) FROM steward.backup_rescan() WHERE action = 'dropped'"), '0',
+	'a second rescan drops nothing');
 
 $node->stop;
 done_testing();
