@@ -7,7 +7,10 @@ CREATE TABLE steward.audit_policy (
 	operations	text[] NOT NULL DEFAULT '{INSERT,UPDATE,DELETE,TRUNCATE}',
 	skip_unchanged boolean NOT NULL DEFAULT true,
 	capture_query boolean NOT NULL DEFAULT false,
-	enabled_at	timestamptz NOT NULL DEFAULT pg_catalog.now()
+	enabled_at	timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	-- every OID the table and its partitions had (a restore gives new ones):
+	-- the log names tables by OID, history looks under all of them
+	relids		oid[] NOT NULL DEFAULT '{}'
 );
 
 COMMENT ON TABLE steward.audit_policy IS
@@ -230,6 +233,14 @@ LANGUAGE C STABLE ROWS 10;
 COMMENT ON FUNCTION steward.audit_sealed_versions(oid[], jsonb, boolean) IS
 'the sealed log rows of these tables whose key hashes like this key (recheck row_key), with truncates also their rows without a key, and where each was when sealed';
 
+CREATE FUNCTION steward.audit_relids(tbl regclass)
+RETURNS oid[]
+AS 'MODULE_PATHNAME', 'steward_audit_relids'
+LANGUAGE C STABLE STRICT;
+
+COMMENT ON FUNCTION steward.audit_relids(regclass) IS
+'the OIDs under which the log may name this table: its own, its partitions'', and those it had before a restore';
+
 CREATE FUNCTION steward.audit_sealed_to()
 RETURNS xid8
 AS 'MODULE_PATHNAME', 'steward_audit_sealed_to'
@@ -251,9 +262,7 @@ SET enable_seqscan = off
 SET jit = off
 AS $$
 	WITH r AS MATERIALIZED (
-		SELECT ARRAY[tbl::pg_catalog.oid] ||
-			   ARRAY(SELECT t.relid::pg_catalog.oid FROM pg_catalog.pg_partition_tree(tbl) t) AS rels,
-			   steward.audit_sealed_to() AS sealed_to),
+		SELECT steward.audit_relids(tbl) AS rels, steward.audit_sealed_to() AS sealed_to),
 	v AS MATERIALIZED (
 		SELECT v.* FROM r, steward.audit_sealed_versions(r.rels, key, truncates) v),
 	at_tid AS MATERIALIZED (

@@ -82,6 +82,13 @@ CREATE OPERATOR CLASS steward.xid8_minmax_ops FOR TYPE xid8 USING brin AS
 CREATE INDEX audit_log_txid_idx ON steward.audit_log
 	USING brin (txid steward.xid8_minmax_ops, logged_at);
 
+-- schema/70_audit.sql: the policy remembers the OIDs its table had.
+ALTER TABLE steward.audit_policy ADD COLUMN relids oid[] NOT NULL DEFAULT '{}';
+UPDATE steward.audit_policy p
+   SET relids = ARRAY[p.tbl::pg_catalog.oid] ||
+				ARRAY(SELECT t.relid::pg_catalog.oid FROM pg_catalog.pg_partition_tree(p.tbl) t
+					   WHERE t.relid <> p.tbl);
+
 -- schema/70_audit.sql: history through the seal digests.
 -- What history needs of the seal tables, for whoever may read the log.
 CREATE FUNCTION steward.audit_sealed_versions(rels oid[], key jsonb, truncates boolean)
@@ -91,6 +98,14 @@ LANGUAGE C STABLE ROWS 10;
 
 COMMENT ON FUNCTION steward.audit_sealed_versions(oid[], jsonb, boolean) IS
 'the sealed log rows of these tables whose key hashes like this key (recheck row_key), with truncates also their rows without a key, and where each was when sealed';
+
+CREATE FUNCTION steward.audit_relids(tbl regclass)
+RETURNS oid[]
+AS 'MODULE_PATHNAME', 'steward_audit_relids'
+LANGUAGE C STABLE STRICT;
+
+COMMENT ON FUNCTION steward.audit_relids(regclass) IS
+'the OIDs under which the log may name this table: its own, its partitions'', and those it had before a restore';
 
 CREATE FUNCTION steward.audit_sealed_to()
 RETURNS xid8
@@ -113,9 +128,7 @@ SET enable_seqscan = off
 SET jit = off
 AS $$
 	WITH r AS MATERIALIZED (
-		SELECT ARRAY[tbl::pg_catalog.oid] ||
-			   ARRAY(SELECT t.relid::pg_catalog.oid FROM pg_catalog.pg_partition_tree(tbl) t) AS rels,
-			   steward.audit_sealed_to() AS sealed_to),
+		SELECT steward.audit_relids(tbl) AS rels, steward.audit_sealed_to() AS sealed_to),
 	v AS MATERIALIZED (
 		SELECT v.* FROM r, steward.audit_sealed_versions(r.rels, key, truncates) v),
 	at_tid AS MATERIALIZED (

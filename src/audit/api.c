@@ -50,6 +50,7 @@ PG_FUNCTION_INFO_V1(steward_audit_disable);
 PG_FUNCTION_INFO_V1(steward_audit_row_as_of);
 PG_FUNCTION_INFO_V1(steward_audit_sealed_versions);
 PG_FUNCTION_INFO_V1(steward_audit_sealed_to);
+PG_FUNCTION_INFO_V1(steward_audit_relids);
 
 static const char *const audit_ops[] = {"INSERT", "UPDATE", "DELETE", "TRUNCATE"};
 /* The transition tables each operation's trigger reads. */
@@ -351,7 +352,40 @@ steward_audit_enable(PG_FUNCTION_ARGS)
 					 values, NULL);
 	SPI_finish();
 	steward_catalog_exit(&acc);
+	audit_record_relids(relid);
 	PG_RETURN_VOID();
+}
+
+/*
+ * Add to the policy of audited table 'relid' (InvalidOid: of every audited
+ * table) the OIDs that the table and its partitions have now.  The log
+ * names tables by OID and a restore gives them new ones: the policy, which
+ * pg_dump keeps, remembers every OID its table had, so that history still
+ * finds the rows logged before a dump.
+ */
+void
+audit_record_relids(Oid relid)
+{
+	StewardCatalogAccess acc;
+	Datum		arg = ObjectIdGetDatum(relid);
+
+	steward_catalog_enter(&acc);
+	SPI_connect();
+	steward_spi_exec("UPDATE steward.audit_policy p"
+					 "   SET relids = p.relids || ARRAY(SELECT n.oid FROM pg_catalog.unnest(n.now) n(oid)"
+					 "                                  WHERE NOT n.oid OPERATOR(pg_catalog.=) ANY (p.relids))"
+					 "  FROM (SELECT q.tbl, ARRAY[q.tbl::pg_catalog.oid] ||"
+					 "               ARRAY(SELECT t.relid::pg_catalog.oid"
+					 "                       FROM pg_catalog.pg_partition_tree(q.tbl) t"
+					 "                      WHERE t.relid OPERATOR(pg_catalog.<>) q.tbl) AS now"
+					 "          FROM steward.audit_policy q"
+					 "         WHERE $1 OPERATOR(pg_catalog.=) '0'::pg_catalog.oid"
+					 "            OR q.tbl OPERATOR(pg_catalog.=) $1::pg_catalog.regclass) n"
+					 " WHERE p.tbl OPERATOR(pg_catalog.=) n.tbl"
+					 "   AND NOT n.now OPERATOR(pg_catalog.<@) p.relids",
+					 SPI_OK_UPDATE, 1, (Oid[]) {OIDOID}, &arg, NULL);
+	SPI_finish();
+	steward_catalog_exit(&acc);
 }
 
 /* steward.audit_disable(tbl) RETURNS void */
@@ -437,6 +471,7 @@ audit_new_partition(Oid parent, Oid child)
 	if (!audit_policy_of(parent, &policy))
 		return;
 	audit_tree_ddl(child, &policy);
+	audit_record_relids(parent);
 }
 
 /*
@@ -709,6 +744,32 @@ steward_audit_sealed_versions(PG_FUNCTION_ARGS)
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, isnull);
 	}
 	return (Datum) 0;
+}
+
+/*
+ * steward.audit_relids(tbl) RETURNS oid[]: the OIDs under which the log may
+ * name 'tbl': its own and its partitions', and those its policy remembers
+ * from before a restore.
+ */
+Datum
+steward_audit_relids(PG_FUNCTION_ARGS)
+{
+	static SPIPlanPtr plan = NULL;
+	Datum		arg = PG_GETARG_DATUM(0);
+	StewardResult *res;
+	bool		isnull;
+
+	audit_check_log_reader();
+	res = steward_catalog_exec_kept(&plan,
+									"SELECT ARRAY[$1::pg_catalog.oid] ||"
+									"       ARRAY(SELECT t.relid::pg_catalog.oid"
+									"               FROM pg_catalog.pg_partition_tree($1) t"
+									"              WHERE t.relid OPERATOR(pg_catalog.<>) $1) ||"
+									"       COALESCE((SELECT p.relids FROM steward.audit_policy p"
+									"                  WHERE p.tbl OPERATOR(pg_catalog.=) $1),"
+									"                '{}'::pg_catalog.oid[])",
+									SPI_OK_SELECT, 1, (Oid[]) {REGCLASSOID}, &arg, NULL);
+	PG_RETURN_DATUM(steward_result_datum(res, 0, 1, &isnull));
 }
 
 /* steward.audit_sealed_to() RETURNS xid8: the log is sealed below it. */

@@ -39,6 +39,7 @@ extern void audit_write(Oid relid, const char *schema, const char *table,
 
 /* api.c */
 extern void audit_install_triggers(Oid relid);
+extern void audit_record_relids(Oid relid);
 
 /* seal.c */
 extern void audit_seal_init(void);

@@ -284,10 +284,11 @@ audit_seal_as_owner(void)
 	return rows;
 }
 
-/* steward.audit_seal_now() RETURNS bigint */
+/* steward.audit_seal_now() RETURNS bigint: what the job does, at once */
 Datum
 steward_audit_seal_now(PG_FUNCTION_ARGS)
 {
+	audit_record_relids(InvalidOid);
 	PG_RETURN_INT64(audit_seal_as_owner());
 }
 
@@ -302,6 +303,13 @@ static void
 audit_apply_retention(void *arg)
 {
 	audit_ensure_partition_set(false);
+}
+
+/* After a restore: the audited tables' new OIDs (history, api.c). */
+static void
+audit_record_all_relids(void *arg)
+{
+	audit_record_relids(InvalidOid);
 }
 
 /*
@@ -322,6 +330,11 @@ audit_seal_tx(void *arg)
 						edata->message)));
 		run->retention_error = MemoryContextStrdup(run->mcxt, edata->message);
 	}
+	edata = steward_in_subxact(audit_record_all_relids, NULL);
+	if (edata != NULL)
+		ereport(WARNING,
+				(errcode(edata->sqlerrcode),
+				 errmsg("could not record the audited tables' OIDs: %s", edata->message)));
 	run->rows = audit_seal_as_owner();
 }
 
