@@ -579,7 +579,7 @@ SELECT audit_try(cmd) AS result FROM (VALUES
 	($$SELECT steward.audit_seal_head()$$),
 	($$SELECT * FROM steward.audit_history('owned', '{"id": 1}')$$),
 	($$SELECT steward.audit_row_as_of('owned', '{"id": 1}', now())$$),
-	($$SELECT * FROM steward.audit_sealed_versions('{0}', '{"id": 1}', true)$$),
+	($$SELECT * FROM steward.audit_sealed_versions('{0}', '{"id": 1}', true, '0')$$),
 	($$SELECT steward.audit_sealed_to()$$),
 	($$SELECT count(*) FROM steward.audit_seal_digest$$)) v(cmd);
 RESET ROLE;
@@ -605,6 +605,19 @@ SELECT audit_try(cmd) AS result FROM (VALUES
 	($$INSERT INTO steward.audit_log SELECT * FROM steward.audit_log LIMIT 1$$),
 	($$TRUNCATE steward.audit_log$$)) v(cmd);
 RESET ROLE;
+-- Row-level security on the log: history refuses to read around it (the
+-- seal tables hold every table's changes).
+BEGIN;
+ALTER TABLE steward.audit_log ENABLE ROW LEVEL SECURITY;
+CREATE POLICY own_tables ON steward.audit_log FOR SELECT TO PUBLIC
+	USING (relid IN (SELECT c.oid FROM pg_class c WHERE pg_has_role(c.relowner, 'USAGE')));
+SET LOCAL ROLE regress_audit_owner;
+SELECT count(*) > 0 AS own_rows_seen, bool_and(relid = 'owned'::regclass) AS only_own
+  FROM steward.audit_log;
+SELECT audit_try($$SELECT * FROM steward.audit_history('owned', '{"id": 1}')$$) AS result
+UNION ALL
+SELECT audit_try($$SELECT steward.audit_sealed_to()$$);
+ROLLBACK;
 REVOKE SELECT ON steward.audit_log FROM regress_audit_owner;
 
 -- =====================================================================
@@ -745,6 +758,12 @@ ROLLBACK;
 BEGIN;
 UPDATE steward.audit_log SET app_user = 'someone else' WHERE event_id = :e_upd;
 SELECT min(first_bad_event_id) = :e_upd AS changed_row_found, bool_and(ok) AS all_ok
+  FROM steward.audit_verify();
+ROLLBACK;
+-- A change to the history index that the digests carry.
+BEGIN;
+UPDATE steward.audit_seal_digest SET key_hash = key_hash + 1000000 WHERE event_id = :e_upd;
+SELECT min(first_bad_event_id) = :e_upd AS index_change_found, bool_and(ok) AS all_ok
   FROM steward.audit_verify();
 ROLLBACK;
 -- A forged row in the sealed range (the txid of a sealed row).

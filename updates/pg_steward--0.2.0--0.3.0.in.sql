@@ -91,13 +91,14 @@ UPDATE steward.audit_policy p
 
 -- schema/70_audit.sql: history through the seal digests.
 -- What history needs of the seal tables, for whoever may read the log.
-CREATE FUNCTION steward.audit_sealed_versions(rels oid[], key jsonb, truncates boolean)
+CREATE FUNCTION steward.audit_sealed_versions(rels oid[], key jsonb, truncates boolean,
+											   sealed_to xid8)
 RETURNS TABLE (event_id bigint, txid xid8, logged_at timestamptz, log_tid tid)
 AS 'MODULE_PATHNAME', 'steward_audit_sealed_versions'
 LANGUAGE C STABLE ROWS 10;
 
-COMMENT ON FUNCTION steward.audit_sealed_versions(oid[], jsonb, boolean) IS
-'the sealed log rows of these tables whose key hashes like this key (recheck row_key), with truncates also their rows without a key, and where each was when sealed';
+COMMENT ON FUNCTION steward.audit_sealed_versions(oid[], jsonb, boolean, xid8) IS
+'the log rows of these tables sealed below sealed_to whose key hashes like this key (recheck row_key), with truncates also their rows without a key, and where each was when sealed';
 
 CREATE FUNCTION steward.audit_relids(tbl regclass)
 RETURNS oid[]
@@ -130,7 +131,7 @@ AS $$
 	WITH r AS MATERIALIZED (
 		SELECT steward.audit_relids(tbl) AS rels, steward.audit_sealed_to() AS sealed_to),
 	v AS MATERIALIZED (
-		SELECT v.* FROM r, steward.audit_sealed_versions(r.rels, key, truncates) v),
+		SELECT v.* FROM r, steward.audit_sealed_versions(r.rels, key, truncates, r.sealed_to) v),
 	at_tid AS MATERIALIZED (
 		SELECT l.* FROM v JOIN steward.audit_log l
 			ON l.ctid = v.log_tid AND l.logged_at = v.logged_at AND l.event_id = v.event_id),

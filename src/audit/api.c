@@ -39,6 +39,7 @@
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
+#include "utils/rls.h"
 
 #include "audit/audit.h"
 #include "audit/audit_int.h"
@@ -697,27 +698,36 @@ audit_check_log_reader(void)
 		elog(ERROR, "steward.audit_log is missing");
 	if (pg_class_aclcheck(log, GetUserId(), ACL_SELECT) != ACLCHECK_OK)
 		aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_TABLE, "audit_log");
+	/* the seal tables would tell what the policies hide */
+	if (check_enable_rls(log, InvalidOid, false) == RLS_ENABLED)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("audit history does not support row-level security on steward.audit_log"),
+				 errdetail("The history functions read the seal tables, which hold every table's changes.")));
 }
 
 /*
- * steward.audit_sealed_versions(rels oid[], key jsonb, truncates bool): the
- * sealed log rows of tables 'rels' whose key hashes like 'key' (the caller
- * rechecks row_key), with 'truncates' also their rows without a key; where
- * each row was when it was sealed.
+ * steward.audit_sealed_versions(rels oid[], key jsonb, truncates bool,
+ * sealed_to xid8): the log rows of tables 'rels' sealed below 'sealed_to'
+ * whose key hashes like 'key' (the caller rechecks row_key), with
+ * 'truncates' also their rows without a key; where each row was when it
+ * was sealed.  The caller reads the rest from the log: one bound for both
+ * halves, so that a seal committed meanwhile neither repeats nor loses a
+ * row.
  */
 Datum
 steward_audit_sealed_versions(PG_FUNCTION_ARGS)
 {
 	static SPIPlanPtr plan = NULL;
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	Datum		args[3];
-	char		nulls[3];
+	Datum		args[4];
+	char		nulls[4];
 	StewardResult *res;
 	uint64		i;
 
 	audit_check_log_reader();
 	steward_init_srf(fcinfo);
-	for (i = 0; i < 3; i++)
+	for (i = 0; i < 4; i++)
 	{
 		nulls[i] = PG_ARGISNULL(i) ? 'n' : ' ';
 		args[i] = PG_ARGISNULL(i) ? (Datum) 0 : PG_GETARG_DATUM(i);
@@ -726,12 +736,14 @@ steward_audit_sealed_versions(PG_FUNCTION_ARGS)
 									"SELECT d.event_id, d.txid, d.logged_at, d.log_tid"
 									"  FROM steward.audit_seal_digest d"
 									" WHERE d.relid = ANY ($1)"
-									"   AND d.key_hash = steward.audit_key_hash($2)"
+									"   AND d.key_hash = steward.audit_key_hash($2) AND d.txid < $4"
 									" UNION ALL"
 									" SELECT d.event_id, d.txid, d.logged_at, d.log_tid"
 									"  FROM steward.audit_seal_digest d"
-									" WHERE $3 AND d.relid = ANY ($1) AND d.key_hash IS NULL",
-									SPI_OK_SELECT, 3, (Oid[]) {OIDARRAYOID, JSONBOID, BOOLOID},
+									" WHERE $3 AND d.relid = ANY ($1) AND d.key_hash IS NULL"
+									"   AND d.txid < $4",
+									SPI_OK_SELECT, 4,
+									(Oid[]) {OIDARRAYOID, JSONBOID, BOOLOID, XID8OID},
 									args, nulls);
 	for (i = 0; i < res->processed; i++)
 	{
@@ -781,10 +793,20 @@ steward_audit_sealed_to(PG_FUNCTION_ARGS)
 	bool		isnull;
 
 	audit_check_log_reader();
+	/*
+	 * A last seal that ends above every running transaction was restored
+	 * from another cluster, whose transaction ids were higher: rows logged
+	 * here since then lie below it, unsealed.  Then nothing counts as
+	 * sealed (history reads the whole log) until sealing moves past it.
+	 */
 	res = steward_catalog_exec_kept(&plan,
-									"SELECT COALESCE((SELECT s.txid_to FROM steward.audit_seal s"
-									"                  ORDER BY s.seal_id DESC LIMIT 1),"
-									"                 '0'::pg_catalog.xid8)",
+									"SELECT CASE WHEN s.txid_to > pg_catalog.pg_snapshot_xmin("
+									"                 pg_catalog.pg_current_snapshot())"
+									"            THEN '0'::pg_catalog.xid8"
+									"            ELSE COALESCE(s.txid_to, '0'::pg_catalog.xid8) END"
+									"  FROM (SELECT 1) x LEFT JOIN LATERAL"
+									"       (SELECT txid_to FROM steward.audit_seal"
+									"         ORDER BY seal_id DESC LIMIT 1) s ON true",
 									SPI_OK_SELECT, 0, NULL, NULL, NULL);
 	PG_RETURN_DATUM(steward_result_datum(res, 0, 1, &isnull));
 }

@@ -487,12 +487,16 @@ steward_audit_verify(PG_FUNCTION_ARGS)
 			continue;
 
 		/* each row against its stored digest, and rows that should not be there */
+		/* and the history index the digests carry (relid, key_hash) */
 		steward_spi_exec("SELECT pg_catalog.count(d.event_id), pg_catalog.count(l.event_id),"
 						 "       pg_catalog.min(COALESCE(d.event_id, l.event_id))"
-						 "         FILTER (WHERE d.digest IS DISTINCT FROM l.digest)"
-						 "  FROM (SELECT event_id, digest FROM steward.audit_seal_digest"
+						 "         FILTER (WHERE d.digest IS DISTINCT FROM l.digest"
+						 "                    OR d.relid IS DISTINCT FROM l.relid"
+						 "                    OR d.key_hash IS DISTINCT FROM l.key_hash)"
+						 "  FROM (SELECT event_id, digest, relid, key_hash FROM steward.audit_seal_digest"
 						 "         WHERE seal_id = $1) d"
-						 "  FULL JOIN (SELECT l.event_id, " AUDIT_DIGEST_SQL("l") " AS digest"
+						 "  FULL JOIN (SELECT l.event_id, " AUDIT_DIGEST_SQL("l") " AS digest,"
+						 "                    l.relid, steward.audit_key_hash(l.row_key) AS key_hash"
 						 "              FROM steward.audit_log l, steward.audit_seal s"
 						 "             WHERE s.seal_id = $1 AND l.txid >= s.txid_from"
 						 "               AND l.txid < s.txid_to) l"

@@ -307,6 +307,7 @@ audit_role_name(Oid role)
 		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
 
 		audit_register_callbacks();
+		audit_name_role = InvalidOid;	/* until the lookup below succeeds */
 		if (audit_name_text != (Datum) 0)
 			pfree(DatumGetPointer(audit_name_text));
 		audit_name_text = (Datum) 0;

@@ -179,6 +179,29 @@ is(sql($db, "SELECT count(*) > 0 FROM steward.audit_log WHERE txid >= steward.au
 	't', 'some rows are not sealed yet');
 is(sql($db, $history_differs), '0',
 	'audit_history() of every row, sealed and not sealed versions, is what the log has');
+# A seal that commits while a history read is under way: no version twice.
+# The reader takes the sealed bound first, then waits for the digests.
+my $hk = sql($db, 'SELECT id FROM acct ORDER BY id LIMIT 1');
+sql($db, "UPDATE acct SET balance = balance + 1 WHERE id = $hk");
+sql($db, "UPDATE acct SET balance = balance + 1 WHERE id = $hk");
+my $expected_history = sql($db, "SELECT string_agg(event_id::text, ',' ORDER BY event_id)
+                                 FROM steward.audit_log WHERE relid = 'acct'::regclass
+                                  AND row_key = '{\"id\": $hk}'");
+my $sealer = $node->background_psql($db);
+$sealer->query_safe('BEGIN; SELECT steward.audit_seal_now();
+                     LOCK TABLE steward.audit_seal_digest IN ACCESS EXCLUSIVE MODE;');
+my $reader = $node->background_psql($db);
+$reader->query_until(qr/started/, "\\echo started\nSELECT string_agg(event_id::text, ',' ORDER BY event_id)"
+	. " FROM steward.audit_history('acct', '{\"id\": $hk}');\n");
+wait_for($node, q{SELECT count(*) > 0 FROM pg_stat_activity
+                  WHERE wait_event_type = 'Lock' AND query LIKE '%audit_history%'},
+	't', 'the history read waits for the seal', $db);
+$sealer->query_safe('COMMIT');
+my $read = $reader->query_safe("SELECT 'done'");
+$read =~ s/\s*done\s*$//;
+is($read, $expected_history, 'a seal committed during a history read: each version once');
+$reader->quit;
+$sealer->quit;
 # A log rewritten (as pg_restore, VACUUM FULL or CLUSTER would) moves the
 # rows from where the seal saw them: they are found by transaction instead.
 sql($db, q{
@@ -587,7 +610,14 @@ $other->safe_psql('postgres', 'CREATE DATABASE restored');
 run_command([ 'pg_restore', '--dbname', 'restored', '--host', $other->host,
 	'--port', $other->port, $dump ]);
 $other->safe_psql('restored', "SELECT steward.alter_job('audit_seal', enabled => false);
-                               INSERT INTO plain VALUES (9, 'other cluster', 's9');");
+                               INSERT INTO plain VALUES (9, 'other cluster', 's9');
+                               UPDATE plain SET v = 'other cluster' WHERE id = 1;");
+# Its new rows lie below the restored seals, unsealed: history still has them.
+is($other->safe_psql('restored', "SELECT string_agg(op, ' ' ORDER BY event_id)
+                                  FROM steward.audit_history('plain', '{\"id\": 1}')"),
+	'INSERT UPDATE UPDATE', 'another cluster: audit_history() has the rows from before and after the restore');
+is($other->safe_psql('restored', "SELECT steward.audit_row_as_of('plain', '{\"id\": 1}', now()) ->> 'v'"),
+	'other cluster', 'another cluster: audit_row_as_of(now) is the row');
 TODO:
 {
 	local $TODO = 'seals are ranges of transaction ids, which restoring into another cluster does not keep';
