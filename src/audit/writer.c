@@ -97,7 +97,7 @@ static Numeric audit_key_int_max = NULL;
 static Oid	audit_map_relid = InvalidOid;
 static int	audit_map_natts = 0;
 static int *audit_map = NULL;	/* in TopMemoryContext */
-static bool audit_map_callback = false;
+static bool audit_callbacks_registered = false;
 
 /* The log's and the event id sequence's OIDs, until either is invalidated. */
 static Oid	audit_log_oid = InvalidOid;
@@ -205,7 +205,7 @@ audit_event_id(Oid seqoid, int64 *block, int *used)
 }
 
 /*
- * Whether index 'i' of the partition only holds values that every row of a
+ * Whether 'index' of the partition only holds values that every row of a
  * call shares (a BRIN index of, say, txid and logged_at): then a row that
  * lands in the block of the call's previous row adds nothing to it.
  */
@@ -287,11 +287,11 @@ audit_role_invalidate(Datum arg, int cacheid, uint32 hashvalue)
 static void
 audit_register_callbacks(void)
 {
-	if (!audit_map_callback)
+	if (!audit_callbacks_registered)
 	{
 		CacheRegisterRelcacheCallback(audit_map_invalidate, (Datum) 0);
 		CacheRegisterSyscacheCallback(AUTHOID, audit_role_invalidate, (Datum) 0);
-		audit_map_callback = true;
+		audit_callbacks_registered = true;
 	}
 }
 
