@@ -369,7 +369,12 @@ audit_record_relids(Oid relid)
 {
 	StewardCatalogAccess acc;
 	Datum		arg = ObjectIdGetDatum(relid);
+	Oid			policy = get_relname_relid("audit_policy",
+										   get_namespace_oid(STEWARD_SCHEMA_NAME, false));
 
+	/* not before ALTER EXTENSION pg_steward UPDATE from 0.2.0, which fills it */
+	if (!OidIsValid(policy) || get_attnum(policy, "relids") == InvalidAttrNumber)
+		return;
 	steward_catalog_enter(&acc);
 	SPI_connect();
 	steward_spi_exec("UPDATE steward.audit_policy p"

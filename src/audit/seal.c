@@ -202,6 +202,15 @@ audit_seal(void)
 				(errcode(ERRCODE_INVALID_TRANSACTION_STATE),
 				 errmsg("audit rows cannot be sealed in a REPEATABLE READ or SERIALIZABLE transaction"),
 				 errhint("Call steward.audit_seal_now() in a READ COMMITTED transaction.")));
+	/* a library newer than the catalog: digests carry the history index now */
+	if (get_attnum(get_relname_relid("audit_seal_digest",
+									 get_namespace_oid(STEWARD_SCHEMA_NAME, false)),
+				   "key_hash") == InvalidAttrNumber)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("audit rows cannot be sealed before the extension is updated to the library's version %s",
+						STEWARD_VERSION),
+				 errhint("Run ALTER EXTENSION pg_steward UPDATE in this database.")));
 
 	/* one sealer at a time; writers of the log are not blocked */
 	steward_spi_exec("LOCK TABLE steward.audit_seal IN EXCLUSIVE MODE",

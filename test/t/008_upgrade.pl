@@ -232,5 +232,24 @@ is($node->safe_psql('upgraded', 'SELECT (SELECT count(*) FROM steward.partition_
 like($err, qr/version "\Q$default\E" of extension "pg_steward" is already installed/,
 	'a second update does nothing');
 
+# Audit in a database still at 0.2.0 under this library: the trigger goes on
+# logging, sealing asks for the update, and after it history has every row.
+$node->safe_psql('postgres', 'CREATE DATABASE at020');
+$node->safe_psql('at020', "CREATE EXTENSION pg_steward VERSION '0.2.0';
+	CREATE TABLE t (id int PRIMARY KEY, v int);
+	SELECT steward.audit_enable('t');
+	INSERT INTO t VALUES (1, 1);
+	UPDATE t SET v = 2;");
+is($node->safe_psql('at020', "SELECT string_agg(op, ' ' ORDER BY event_id) FROM steward.audit_log"),
+	'INSERT UPDATE', 'a 0.2.0 catalog under the new library: the audit trigger logs');
+($ret, $out, $err) = $node->psql('at020', 'SELECT steward.audit_seal_now()');
+like($err, qr/audit rows cannot be sealed before the extension is updated/,
+	'sealing a 0.2.0 catalog asks for ALTER EXTENSION UPDATE');
+$node->safe_psql('at020', 'ALTER EXTENSION pg_steward UPDATE');
+is($node->safe_psql('at020', q{SELECT steward.audit_seal_now(),
+	(SELECT string_agg(op, ' ' ORDER BY event_id) FROM steward.audit_history('t', '{"id": 1}')),
+	(SELECT bool_and(ok) FROM steward.audit_verify())}),
+	'2|INSERT UPDATE|t', 'after the update: sealed, history has both versions, the chain verifies');
+
 $node->stop;
 done_testing();
