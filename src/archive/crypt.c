@@ -33,15 +33,19 @@
 
 #define CRYPT_BUFSIZE	(1024 * 1024)
 
-/* read exactly n bytes unless the file ends; returns the count or -1 */
+/*
+ * Read exactly n bytes unless the file ends: at 'off', or (off < 0) at the
+ * file's position.  Returns the count or -1.
+ */
 static ssize_t
-crypt_read(int fd, unsigned char *buf, size_t n)
+crypt_read_at(int fd, unsigned char *buf, size_t n, off_t off)
 {
 	size_t		got = 0;
 
 	while (got < n)
 	{
-		ssize_t		r = read(fd, buf + got, n - got);
+		ssize_t		r = off < 0 ? read(fd, buf + got, n - got) :
+			pread(fd, buf + got, n - got, off + got);
 
 		if (r < 0 && errno == EINTR)
 			continue;
@@ -142,7 +146,7 @@ crypt_seal_file(const char *from, const char *to, const WalKey *key,
 	}
 	while (err == NULL)
 	{
-		r = crypt_read(fin, in, CRYPT_BUFSIZE);
+		r = crypt_read_at(fin, in, CRYPT_BUFSIZE, -1);
 		if (r < 0)
 			err = psprintf("could not read file \"%s\": %s", from, strerror(errno));
 		else if (r == 0)
@@ -197,27 +201,6 @@ crypt_seal_file(const char *from, const char *to, const WalKey *key,
 	if (outsize)
 		*outsize = size;
 	return NULL;
-}
-
-/* pread exactly n bytes at 'off' unless the file ends; the count or -1 */
-static ssize_t
-crypt_pread(int fd, unsigned char *buf, size_t n, off_t off)
-{
-	size_t		got = 0;
-
-	while (got < n)
-	{
-		ssize_t		r = pread(fd, buf + got, n - got, off + got);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			return -1;
-		if (r == 0)
-			break;
-		got += r;
-	}
-	return (ssize_t) got;
 }
 
 /*
@@ -280,7 +263,7 @@ crypt_seal_file_inplace(const char *path, const WalKey *key, char *sha256_hex,
 		err = psprintf("could not initialize AES-256-GCM encryption");
 
 	/* the first piece is read before the header overwrites its start */
-	if (err == NULL && (ncur = crypt_pread(fd, cur, CRYPT_BUFSIZE, roff)) < 0)
+	if (err == NULL && (ncur = crypt_read_at(fd, cur, CRYPT_BUFSIZE, roff)) < 0)
 		err = psprintf("could not read file \"%s\": %s", path, strerror(errno));
 	if (err == NULL)
 	{
@@ -297,7 +280,7 @@ crypt_seal_file_inplace(const char *path, const WalKey *key, char *sha256_hex,
 
 		/* the next piece, before this one's ciphertext overwrites its start */
 		if (ncur == CRYPT_BUFSIZE &&
-			(nnext = crypt_pread(fd, next, CRYPT_BUFSIZE, roff)) < 0)
+			(nnext = crypt_read_at(fd, next, CRYPT_BUFSIZE, roff)) < 0)
 		{
 			err = psprintf("could not read file \"%s\": %s", path, strerror(errno));
 			break;
@@ -377,7 +360,7 @@ crypt_file_key_id(const char *path, unsigned char *id)
 
 	if (fd < 0)
 		return psprintf("could not open file \"%s\": %s", path, strerror(errno));
-	r = crypt_read(fd, header, sizeof(header));
+	r = crypt_read_at(fd, header, sizeof(header), -1);
 	close(fd);
 	if (r != (ssize_t) sizeof(header) ||
 		memcmp(header, WALFILE_SEAL_MAGIC, WALFILE_MAGIC_LEN) != 0)
@@ -419,7 +402,7 @@ crypt_unseal_file(const char *from, const char *to, const WalKey *keys, int nkey
 		return err;
 	}
 	if (st.st_size < WALFILE_SEAL_OVERHEAD ||
-		crypt_read(fin, header, sizeof(header)) != (ssize_t) sizeof(header) ||
+		crypt_read_at(fin, header, sizeof(header), -1) != (ssize_t) sizeof(header) ||
 		memcmp(header, WALFILE_SEAL_MAGIC, WALFILE_MAGIC_LEN) != 0)
 	{
 		close(fin);
@@ -462,7 +445,7 @@ crypt_unseal_file(const char *from, const char *to, const WalKey *keys, int nkey
 	left = st.st_size - WALFILE_SEAL_OVERHEAD;
 	while (err == NULL && left > 0)
 	{
-		r = crypt_read(fin, in, Min((off_t) CRYPT_BUFSIZE, left));
+		r = crypt_read_at(fin, in, Min((off_t) CRYPT_BUFSIZE, left), -1);
 		if (r < 0)
 			err = psprintf("could not read file \"%s\": %s", from, strerror(errno));
 		else if (r < Min((off_t) CRYPT_BUFSIZE, left))
@@ -474,7 +457,7 @@ crypt_unseal_file(const char *from, const char *to, const WalKey *keys, int nkey
 		else
 			left -= r;
 	}
-	if (err == NULL && crypt_read(fin, tag, sizeof(tag)) != (ssize_t) sizeof(tag))
+	if (err == NULL && crypt_read_at(fin, tag, sizeof(tag), -1) != (ssize_t) sizeof(tag))
 		err = psprintf("file \"%s\" became shorter while being read", from);
 	if (err == NULL &&
 		(EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, WALFILE_TAG_LEN, tag) != 1 ||
