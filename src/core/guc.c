@@ -37,6 +37,7 @@ char	   *steward_backup_directory = NULL;
 char	   *steward_debug_backup_pause_file = NULL;
 char	   *steward_backup_role = NULL;
 int			steward_backup_jobs = 2;
+int			steward_backup_nice = 10;
 char	   *steward_backup_encryption_key_file = NULL;
 char	   *steward_backup_encryption_old_key_files = NULL;
 char	   *steward_timezone = NULL;
@@ -408,6 +409,16 @@ steward_guc_init(void)
 							&steward_backup_jobs,
 							2,
 							1, 64,
+							PGC_SIGHUP,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("steward.backup_nice",
+							"Scheduling priority (nice value) of the checks a backup makes while its child program copies.",
+							"A physical backup's worker hashes each file as pg_basebackup closes it; at a higher nice value that work yields to the server and to pg_basebackup, and catches up when they leave a core idle.  0 keeps the server's priority.",
+							&steward_backup_nice,
+							10,
+							0, 19,
 							PGC_SIGHUP,
 							0,
 							NULL, NULL, NULL);

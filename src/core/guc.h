@@ -18,6 +18,7 @@ extern int	steward_naptime;
 extern char *steward_backup_directory;
 extern char *steward_backup_role;	/* '': the bootstrap superuser */
 extern int	steward_backup_jobs;
+extern int	steward_backup_nice;
 /* absolute paths; '' : no encryption / no old keys */
 extern char *steward_backup_encryption_key_file;
 extern char *steward_backup_encryption_old_key_files;

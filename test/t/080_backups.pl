@@ -262,6 +262,23 @@ like(tampered('a changed manifest', sub {
 }), qr/backup_manifest does not match its manifest checksum/, 'a changed manifest is found');
 like(tampered('missing WAL', sub { unlink(glob("$_[0]/pg_wal/0*")) or die "no WAL: $!"; }),
 	qr/the WAL from \S+ to \S+ on timeline 1 does not parse/, 'missing WAL is found (pg_waldump)');
+
+# The worker checks the files at steward.backup_nice, after it started
+# pg_basebackup at the server's priority.
+if ($^O eq 'linux')
+{
+	reload_settings($node, { 'steward.backup_nice' => 7 }, passes => 0);
+	my $nice;
+	like(tampered('a backup at a lower priority', sub {
+		my $wpid = sql("SELECT pid FROM pg_stat_activity WHERE query = 'pg_steward backup: paused before the manifest check'");
+		my $stat = PostgreSQL::Test::Utils::slurp_file("/proc/$wpid/stat");
+		$stat =~ s/^.*\)\s+//s;    # fields from the third (state) on
+		$nice = (split(' ', $stat))[16];
+		unlink("$_[0]/PG_VERSION") or die $!;
+	}), qr/"PG_VERSION" is in the manifest but not in the backup/, 'it checks the files as at the server\'s priority');
+	is($nice, 7, 'the backup worker runs its checks at steward.backup_nice');
+	reload_settings($node, { 'steward.backup_nice' => undef }, passes => 0);
+}
 reload_settings($node, { 'steward.debug_backup_pause_file' => undef }, passes => 0);
 
 # --- drills: good backups pass ---
