@@ -408,6 +408,20 @@ SELECT new_values -> 'ts' AS ts, new_values -> 'tstz' AS tstz, new_values -> 'd_
 	   new_values -> 'cp' AS cp, new_values -> 'ai' AS ai, new_values -> 'at' AS at_,
 	   new_values -> 'nul_t' AS nul_t
   FROM steward.audit_log WHERE event_id > :m;
+-- Date and time values as to_jsonb() shows them in the session's time zone
+-- (a value met twice, in two columns and under two zones, included).
+CREATE TABLE times (id int PRIMARY KEY, a timestamptz, b timestamptz, c timestamp, d date);
+SELECT steward.audit_enable('times');
+SELECT pg_temp.mark() AS m \gset
+INSERT INTO times VALUES (1, '2024-02-29 12:00+00', '2024-02-29 12:00+00', '2024-02-29 12:00', '2024-02-29'),
+	(2, '2024-02-29 12:00+00', '2024-03-01 00:00+00', '2024-02-29 12:00', '2024-02-29');
+SET TimeZone = 'Asia/Kolkata';
+INSERT INTO times VALUES (3, '2024-02-29 12:00+00', '2024-02-29 12:00+00', '2024-02-29 12:00', '2024-02-29');
+SELECT l.row_key, l.new_values ->> 'a' AS a, l.new_values ->> 'b' AS b, l.new_values ->> 'c' AS c, l.new_values ->> 'd' AS d
+  FROM steward.audit_log l
+ WHERE l.event_id > :m ORDER BY l.event_id;
+SET TimeZone = 'UTC';
+DROP TABLE times;
 -- All NULL but the key.
 INSERT INTO types (id) VALUES (2);
 SELECT l.new_values = to_jsonb(ty) AS all_null_row_equal,

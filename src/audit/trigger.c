@@ -33,6 +33,8 @@
 #include "tcop/tcopprot.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/date.h"
+#include "utils/datetime.h"
 #include "utils/datum.h"
 #include "utils/fmgroids.h"
 #include "utils/guc.h"
@@ -60,6 +62,7 @@ PG_FUNCTION_INFO_V1(steward_audit_trigger);
 
 static MemoryContext audit_row_cxt = NULL;
 static MemoryContext audit_scratch_cxt = NULL;
+static struct AuditBatch *audit_batch = NULL;	/* the outermost call's */
 static int	audit_depth = 0;	/* nesting of audit trigger calls */
 
 /* Rows written per INSERT: bounds the memory of a bulk statement. */
@@ -493,6 +496,32 @@ audit_string(JsonbValue *jv, char *s)
 	jv->val.string.len = strlen(s);
 }
 
+/*
+ * The last date or time value turned into text, with the time zone it was
+ * shown in: the rows of a bulk statement often share one (now()).
+ */
+static Oid	audit_dt_typid = InvalidOid;
+static int64 audit_dt_value;
+static pg_tz *audit_dt_tz = NULL;
+static char audit_dt_text[MAXDATELEN + 1];
+
+static char *
+audit_datetime_text(Oid typid, Datum value)
+{
+	int64		v = typid == DATEOID ? DatumGetDateADT(value) : DatumGetTimestamp(value);
+
+	if (typid != audit_dt_typid || v != audit_dt_value || session_timezone != audit_dt_tz)
+	{
+		audit_dt_typid = InvalidOid;	/* until the text is complete */
+		(void) JsonEncodeDateTime(audit_dt_text, value, typid, NULL);
+		audit_dt_value = v;
+		audit_dt_tz = session_timezone;
+		audit_dt_typid = typid;
+	}
+	/* a copy: the row's other values are still to come */
+	return pstrdup(audit_dt_text);
+}
+
 /* One column's value as a JsonbValue. */
 static void
 audit_column_value(AuditColumn *c, Datum value, bool isnull, JsonbValue *out)
@@ -540,7 +569,7 @@ audit_column_value(AuditColumn *c, Datum value, bool isnull, JsonbValue *out)
 				}
 				break;
 			case AUDIT_JSON_DATETIME:
-				audit_string(&jv, JsonEncodeDateTime(NULL, value, c->typid, NULL));
+				audit_string(&jv, audit_datetime_text(c->typid, value));
 				break;
 			case AUDIT_JSON_JSONB:
 				{
@@ -861,7 +890,15 @@ steward_audit_trigger(PG_FUNCTION_ARGS)
 				 errhint("Install it with steward.audit_enable().")));
 
 	audit_describe(&t, trigdata->tg_relation, trigdata->tg_trigger, audit_depth > 0);
-	b = palloc(sizeof(AuditBatch));
+	/* a batch is large: the outermost call keeps one */
+	if (audit_depth > 0)
+		b = palloc(sizeof(AuditBatch));
+	else
+	{
+		if (audit_batch == NULL)
+			audit_batch = MemoryContextAlloc(TopMemoryContext, sizeof(AuditBatch));
+		b = audit_batch;
+	}
 	b->n = 0;
 	if (TRIGGER_FIRED_BY_INSERT(event))
 		b->op = "INSERT";
