@@ -28,6 +28,7 @@
 #include "archive/archive.h"
 #include "backup/backup.h"
 #include "backup/backup_int.h"
+#include "core/compat.h"
 #include "core/guc.h"
 #include "core/json.h"
 #include "core/pg_steward.h"
@@ -403,7 +404,7 @@ steward_backup_rescan(PG_FUNCTION_ARGS)
 
 		if (name[0] < '0' || name[0] > '9')
 			continue;
-		id = strtoi64(name, &end, 10);
+		id = steward_strtoi64(name, &end, 10);
 		if (*end != '\0')
 			continue;
 		meta = backup_read_file(psprintf("%s/%s/%s", dir, name, BACKUP_META_FILE), true);

@@ -52,6 +52,7 @@
 
 #include "archive/archive.h"
 #include "backup/backup_int.h"
+#include "core/compat.h"
 #include "core/guc.h"
 #include "core/json.h"
 #include "core/spi_util.h"
@@ -286,8 +287,8 @@ drill_staging_name(const char *name, int64 *backup_id, int64 *pid)
 	if (idlen == 0 || idlen > 18 || strspn(id, "0123456789") != idlen ||
 		pidlen == 0 || pidlen > 10 || strspn(sep + 1, "0123456789") != pidlen)
 		return false;
-	*backup_id = strtoi64(id, NULL, 10);
-	*pid = strtoi64(sep + 1, NULL, 10);
+	*backup_id = steward_strtoi64(id, NULL, 10);
+	*pid = steward_strtoi64(sep + 1, NULL, 10);
 	return true;
 }
 

@@ -311,7 +311,7 @@ engine_read_copy_rows(const char *path, EngineCount *tables, int ntables)
 		relid = strtoul(line, &end, 10);
 		if (errno == 0 && *end == ' ')
 		{
-			rows = strtoi64(end + 1, &end, 10);
+			rows = steward_strtoi64(end + 1, &end, 10);
 			key.relid = (Oid) relid;
 			found = bsearch(&keyp, byrel, ntables, sizeof(EngineCount *), engine_count_cmp);
 			if (errno == 0 && *end == '\0' && rows >= 0 && found != NULL)
@@ -511,7 +511,7 @@ engine_physical(BackupEnv *env, const char *partial, const char *label,
 	if ((v = engine_find_value(manifest, "\"End-LSN\"")) != NULL)
 		steward_json_add_str(meta, "stop_lsn", v);
 	if ((v = engine_find_value(manifest, "\"Timeline\"")) != NULL)
-		steward_json_add_int64(meta, "timeline", strtoi64(v, NULL, 10));
+		steward_json_add_int64(meta, "timeline", steward_strtoi64(v, NULL, 10));
 	pfree(manifest);
 
 	backup_verifier_finish(ver, psprintf("%s/log", partial), meta);

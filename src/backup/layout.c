@@ -45,6 +45,7 @@
 #include "miscadmin.h"
 
 #include "backup/backup_int.h"
+#include "core/compat.h"
 #include "core/guc.h"
 #include "core/json.h"
 #include "core/shmem.h"
@@ -534,7 +535,7 @@ backup_remove_leftovers(const char *dir, bool report)
 		}
 		if (digits == NULL || !layout_all_digits(digits, ndigits) || ndigits > 18)
 			continue;
-		if (steward_backup_active(strtoi64(digits, NULL, 10)))
+		if (steward_backup_active(steward_strtoi64(digits, NULL, 10)))
 			continue;
 		{
 			char	   *path = psprintf("%s/%s", dir, name);

@@ -16,6 +16,8 @@
 #include "catalog/pg_class.h"
 #include "catalog/pg_database.h"
 #include "catalog/pg_namespace.h"
+#include "datatype/timestamp.h"
+#include "miscadmin.h"
 #include "postmaster/bgworker.h"
 #include "utils/acl.h"
 #include "utils/guc.h"
@@ -33,6 +35,81 @@
 #define steward_database_ownercheck(dboid, role) pg_database_ownercheck((dboid), (role))
 #define steward_namespace_aclcheck(nsp, role, mode) \
 	pg_namespace_aclcheck((nsp), (role), (mode))
+#endif
+
+/*
+ * 15 exported have_createdb_privilege() (commands/dbcommands.h); on 14 it
+ * is static in dbcommands.c, so the same test is made here.
+ */
+#if PG_VERSION_NUM >= 150000
+#include "commands/dbcommands.h"
+#define steward_have_createdb_privilege() have_createdb_privilege()
+#else
+#include "access/htup_details.h"
+#include "catalog/pg_authid.h"
+#include "utils/syscache.h"
+static inline bool
+steward_have_createdb_privilege(void)
+{
+	HeapTuple	tup;
+	bool		result = false;
+
+	if (superuser())
+		return true;
+	tup = SearchSysCache1(AUTHOID, ObjectIdGetDatum(GetUserId()));
+	if (HeapTupleIsValid(tup))
+	{
+		result = ((Form_pg_authid) GETSTRUCT(tup))->rolcreatedb;
+		ReleaseSysCache(tup);
+	}
+	return result;
+}
+#endif
+
+/* 15 added strtoi64() to c.h (14 has scanint8() and pg_strtouint64() only) */
+#if PG_VERSION_NUM >= 150000
+#define steward_strtoi64(str, endptr, base) strtoi64((str), (endptr), (base))
+#elif SIZEOF_LONG == 8
+#define steward_strtoi64(str, endptr, base) ((int64) strtol((str), (endptr), (base)))
+#else
+#define steward_strtoi64(str, endptr, base) ((int64) strtoll((str), (endptr), (base)))
+#endif
+
+/*
+ * Before 15, the listeners of a background worker's NOTIFY (SQL or
+ * pg_notify()) are signalled only when the worker calls
+ * ProcessCompletedNotifies() after the commit, outside a transaction (the
+ * main loop of a regular backend does); 15 signals them at commit and
+ * removed the function.  Call after every commit that may carry one.
+ */
+#if PG_VERSION_NUM >= 150000
+#define steward_notify_after_commit() ((void) 0)
+#else
+#include "commands/async.h"
+#define steward_notify_after_commit() ProcessCompletedNotifies()
+#endif
+
+/*
+ * 17: intervals can be +/-infinity.  A feature test, as before: 17 defines
+ * INTERVAL_NOT_FINITE in datatype/timestamp.h.
+ */
+#ifdef INTERVAL_NOT_FINITE
+#define steward_interval_not_finite(iv) INTERVAL_NOT_FINITE(iv)
+#define steward_interval_is_nobegin(iv) INTERVAL_IS_NOBEGIN(iv)
+#else
+#define steward_interval_not_finite(iv) false
+#define steward_interval_is_nobegin(iv) false
+#endif
+
+/*
+ * A database left invalid by an interrupted DROP DATABASE (datconnlimit
+ * -2): 16.0 and the minor releases 14.9 and 15.4, hence a feature test.
+ */
+#ifdef DATCONNLIMIT_INVALID_DB
+#define steward_database_is_invalid(dbform) \
+	((dbform)->datconnlimit == DATCONNLIMIT_INVALID_DB)
+#else
+#define steward_database_is_invalid(dbform) false
 #endif
 
 /* 15: shmem_request_hook, MarkGUCPrefixReserved, fixed-params analysis */

@@ -609,10 +609,8 @@ steward_served_databases(void)
 
 		if (!db->datallowconn || db->datistemplate)
 			continue;
-#ifdef DATCONNLIMIT_INVALID_DB
-		if (db->datconnlimit == DATCONNLIMIT_INVALID_DB)
+		if (steward_database_is_invalid(db))
 			continue;
-#endif
 		if (!steward_database_allowed(NameStr(db->datname)))
 			continue;
 		old = MemoryContextSwitchTo(caller);

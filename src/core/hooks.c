@@ -186,11 +186,11 @@ hooks_exclusive_database(Node *parsetree, bool isTopLevel)
 			break;
 		case T_RenameStmt:
 			/* the new name must be free */
-			ok = hooks_owns_database(dboid) && have_createdb_privilege() &&
+			ok = hooks_owns_database(dboid) && steward_have_createdb_privilege() &&
 				!OidIsValid(get_database_oid(((RenameStmt *) parsetree)->newname, true));
 			break;
 		default:
-			ok = have_createdb_privilege() &&
+			ok = steward_have_createdb_privilege() &&
 				(istemplate || hooks_owns_database(dboid)) &&
 				!OidIsValid(get_database_oid(((CreatedbStmt *) parsetree)->dbname, true));
 			break;

@@ -304,12 +304,10 @@ steward_require_table_owner(Oid relid)
 void
 steward_require_finite_interval(const Interval *iv, const char *what)
 {
-#ifdef INTERVAL_NOT_FINITE
-	if (INTERVAL_NOT_FINITE(iv))
+	if (steward_interval_not_finite(iv))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("%s must be a finite interval", what)));
-#endif
 }
 
 void

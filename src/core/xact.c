@@ -21,6 +21,7 @@
 #include "utils/timestamp.h"
 #include "utils/wait_event.h"
 
+#include "core/compat.h"
 #include "core/guc.h"
 #include "core/xact.h"
 
@@ -87,6 +88,7 @@ steward_xact_commit(void)
 	SPI_finish();
 	PopActiveSnapshot();
 	CommitTransactionCommand();
+	steward_notify_after_commit();
 }
 
 ErrorData *

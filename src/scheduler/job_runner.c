@@ -279,6 +279,7 @@ runner_xact_end(RunnerXact *x)
 	steward_catalog_exit(&x->acc);
 	AtEOXact_GUC(false, x->nestlevel);
 	CommitTransactionCommand();
+	steward_notify_after_commit();
 }
 
 /* Append "key": "value" to a JSON object under construction (not NULLs). */
@@ -889,6 +890,7 @@ runner_exec_command(const char *command, MemoryContext mcxt,
 		PortalDrop(portal, false);
 
 		CommitTransactionCommand();
+		steward_notify_after_commit();
 		disable_timeout(STATEMENT_TIMEOUT, false);
 		debug_query_string = NULL;
 		MemoryContextReset(stmtcxt);

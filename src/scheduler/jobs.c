@@ -141,13 +141,11 @@ steward_job_interval_usecs(const Interval *iv, int64 *usecs)
 {
 	double		secs;
 
-#ifdef INTERVAL_NOT_FINITE
-	if (INTERVAL_NOT_FINITE(iv))
+	if (steward_interval_not_finite(iv))
 	{
-		*usecs = INTERVAL_IS_NOBEGIN(iv) ? 0 : STEWARD_JOB_MAX_INTERVAL_USECS;
+		*usecs = steward_interval_is_nobegin(iv) ? 0 : STEWARD_JOB_MAX_INTERVAL_USECS;
 		return false;
 	}
-#endif
 	/* as EXTRACT(epoch FROM ...): 365.25-day years, 30-day months */
 	secs = (double) iv->time / USECS_PER_SEC +
 		(double) iv->day * SECS_PER_DAY +
