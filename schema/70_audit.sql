@@ -122,11 +122,25 @@ CREATE TABLE steward.audit_seal (
 	prev_hash	bytea NOT NULL,
 	hash		bytea NOT NULL,
 	sealed_at	timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	era			bigint NOT NULL DEFAULT 0,	-- the first event id of its era
 	CHECK (txid_from < txid_to)
 );
 
 COMMENT ON TABLE steward.audit_seal IS
-'the hash chain over steward.audit_log: each seal covers the rows of the transactions in [txid_from, txid_to)';
+'the hash chain over steward.audit_log: each seal covers the rows of its era (by event id) of the transactions in [txid_from, txid_to)';
+
+-- Eras: the clusters the log was written in (src/audit/era.c).  Transaction
+-- ids mean something only in the cluster that assigned them; after a
+-- restore into another cluster, event ids tell the eras' rows apart.
+CREATE TABLE steward.audit_era (
+	first_event_id bigint PRIMARY KEY,	-- up to the next era's
+	system_identifier bigint NOT NULL,	-- pg_control_system()'s
+	started_at	timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	closed_at	timestamptz			-- an earlier era, all of its rows sealed
+);
+
+COMMENT ON TABLE steward.audit_era IS
+'the clusters steward.audit_log was written in: an era''s rows have event ids from first_event_id up to the next era''s';
 
 -- The digest of every sealed row, so that verification names the first bad
 -- row; partitioned like the log, and dropped with it by retention.
@@ -147,7 +161,7 @@ CREATE INDEX audit_seal_digest_seal_idx ON steward.audit_seal_digest (seal_id, e
 -- bulk, instead of the trigger row by row.
 CREATE INDEX audit_seal_digest_key_idx ON steward.audit_seal_digest (relid, key_hash, event_id);
 
-REVOKE ALL ON steward.audit_seal, steward.audit_seal_digest,
+REVOKE ALL ON steward.audit_seal, steward.audit_era, steward.audit_seal_digest,
 	steward.audit_seal_digest_default FROM PUBLIC;
 
 -- pg_dump keeps the log, its seals and its numbering.  The daily partitions
@@ -163,6 +177,7 @@ SELECT pg_catalog.pg_extension_config_dump('steward.audit_seal', '');
 SELECT pg_catalog.pg_extension_config_dump(
 	pg_catalog.pg_get_serial_sequence('steward.audit_seal', 'seal_id'), '');
 SELECT pg_catalog.pg_extension_config_dump('steward.audit_seal_digest_default', '');
+SELECT pg_catalog.pg_extension_config_dump('steward.audit_era', '');
 
 -- API.
 CREATE FUNCTION steward.audit_trigger()
@@ -226,13 +241,13 @@ GRANT SELECT ON steward.audited_tables TO PUBLIC;
 --
 -- What history needs of the seal tables, for whoever may read the log.
 CREATE FUNCTION steward.audit_sealed_versions(rels oid[], key jsonb, truncates boolean,
-											   sealed_to xid8)
+											   era_start bigint, sealed_to xid8)
 RETURNS TABLE (event_id bigint, txid xid8, logged_at timestamptz, log_tid tid)
 AS 'MODULE_PATHNAME', 'steward_audit_sealed_versions'
 LANGUAGE C STABLE ROWS 10;
 
-COMMENT ON FUNCTION steward.audit_sealed_versions(oid[], jsonb, boolean, xid8) IS
-'the log rows of these tables sealed below sealed_to whose key hashes like this key (recheck row_key), with truncates also their rows without a key, and where each was when sealed';
+COMMENT ON FUNCTION steward.audit_sealed_versions(oid[], jsonb, boolean, bigint, xid8) IS
+'the log rows of these tables sealed by the bound of audit_sealed_to() whose key hashes like this key (recheck row_key), with truncates also their rows without a key, and where each was when sealed';
 
 CREATE FUNCTION steward.audit_relids(tbl regclass)
 RETURNS oid[]
@@ -242,13 +257,13 @@ LANGUAGE C STABLE STRICT;
 COMMENT ON FUNCTION steward.audit_relids(regclass) IS
 'the OIDs under which the log may name this table: its own, its partitions'', and those it had before a restore';
 
-CREATE FUNCTION steward.audit_sealed_to()
-RETURNS xid8
+CREATE FUNCTION steward.audit_sealed_to(OUT era_start bigint, OUT sealed_to xid8)
+RETURNS record
 AS 'MODULE_PATHNAME', 'steward_audit_sealed_to'
 LANGUAGE C STABLE;
 
 COMMENT ON FUNCTION steward.audit_sealed_to() IS
-'the log is sealed for all transactions below this id';
+'the log is sealed for every row of an era before era_start and for the rows of that era (this cluster''s) of transactions below sealed_to';
 
 -- A row's versions: the sealed ones through the digests' history index,
 -- then at the place the seal saw them (a log restored by pg_restore or
@@ -263,9 +278,11 @@ SET enable_seqscan = off
 SET jit = off
 AS $$
 	WITH r AS MATERIALIZED (
-		SELECT steward.audit_relids(tbl) AS rels, steward.audit_sealed_to() AS sealed_to),
+		SELECT steward.audit_relids(tbl) AS rels, b.era_start, b.sealed_to
+		  FROM steward.audit_sealed_to() b),
 	v AS MATERIALIZED (
-		SELECT v.* FROM r, steward.audit_sealed_versions(r.rels, key, truncates, r.sealed_to) v),
+		SELECT v.* FROM r,
+			   steward.audit_sealed_versions(r.rels, key, truncates, r.era_start, r.sealed_to) v),
 	at_tid AS MATERIALIZED (
 		SELECT l.* FROM v JOIN steward.audit_log l
 			ON l.ctid = v.log_tid AND l.logged_at = v.logged_at AND l.event_id = v.event_id),
@@ -277,7 +294,7 @@ AS $$
 		 WHERE NOT EXISTS (SELECT FROM at_tid a WHERE a.event_id = v.event_id)
 		UNION ALL
 		SELECT l.* FROM r, steward.audit_log l
-		 WHERE l.txid >= r.sealed_to AND l.relid = ANY (r.rels))
+		 WHERE l.txid >= r.sealed_to AND l.event_id >= r.era_start AND l.relid = ANY (r.rels))
 	SELECT * FROM rows
 	 WHERE rows.row_key = key OR (truncates AND rows.op = 'TRUNCATE')
 $$;

@@ -593,7 +593,7 @@ SELECT audit_try(cmd) AS result FROM (VALUES
 	($$SELECT steward.audit_seal_head()$$),
 	($$SELECT * FROM steward.audit_history('owned', '{"id": 1}')$$),
 	($$SELECT steward.audit_row_as_of('owned', '{"id": 1}', now())$$),
-	($$SELECT * FROM steward.audit_sealed_versions('{0}', '{"id": 1}', true, '0')$$),
+	($$SELECT * FROM steward.audit_sealed_versions('{0}', '{"id": 1}', true, 0, '0')$$),
 	($$SELECT steward.audit_sealed_to()$$),
 	($$SELECT count(*) FROM steward.audit_seal_digest$$)) v(cmd);
 RESET ROLE;
@@ -837,6 +837,14 @@ SET steward.audit_ddl = off;
 RESET ROLE;
 SELECT steward.audit_seal_now() > 0 AS ddl_rows_sealed;
 SELECT bool_and(ok) AS all_ok FROM steward.audit_verify();
+
+-- One era, this cluster's, started by the first seal at event id 0; every
+-- seal belongs to it.
+SELECT count(*) AS eras, min(first_event_id) AS first_event_id,
+	   bool_and(e.system_identifier = c.system_identifier) AS this_cluster,
+	   bool_and(e.closed_at IS NULL) AS open,
+	   (SELECT count(*) FROM steward.audit_seal WHERE era <> 0) AS seals_of_other_eras
+  FROM steward.audit_era e, pg_control_system() c;
 
 -- Clean up: the roles (their tables go with the schema).
 SET client_min_messages = warning;

@@ -82,6 +82,25 @@ CREATE OPERATOR CLASS steward.xid8_minmax_ops FOR TYPE xid8 USING brin AS
 CREATE INDEX audit_log_txid_idx ON steward.audit_log
 	USING brin (txid steward.xid8_minmax_ops, logged_at);
 
+-- schema/70_audit.sql: eras, one per cluster the log was written in (a
+-- log restored into another cluster goes on with that cluster's
+-- transaction ids).  Everything logged so far is this cluster's first era.
+ALTER TABLE steward.audit_seal ADD COLUMN era bigint NOT NULL DEFAULT 0;
+COMMENT ON TABLE steward.audit_seal IS
+'the hash chain over steward.audit_log: each seal covers the rows of its era (by event id) of the transactions in [txid_from, txid_to)';
+CREATE TABLE steward.audit_era (
+	first_event_id bigint PRIMARY KEY,	-- up to the next era's
+	system_identifier bigint NOT NULL,	-- pg_control_system()'s
+	started_at	timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	closed_at	timestamptz			-- an earlier era, all of its rows sealed
+);
+COMMENT ON TABLE steward.audit_era IS
+'the clusters steward.audit_log was written in: an era''s rows have event ids from first_event_id up to the next era''s';
+REVOKE ALL ON steward.audit_era FROM PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('steward.audit_era', '');
+INSERT INTO steward.audit_era (first_event_id, system_identifier)
+SELECT 0, c.system_identifier FROM pg_catalog.pg_control_system() c;
+
 -- schema/70_audit.sql: the policy remembers the OIDs its table had.
 ALTER TABLE steward.audit_policy ADD COLUMN relids oid[] NOT NULL DEFAULT '{}';
 UPDATE steward.audit_policy p
@@ -92,13 +111,13 @@ UPDATE steward.audit_policy p
 -- schema/70_audit.sql: history through the seal digests.
 -- What history needs of the seal tables, for whoever may read the log.
 CREATE FUNCTION steward.audit_sealed_versions(rels oid[], key jsonb, truncates boolean,
-											   sealed_to xid8)
+											   era_start bigint, sealed_to xid8)
 RETURNS TABLE (event_id bigint, txid xid8, logged_at timestamptz, log_tid tid)
 AS 'MODULE_PATHNAME', 'steward_audit_sealed_versions'
 LANGUAGE C STABLE ROWS 10;
 
-COMMENT ON FUNCTION steward.audit_sealed_versions(oid[], jsonb, boolean, xid8) IS
-'the log rows of these tables sealed below sealed_to whose key hashes like this key (recheck row_key), with truncates also their rows without a key, and where each was when sealed';
+COMMENT ON FUNCTION steward.audit_sealed_versions(oid[], jsonb, boolean, bigint, xid8) IS
+'the log rows of these tables sealed by the bound of audit_sealed_to() whose key hashes like this key (recheck row_key), with truncates also their rows without a key, and where each was when sealed';
 
 CREATE FUNCTION steward.audit_relids(tbl regclass)
 RETURNS oid[]
@@ -108,13 +127,13 @@ LANGUAGE C STABLE STRICT;
 COMMENT ON FUNCTION steward.audit_relids(regclass) IS
 'the OIDs under which the log may name this table: its own, its partitions'', and those it had before a restore';
 
-CREATE FUNCTION steward.audit_sealed_to()
-RETURNS xid8
+CREATE FUNCTION steward.audit_sealed_to(OUT era_start bigint, OUT sealed_to xid8)
+RETURNS record
 AS 'MODULE_PATHNAME', 'steward_audit_sealed_to'
 LANGUAGE C STABLE;
 
 COMMENT ON FUNCTION steward.audit_sealed_to() IS
-'the log is sealed for all transactions below this id';
+'the log is sealed for every row of an era before era_start and for the rows of that era (this cluster''s) of transactions below sealed_to';
 
 -- A row's versions: the sealed ones through the digests' history index,
 -- then at the place the seal saw them (a log restored by pg_restore or
@@ -129,9 +148,11 @@ SET enable_seqscan = off
 SET jit = off
 AS $$
 	WITH r AS MATERIALIZED (
-		SELECT steward.audit_relids(tbl) AS rels, steward.audit_sealed_to() AS sealed_to),
+		SELECT steward.audit_relids(tbl) AS rels, b.era_start, b.sealed_to
+		  FROM steward.audit_sealed_to() b),
 	v AS MATERIALIZED (
-		SELECT v.* FROM r, steward.audit_sealed_versions(r.rels, key, truncates, r.sealed_to) v),
+		SELECT v.* FROM r,
+			   steward.audit_sealed_versions(r.rels, key, truncates, r.era_start, r.sealed_to) v),
 	at_tid AS MATERIALIZED (
 		SELECT l.* FROM v JOIN steward.audit_log l
 			ON l.ctid = v.log_tid AND l.logged_at = v.logged_at AND l.event_id = v.event_id),
@@ -143,7 +164,7 @@ AS $$
 		 WHERE NOT EXISTS (SELECT FROM at_tid a WHERE a.event_id = v.event_id)
 		UNION ALL
 		SELECT l.* FROM r, steward.audit_log l
-		 WHERE l.txid >= r.sealed_to AND l.relid = ANY (r.rels))
+		 WHERE l.txid >= r.sealed_to AND l.event_id >= r.era_start AND l.relid = ANY (r.rels))
 	SELECT * FROM rows
 	 WHERE rows.row_key = key OR (truncates AND rows.op = 'TRUNCATE')
 $$;

@@ -18,6 +18,7 @@
 #include "access/genam.h"
 #include "access/htup_details.h"
 #include "access/table.h"
+#include "access/xlog.h"
 #include "catalog/catalog.h"
 #include "catalog/indexing.h"
 #include "catalog/namespace.h"
@@ -29,6 +30,7 @@
 #include "commands/extension.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
+#include "funcapi.h"
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
 #include "utils/acl.h"
@@ -713,26 +715,27 @@ audit_check_log_reader(void)
 
 /*
  * steward.audit_sealed_versions(rels oid[], key jsonb, truncates bool,
- * sealed_to xid8): the log rows of tables 'rels' sealed below 'sealed_to'
- * whose key hashes like 'key' (the caller rechecks row_key), with
- * 'truncates' also their rows without a key; where each row was when it
- * was sealed.  The caller reads the rest from the log: one bound for both
- * halves, so that a seal committed meanwhile neither repeats nor loses a
- * row.
+ * era_start bigint, sealed_to xid8): the log rows of tables 'rels' that are
+ * sealed by the bound audit_sealed_to() gave (of an era before 'era_start',
+ * or below 'sealed_to') whose key hashes like 'key' (the caller rechecks
+ * row_key), with 'truncates' also their rows without a key; where each row
+ * was when it was sealed.  The caller reads the rest from the log: one
+ * bound for both halves, so that a seal committed meanwhile neither repeats
+ * nor loses a row.
  */
 Datum
 steward_audit_sealed_versions(PG_FUNCTION_ARGS)
 {
 	static SPIPlanPtr plan = NULL;
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	Datum		args[4];
-	char		nulls[4];
+	Datum		args[5];
+	char		nulls[5];
 	StewardResult *res;
 	uint64		i;
 
 	audit_check_log_reader();
 	steward_init_srf(fcinfo);
-	for (i = 0; i < 4; i++)
+	for (i = 0; i < 5; i++)
 	{
 		nulls[i] = PG_ARGISNULL(i) ? 'n' : ' ';
 		args[i] = PG_ARGISNULL(i) ? (Datum) 0 : PG_GETARG_DATUM(i);
@@ -741,14 +744,15 @@ steward_audit_sealed_versions(PG_FUNCTION_ARGS)
 									"SELECT d.event_id, d.txid, d.logged_at, d.log_tid"
 									"  FROM steward.audit_seal_digest d"
 									" WHERE d.relid = ANY ($1)"
-									"   AND d.key_hash = steward.audit_key_hash($2) AND d.txid < $4"
+									"   AND d.key_hash = steward.audit_key_hash($2)"
+									"   AND (d.event_id < $4 OR d.txid < $5)"
 									" UNION ALL"
 									" SELECT d.event_id, d.txid, d.logged_at, d.log_tid"
 									"  FROM steward.audit_seal_digest d"
 									" WHERE $3 AND d.relid = ANY ($1) AND d.key_hash IS NULL"
-									"   AND d.txid < $4",
-									SPI_OK_SELECT, 4,
-									(Oid[]) {OIDARRAYOID, JSONBOID, BOOLOID, XID8OID},
+									"   AND (d.event_id < $4 OR d.txid < $5)",
+									SPI_OK_SELECT, 5,
+									(Oid[]) {OIDARRAYOID, JSONBOID, BOOLOID, INT8OID, XID8OID},
 									args, nulls);
 	for (i = 0; i < res->processed; i++)
 	{
@@ -789,31 +793,46 @@ steward_audit_relids(PG_FUNCTION_ARGS)
 	PG_RETURN_DATUM(steward_result_datum(res, 0, 1, &isnull));
 }
 
-/* steward.audit_sealed_to() RETURNS xid8: the log is sealed below it. */
+/*
+ * steward.audit_sealed_to(OUT era_start bigint, OUT sealed_to xid8): the
+ * log is sealed for every row of an era before era_start (their event ids
+ * are lower) and for the rows of that era, this cluster's, of transactions
+ * below sealed_to.  While the last era is not this cluster's, or an earlier
+ * one still has rows to seal (a log restored from another cluster, until
+ * the next seal), nothing counts as sealed: (0, 0), and history reads the
+ * whole log.
+ */
 Datum
 steward_audit_sealed_to(PG_FUNCTION_ARGS)
 {
 	static SPIPlanPtr plan = NULL;
 	StewardResult *res;
-	bool		isnull;
+	TupleDesc	desc;
+	Datum		values[2];
+	bool		nulls[2] = {false, false};
+	Datum		sysid = Int64GetDatum((int64) GetSystemIdentifier());
 
 	audit_check_log_reader();
-	/*
-	 * A last seal that ends above every running transaction was restored
-	 * from another cluster, whose transaction ids were higher: rows logged
-	 * here since then lie below it, unsealed.  Then nothing counts as
-	 * sealed (history reads the whole log) until sealing moves past it.
-	 */
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
 	res = steward_catalog_exec_kept(&plan,
-									"SELECT CASE WHEN s.txid_to > pg_catalog.pg_snapshot_xmin("
-									"                 pg_catalog.pg_current_snapshot())"
-									"            THEN '0'::pg_catalog.xid8"
-									"            ELSE COALESCE(s.txid_to, '0'::pg_catalog.xid8) END"
+									"SELECT COALESCE(e.first_event_id, 0),"
+									"       COALESCE((SELECT s.txid_to FROM steward.audit_seal s"
+									"                  WHERE s.era = e.first_event_id"
+									"                  ORDER BY s.seal_id DESC LIMIT 1), '0'::pg_catalog.xid8)"
 									"  FROM (SELECT 1) x LEFT JOIN LATERAL"
-									"       (SELECT txid_to FROM steward.audit_seal"
-									"         ORDER BY seal_id DESC LIMIT 1) s ON true",
-									SPI_OK_SELECT, 0, NULL, NULL, NULL);
-	PG_RETURN_DATUM(steward_result_datum(res, 0, 1, &isnull));
+									"       (SELECT e.first_event_id FROM steward.audit_era e"
+									"         ORDER BY e.first_event_id DESC LIMIT 1) l ON true"
+									"  LEFT JOIN steward.audit_era e"
+									"    ON e.first_event_id = l.first_event_id"
+									"   AND e.system_identifier = $1"
+									"   AND NOT EXISTS (SELECT FROM steward.audit_era o"
+									"                    WHERE o.first_event_id < e.first_event_id"
+									"                      AND o.closed_at IS NULL)",
+									SPI_OK_SELECT, 1, (Oid[]) {INT8OID}, &sysid, NULL);
+	values[0] = steward_result_datum(res, 0, 1, &nulls[0]);
+	values[1] = steward_result_datum(res, 0, 2, &nulls[1]);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls)));
 }
 
 /*

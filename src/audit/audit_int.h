@@ -28,6 +28,12 @@
 #define AUDIT_ARG_EXCLUDE			'-' /* "-colname" */
 #define AUDIT_ARG_HASH				'#' /* "#colname" */
 
+/*
+ * Event ids: one nextval() of steward.audit_event_id_seq per this many rows
+ * (writer.c); a new era starts at a multiple of it (era.c).
+ */
+#define AUDIT_EVENT_BLOCK	1024
+
 /* trigger.c: the key columns (primary key, else replica identity) */
 extern int	audit_key_attnums(Relation rel, AttrNumber **attnums);
 
@@ -40,6 +46,10 @@ extern void audit_write(Oid relid, const char *schema, const char *table,
 /* api.c */
 extern void audit_install_triggers(Oid relid);
 extern void audit_record_relids(Oid relid);
+
+/* era.c */
+extern int64 audit_era_current(bool start);
+extern void audit_era_check(void);
 
 /* seal.c */
 extern void audit_seal_init(void);

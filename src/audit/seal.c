@@ -4,8 +4,9 @@
  *	  Tamper evidence: sealing the audit log into a SHA-256 hash chain, and
  *	  verifying it; the audit_seal job kind; the log's partition set.
  *
- * A seal covers the rows of the transactions whose top-level ids lie in
- * [txid_from, txid_to), where txid_to is the xmin of the sealer's snapshot:
+ * A seal covers the rows of one era (era.c) of the transactions whose
+ * top-level ids lie in [txid_from, txid_to), where txid_to is the xmin of
+ * the sealer's snapshot (for an earlier era: past its last transaction):
  * every transaction below it has ended, so no row can join the range later
  * and none is missed, however late a transaction commits.  The next seal
  * starts where the last ended.  Each sealed row's digest is kept (so that
@@ -148,7 +149,6 @@ audit_ensure_partition_set(bool create)
 	steward_catalog_exit(&acc);
 }
 
-/* Seal what can be sealed; returns the rows sealed (SPI connected). */
 /*
  * Rows of a range of transactions are found through the log's BRIN index on
  * txid.  The planner cannot tell that the range is at the end of the log and
@@ -180,16 +180,113 @@ audit_summarize_log(void)
 					 SPI_OK_SELECT, 0, NULL, NULL, NULL);
 }
 
+/*
+ * One seal of the rows of era 'era' (its first event id) whose event ids
+ * lie in [id_from, id_to) and transaction ids in [lower, upper); upper NULL
+ * (an earlier era, all of whose transactions have ended): up to the last.
+ * Follows the last seal of any era.  Returns the rows sealed (SPI
+ * connected, audit_seal locked).
+ */
+static int64
+audit_seal_range(int64 era, int64 id_to, Datum lower, Datum upper, bool upper_null)
+{
+	bool		isnull;
+	Datum		args[5];
+	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
+	Datum		prev;
+	Datum		seal_id;
+	int64		rows;
+
+	steward_spi_exec("SELECT COALESCE((SELECT hash FROM steward.audit_seal"
+					 "                  ORDER BY seal_id DESC LIMIT 1), '\\x'::bytea),"
+					 "       pg_catalog.nextval(pg_catalog.pg_get_serial_sequence("
+					 "                              'steward.audit_seal', 'seal_id'))",
+					 SPI_OK_SELECT, 0, NULL, NULL, NULL);
+	prev = SPI_datumTransfer(steward_spi_getdatum(0, 1, &isnull), false, -1);
+	seal_id = steward_spi_getdatum(0, 2, &isnull);
+
+	args[0] = seal_id;
+	args[1] = lower;
+	args[2] = upper;
+	nulls[2] = upper_null ? 'n' : ' ';
+	args[3] = Int64GetDatum(era);
+	args[4] = Int64GetDatum(id_to);
+	steward_spi_exec(upper_null ?
+					 "WITH d AS ("
+					 " INSERT INTO steward.audit_seal_digest (seal_id, event_id, txid, logged_at, digest,"
+					 "                                        relid, key_hash, log_tid)"
+					 " SELECT $1, l.event_id, l.txid, l.logged_at, " AUDIT_DIGEST_SQL("l") ","
+					 "        l.relid, steward.audit_key_hash(l.row_key), l.ctid"
+					 "   FROM steward.audit_log l WHERE l.txid >= $2"
+					 "    AND l.event_id >= $4 AND l.event_id < $5"
+					 " RETURNING event_id, txid, logged_at, digest)"
+					 " SELECT pg_catalog.count(*), pg_catalog.min(event_id), pg_catalog.max(event_id),"
+					 "        pg_catalog.min(logged_at), pg_catalog.max(logged_at),"
+					 "        pg_catalog.string_agg(digest, ''::bytea ORDER BY txid, event_id),"
+					 "        (pg_catalog.max(txid)::text::numeric + 1)::text::pg_catalog.xid8"
+					 "   FROM d" :
+					 "WITH d AS ("
+					 " INSERT INTO steward.audit_seal_digest (seal_id, event_id, txid, logged_at, digest,"
+					 "                                        relid, key_hash, log_tid)"
+					 " SELECT $1, l.event_id, l.txid, l.logged_at, " AUDIT_DIGEST_SQL("l") ","
+					 "        l.relid, steward.audit_key_hash(l.row_key), l.ctid"
+					 "   FROM steward.audit_log l WHERE l.txid >= $2 AND l.txid < $3"
+					 "    AND l.event_id >= $4 AND l.event_id < $5"
+					 " RETURNING event_id, txid, logged_at, digest)"
+					 " SELECT pg_catalog.count(*), pg_catalog.min(event_id), pg_catalog.max(event_id),"
+					 "        pg_catalog.min(logged_at), pg_catalog.max(logged_at),"
+					 "        pg_catalog.string_agg(digest, ''::bytea ORDER BY txid, event_id),"
+					 "        $3"
+					 "   FROM d",
+					 SPI_OK_SELECT, 5, (Oid[]) {INT8OID, XID8OID, XID8OID, INT8OID, INT8OID},
+					 args, nulls);
+	rows = DatumGetInt64(steward_spi_getdatum(0, 1, &isnull));
+	if (rows == 0)
+		return 0;				/* nothing in the range yet: it stays open */
+	{
+		/* tuple tables stay valid until SPI_finish */
+		Datum		values[11];
+		int			i;
+
+		values[0] = seal_id;
+		values[1] = lower;
+		values[2] = steward_spi_getdatum(0, 7, &isnull);
+		for (i = 1; i <= 5; i++)
+			values[2 + i] = steward_spi_getdatum(0, i, &isnull);
+		values[8] = prev;
+		values[9] = steward_spi_getdatum(0, 6, &isnull);
+		values[10] = Int64GetDatum(era);
+		steward_spi_exec("INSERT INTO steward.audit_seal"
+						 " (seal_id, txid_from, txid_to, row_count, first_event_id, last_event_id,"
+						 "  min_logged_at, max_logged_at, prev_hash, hash, era)"
+						 " OVERRIDING SYSTEM VALUE"
+						 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9,"
+						 "         pg_catalog.sha256($9 || $10), $11)",
+						 SPI_OK_INSERT, 11,
+						 (Oid[]) {INT8OID, XID8OID, XID8OID, INT8OID, INT8OID, INT8OID,
+							 TIMESTAMPTZOID, TIMESTAMPTZOID, BYTEAOID, BYTEAOID, INT8OID},
+						 values, NULL);
+	}
+	return rows;
+}
+
+/*
+ * Seal what can be sealed; returns the rows sealed (SPI connected).  The
+ * earlier eras first, at once and whole (their transactions have all
+ * ended), each then closed; then this cluster's era, up to the oldest
+ * running transaction.
+ */
 static int64
 audit_seal(void)
 {
 	bool		isnull;
-	Datum		bounds[3];
+	Datum		era;
 	Datum		upper;
 	Datum		lower;
-	Datum		prev;
-	Datum		seal_id;
-	int64		rows;
+	int64		rows = 0;
+	uint64		i;
+	uint64		nold;
+	StewardResult *old;
 
 	/*
 	 * The last seal is read with a snapshot taken after the lock.  A
@@ -215,66 +312,46 @@ audit_seal(void)
 	/* one sealer at a time; writers of the log are not blocked */
 	steward_spi_exec("LOCK TABLE steward.audit_seal IN EXCLUSIVE MODE",
 					 SPI_OK_UTILITY, 0, NULL, NULL, NULL);
-	steward_spi_exec("SELECT pg_catalog.pg_snapshot_xmin(pg_catalog.pg_current_snapshot()),"
-					 "       COALESCE(s.txid_to, '0'::pg_catalog.xid8),"
-					 "       COALESCE(s.hash, '\\x'::bytea)"
-					 "  FROM (SELECT 1) x LEFT JOIN LATERAL"
-					 "       (SELECT txid_to, hash FROM steward.audit_seal"
-					 "         ORDER BY seal_id DESC LIMIT 1) s ON true",
-					 SPI_OK_SELECT, 0, NULL, NULL, NULL);
-	upper = steward_spi_getdatum(0, 1, &isnull);
-	lower = steward_spi_getdatum(0, 2, &isnull);
-	prev = steward_spi_getdatum(0, 3, &isnull);
-	if (DatumGetUInt64(lower) >= DatumGetUInt64(upper))
-		return 0;
+	era = Int64GetDatum(audit_era_current(true));
 	audit_use_txid_index();
 
-	steward_spi_exec("SELECT pg_catalog.nextval(pg_catalog.pg_get_serial_sequence('steward.audit_seal', 'seal_id'))",
-					 SPI_OK_SELECT, 0, NULL, NULL, NULL);
-	seal_id = steward_spi_getdatum(0, 1, &isnull);
-
-	bounds[0] = seal_id;
-	bounds[1] = lower;
-	bounds[2] = upper;
-	steward_spi_exec("WITH d AS ("
-					 " INSERT INTO steward.audit_seal_digest (seal_id, event_id, txid, logged_at, digest,"
-					 "                                        relid, key_hash, log_tid)"
-					 " SELECT $1, l.event_id, l.txid, l.logged_at, " AUDIT_DIGEST_SQL("l") ","
-					 "        l.relid, steward.audit_key_hash(l.row_key), l.ctid"
-					 "   FROM steward.audit_log l WHERE l.txid >= $2 AND l.txid < $3"
-					 " RETURNING event_id, txid, logged_at, digest)"
-					 " SELECT pg_catalog.count(*), pg_catalog.min(event_id), pg_catalog.max(event_id),"
-					 "        pg_catalog.min(logged_at), pg_catalog.max(logged_at),"
-					 "        pg_catalog.string_agg(digest, ''::bytea ORDER BY txid, event_id)"
-					 "   FROM d",
-					 SPI_OK_SELECT, 3, (Oid[]) {INT8OID, XID8OID, XID8OID}, bounds, NULL);
-	rows = DatumGetInt64(steward_spi_getdatum(0, 1, &isnull));
-	if (rows == 0)
-		return 0;				/* nothing in the range yet: it stays open */
+	/* earlier eras not closed yet: the rest of their rows */
+	old = steward_catalog_exec("SELECT e.first_event_id,"
+							   "       COALESCE((SELECT pg_catalog.min(n.first_event_id)"
+							   "                   FROM steward.audit_era n"
+							   "                  WHERE n.first_event_id > e.first_event_id),"
+							   "                9223372036854775807),"
+							   "       COALESCE((SELECT s.txid_to FROM steward.audit_seal s"
+							   "                  WHERE s.era = e.first_event_id"
+							   "                  ORDER BY s.seal_id DESC LIMIT 1), '0'::pg_catalog.xid8)"
+							   "  FROM steward.audit_era e"
+							   " WHERE e.first_event_id < $1 AND e.closed_at IS NULL"
+							   " ORDER BY e.first_event_id",
+							   SPI_OK_SELECT, 1, (Oid[]) {INT8OID}, &era, NULL);
+	nold = old->processed;
+	for (i = 0; i < nold; i++)
 	{
-		/* tuple tables stay valid until SPI_finish */
-		Datum		values[10];
-		int			i;
+		Datum		first = steward_result_datum(old, i, 1, &isnull);
 
-		values[0] = seal_id;
-		values[1] = lower;
-		values[2] = upper;
-		for (i = 1; i <= 5; i++)
-			values[2 + i] = steward_spi_getdatum(0, i, &isnull);
-		values[8] = prev;
-		values[9] = steward_spi_getdatum(0, 6, &isnull);
-		steward_spi_exec("INSERT INTO steward.audit_seal"
-						 " (seal_id, txid_from, txid_to, row_count, first_event_id, last_event_id,"
-						 "  min_logged_at, max_logged_at, prev_hash, hash)"
-						 " OVERRIDING SYSTEM VALUE"
-						 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9,"
-						 "         pg_catalog.sha256($9 || $10))",
-						 SPI_OK_INSERT, 10,
-						 (Oid[]) {INT8OID, XID8OID, XID8OID, INT8OID, INT8OID, INT8OID,
-							 TIMESTAMPTZOID, TIMESTAMPTZOID, BYTEAOID, BYTEAOID},
-						 values, NULL);
+		rows += audit_seal_range(DatumGetInt64(first),
+								 DatumGetInt64(steward_result_datum(old, i, 2, &isnull)),
+								 steward_result_datum(old, i, 3, &isnull), (Datum) 0, true);
+		steward_spi_exec("UPDATE steward.audit_era SET closed_at = pg_catalog.now()"
+						 " WHERE first_event_id = $1",
+						 SPI_OK_UPDATE, 1, (Oid[]) {INT8OID}, &first, NULL);
 	}
-	audit_summarize_log();
+
+	/* this cluster's era: the transactions below the snapshot's xmin */
+	steward_spi_exec("SELECT pg_catalog.pg_snapshot_xmin(pg_catalog.pg_current_snapshot()),"
+					 "       COALESCE((SELECT s.txid_to FROM steward.audit_seal s WHERE s.era = $1"
+					 "                  ORDER BY s.seal_id DESC LIMIT 1), '0'::pg_catalog.xid8)",
+					 SPI_OK_SELECT, 1, (Oid[]) {INT8OID}, &era, NULL);
+	upper = steward_spi_getdatum(0, 1, &isnull);
+	lower = steward_spi_getdatum(0, 2, &isnull);
+	if (DatumGetUInt64(lower) < DatumGetUInt64(upper))
+		rows += audit_seal_range(DatumGetInt64(era), PG_INT64_MAX, lower, upper, false);
+	if (rows > 0)
+		audit_summarize_log();
 	return rows;
 }
 
@@ -408,7 +485,8 @@ audit_oldest_bound(const char *name, TimestampTz *bound)
 /*
  * steward.audit_verify(since timestamptz DEFAULT NULL) RETURNS TABLE
  * (seal_id, ok, rows_checked, first_bad_event_id, detail): every seal since
- * 'since' (all with NULL), oldest first.  Each must follow the seal before
+ * 'since' (all with NULL), oldest first, over its era's rows of its range
+ * of transactions.  Each must follow the seal before
  * it (the first one the empty hash), its hash must match its digests, and
  * its rows their digests.  Retention drops old partitions of the log and of
  * the digests, never seals: a seal whose rows all lie before the oldest
@@ -433,6 +511,8 @@ steward_audit_verify(PG_FUNCTION_ARGS)
 	int64	   *ids;
 	char	   *before;			/* 'a': all its rows before the bound, 's': some */
 	bool	   *links;			/* follows the seal before it */
+	int64	   *eras;			/* its era (first event id) */
+	StewardResult *era_starts;
 	int64		i;
 	bool		isnull;
 	int			nestlevel;
@@ -458,7 +538,7 @@ steward_audit_verify(PG_FUNCTION_ARGS)
 	steward_spi_exec("SELECT s.seal_id,"
 					 "       CASE WHEN s.max_logged_at < $2 THEN 'a'"
 					 "            WHEN s.min_logged_at < $2 THEN 's' ELSE ' ' END::\"char\","
-					 "       s.link"
+					 "       s.link, s.era"
 					 "  FROM (SELECT s.*, s.prev_hash = COALESCE(pg_catalog.lag(s.hash)"
 					 "                                    OVER (ORDER BY s.seal_id), '\\x'::bytea) AS link"
 					 "          FROM steward.audit_seal s) s"
@@ -470,17 +550,26 @@ steward_audit_verify(PG_FUNCTION_ARGS)
 	ids = palloc(sizeof(int64) * Max(nseals, 1));
 	before = palloc(Max(nseals, 1));
 	links = palloc(sizeof(bool) * Max(nseals, 1));
+	eras = palloc(sizeof(int64) * Max(nseals, 1));
 	for (i = 0; i < nseals; i++)
 	{
 		ids[i] = DatumGetInt64(steward_spi_getdatum(i, 1, &isnull));
 		before[i] = DatumGetChar(steward_spi_getdatum(i, 2, &isnull));
+		eras[i] = DatumGetInt64(steward_spi_getdatum(i, 4, &isnull));
 		links[i] = DatumGetBool(steward_spi_getdatum(i, 3, &isnull));
 	}
 	SPI_freetuptable(SPI_tuptable);
 
+	/* where each era ends: the table names clusters, read as the extension */
+	era_starts = steward_catalog_exec("SELECT first_event_id FROM steward.audit_era"
+									  " ORDER BY first_event_id",
+									  SPI_OK_SELECT, 0, NULL, NULL, NULL);
+
 	for (i = 0; i < nseals; i++)
 	{
 		Datum		id = Int64GetDatum(ids[i]);
+		Datum		range[2] = {id, Int64GetDatum(PG_INT64_MAX)};
+		uint64		e;
 		Datum		values[5];
 		bool		nulls[5] = {false, false, false, false, false};
 		bool		rows_ok;
@@ -494,6 +583,16 @@ steward_audit_verify(PG_FUNCTION_ARGS)
 		/* its rows are gone with the dropped partitions */
 		if (before[i] == 'a')
 			continue;
+		for (e = 0; e < era_starts->processed; e++)
+		{
+			int64		start = DatumGetInt64(steward_result_datum(era_starts, e, 1, &isnull));
+
+			if (start > eras[i])
+			{
+				range[1] = Int64GetDatum(start);
+				break;
+			}
+		}
 
 		/* each row against its stored digest, and rows that should not be there */
 		/* and the history index the digests carry (relid, key_hash) */
@@ -508,9 +607,10 @@ steward_audit_verify(PG_FUNCTION_ARGS)
 						 "                    l.relid, steward.audit_key_hash(l.row_key) AS key_hash"
 						 "              FROM steward.audit_log l, steward.audit_seal s"
 						 "             WHERE s.seal_id = $1 AND l.txid >= s.txid_from"
-						 "               AND l.txid < s.txid_to) l"
+						 "               AND l.txid < s.txid_to AND l.event_id >= s.era"
+						 "               AND l.event_id < $2) l"
 						 "    ON l.event_id = d.event_id",
-						 SPI_OK_SELECT, 1, (Oid[]) {INT8OID}, &id, NULL);
+						 SPI_OK_SELECT, 2, (Oid[]) {INT8OID, INT8OID}, range, NULL);
 		stored = DatumGetInt64(steward_spi_getdatum(0, 1, &isnull));
 		checked = DatumGetInt64(steward_spi_getdatum(0, 2, &isnull));
 		values[3] = steward_spi_getdatum(0, 3, &nulls[3]);

@@ -76,13 +76,11 @@ static const char *const audit_field_names[AF_COUNT] = {
 PG_FUNCTION_INFO_V1(steward_audit_key_hash);
 
 /*
- * Event ids: one nextval() of steward.audit_event_id_seq per this many rows.
- * Value v numbers rows v * AUDIT_EVENT_BLOCK + 0, 1, ...: ids stay unique
- * and grow in the order they are drawn, so a row's later change (which
- * waited for the earlier one's transaction to end) has the larger id.  They
- * are not consecutive.
+ * Event ids: value v of steward.audit_event_id_seq numbers rows
+ * v * AUDIT_EVENT_BLOCK + 0, 1, ...: ids stay unique and grow in the order
+ * they are drawn, so a row's later change (which waited for the earlier
+ * one's transaction to end) has the larger id.  They are not consecutive.
  */
-#define AUDIT_EVENT_BLOCK	1024
 
 /* Keys of one integer column within these bounds are their own "hash". */
 #define AUDIT_KEY_INT_BOUND (INT64CONST(1) << 62)
@@ -453,6 +451,8 @@ audit_write(Oid relid, const char *schema, const char *table, const char *op,
 	}
 	logoid = audit_log_oid;
 	seqoid = audit_seq_oid;
+	/* a log restored from another cluster: a new era before the first id */
+	audit_era_check();
 
 	/* what all rows share */
 	memset(common_null, false, sizeof(common_null));

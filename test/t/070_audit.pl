@@ -175,7 +175,7 @@ my $history_differs = q{
 	       ARRAY(SELECT event_id FROM steward.audit_log
 	              WHERE relid = 'acct'::regclass AND row_key = k.row_key ORDER BY event_id)};
 sql($db, q{UPDATE acct SET balance = balance + 1 WHERE id % 3 = 0});
-is(sql($db, "SELECT count(*) > 0 FROM steward.audit_log WHERE txid >= steward.audit_sealed_to()"),
+is(sql($db, "SELECT count(*) > 0 FROM steward.audit_log WHERE txid >= (steward.audit_sealed_to()).sealed_to"),
 	't', 'some rows are not sealed yet');
 is(sql($db, $history_differs), '0',
 	'audit_history() of every row, sealed and not sealed versions, is what the log has');
@@ -618,14 +618,41 @@ is($other->safe_psql('restored', "SELECT string_agg(op, ' ' ORDER BY event_id)
 	'INSERT UPDATE UPDATE', 'another cluster: audit_history() has the rows from before and after the restore');
 is($other->safe_psql('restored', "SELECT steward.audit_row_as_of('plain', '{\"id\": 1}', now()) ->> 'v'"),
 	'other cluster', 'another cluster: audit_row_as_of(now) is the row');
-TODO:
-{
-	local $TODO = 'seals are ranges of transaction ids, which restoring into another cluster does not keep';
-	is($other->safe_psql('restored', "SELECT count(*) FROM steward.audit_verify() WHERE NOT ok"), '0',
-		'another cluster: a new row does not fall into a restored seal');
-	is($other->safe_psql('restored', 'SELECT steward.audit_seal_now() > 0'), 't',
-		'another cluster: new rows are sealed');
-}
+is($other->safe_psql('restored', "SELECT count(*) FROM steward.audit_verify() WHERE NOT ok"), '0',
+	'another cluster: a new row does not fall into a restored seal');
+my $first_era = $other->safe_psql('restored', 'SELECT max(first_event_id) FROM steward.audit_era');
+is($other->safe_psql('restored', "SELECT string_agg(format('%s %s', e.system_identifier = c.system_identifier,
+                                                          e.closed_at IS NULL), ',' ORDER BY e.first_event_id)
+                                  FROM steward.audit_era e, pg_control_system() c"),
+	'f t,t t', 'another cluster: its first log row started a new era');
+is($other->safe_psql('restored', "SELECT count(*) FROM steward.audit_log WHERE event_id >= $first_era"), '2',
+	'another cluster: the new era has the new rows, by event id');
+is($other->safe_psql('restored', 'SELECT steward.audit_seal_now() > 0'), 't',
+	'another cluster: new rows are sealed');
+is($other->safe_psql('restored', "SELECT string_agg(format('%s %s', era = $first_era, row_count), ',' ORDER BY seal_id)
+                                  FROM steward.audit_seal WHERE seal_id > (SELECT max(seal_id) FROM steward.audit_seal) - 2"),
+	'f 1,t 2', 'another cluster: the rest of the earlier era (the row logged after the last seal before the dump) is sealed whole, then the new era');
+is($other->safe_psql('restored', "SELECT count(*) FROM steward.audit_era WHERE closed_at IS NULL"), '1',
+	'another cluster: the earlier era is closed');
+is($other->safe_psql('restored', "SELECT count(*) FILTER (WHERE NOT ok) || ' of ' || count(*) FROM steward.audit_verify()"),
+	'0 of ' . ($nseals + 2), 'another cluster: every seal verifies, the restored ones and the new ones');
+is($other->safe_psql('restored', "SELECT format('%s %s', era_start = $first_era, sealed_to > '0') FROM steward.audit_sealed_to()"),
+	't t', 'another cluster: history counts the new era as sealed below its bound');
+is($other->safe_psql('restored', "SELECT string_agg(op, ' ' ORDER BY event_id)
+                                  FROM steward.audit_history('plain', '{\"id\": 1}')"),
+	'INSERT UPDATE UPDATE', 'another cluster: audit_history() after sealing, through the digests of both eras');
+$other->safe_psql('restored', "INSERT INTO plain VALUES (10, 'unsealed', 's10');
+                               UPDATE plain SET v = 'unsealed too' WHERE id = 1");
+is($other->safe_psql('restored', "SELECT string_agg(op, ' ' ORDER BY event_id)
+                                  FROM steward.audit_history('plain', '{\"id\": 1}')"),
+	'INSERT UPDATE UPDATE UPDATE', 'another cluster: and the new era\'s rows not sealed yet');
+# Tampering in either era is still found.
+$other->safe_psql('restored', "ALTER TABLE steward.audit_log DISABLE TRIGGER USER;
+	UPDATE steward.audit_log SET app_user = 'forged' WHERE event_id = (SELECT min(event_id) FROM steward.audit_log);
+	UPDATE steward.audit_log SET app_user = 'forged' WHERE event_id = (SELECT min(event_id) FROM steward.audit_log WHERE event_id >= $first_era);
+	ALTER TABLE steward.audit_log ENABLE TRIGGER USER;");
+is($other->safe_psql('restored', "SELECT count(*) FROM steward.audit_verify() WHERE NOT ok"), '2',
+	'another cluster: a changed row of each era is found');
 $other->stop;
 
 ###########################################################################
