@@ -20,6 +20,8 @@
 #include "access/table.h"
 #include "access/xlog.h"
 #include "catalog/catalog.h"
+#include "catalog/dependency.h"
+#include "catalog/index.h"
 #include "catalog/indexing.h"
 #include "catalog/namespace.h"
 #include "catalog/partition.h"
@@ -637,6 +639,45 @@ audit_forget_dropped(void)
 					 SPI_OK_DELETE, 0, NULL, NULL, NULL);
 	SPI_finish();
 	steward_catalog_exit(&acc);
+}
+
+/*
+ * A database that uses audit, restored by pg_restore: attaching a dumped
+ * partition of the log (or of the seal digests) to the extension's
+ * partitioned table gives it that table's indexes, under the names they
+ * had when it was made, so the dump's CREATE INDEX of the same index fails
+ * with "already exists".  Such a statement is skipped; the dump's ALTER
+ * INDEX ... ATTACH PARTITION that follows finds the index attached already
+ * and does nothing.
+ */
+bool
+steward_audit_skip_utility(Node *parsetree)
+{
+	IndexStmt  *stmt = (IndexStmt *) parsetree;
+	Oid			relid;
+	Oid			index;
+	Oid			parent;
+	Oid			ext;
+
+	if (!IsA(parsetree, IndexStmt) || stmt->idxname == NULL || stmt->relation == NULL ||
+		stmt->relation->schemaname == NULL ||
+		strcmp(stmt->relation->schemaname, STEWARD_SCHEMA_NAME) != 0 ||
+		!OidIsValid(ext = get_extension_oid(STEWARD_EXTENSION_NAME, true)))
+		return false;
+	relid = RangeVarGetRelid(stmt->relation, NoLock, true);
+	if (!OidIsValid(relid) || !get_rel_relispartition(relid))
+		return false;
+	index = get_relname_relid(stmt->idxname, get_rel_namespace(relid));
+	if (!OidIsValid(index) || get_rel_relkind(index) != RELKIND_INDEX ||
+		!get_rel_relispartition(index) || IndexGetRelation(index, false) != relid)
+		return false;
+	parent = get_partition_parent(index, true);
+	if (getExtensionOfObject(RelationRelationId, IndexGetRelation(parent, false)) != ext)
+		return false;
+	ereport(NOTICE,
+			(errmsg("index \"%s\" of a partition of an extension's table exists already, skipping",
+					stmt->idxname)));
+	return true;
 }
 
 void

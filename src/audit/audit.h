@@ -21,6 +21,13 @@ extern void steward_audit_init(void);
  */
 extern void steward_audit_after_utility(Node *parsetree);
 
+/*
+ * Before a utility statement: true for one that has nothing to do (the
+ * CREATE INDEX that pg_restore issues for an index a partition of the log
+ * already got from the extension's partitioned table).
+ */
+extern bool steward_audit_skip_utility(Node *parsetree);
+
 PGDLLEXPORT Datum steward_audit_trigger(PG_FUNCTION_ARGS);
 PGDLLEXPORT Datum steward_audit_ddl_trigger(PG_FUNCTION_ARGS);
 PGDLLEXPORT Datum steward_audit_enable(PG_FUNCTION_ARGS);

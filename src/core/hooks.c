@@ -383,6 +383,8 @@ hooks_process_utility(PlannedStmt *pstmt, const char *queryString,
 													   context == PROCESS_UTILITY_TOPLEVEL);
 	Oid			renamed_role = InvalidOid;
 
+	if (steward_audit_skip_utility(parsetree))
+		return;
 	if (IsA(parsetree, DropRoleStmt))
 		hooks_check_drop_role((DropRoleStmt *) parsetree);
 	else if (IsA(parsetree, RenameStmt) &&
