@@ -10,6 +10,8 @@
 
 #include "postgres.h"
 
+#include <sys/stat.h>
+
 #include "lib/stringinfo.h"
 #include "nodes/pg_list.h"
 
@@ -61,6 +63,8 @@ typedef struct BackupChild
 extern char *backup_program_path(const char *name);
 extern void backup_child_start(BackupChild *c, char **argv, const char *out_path,
 							   const char *log_path);
+extern void backup_child_fork(BackupChild *c, const char *name, int in_fd, int out_fd,
+							  const char *log_path, void (*main) (void *arg), void *arg);
 extern bool backup_child_exited(BackupChild *c);
 extern bool backup_child_wait(BackupChild *c, long timeout_ms);
 extern bool backup_child_wait_fd(BackupChild *c, pgsocket fd, long timeout_ms);
@@ -70,6 +74,40 @@ extern void backup_child_stop(BackupChild *c, int sig);
 extern void backup_child_stop_all(void);
 extern void backup_child_run(char **argv, const char *out_path, const char *log_path);
 extern char *backup_log_tail(const char *path);
+
+/* st_mtim and st_ctim are Linux's (and POSIX 2008's); seconds elsewhere */
+#ifdef __linux__
+#define BACKUP_MTIME(st)	((st)->st_mtim)
+#define BACKUP_CTIME(st)	((st)->st_ctim)
+#else
+#define BACKUP_MTIME(st)	((struct timespec) {(st)->st_mtime, 0})
+#define BACKUP_CTIME(st)	((struct timespec) {(st)->st_ctime, 0})
+#endif
+
+/* hasher.c */
+typedef struct BackupHasher BackupHasher;
+
+/* One file hashed (backup_hasher_next()). */
+typedef struct BackupHashed
+{
+	const char *rel;			/* valid until the next call */
+	int			err;			/* errno of what failed, 0: hashed */
+	int64		size;			/* bytes read */
+	struct stat st;				/* the file after it was read */
+	char		sha256[65];
+} BackupHashed;
+
+extern BackupHasher *backup_hasher_start(const char *dir, int nprocs, int nice,
+										 const char *log_path);
+extern void backup_hasher_add(BackupHasher *h, const char *rel, int64 size);
+extern void backup_hasher_dispatch(BackupHasher *h);
+extern char *backup_hasher_take(BackupHasher *h);
+extern bool backup_hasher_busy(BackupHasher *h);
+extern pgsocket backup_hasher_fd(BackupHasher *h);
+extern bool backup_hasher_next(BackupHasher *h, BackupHashed *out);
+extern void backup_hasher_wait(BackupHasher *h);
+extern void backup_hasher_abandon(void);
+extern void backup_hasher_stop(BackupHasher *h);
 
 /* layout.c */
 extern const char *backup_kind_name(int kind);
@@ -106,7 +144,7 @@ extern bool backup_checked_while_made(int64 backup_id, StringInfo checks);
 /* verify.c: a physical backup checked (and sealed) while it is written */
 typedef struct BackupVerifier BackupVerifier;
 
-extern BackupVerifier *backup_verifier_begin(const char *data);
+extern BackupVerifier *backup_verifier_begin(const char *data, const char *log_dir);
 extern bool backup_verifier_encrypts(BackupVerifier *v);
 extern pgsocket backup_verifier_fd(BackupVerifier *v);
 extern void backup_verifier_poll(BackupVerifier *v);

@@ -91,12 +91,15 @@ child_unregister(pid_t pid)
 }
 
 /*
- * Start argv[0] (a full path) with stdin from /dev/null, stdout to
- * 'out_path' (NULL: the log) and stderr appended to 'log_path'.
+ * Fork a child process of 'c' (the leader of a process group of its own):
+ * returns in both, 0 in the child.  The child's stdin is 'in_fd' (-1:
+ * /dev/null), its stdout 'out_fd' or else 'out_path' (NULL: the log), its
+ * stderr appended to 'log_path'; no other descriptor of the server stays
+ * open in it.
  */
-void
-backup_child_start(BackupChild *c, char **argv, const char *out_path,
-				   const char *log_path)
+static pid_t
+child_fork(BackupChild *c, const char *name, int in_fd, int out_fd,
+		   const char *out_path, const char *log_path)
 {
 	pid_t		pid;
 	int			i;
@@ -108,7 +111,7 @@ backup_child_start(BackupChild *c, char **argv, const char *out_path,
 		elog(ERROR, "too many pg_steward child processes");
 
 	memset(c, 0, sizeof(BackupChild));
-	c->name = pstrdup(last_dir_separator(argv[0]) ? last_dir_separator(argv[0]) + 1 : argv[0]);
+	c->name = pstrdup(name);
 	c->log_path = pstrdup(log_path);
 
 	pqsignal(SIGCHLD, child_sigchld);
@@ -133,22 +136,49 @@ backup_child_start(BackupChild *c, char **argv, const char *out_path,
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
 
-		fd = open("/dev/null", O_RDONLY);
+		fd = in_fd >= 0 ? in_fd : open("/dev/null", O_RDONLY);
 		if (fd < 0 || dup2(fd, 0) < 0)
+			_exit(126);
+		if (out_fd >= 0 && dup2(out_fd, 1) < 0)
 			_exit(126);
 		fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND, 0600);
 		if (fd < 0 || dup2(fd, 2) < 0)
 			_exit(126);
-		if (out_path != NULL)
-			fd = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-		if (fd < 0 || dup2(fd, 1) < 0)
-			_exit(126);
+		if (out_fd < 0)
+		{
+			if (out_path != NULL)
+				fd = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+			if (fd < 0 || dup2(fd, 1) < 0)
+				_exit(126);
+		}
 		/* the server's files, sockets and pipes stay with the server */
 		maxfd = sysconf(_SC_OPEN_MAX);
 		if (maxfd < 0 || maxfd > 65536)
 			maxfd = 65536;
 		for (fd = 3; fd < maxfd; fd++)
 			(void) close(fd);
+		return 0;
+	}
+	/* both sides set the group, so that a kill right away reaches it */
+	(void) setpgid(pid, pid);
+	c->pid = pid;
+	c->running = true;
+	child_register(pid);
+	return pid;
+}
+
+/*
+ * Start argv[0] (a full path) with stdin from /dev/null, stdout to
+ * 'out_path' (NULL: the log) and stderr appended to 'log_path'.
+ */
+void
+backup_child_start(BackupChild *c, char **argv, const char *out_path,
+				   const char *log_path)
+{
+	const char *name = last_dir_separator(argv[0]) ? last_dir_separator(argv[0]) + 1 : argv[0];
+
+	if (child_fork(c, name, -1, -1, out_path, log_path) == 0)
+	{
 		setenv("PGAPPNAME", "pg_steward backup", 1);
 		unsetenv("PGOPTIONS");
 		unsetenv("PGPASSWORD");
@@ -156,11 +186,22 @@ backup_child_start(BackupChild *c, char **argv, const char *out_path,
 		fprintf(stderr, "could not execute \"%s\": %s\n", argv[0], strerror(errno));
 		_exit(127);
 	}
-	/* both sides set the group, so that a kill right away reaches it */
-	(void) setpgid(pid, pid);
-	c->pid = pid;
-	c->running = true;
-	child_register(pid);
+}
+
+/*
+ * Run main(arg) in a child process, with stdin 'in_fd' and stdout
+ * 'out_fd'; it must use nothing of the server but the memory it inherits
+ * (no palloc, no ereport, no shared memory), and ends with _exit().
+ */
+void
+backup_child_fork(BackupChild *c, const char *name, int in_fd, int out_fd,
+				  const char *log_path, void (*main) (void *arg), void *arg)
+{
+	if (child_fork(c, name, in_fd, out_fd, NULL, log_path) == 0)
+	{
+		main(arg);
+		_exit(0);
+	}
 }
 
 /* Reap the child if it has exited; true then, with c->status set. */

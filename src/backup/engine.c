@@ -17,7 +17,6 @@
 #include "postgres.h"
 
 #include <fcntl.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -467,7 +466,7 @@ engine_physical(BackupEnv *env, const char *partial, const char *label,
 	char	   *data = psprintf("%s/data", partial);
 	char	   *manifest;
 	char	   *v;
-	BackupVerifier *ver = backup_verifier_begin(data);
+	BackupVerifier *ver = backup_verifier_begin(data, psprintf("%s/log", partial));
 	BackupChild c;
 
 	pgstat_report_activity(STATE_RUNNING, "pg_steward backup: pg_basebackup");
@@ -481,26 +480,6 @@ engine_physical(BackupEnv *env, const char *partial, const char *label,
 			"-l", (char *) (label ? label : "pg_steward"),
 			backup_verifier_encrypts(ver) ? "--no-sync" : NULL, NULL},
 					   NULL, psprintf("%s/log/pg_basebackup.log", partial));
-	/*
-	 * The checks of the files that pg_basebackup closes yield to the server
-	 * and to pg_basebackup (started above at the server's priority), and
-	 * catch up whenever they leave a core idle.  An unprivileged process
-	 * cannot raise its priority again: whatever this worker runs afterwards
-	 * (a drill) runs at this one, and a job runner takes no further runs.
-	 * Sealing encrypted files is most of the work, not a check that can
-	 * trail: it keeps the server's priority.
-	 */
-	if (steward_backup_nice > 0 && !backup_verifier_encrypts(ver))
-	{
-		int			cur;
-
-		errno = 0;
-		cur = getpriority(PRIO_PROCESS, 0);
-		if (errno == 0 && cur < steward_backup_nice &&
-			setpriority(PRIO_PROCESS, 0, steward_backup_nice) != 0)
-			ereport(DEBUG1,
-					(errmsg_internal("could not lower the backup worker's priority: %m")));
-	}
 	while (!backup_child_wait_fd(&c, backup_verifier_fd(ver), -1))
 		backup_verifier_poll(ver);
 	backup_child_check(&c);

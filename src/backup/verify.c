@@ -5,10 +5,14 @@
  *	  pg_basebackup writes it, and sealing its files as they are checked.
  *
  * pg_basebackup (plain format) writes the files of the backup one after
- * another.  On Linux the runner watches data/ with inotify while it waits
- * for pg_basebackup: each file is hashed (SHA-256) as soon as it has been
- * closed after writing, from the page cache, and with a key it is sealed
- * in place in the same read (crypt.c).  What the runner learns about each file is kept with the
+ * another, then backup_manifest.tmp, then fsyncs them all.  On Linux the
+ * runner watches data/ with inotify while it waits for pg_basebackup.
+ * Without a key, the files it closes are queued, and once it has written
+ * the manifest they are hashed (SHA-256, from the page cache) by checksum
+ * processes (hasher.c), while pg_basebackup fsyncs: that way the checks
+ * take no CPU from the copy.  With a key, each file is sealed in place by
+ * the runner as soon as it is closed, and hashed in the same read
+ * (crypt.c).  What the runner learns about each file is kept with the
  * file's identity then (device, inode, size, mtime, ctime).
  *
  * When pg_basebackup has finished, backup_verifier_finish() makes the
@@ -40,6 +44,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #ifdef __linux__
+#include <sys/epoll.h>
 #include <sys/inotify.h>
 #define VERIFY_INOTIFY 1
 #endif
@@ -76,6 +81,7 @@ typedef struct VerifyFile
 {
 	char		path[MAXPGPATH];	/* relative to data/; the hash key */
 	bool		done;			/* hashed (and sealed) */
+	bool		pending;		/* with the checksum processes */
 	bool		sealed;			/* the plaintext was replaced */
 	bool		listed;			/* in the manifest */
 	int64		size;			/* of the plaintext */
@@ -90,6 +96,35 @@ typedef struct VerifyFile
 	struct timespec ctime;
 } VerifyFile;
 
+/* An entry of the manifest's Files. */
+typedef struct VerifyListed
+{
+	char	   *path;			/* NULL: neither Path nor a valid Encoded-Path */
+	int64		size;			/* -1: none */
+	char	   *algorithm;
+	char	   *checksum;
+} VerifyListed;
+
+typedef struct VerifyWalRange
+{
+	char	   *tli;
+	char	   *start;
+	char	   *end;
+} VerifyWalRange;
+
+/* What backup_manifest says (verify_parse_manifest()). */
+typedef struct VerifyManifest
+{
+	char	   *text;
+	size_t		len;
+	char	   *version;
+	char	   *recorded;		/* Manifest-Checksum */
+	uint64		nfiles;
+	VerifyListed *files;
+	uint64		nwal;
+	VerifyWalRange *wal;
+} VerifyManifest;
+
 struct BackupVerifier
 {
 	MemoryContext cxt;
@@ -99,6 +134,7 @@ struct BackupVerifier
 	int			nkeys;
 	bool		encrypt;
 	int			ifd;			/* inotify, -1: none */
+	int			efd;			/* epoll of ifd and the hasher's results */
 	char	  **wd_dirs;		/* watch descriptor -> directory, relative */
 	int			nwd;
 	char	  **queue;			/* files closed, to take */
@@ -107,11 +143,17 @@ struct BackupVerifier
 	int			qsize;
 	EVP_MD_CTX *md;
 	unsigned char *buf;
+	BackupHasher *hasher;		/* NULL: hashed by this process */
+	bool		streamed;		/* pg_basebackup has written the manifest */
+	bool		manifest_tried; /* read early, or tried to */
+	VerifyManifest *m;
 	int64		early_files;	/* handled while pg_basebackup ran */
 	int64		early_bytes;
 	int			nproblems;
 	StringInfoData problems;
 };
+
+static void verify_early_manifest(BackupVerifier *v);
 
 /* For the error cleanup: the verifier of this run and a file it reads. */
 static BackupVerifier *verify_current = NULL;
@@ -178,31 +220,22 @@ verify_hash_fd(BackupVerifier *v, const char *path, char *hex, int64 *size)
 	*size = total;
 }
 
-/* st_mtim and st_ctim are Linux's (and POSIX 2008's); seconds elsewhere */
-#ifdef __linux__
-#define VERIFY_MTIME(st)	((st)->st_mtim)
-#define VERIFY_CTIME(st)	((st)->st_ctim)
-#else
-#define VERIFY_MTIME(st)	((struct timespec) {(st)->st_mtime, 0})
-#define VERIFY_CTIME(st)	((struct timespec) {(st)->st_ctime, 0})
-#endif
-
 static void
 verify_remember(VerifyFile *f, const struct stat *st)
 {
 	f->dev = st->st_dev;
 	f->ino = st->st_ino;
 	f->st_size = st->st_size;
-	f->mtime = VERIFY_MTIME(st);
-	f->ctime = VERIFY_CTIME(st);
+	f->mtime = BACKUP_MTIME(st);
+	f->ctime = BACKUP_CTIME(st);
 }
 
 /* Is the file what it was when it was hashed or sealed? */
 static bool
 verify_unchanged(const VerifyFile *f, const struct stat *st)
 {
-	struct timespec m = VERIFY_MTIME(st);
-	struct timespec c = VERIFY_CTIME(st);
+	struct timespec m = BACKUP_MTIME(st);
+	struct timespec c = BACKUP_CTIME(st);
 
 	return f->dev == st->st_dev && f->ino == st->st_ino &&
 		f->st_size == st->st_size &&
@@ -399,8 +432,14 @@ verify_early(BackupVerifier *v, const char *rel)
 	if (!found)
 		memset((char *) f + MAXPGPATH, 0, sizeof(VerifyFile) - MAXPGPATH);
 	/* sealed: ours; hashed and unchanged: closed again (a sync) */
-	if (f->sealed || (f->done && verify_unchanged(f, &st)))
+	if (f->pending || f->sealed || (f->done && verify_unchanged(f, &st)))
 		return;
+	if (v->hasher != NULL)
+	{
+		f->pending = true;
+		backup_hasher_add(v->hasher, rel, st.st_size);
+		return;
+	}
 	verify_take(v, f);
 	v->early_files++;
 	v->early_bytes += f->size;
@@ -413,7 +452,7 @@ verify_early(BackupVerifier *v, const char *rel)
  * are checked (backup_verifier_encrypts()).
  */
 BackupVerifier *
-backup_verifier_begin(const char *data)
+backup_verifier_begin(const char *data, const char *log_dir)
 {
 	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext,
 											  "pg_steward backup verifier",
@@ -426,6 +465,7 @@ backup_verifier_begin(const char *data)
 	v->cxt = cxt;
 	v->data = pstrdup(data);
 	v->ifd = -1;
+	v->efd = -1;
 	initStringInfo(&v->problems);
 	memset(&ctl, 0, sizeof(ctl));
 	ctl.keysize = MAXPGPATH;
@@ -449,6 +489,21 @@ backup_verifier_begin(const char *data)
 	v->ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	if (v->ifd >= 0)
 		verify_watch(v, "");
+	if (v->ifd >= 0 && !v->encrypt)
+	{
+		struct epoll_event ev = {.events = EPOLLIN};
+
+		v->hasher = backup_hasher_start(data, steward_backup_jobs, steward_backup_nice,
+										psprintf("%s/checksums.log", log_dir));
+		/* one descriptor to wait on for both (backup_verifier_fd()) */
+		v->efd = epoll_create1(EPOLL_CLOEXEC);
+		if (v->efd < 0 ||
+			epoll_ctl(v->efd, EPOLL_CTL_ADD, v->ifd, &ev) != 0 ||
+			epoll_ctl(v->efd, EPOLL_CTL_ADD, backup_hasher_fd(v->hasher), &ev) != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_RESOURCES),
+					 errmsg("could not create an epoll descriptor: %m")));
+	}
 #endif
 	MemoryContextSwitchTo(old);
 	return v;
@@ -460,10 +515,15 @@ backup_verifier_encrypts(BackupVerifier *v)
 	return v->encrypt;
 }
 
-/* What to wait on besides the latch (PGINVALID_SOCKET: nothing). */
+/*
+ * What to wait on besides the latch (PGINVALID_SOCKET: nothing): files
+ * closed while pg_basebackup copies, and the checksums' results.
+ */
 pgsocket
 backup_verifier_fd(BackupVerifier *v)
 {
+	if (v->efd >= 0)
+		return v->efd;
 	return v->ifd >= 0 ? v->ifd : PGINVALID_SOCKET;
 }
 
@@ -506,42 +566,17 @@ verify_read_events(BackupVerifier *v)
 				pfree(rel);
 			}
 			else if (ev->mask & IN_CLOSE_WRITE)
+			{
+				if (strcmp(rel, VERIFY_MANIFEST ".tmp") == 0)
+					v->streamed = true;
 				verify_enqueue(v, rel);
+			}
 			else
 				pfree(rel);
 		}
 	}
 }
 #endif
-
-/*
- * Hash (and seal) the files closed since the last call, reading new events
- * after each file; never waits.
- */
-void
-backup_verifier_poll(BackupVerifier *v)
-{
-#ifdef VERIFY_INOTIFY
-	MemoryContext old;
-
-	if (v->ifd < 0)
-		return;
-	old = MemoryContextSwitchTo(v->cxt);
-	for (;;)
-	{
-		char	   *rel;
-
-		verify_read_events(v);
-		if (v->qhead == v->qtail)
-			break;
-		rel = v->queue[v->qhead++];
-		verify_early(v, rel);
-		pfree(rel);
-		CHECK_FOR_INTERRUPTS();
-	}
-	MemoryContextSwitchTo(old);
-#endif
-}
 
 /* Stop watching: pg_basebackup is done. */
 static void
@@ -552,6 +587,81 @@ verify_unwatch(BackupVerifier *v)
 	v->ifd = -1;
 }
 
+/* A file the checksum processes have hashed. */
+static void
+verify_hashed(BackupVerifier *v, const BackupHashed *r)
+{
+	VerifyFile *f = hash_search(v->files, r->rel, HASH_FIND, NULL);
+	struct stat st = r->st;
+
+	if (f == NULL)
+		return;
+	f->pending = false;
+	if (r->err != 0)
+		return;					/* read again at the end, which reports it */
+	memcpy(f->sha256, r->sha256, CRYPT_SHA256_HEX);
+	f->size = r->size;
+	/* a file that grew or shrank while it was read is read again later */
+	if (st.st_size != f->size)
+		st.st_size = -1;
+	verify_remember(f, &st);
+	f->done = true;
+	v->early_files++;
+	v->early_bytes += f->size;
+}
+
+/* Take in the checksum processes' results and hand them more files. */
+static void
+verify_collect(BackupVerifier *v)
+{
+	BackupHashed r;
+
+	for (;;)
+	{
+		backup_hasher_dispatch(v->hasher);
+		if (!backup_hasher_next(v->hasher, &r))
+			break;
+		verify_hashed(v, &r);
+	}
+}
+
+/*
+ * Take the files closed since the last call (hash and seal them here, or
+ * queue them for the checksum processes), and the checksums' results;
+ * never waits.
+ */
+void
+backup_verifier_poll(BackupVerifier *v)
+{
+#ifdef VERIFY_INOTIFY
+	MemoryContext old = MemoryContextSwitchTo(v->cxt);
+
+	for (;;)
+	{
+		char	   *rel;
+
+		if (v->ifd >= 0)
+			verify_read_events(v);
+		if (v->qhead == v->qtail)
+			break;
+		rel = v->queue[v->qhead++];
+		verify_early(v, rel);
+		pfree(rel);
+		CHECK_FOR_INTERRUPTS();
+	}
+	if (v->hasher != NULL)
+	{
+		/* no data file is written after the manifest */
+		if (v->streamed)
+			verify_unwatch(v);
+		verify_collect(v);
+	}
+	if (v->streamed)
+		verify_early_manifest(v);
+	MemoryContextSwitchTo(old);
+#endif
+}
+
 /* Error cleanup of a run: close what is open, forget the keys. */
 void
 backup_verifier_abandon(void)
@@ -559,12 +669,16 @@ backup_verifier_abandon(void)
 	if (verify_open_fd >= 0)
 		close(verify_open_fd);
 	verify_open_fd = -1;
+	backup_hasher_abandon();
 	if (verify_current != NULL)
 	{
 		BackupVerifier *v = verify_current;
 
 		verify_current = NULL;
 		verify_unwatch(v);
+		if (v->efd >= 0)
+			close(v->efd);
+		v->efd = -1;
 		if (v->nkeys > 0)
 			explicit_bzero(v->keys, sizeof(WalKey) * v->nkeys);
 		v->nkeys = 0;
@@ -850,6 +964,119 @@ verify_add_sealed(BackupVerifier *v, StringInfo meta)
 }
 
 /*
+ * Read backup_manifest's text 'text' with jsonb into v->m, once for the
+ * whole check; a transaction of its own.
+ */
+static void
+verify_parse_manifest(BackupVerifier *v, char *text)
+{
+	MemoryContext old = MemoryContextSwitchTo(v->cxt);
+	VerifyManifest *m = palloc0(sizeof(VerifyManifest));
+	Datum		arg;
+	uint64		i;
+
+	m->text = text;
+	m->len = strlen(text);
+	steward_xact_begin();
+	arg = CStringGetTextDatum(text);
+	steward_spi_exec("SELECT m ->> 'PostgreSQL-Backup-Manifest-Version', m ->> 'Manifest-Checksum'"
+					 "  FROM (SELECT $1::pg_catalog.jsonb AS m) s",
+					 SPI_OK_SELECT, 1, (Oid[]) {TEXTOID}, &arg, NULL);
+	MemoryContextSwitchTo(v->cxt);
+	m->version = steward_spi_gettext(0, 1);
+	m->recorded = steward_spi_gettext(0, 2);
+
+	steward_spi_exec("SELECT f.\"Path\", f.\"Encoded-Path\", f.\"Size\","
+					 "       f.\"Checksum-Algorithm\", f.\"Checksum\""
+					 "  FROM pg_catalog.jsonb_to_recordset($1::pg_catalog.jsonb -> 'Files')"
+					 "       AS f(\"Path\" text, \"Encoded-Path\" text, \"Size\" bigint,"
+					 "            \"Checksum-Algorithm\" text, \"Checksum\" text)",
+					 SPI_OK_SELECT, 1, (Oid[]) {TEXTOID}, &arg, NULL);
+	MemoryContextSwitchTo(v->cxt);
+	m->nfiles = SPI_processed;
+	m->files = palloc0(sizeof(VerifyListed) * Max(m->nfiles, 1));
+	for (i = 0; i < m->nfiles; i++)
+	{
+		VerifyListed *e = &m->files[i];
+		char	   *path = steward_spi_gettext(i, 1);
+		char	   *encoded = steward_spi_gettext(i, 2);
+		bool		isnull;
+		Datum		size = steward_spi_getdatum(i, 3, &isnull);
+
+		e->path = path != NULL ? path : encoded != NULL ? verify_decode_path(encoded) : NULL;
+		e->size = isnull ? -1 : DatumGetInt64(size);
+		e->algorithm = steward_spi_gettext(i, 4);
+		e->checksum = steward_spi_gettext(i, 5);
+	}
+
+	steward_spi_exec("SELECT w.\"Timeline\"::text, w.\"Start-LSN\", w.\"End-LSN\""
+					 "  FROM pg_catalog.jsonb_to_recordset($1::pg_catalog.jsonb -> 'WAL-Ranges')"
+					 "       AS w(\"Timeline\" bigint, \"Start-LSN\" text, \"End-LSN\" text)",
+					 SPI_OK_SELECT, 1, (Oid[]) {TEXTOID}, &arg, NULL);
+	MemoryContextSwitchTo(v->cxt);
+	m->nwal = SPI_processed;
+	m->wal = palloc0(sizeof(VerifyWalRange) * Max(m->nwal, 1));
+	for (i = 0; i < m->nwal; i++)
+	{
+		m->wal[i].tli = steward_spi_gettext(i, 1);
+		m->wal[i].start = steward_spi_gettext(i, 2);
+		m->wal[i].end = steward_spi_gettext(i, 3);
+	}
+	steward_xact_commit();
+	v->m = m;
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * pg_basebackup has written backup_manifest.tmp (renamed when its fsync
+ * is done): it is read now, while the fsync runs, and again at the end
+ * only if the final text differs.
+ */
+static void
+verify_early_manifest(BackupVerifier *v)
+{
+	char	   *text;
+
+	if (v->m != NULL || v->manifest_tried)
+		return;
+	v->manifest_tried = true;
+	text = backup_read_file(psprintf("%s/%s.tmp", v->data, VERIFY_MANIFEST), true);
+	if (text != NULL)
+		verify_parse_manifest(v, MemoryContextStrdup(v->cxt, text));
+}
+
+/* Start pg_waldump over WAL range 'r'; false if the manifest lacks parts. */
+static bool
+verify_start_waldump(BackupVerifier *v, const VerifyWalRange *r, BackupChild *c,
+					 const char *log)
+{
+	if (r->tli == NULL || r->start == NULL || r->end == NULL)
+	{
+		verify_problem(v, "backup_manifest has an incomplete WAL range");
+		return false;
+	}
+	backup_child_start(c, (char *[]) {backup_program_path("pg_waldump"), "--quiet",
+			psprintf("--path=%s/%s", v->data, VERIFY_WAL_DIR),
+			psprintf("--timeline=%s", r->tli), psprintf("--start=%s", r->start),
+			psprintf("--end=%s", r->end), NULL}, NULL, log);
+	return true;
+}
+
+static void
+verify_end_waldump(BackupVerifier *v, const VerifyWalRange *r, BackupChild *c,
+				   const char *log)
+{
+	int			code,
+				signo;
+
+	(void) backup_child_wait(c, -1);
+	code = backup_child_exit_code(c, &signo);
+	if (code != 0)
+		verify_problem(v, "the WAL from %s to %s on timeline %s does not parse: %s",
+					   r->start, r->end, r->tli, backup_log_tail(log));
+}
+
+/*
  * After pg_basebackup exited with success: the checks (see the header),
  * an error listing the problems if any; then, with a key, the sealing of
  * what is left and the fsync of the whole backup.  Adds "files" (and
@@ -860,129 +1087,105 @@ void
 backup_verifier_finish(BackupVerifier *v, const char *log_dir, StringInfo meta)
 {
 	MemoryContext outer = CurrentMemoryContext;
-	char	   *mpath;
 	char	   *manifest;
-	char	   *recorded;
 	size_t		mlen;
-	uint64		i,
-				n;
-	bool		isnull;
-	char	   *version;
-	char	  **tli;
-	char	  **start;
-	char	  **end;
-	uint64		nwal;
+	uint64		i;
+	VerifyManifest *m;
 	char		manifest_sha[CRYPT_SHA256_HEX];
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int mdlen;
 	int64		listed = 0;
+	char	   *log = psprintf("%s/pg_waldump.log", log_dir);
+	BackupChild wal0;
+	bool		wal0_started = false;
 
 	backup_verifier_poll(v);
 	verify_unwatch(v);
 	backup_debug_pause("pg_steward backup: paused before the manifest check");
+	if (v->hasher != NULL)
+	{
+		char	   *rel;
+
+		/*
+		 * The checksum processes yield to everything else; what they have
+		 * not taken yet, this process hashes at the server's priority.
+		 */
+		pgstat_report_activity(STATE_RUNNING, "pg_steward backup: checksums");
+		MemoryContextSwitchTo(v->cxt);
+		for (;;)
+		{
+			verify_collect(v);
+			if (!backup_hasher_busy(v->hasher))
+				break;
+			if ((rel = backup_hasher_take(v->hasher)) != NULL)
+			{
+				VerifyFile *f = hash_search(v->files, rel, HASH_FIND, NULL);
+
+				if (f != NULL)
+				{
+					f->pending = false;
+					verify_take(v, f);
+				}
+				pfree(rel);
+			}
+			else
+				backup_hasher_wait(v->hasher);
+		}
+		backup_hasher_stop(v->hasher);
+		v->hasher = NULL;
+		MemoryContextSwitchTo(outer);
+	}
 	pgstat_report_activity(STATE_RUNNING, "pg_steward backup: checking the backup manifest");
 
 	MemoryContextSwitchTo(v->cxt);
-	mpath = psprintf("%s/%s", v->data, VERIFY_MANIFEST);
-	manifest = backup_read_file(mpath, false);
+	manifest = backup_read_file(psprintf("%s/%s", v->data, VERIFY_MANIFEST), false);
 	mlen = strlen(manifest);
 	if (EVP_DigestInit_ex(v->md, EVP_sha256(), NULL) != 1 ||
 		EVP_DigestUpdate(v->md, manifest, mlen) != 1 ||
 		EVP_DigestFinal_ex(v->md, md, &mdlen) != 1)
 		elog(ERROR, "could not compute SHA-256");
 	verify_hex(md, manifest_sha);
-
-	/* the manifest, read with jsonb */
-	steward_xact_begin();
-	steward_spi_exec("SELECT m ->> 'PostgreSQL-Backup-Manifest-Version', m ->> 'Manifest-Checksum'"
-					 "  FROM (SELECT $1::pg_catalog.jsonb AS m) s",
-					 SPI_OK_SELECT, 1, (Oid[]) {TEXTOID},
-					 (Datum[]) {CStringGetTextDatum(manifest)}, NULL);
+	if (v->m == NULL || v->m->len != mlen || memcmp(v->m->text, manifest, mlen) != 0)
+		verify_parse_manifest(v, manifest);
+	m = v->m;
 	MemoryContextSwitchTo(v->cxt);
-	version = steward_spi_gettext(0, 1);
-	recorded = steward_spi_gettext(0, 2);
-	if (version == NULL || strcmp(version, "1") != 0)
-		verify_problem(v, "backup_manifest has version %s, not 1", version ? version : "(none)");
-	verify_manifest_checksum(v, manifest, mlen, recorded);
-
-	steward_spi_exec("SELECT f.\"Path\", f.\"Encoded-Path\", f.\"Size\","
-					 "       f.\"Checksum-Algorithm\", f.\"Checksum\""
-					 "  FROM pg_catalog.jsonb_to_recordset($1::pg_catalog.jsonb -> 'Files')"
-					 "       AS f(\"Path\" text, \"Encoded-Path\" text, \"Size\" bigint,"
-					 "            \"Checksum-Algorithm\" text, \"Checksum\" text)",
-					 SPI_OK_SELECT, 1, (Oid[]) {TEXTOID},
-					 (Datum[]) {CStringGetTextDatum(manifest)}, NULL);
-	n = SPI_processed;
-	MemoryContextSwitchTo(v->cxt);
-	for (i = 0; i < n; i++)
-	{
-		char	   *path = steward_spi_gettext(i, 1);
-		char	   *encoded = steward_spi_gettext(i, 2);
-		Datum		size = steward_spi_getdatum(i, 3, &isnull);
-
-		if (path == NULL && encoded != NULL)
-			path = verify_decode_path(encoded);
-		if (path == NULL || isnull)
-		{
-			verify_problem(v, "backup_manifest has an entry without a valid path or size");
-			continue;
-		}
-		verify_listed(v, path, DatumGetInt64(size), steward_spi_gettext(i, 4),
-					  steward_spi_gettext(i, 5));
-		listed++;
-	}
-
-	steward_spi_exec("SELECT w.\"Timeline\"::text, w.\"Start-LSN\", w.\"End-LSN\""
-					 "  FROM pg_catalog.jsonb_to_recordset($1::pg_catalog.jsonb -> 'WAL-Ranges')"
-					 "       AS w(\"Timeline\" bigint, \"Start-LSN\" text, \"End-LSN\" text)",
-					 SPI_OK_SELECT, 1, (Oid[]) {TEXTOID},
-					 (Datum[]) {CStringGetTextDatum(manifest)}, NULL);
-	nwal = SPI_processed;
-	MemoryContextSwitchTo(v->cxt);
-	tli = palloc(sizeof(char *) * Max(nwal, 1));
-	start = palloc(sizeof(char *) * Max(nwal, 1));
-	end = palloc(sizeof(char *) * Max(nwal, 1));
-	for (i = 0; i < nwal; i++)
-	{
-		tli[i] = steward_spi_gettext(i, 1);
-		start[i] = steward_spi_gettext(i, 2);
-		end[i] = steward_spi_gettext(i, 3);
-	}
-	steward_xact_commit();
-	MemoryContextSwitchTo(v->cxt);
-	if (listed == 0)
+	if (m->version == NULL || strcmp(m->version, "1") != 0)
+		verify_problem(v, "backup_manifest has version %s, not 1", m->version ? m->version : "(none)");
+	verify_manifest_checksum(v, manifest, mlen, m->recorded);
+	if (m->nfiles == 0)
 		verify_problem(v, "backup_manifest lists no files");
-	if (nwal == 0)
+	if (m->nwal == 0)
 		verify_problem(v, "backup_manifest has no WAL range");
 
 	/* directory reads and child processes: in a transaction, for the cleanup */
 	StartTransactionCommand();
 	MemoryContextSwitchTo(v->cxt);
-	verify_extra(v, "");
 
-	/* the WAL the backup needs parses, on the plaintext */
-	for (i = 0; i < nwal; i++)
+	/* the WAL the backup needs parses, on the plaintext: the first meanwhile */
+	pgstat_report_activity(STATE_RUNNING, "pg_steward backup: checking the backup manifest and pg_waldump");
+	if (m->nwal > 0)
+		wal0_started = verify_start_waldump(v, &m->wal[0], &wal0, log);
+	for (i = 0; i < m->nfiles; i++)
 	{
-		BackupChild c;
-		int			code,
-					signo;
-		char	   *log = psprintf("%s/pg_waldump.log", log_dir);
+		VerifyListed *e = &m->files[i];
 
-		if (tli[i] == NULL || start[i] == NULL || end[i] == NULL)
+		if (e->path == NULL || e->size < 0)
 		{
-			verify_problem(v, "backup_manifest has an incomplete WAL range");
+			verify_problem(v, "backup_manifest has an entry without a valid path or size");
 			continue;
 		}
-		pgstat_report_activity(STATE_RUNNING, "pg_steward backup: pg_waldump");
-		backup_child_start(&c, (char *[]) {backup_program_path("pg_waldump"), "--quiet",
-				psprintf("--path=%s/%s", v->data, VERIFY_WAL_DIR),
-				psprintf("--timeline=%s", tli[i]), psprintf("--start=%s", start[i]),
-				psprintf("--end=%s", end[i]), NULL}, NULL, log);
-		(void) backup_child_wait(&c, -1);
-		code = backup_child_exit_code(&c, &signo);
-		if (code != 0)
-			verify_problem(v, "the WAL from %s to %s on timeline %s does not parse: %s",
-						   start[i], end[i], tli[i], backup_log_tail(log));
+		verify_listed(v, e->path, e->size, e->algorithm, e->checksum);
+		listed++;
+	}
+	verify_extra(v, "");
+	if (wal0_started)
+		verify_end_waldump(v, &m->wal[0], &wal0, log);
+	for (i = 1; i < m->nwal; i++)
+	{
+		BackupChild c;
+
+		if (verify_start_waldump(v, &m->wal[i], &c, log))
+			verify_end_waldump(v, &m->wal[i], &c, log);
 	}
 
 	if (v->nproblems > 0)
@@ -997,7 +1200,7 @@ backup_verifier_finish(BackupVerifier *v, const char *log_dir, StringInfo meta)
 	MemoryContextSwitchTo(outer);
 	steward_json_add_object(meta, "manifest_verified");
 	steward_json_add_int64(meta, "files", listed);
-	steward_json_add_int64(meta, "wal_ranges", (int64) nwal);
+	steward_json_add_int64(meta, "wal_ranges", (int64) m->nwal);
 	steward_json_add_int64(meta, "checked_while_copying", v->early_files);
 	steward_json_add_int64(meta, "bytes_checked_while_copying", v->early_bytes);
 	steward_json_end(meta);

@@ -37,7 +37,7 @@ char	   *steward_backup_directory = NULL;
 char	   *steward_debug_backup_pause_file = NULL;
 char	   *steward_backup_role = NULL;
 int			steward_backup_jobs = 2;
-int			steward_backup_nice = 10;
+int			steward_backup_nice = 19;
 char	   *steward_backup_encryption_key_file = NULL;
 char	   *steward_backup_encryption_old_key_files = NULL;
 char	   *steward_timezone = NULL;
@@ -405,7 +405,7 @@ steward_guc_init(void)
 
 	DefineCustomIntVariable("steward.backup_jobs",
 							"Parallel jobs of pg_dump and pg_restore in logical backups and restores.",
-							NULL,
+							"Also the number of processes (at most 4) that hash a physical backup's files.",
 							&steward_backup_jobs,
 							2,
 							1, 64,
@@ -414,10 +414,10 @@ steward_guc_init(void)
 							NULL, NULL, NULL);
 
 	DefineCustomIntVariable("steward.backup_nice",
-							"Scheduling priority (nice value) of the checks a backup makes while its child program copies.",
-							"A physical backup's worker hashes each file as pg_basebackup closes it; at a higher nice value that work yields to the server and to pg_basebackup, and catches up when they leave a core idle.  0 keeps the server's priority.",
+							"Scheduling priority (nice value) of the processes that hash a physical backup's files.",
+							"They hash each file as soon as pg_basebackup has written it, yielding to the server and to pg_basebackup; what they have not hashed when pg_basebackup exits, the backup worker hashes at the server's priority.  0 keeps the server's priority.",
 							&steward_backup_nice,
-							10,
+							19,
 							0, 19,
 							PGC_SIGHUP,
 							0,

@@ -590,6 +590,7 @@ steward_backup_claim(int lock_kind, Oid dboid, bool waiter)
 		b->pid = MyProcPid;
 		b->dboid = dboid;
 		b->waiter = waiter;
+		b->waiter_latch = waiter ? MyLatch : NULL;
 	}
 	LWLockRelease(steward_shared->lock);
 	return found;
@@ -621,14 +622,19 @@ void
 steward_backup_finish(int slotno, bool failed, const char *result)
 {
 	StewardBackupSlot *b = &steward_shared->backups[slotno];
+	Latch	   *latch;
 
 	LWLockAcquire(steward_shared->lock, LW_EXCLUSIVE);
 	b->done = true;
 	b->failed = failed;
 	strlcpy(b->result, result ? result : "", STEWARD_BACKUP_RESULT_LEN);
+	latch = b->waiter ? b->waiter_latch : NULL;
 	if (!b->waiter)
 		b->in_use = false;
 	LWLockRelease(steward_shared->lock);
+	/* the waiter reads the outcome now, not when this process has exited */
+	if (latch != NULL)
+		SetLatch(latch);
 }
 
 /* Has the work ended?  If so, its outcome (result: STEWARD_BACKUP_RESULT_LEN). */

@@ -113,6 +113,7 @@ typedef struct StewardBackupSlot
 	Oid			dboid;
 	int64		backup_id;		/* 0 until known */
 	bool		waiter;			/* a session waits to read the outcome */
+	Latch	   *waiter_latch;	/* set when the work ends */
 	bool		done;
 	bool		failed;
 	char		result[STEWARD_BACKUP_RESULT_LEN];

@@ -20,7 +20,6 @@
 #include "postgres.h"
 
 #include <signal.h>
-#include <sys/resource.h>
 
 #include "access/xact.h"
 #include "catalog/namespace.h"
@@ -62,8 +61,6 @@
 static int	runner_slotno = -1;
 /* SIGTERM arrived (pg_terminate_backend, shutdown): the run is cancelled. */
 static volatile sig_atomic_t runner_got_sigterm = false;
-/* The process's nice value when it started. */
-static int	runner_nice = 0;
 
 /* A runner takes over at most this many queued runs before it exits. */
 #define RUNNER_MAX_RUNS			1000
@@ -666,13 +663,6 @@ runner_take_next(StewardRunnerArgs *args, int nruns, bool succeeded,
 		QueryCancelPending)
 		return false;
 
-	/*
-	 * A run that lowered the process's priority (a physical backup does, for
-	 * its checks) cannot raise it again: the next run gets a fresh process.
-	 */
-	errno = 0;
-	if (getpriority(PRIO_PROCESS, 0) != runner_nice || errno != 0)
-		return false;
 	horizon = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), RUNNER_TAKE_AHEAD_MS);
 	hint = steward_runner_has_queued(args->dboid, args->owner, horizon);
 	if (hint < 0)
@@ -741,7 +731,6 @@ steward_runner_main(Datum main_arg)
 
 	memcpy(&args, MyBgworkerEntry->bgw_extra, sizeof(StewardRunnerArgs));
 	runner_slotno = args.slotno;
-	runner_nice = getpriority(PRIO_PROCESS, 0);
 
 	pqsignal(SIGTERM, runner_die);
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);

@@ -263,21 +263,38 @@ like(tampered('a changed manifest', sub {
 like(tampered('missing WAL', sub { unlink(glob("$_[0]/pg_wal/0*")) or die "no WAL: $!"; }),
 	qr/the WAL from \S+ to \S+ on timeline 1 does not parse/, 'missing WAL is found (pg_waldump)');
 
-# The worker checks the files at steward.backup_nice, after it started
-# pg_basebackup at the server's priority.
+# The files are hashed by checksum processes, children of the worker, at
+# steward.backup_nice; the worker keeps the server's priority.
 if ($^O eq 'linux')
 {
-	reload_settings($node, { 'steward.backup_nice' => 7 }, passes => 0);
-	my $nice;
+	reload_settings($node, { 'steward.backup_nice' => 7, 'steward.backup_jobs' => 3 }, passes => 0);
+	my $nice_of = sub {
+		my $stat = PostgreSQL::Test::Utils::slurp_file("/proc/$_[0]/stat");
+		$stat =~ s/^.*\)\s+//s;    # fields from the third (state) on
+		return (split(' ', $stat))[16];
+	};
+	my ($wnice, @cnice);
 	like(tampered('a backup at a lower priority', sub {
 		my $wpid = sql("SELECT pid FROM pg_stat_activity WHERE query = 'pg_steward backup: paused before the manifest check'");
-		my $stat = PostgreSQL::Test::Utils::slurp_file("/proc/$wpid/stat");
-		$stat =~ s/^.*\)\s+//s;    # fields from the third (state) on
-		$nice = (split(' ', $stat))[16];
+		$wnice = $nice_of->($wpid);
+		my $kids = PostgreSQL::Test::Utils::slurp_file("/proc/$wpid/task/$wpid/children");
+		@cnice = map { $nice_of->($_) } split(' ', $kids);
 		unlink("$_[0]/PG_VERSION") or die $!;
 	}), qr/"PG_VERSION" is in the manifest but not in the backup/, 'it checks the files as at the server\'s priority');
-	is($nice, 7, 'the backup worker runs its checks at steward.backup_nice');
-	reload_settings($node, { 'steward.backup_nice' => undef }, passes => 0);
+	is($wnice, 0, 'the backup worker keeps the server\'s priority');
+	is(join(',', @cnice), '7,7,7', 'steward.backup_jobs checksum processes run at steward.backup_nice');
+	reload_settings($node, { 'steward.backup_nice' => undef, 'steward.backup_jobs' => undef }, passes => 0);
+
+	# a checksum process that dies fails the backup, like any child program
+	my @kids;
+	like(tampered('a checksum process killed', sub {
+		my $wpid = sql("SELECT pid FROM pg_stat_activity WHERE query = 'pg_steward backup: paused before the manifest check'");
+		@kids = split(' ', PostgreSQL::Test::Utils::slurp_file("/proc/$wpid/task/$wpid/children"));
+		kill('KILL', $kids[0]) or die "kill $kids[0]: $!";
+	}), qr/the checksum process was terminated by signal 9/, 'a killed checksum process fails the backup');
+	wait_for($node, "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'pg_steward backup'", '0',
+		'the backup worker exits after the failure');
+	is(scalar(grep { kill(0, $_) } @kids), 0, 'no checksum process is left');
 }
 reload_settings($node, { 'steward.debug_backup_pause_file' => undef }, passes => 0);
 
