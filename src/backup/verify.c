@@ -147,6 +147,7 @@ struct BackupVerifier
 	bool		streamed;		/* pg_basebackup has written the manifest */
 	bool		manifest_tried; /* read early, or tried to */
 	VerifyManifest *m;
+	bool		m_early;		/* v->m is from backup_manifest.tmp */
 	int64		early_files;	/* handled while pg_basebackup ran */
 	int64		early_bytes;
 	int			nproblems;
@@ -780,6 +781,31 @@ verify_safe_path(const char *p)
 }
 
 /*
+ * The SHA-256 (hex) of a manifest's text but its last line, which holds
+ * the checksum: returns where that line starts, 0 if there is none.
+ */
+static size_t
+verify_manifest_hash(BackupVerifier *v, const char *text, size_t len, char *hex)
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen;
+	size_t		i;
+	int			newlines = 0;
+
+	for (i = len; i > 0; i--)
+		if (text[i - 1] == '\n' && ++newlines == 2)
+			break;
+	if (newlines < 2)
+		return 0;
+	if (EVP_DigestInit_ex(v->md, EVP_sha256(), NULL) != 1 ||
+		EVP_DigestUpdate(v->md, text, i) != 1 ||
+		EVP_DigestFinal_ex(v->md, md, &mdlen) != 1)
+		elog(ERROR, "could not compute SHA-256");
+	verify_hex(md, hex);
+	return i;
+}
+
+/*
  * backup_manifest's Manifest-Checksum: the SHA-256 of everything up to and
  * including the newline before its last line.
  */
@@ -787,27 +813,32 @@ static void
 verify_manifest_checksum(BackupVerifier *v, const char *text, size_t len,
 						 const char *recorded)
 {
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int mdlen;
 	char		hex[CRYPT_SHA256_HEX];
-	size_t		i;
-	int			newlines = 0;
 
-	for (i = len; i > 0; i--)
-		if (text[i - 1] == '\n' && ++newlines == 2)
-			break;
-	if (newlines < 2 || recorded == NULL)
+	if (verify_manifest_hash(v, text, len, hex) == 0 || recorded == NULL)
 	{
 		verify_problem(v, "backup_manifest has no manifest checksum");
 		return;
 	}
-	if (EVP_DigestInit_ex(v->md, EVP_sha256(), NULL) != 1 ||
-		EVP_DigestUpdate(v->md, text, i) != 1 ||
-		EVP_DigestFinal_ex(v->md, md, &mdlen) != 1)
-		elog(ERROR, "could not compute SHA-256");
-	verify_hex(md, hex);
 	if (pg_strcasecmp(hex, recorded) != 0)
 		verify_problem(v, "backup_manifest does not match its manifest checksum");
+}
+
+/*
+ * Is 'text' a whole manifest as the server wrote it: does its last line
+ * hold the checksum of the rest?  (Read before pg_basebackup has renamed
+ * it, it is parsed only then.)
+ */
+static bool
+verify_manifest_whole(BackupVerifier *v, const char *text, size_t len)
+{
+	static const char key[] = "\"Manifest-Checksum\": \"";
+	char		hex[CRYPT_SHA256_HEX];
+	size_t		i = verify_manifest_hash(v, text, len, hex);
+
+	return i > 0 && len - i >= sizeof(key) - 1 + 64 &&
+		strncmp(text + i, key, sizeof(key) - 1) == 0 &&
+		pg_strncasecmp(text + i + sizeof(key) - 1, hex, 64) == 0;
 }
 
 /* One file listed in the manifest. */
@@ -1041,8 +1072,11 @@ verify_early_manifest(BackupVerifier *v)
 		return;
 	v->manifest_tried = true;
 	text = backup_read_file(psprintf("%s/%s.tmp", v->data, VERIFY_MANIFEST), true);
-	if (text != NULL)
+	if (text != NULL && verify_manifest_whole(v, text, strlen(text)))
+	{
 		verify_parse_manifest(v, MemoryContextStrdup(v->cxt, text));
+		v->m_early = true;
+	}
 }
 
 /* Start pg_waldump over WAL range 'r'; false if the manifest lacks parts. */
@@ -1146,7 +1180,10 @@ backup_verifier_finish(BackupVerifier *v, const char *log_dir, StringInfo meta)
 		elog(ERROR, "could not compute SHA-256");
 	verify_hex(md, manifest_sha);
 	if (v->m == NULL || v->m->len != mlen || memcmp(v->m->text, manifest, mlen) != 0)
+	{
+		v->m_early = false;
 		verify_parse_manifest(v, manifest);
+	}
 	m = v->m;
 	MemoryContextSwitchTo(v->cxt);
 	if (m->version == NULL || strcmp(m->version, "1") != 0)
@@ -1203,6 +1240,7 @@ backup_verifier_finish(BackupVerifier *v, const char *log_dir, StringInfo meta)
 	steward_json_add_int64(meta, "wal_ranges", (int64) m->nwal);
 	steward_json_add_int64(meta, "checked_while_copying", v->early_files);
 	steward_json_add_int64(meta, "bytes_checked_while_copying", v->early_bytes);
+	steward_json_add_bool(meta, "manifest_read_early", v->m_early);
 	steward_json_end(meta);
 	if (v->encrypt)
 	{
