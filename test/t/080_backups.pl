@@ -209,7 +209,7 @@ if ($^O eq 'linux')
 	my ($early) = $pmeta =~ /"checked_while_copying": (\d+)/;
 	cmp_ok($early, '>', 0, 'files are checked as pg_basebackup closes them (inotify)');
 	# read before pg_basebackup renames it, if the worker saw it in time
-	like($pmeta, qr/"manifest_read_early": (true|false)\}/, 'the backup records when it read the manifest');
+	like($pmeta, qr/"manifest_read_early": (true|false)[,}]/, 'the backup records when it read the manifest');
 }
 
 # A backup held before its manifest check (steward.debug_backup_pause_file)

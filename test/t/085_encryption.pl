@@ -114,7 +114,7 @@ my $k1id = sql(qq(SELECT (pg_read_file('$bdir/$b1/backup.json')::jsonb) ->> 'enc
 # manifest, as pg_basebackup closes it (Linux); a sealed file that changes
 # before the end fails the backup
 like(PostgreSQL::Test::Utils::slurp_file("$bdir/$b2/backup.json"),
-	qr/"manifest_verified": \{"files": \d+, "wal_ranges": 1, "checked_while_copying": [1-9]/,
+	qr/"manifest_verified": \{[^}]*"checked_while_copying": [1-9]/,
 	'the physical backup was checked (and sealed) while it was copied')
   if $^O eq 'linux';
 {
