@@ -66,6 +66,25 @@ steward_have_createdb_privilege(void)
 }
 #endif
 
+/*
+ * May the current user drop role 'roleid', by DROP ROLE's own rules?  From
+ * 16 on, CREATEROLE alone no longer suffices: ADMIN OPTION on the role is
+ * needed too.
+ */
+static inline bool
+steward_may_drop_role(Oid roleid)
+{
+	if (superuser())
+		return true;
+	if (superuser_arg(roleid) || !has_createrole_privilege(GetUserId()))
+		return false;
+#if PG_VERSION_NUM >= 160000
+	return is_admin_of_role(GetUserId(), roleid);
+#else
+	return true;
+#endif
+}
+
 /* 15 added strtoi64() to c.h (14 has scanint8() and pg_strtouint64() only) */
 #if PG_VERSION_NUM >= 150000
 #define steward_strtoi64(str, endptr, base) strtoi64((str), (endptr), (base))

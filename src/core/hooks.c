@@ -262,8 +262,8 @@ hooks_check_drop_role(DropRoleStmt *stmt)
 {
 	ListCell   *lc;
 
-	if (!hooks_steward_installed() || !has_createrole_privilege(GetUserId()))
-		return;					/* DROP ROLE refuses on its own */
+	if (!hooks_steward_installed())
+		return;
 	foreach(lc, stmt->roles)
 	{
 		RoleSpec   *spec = lfirst(lc);
@@ -275,7 +275,8 @@ hooks_check_drop_role(DropRoleStmt *stmt)
 		if (spec->roletype != ROLESPEC_CSTRING)
 			continue;
 		roleid = get_role_oid(spec->rolename, true);
-		if (!OidIsValid(roleid))
+		/* DROP ROLE refuses on its own, without telling about jobs */
+		if (!OidIsValid(roleid) || !steward_may_drop_role(roleid))
 			continue;
 		LockSharedObject(AuthIdRelationId, roleid, 0, AccessExclusiveLock);
 

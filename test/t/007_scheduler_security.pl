@@ -139,6 +139,14 @@ as_ok('carol', "SELECT steward.schedule('report', '\@daily', 'SELECT 1')");
 ($ret, $out, $err) = $node->psql('postgres', "\\set VERBOSITY verbose\nDROP ROLE carol");
 like($err, qr/2BP01: role "carol" cannot be dropped because it owns pg_steward jobs.*DETAIL:  It owns 2 jobs in database "postgres"/s,
 	'DROP ROLE of a role that owns jobs is refused');
+# a role that may not drop carol learns nothing about her jobs (and takes
+# no lock on her): DROP ROLE's own refusal comes first
+sql("ALTER ROLE carol SUPERUSER; CREATE ROLE rolemgr CREATEROLE LOGIN");
+($ret, $out, $err) = $node->psql('postgres', "SET ROLE rolemgr; DROP ROLE carol");
+like($err, qr/(must be superuser to drop superusers|permission denied to drop role)/,
+	'DROP ROLE by a role without the right to drop her fails on that');
+unlike($err, qr/pg_steward jobs/, 'without mentioning her jobs');
+sql("ALTER ROLE carol NOSUPERUSER; DROP ROLE rolemgr");
 ($ret, $out, $err) = $node->psql('postgres', "\\set VERBOSITY verbose\nREASSIGN OWNED BY carol TO bob");
 like($err, qr/42710: cannot reassign pg_steward job "report" to role "bob"/,
 	'REASSIGN OWNED refuses to give a role two jobs of one name');
