@@ -245,6 +245,27 @@ verify_unchanged(const VerifyFile *f, const struct stat *st)
 }
 
 /*
+ * Start writing data/<rel> to disk now: pg_basebackup fsyncs every file
+ * only when it has copied them all, so that the disk idles during the copy
+ * and then holds up the end.  (Whatever the server's fsync setting: this
+ * is a backup's durability.)
+ */
+static void
+verify_start_writeback(BackupVerifier *v, const char *rel)
+{
+	int			fd = open(psprintf("%s/%s", v->data, rel), O_RDONLY | PG_BINARY, 0);
+
+	if (fd < 0)
+		return;
+#ifdef __linux__
+	(void) sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+#else
+	pg_flush_data(fd, 0, 0);
+#endif
+	close(fd);
+}
+
+/*
  * Hash the regular file data/<f->path> (and seal it, with a key): its
  * plaintext SHA-256 and size, its sealed ones, and its identity.
  */
@@ -271,14 +292,7 @@ verify_take(BackupVerifier *v, VerifyFile *f)
 			ereport(ERROR,
 					(errcode_for_file_access(),
 					 errmsg("could not stat \"%s\": %m", path)));
-		/* its write-back starts now: the fsync at the end waits less */
-		verify_open_fd = open(path, O_RDONLY | PG_BINARY, 0);
-		if (verify_open_fd >= 0)
-		{
-			pg_flush_data(verify_open_fd, 0, 0);
-			close(verify_open_fd);
-			verify_open_fd = -1;
-		}
+		verify_start_writeback(v, f->path);
 		f->sealed = true;
 	}
 	else
@@ -415,23 +429,6 @@ verify_watch(BackupVerifier *v, const char *rel)
 	if (d != NULL)
 		closedir(d);
 	pfree(path);
-}
-
-/*
- * Start writing data/<rel> to disk now: pg_basebackup fsyncs every file
- * only when it has copied them all, so that the disk idles during the copy
- * and then holds up the end.  (Whatever the server's fsync setting: this
- * is a backup's durability.)
- */
-static void
-verify_start_writeback(BackupVerifier *v, const char *rel)
-{
-	int			fd = open(psprintf("%s/%s", v->data, rel), O_RDONLY | PG_BINARY, 0);
-
-	if (fd < 0)
-		return;
-	(void) sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
-	close(fd);
 }
 
 /* A file closed after writing, while pg_basebackup runs. */
