@@ -1098,10 +1098,19 @@ BEGIN
 			   format('%s audit rows are not sealed, the oldest written %s ago; the audit_seal job''s last run: %s %s',
 					  u.n, steward.health_duration(u.s), COALESCE(j.last_status, 'none'), COALESCE(j.last_message, '')),
 			   'seal now: SELECT steward.audit_seal_now(); see the job: SELECT name, enabled, last_status, last_message FROM steward.jobs WHERE kind = ''audit_seal'''
-		  FROM (SELECT count(*) AS n,
+		  -- per era (its event ids), the rows above its last seal; a closed
+		  -- era's last seal covers every transaction id
+		  FROM (SELECT count(l.event_id) AS n,
 					   round(extract(epoch FROM pg_catalog.now() - min(l.logged_at)), 1) AS s
-				  FROM steward.audit_log l
-				 WHERE l.txid >= COALESCE((SELECT max(x.txid_to) FROM steward.audit_seal x), '0'::xid8)) u
+				  FROM (SELECT e.lo,
+							   COALESCE(lead(e.lo) OVER (ORDER BY e.lo), 9223372036854775807) AS hi,
+							   COALESCE((SELECT x.txid_to FROM steward.audit_seal x WHERE x.era = e.lo
+										  ORDER BY x.seal_id DESC LIMIT 1), '0'::xid8) AS sealed_to
+						  FROM (SELECT first_event_id AS lo FROM steward.audit_era
+								UNION ALL
+								SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM steward.audit_era)) e) r
+				  JOIN steward.audit_log l
+					ON l.event_id >= r.lo AND l.event_id < r.hi AND l.txid >= r.sealed_to) u
 		  LEFT JOIN LATERAL (SELECT * FROM steward.jobs jj WHERE jj.kind = 'audit_seal' LIMIT 1) j ON true,
 			   steward.health_threshold_of('audit_seal', 'unsealed_seconds') th,
 			   steward.health_threshold_of('audit_seal', 'failed_runs') fth;

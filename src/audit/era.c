@@ -11,8 +11,9 @@
  * up to the next era's.  The sealer starts the first era, at 0, before its
  * first seal.  Before its first log row a session makes sure that the last
  * era, if there is one, is its cluster's, and starts one if not: the log
- * was restored from another cluster (or the cluster was upgraded with
- * pg_upgrade).  That takes a lock, held until the transaction ends, which
+ * was restored from another cluster, or from a later dump into a copy of
+ * this one (its last seal reaches beyond this cluster's next transaction
+ * id).  That takes a lock, held until the transaction ends, which
  * other sessions' first log rows then wait for, once.  Every earlier era
  * has ended: its transactions ran in another cluster, or before the dump
  * that brought the log here.
@@ -24,6 +25,7 @@
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "access/tableam.h"
+#include "access/transam.h"
 #include "access/xact.h"
 #include "access/xlog.h"
 #include "catalog/namespace.h"
@@ -33,9 +35,11 @@
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
+#include "utils/xid8.h"
 
 #include "audit/audit_int.h"
 #include "core/pg_steward.h"
+#include "core/shmem.h"
 #include "core/spi_util.h"
 
 /* This cluster's last era is known to be the log's last (committed). */
@@ -76,6 +80,29 @@ audit_era_last(Relation rel, int64 *first, int64 *sysid, bool *ours)
 }
 
 /*
+ * Has era 'first' been sealed up to transaction ids this cluster has not
+ * assigned yet?  A copy of this cluster (a physical backup, a promoted
+ * standby) has its system identifier; a log restored into it from a later
+ * dump carries seals of transactions the copy never ran: its own are
+ * another era.
+ */
+static bool
+audit_era_ahead(int64 first)
+{
+	Datum		args[2];
+	StewardResult *res;
+	bool		isnull;
+
+	args[0] = Int64GetDatum(first);
+	args[1] = FullTransactionIdGetDatum(ReadNextFullTransactionId());
+	res = steward_catalog_exec("SELECT s.txid_to > $2 FROM steward.audit_seal s"
+							   " WHERE s.era = $1 ORDER BY s.seal_id DESC LIMIT 1",
+							   SPI_OK_SELECT, 2, (Oid[]) {INT8OID, XID8OID}, args, NULL);
+	return res->processed > 0 &&
+		DatumGetBool(steward_result_datum(res, 0, 1, &isnull)) && !isnull;
+}
+
+/*
  * The first event id of the log's last era, made this cluster's first if it
  * is not; with no era yet, 'start' starts the first one (at 0), else -1 is
  * returned.  -1 too when the catalog has no eras (a library newer than the
@@ -104,12 +131,12 @@ audit_era_current(bool start)
 		audit_era_known = true;
 		return -1;
 	}
-	if (!found || owner != sysid)
+	if (!found || owner != sysid || audit_era_ahead(first))
 	{
 		/* one session starts the era; the others wait for it, then see it */
 		rel = table_open(relid, ShareRowExclusiveLock);
 		found = audit_era_last(rel, &first, &owner, &ours);
-		if (!found || owner != sysid)
+		if (!found || owner != sysid || audit_era_ahead(first))
 		{
 			Oid			seq = get_relname_relid("audit_event_id_seq", nsp);
 			Datum		args[2];
@@ -133,10 +160,44 @@ audit_era_current(bool start)
 	return first;
 }
 
-/* Before a session's log rows: is the last era this cluster's? */
+/*
+ * A database restored with pg_restore has the built-in audit_seal job of
+ * its CREATE EXTENSION, disabled until audit_enable() starts it, which the
+ * restored policies do not call again: nothing would be sealed.  Policies
+ * older than the job tell such a database; its job is enabled once (marked
+ * in its config), so that an operator may still disable it afterwards.
+ */
+static void
+audit_seal_job_restored(void)
+{
+	StewardResult *res;
+
+	res = steward_catalog_exec("UPDATE steward.job j"
+							   "   SET enabled = true,"
+							   "       config = j.config || '{\"enabled_after_restore\": true}'"
+							   " WHERE j.builtin AND j.kind = 'audit_seal' AND NOT j.enabled"
+							   "   AND NOT j.config ? 'enabled_after_restore'"
+							   "   AND EXISTS (SELECT 1 FROM steward.audit_policy p"
+							   "                WHERE p.enabled_at < j.created_at)",
+							   SPI_OK_UPDATE, 0, NULL, NULL, NULL);
+	if (res->processed > 0)
+	{
+		ereport(LOG,
+				(errmsg("pg_steward enabled the audit_seal job of a restored database")));
+		steward_wake_scheduler_at_commit();
+	}
+}
+
+/*
+ * Before a session's log rows: is the last era this cluster's, and does
+ * the database seal them?
+ */
 void
 audit_era_check(void)
 {
 	if (!audit_era_known)
+	{
 		(void) audit_era_current(false);
+		audit_seal_job_restored();
+	}
 }

@@ -183,7 +183,10 @@ audit_summarize_log(void)
 /*
  * One seal of the rows of era 'era' (its first event id) whose event ids
  * lie in [id_from, id_to) and transaction ids in [lower, upper); upper NULL
- * (an earlier era, all of whose transactions have ended): up to the last.
+ * (an earlier era, all of whose transactions have ended, being closed): all
+ * the rest, in a seal that covers every transaction id from 'lower' on,
+ * made even if there are no rows, so that a row added to a closed era later
+ * lies inside a seal and is reported.
  * Follows the last seal of any era.  Returns the rows sealed (SPI
  * connected, audit_seal locked).
  */
@@ -223,7 +226,7 @@ audit_seal_range(int64 era, int64 id_to, Datum lower, Datum upper, bool upper_nu
 					 " SELECT pg_catalog.count(*), pg_catalog.min(event_id), pg_catalog.max(event_id),"
 					 "        pg_catalog.min(logged_at), pg_catalog.max(logged_at),"
 					 "        pg_catalog.string_agg(digest, ''::bytea ORDER BY txid, event_id),"
-					 "        (pg_catalog.max(txid)::text::numeric + 1)::text::pg_catalog.xid8"
+					 "        '18446744073709551615'::pg_catalog.xid8"
 					 "   FROM d" :
 					 "WITH d AS ("
 					 " INSERT INTO steward.audit_seal_digest (seal_id, event_id, txid, logged_at, digest,"
@@ -241,7 +244,7 @@ audit_seal_range(int64 era, int64 id_to, Datum lower, Datum upper, bool upper_nu
 					 SPI_OK_SELECT, 5, (Oid[]) {INT8OID, XID8OID, XID8OID, INT8OID, INT8OID},
 					 args, nulls);
 	rows = DatumGetInt64(steward_spi_getdatum(0, 1, &isnull));
-	if (rows == 0)
+	if (rows == 0 && !upper_null)
 		return 0;				/* nothing in the range yet: it stays open */
 	{
 		/* tuple tables stay valid until SPI_finish */
@@ -261,7 +264,7 @@ audit_seal_range(int64 era, int64 id_to, Datum lower, Datum upper, bool upper_nu
 						 "  min_logged_at, max_logged_at, prev_hash, hash, era)"
 						 " OVERRIDING SYSTEM VALUE"
 						 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9,"
-						 "         pg_catalog.sha256($9 || $10), $11)",
+						 "         pg_catalog.sha256($9 || COALESCE($10, ''::bytea)), $11)",
 						 SPI_OK_INSERT, 11,
 						 (Oid[]) {INT8OID, XID8OID, XID8OID, INT8OID, INT8OID, INT8OID,
 							 TIMESTAMPTZOID, TIMESTAMPTZOID, BYTEAOID, BYTEAOID, INT8OID},

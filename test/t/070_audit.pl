@@ -532,7 +532,10 @@ sql('postgres', 'CREATE DATABASE restored');
 my ($rout, $rerr) = run_command([ 'pg_restore', '--exit-on-error', '--dbname', 'restored',
 	'--host', $node->host, '--port', $node->port, $dump ]);
 $db = 'restored';
-sql($db, "SELECT steward.alter_job('audit_seal', enabled => false)");
+my $seal_job_q = "SELECT enabled || ' ' || (config ? 'enabled_after_restore') FROM steward.job
+                  WHERE builtin AND kind = 'audit_seal'";
+is(sql($db, $seal_job_q), 'false false',
+	'the restored database has the built-in audit_seal job of CREATE EXTENSION, disabled');
 is(join("\n", grep { /error:/ } split /\n/, $rerr), '', 'pg_restore --exit-on-error without errors');
 like($node->safe_psql('postgres', "SELECT 1"), qr/1/, 'the server is up');
 is(sql($db, "SELECT count(*) FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid
@@ -590,8 +593,13 @@ is(sql($db, "SELECT q.query LIKE 'INSERT INTO plain VALUES (3%' FROM steward.aud
 	't', 'capture_query still captures, and query ids go on from the restored ones');
 is(sql($db, "SELECT count(*) FROM steward.audit_log WHERE relid = 'parted'::regclass AND new_values ? 'v'"),
 	'0', 'exclude_columns still excluded');
+is(sql($db, $seal_job_q), 'true true',
+	'the first audited write of the restored database enables its audit_seal job');
 seal_all($db, 'the restored database seals the rows from before and after the restore');
 chain_ok($db, 'restored');
+sql($db, "SELECT steward.alter_job('audit_seal', enabled => false)");
+sql($db, "INSERT INTO plain VALUES (6, 'f', 's6')");
+is(sql($db, $seal_job_q), 'false true', 'once: an operator may disable it afterwards');
 # The log names tables by OID, which the restore changed: the policy
 # remembers the OIDs from before the dump.
 is(sql($db, "SELECT cardinality(relids) > 1 AND NOT 'plain'::regclass::oid = relids[1]
@@ -614,9 +622,12 @@ my $other = steward_node('other');
 $other->safe_psql('postgres', 'CREATE DATABASE restored');
 run_command([ 'pg_restore', '--dbname', 'restored', '--host', $other->host,
 	'--port', $other->port, $dump ]);
-$other->safe_psql('restored', "SELECT steward.alter_job('audit_seal', enabled => false);
-                               INSERT INTO plain VALUES (9, 'other cluster', 's9');
-                               UPDATE plain SET v = 'other cluster' WHERE id = 1;");
+$other->safe_psql('restored', "INSERT INTO plain VALUES (9, 'other cluster', 's9');
+                               UPDATE plain SET v = 'other cluster' WHERE id = 1;
+                               SELECT steward.alter_job('audit_seal', enabled => false);");
+like($other->safe_psql('restored', "SELECT detail FROM steward.health_audit_seal()"),
+	qr/^3 audit rows are not sealed/,
+	'another cluster: health counts the unsealed rows of both eras (one from before the dump, two new)');
 # Its new rows lie below the restored seals, unsealed: history still has them.
 is($other->safe_psql('restored', "SELECT string_agg(op, ' ' ORDER BY event_id)
                                   FROM steward.audit_history('plain', '{\"id\": 1}')"),
@@ -641,6 +652,20 @@ is($other->safe_psql('restored', "SELECT count(*) FROM steward.audit_era WHERE c
 	'another cluster: the earlier era is closed');
 is($other->safe_psql('restored', "SELECT count(*) FILTER (WHERE NOT ok) || ' of ' || count(*) FROM steward.audit_verify()"),
 	'0 of ' . ($nseals + 2), 'another cluster: every seal verifies, the restored ones and the new ones');
+like($other->safe_psql('restored', "SELECT detail FROM steward.health_audit_seal()"),
+	qr/^0 audit rows are not sealed/, 'another cluster: health counts nothing unsealed in the closed era');
+# a row added to the closed era afterwards lies inside its last seal
+$other->safe_psql('restored', "ALTER TABLE steward.audit_log DISABLE TRIGGER USER;
+	INSERT INTO steward.audit_log (event_id, logged_at, txid, relid, schema_name, table_name, op,
+	                               row_key, db_user, \"session_user\", backend_pid)
+	SELECT $first_era - 1, now(), pg_current_xact_id(), 'plain'::regclass, 'public', 'plain', 'DELETE',
+	       '{\"id\": 1}', 'x', 'x', 1;
+	ALTER TABLE steward.audit_log ENABLE TRIGGER USER;");
+like($other->safe_psql('restored', "SELECT string_agg(detail, '; ') FROM steward.audit_verify() WHERE NOT ok"),
+	qr/^a row was changed, deleted or added after sealing/, 'another cluster: a row added to the closed era is reported');
+$other->safe_psql('restored', "ALTER TABLE steward.audit_log DISABLE TRIGGER USER;
+	DELETE FROM steward.audit_log WHERE event_id = $first_era - 1;
+	ALTER TABLE steward.audit_log ENABLE TRIGGER USER;");
 is($other->safe_psql('restored', "SELECT format('%s %s', era_start = $first_era, sealed_to > '0') FROM steward.audit_sealed_to()"),
 	't t', 'another cluster: history counts the new era as sealed below its bound');
 is($other->safe_psql('restored', "SELECT string_agg(op, ' ' ORDER BY event_id)
