@@ -48,6 +48,7 @@ typedef struct HasherRequest
 
 typedef struct HasherResult
 {
+	int			proc;			/* the process's index */
 	int			err;
 	int64		size;
 	struct stat st;
@@ -86,6 +87,9 @@ struct BackupHasher
 
 /* For the error cleanup: the pipes of this process's hasher. */
 static BackupHasher *hasher_current = NULL;
+
+/* In a child: its index (set before the fork). */
+static int	hasher_self = 0;
 
 /*
  * In the child: hash data/<rel>; 0, or the errno of what failed.
@@ -186,6 +190,7 @@ hasher_main(void *arg)
 	while (hasher_read_full(0, &req, sizeof(req)))
 	{
 		memset(&res, 0, sizeof(res));
+		res.proc = hasher_self;
 		req.rel[MAXPGPATH - 1] = '\0';
 		memcpy(res.rel, req.rel, MAXPGPATH);
 		snprintf(path, sizeof(path), "%s/%s", h->dir, req.rel);
@@ -234,6 +239,7 @@ backup_hasher_start(const char *dir, int nprocs, int nice, const char *log_path)
 		}
 		h->req_fd[i] = req[1];
 		h->nprocs = i + 1;
+		hasher_self = i;
 		backup_child_fork(&h->procs[i], "the checksum process", req[0], res[1],
 						  log_path, hasher_main, h);
 		close(req[0]);
@@ -358,8 +364,6 @@ backup_hasher_fd(BackupHasher *h)
 bool
 backup_hasher_next(BackupHasher *h, BackupHashed *out)
 {
-	int			i;
-
 	while (h->res_len < sizeof(HasherResult))
 	{
 		ssize_t		r = read(h->res_fd, (char *) &h->res + h->res_len,
@@ -381,13 +385,9 @@ backup_hasher_next(BackupHasher *h, BackupHashed *out)
 		h->res_len += r;
 	}
 	h->res_len = 0;
-	/* whose it was does not matter: one process fewer is busy */
-	for (i = 0; i < h->nprocs; i++)
-		if (h->inflight[i] > 0)
-		{
-			h->inflight[i]--;
-			break;
-		}
+	if (h->res.proc < 0 || h->res.proc >= h->nprocs || h->inflight[h->res.proc] == 0)
+		elog(ERROR, "unexpected result from the checksum processes");
+	h->inflight[h->res.proc]--;
 	h->res.rel[MAXPGPATH - 1] = '\0';
 	out->rel = h->res.rel;
 	out->err = h->res.err;

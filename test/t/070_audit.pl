@@ -685,6 +685,32 @@ is($other->safe_psql('restored', "SELECT count(*) FROM steward.audit_verify() WH
 	'another cluster: a changed row of each era is found');
 $other->stop;
 
+# A copy of this cluster (same system identifier) made before a later dump:
+# the dump's seals reach beyond the copy's transaction ids, so its own rows
+# are another era too.
+$node->backup('before_later_seals');
+sql($db, "INSERT INTO plain VALUES (20, 'later', 's20'); UPDATE plain SET v = 'later' WHERE id = 1");
+sql($db, 'SELECT txid_current() FROM generate_series(1, 3)');
+seal_all($db, 'the restored database seals its later rows');
+my $later_dump = "${PostgreSQL::Test::Utils::tmp_check}/audit_later.dump";
+$node->command_ok([ 'pg_dump', '--format=custom', '--file', $later_dump, '--host', $node->host,
+	'--port', $node->port, $db ], 'pg_dump after the later seals');
+my $copy = PostgreSQL::Test::Cluster->new('copy');
+$copy->init_from_backup($node, 'before_later_seals');
+$copy->start;
+$copy->safe_psql('postgres', 'CREATE DATABASE later');
+run_command([ 'pg_restore', '--dbname', 'later', '--host', $copy->host, '--port', $copy->port, $later_dump ]);
+$copy->safe_psql('later', "INSERT INTO plain VALUES (21, 'copy', 's21');
+                           SELECT steward.alter_job('audit_seal', enabled => false);");
+is($copy->safe_psql('later', "SELECT count(*) FILTER (WHERE e.system_identifier = c.system_identifier)
+                               FROM steward.audit_era e, pg_control_system() c"), '2',
+	'a copy of the cluster: its first log row after a later dump started a new era of the same cluster');
+is($copy->safe_psql('later', 'SELECT steward.audit_seal_now() > 0'), 't', 'a copy of the cluster: it seals');
+like($copy->safe_psql('later', "SELECT count(*) FILTER (WHERE NOT ok) || ' of ' || count(*)
+                                FROM steward.audit_verify()"), qr/^0 of [1-9]/,
+	'a copy of the cluster: every seal verifies, the restored ones and its own');
+$copy->stop;
+
 ###########################################################################
 # 7. Restart and crash: audited DML goes on after a restart; a transaction
 #    cut by a crash leaves no audit row.
