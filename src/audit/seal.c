@@ -249,15 +249,24 @@ audit_seal_range(int64 era, int64 id_to, Datum lower, Datum upper, bool upper_nu
 	{
 		/* tuple tables stay valid until SPI_finish */
 		Datum		values[11];
+		char		vnulls[11];
 		int			i;
 
+		/* a seal that closes an era may have no rows: NULL bounds */
+		memset(vnulls, ' ', sizeof(vnulls));
 		values[0] = seal_id;
 		values[1] = lower;
 		values[2] = steward_spi_getdatum(0, 7, &isnull);
 		for (i = 1; i <= 5; i++)
+		{
 			values[2 + i] = steward_spi_getdatum(0, i, &isnull);
+			if (isnull)
+				vnulls[2 + i] = 'n';
+		}
 		values[8] = prev;
 		values[9] = steward_spi_getdatum(0, 6, &isnull);
+		if (isnull)
+			vnulls[9] = 'n';
 		values[10] = Int64GetDatum(era);
 		steward_spi_exec("INSERT INTO steward.audit_seal"
 						 " (seal_id, txid_from, txid_to, row_count, first_event_id, last_event_id,"
@@ -268,7 +277,7 @@ audit_seal_range(int64 era, int64 id_to, Datum lower, Datum upper, bool upper_nu
 						 SPI_OK_INSERT, 11,
 						 (Oid[]) {INT8OID, XID8OID, XID8OID, INT8OID, INT8OID, INT8OID,
 							 TIMESTAMPTZOID, TIMESTAMPTZOID, BYTEAOID, BYTEAOID, INT8OID},
-						 values, NULL);
+						 values, vnulls);
 	}
 	return rows;
 }
