@@ -29,6 +29,7 @@
 #include "catalog/pg_inherits.h"
 #include "catalog/pg_trigger.h"
 #include "catalog/pg_type.h"
+#include "commands/defrem.h"
 #include "commands/extension.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
@@ -44,9 +45,11 @@
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/rls.h"
+#include "utils/syscache.h"
 
 #include "audit/audit.h"
 #include "audit/audit_int.h"
+#include "core/compat.h"
 #include "core/pg_steward.h"
 #include "core/spi_util.h"
 
@@ -641,6 +644,20 @@ audit_forget_dropped(void)
 	steward_catalog_exit(&acc);
 }
 
+/* The access method of an index. */
+static Oid
+audit_index_am(Oid index)
+{
+	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(index));
+	Oid			am;
+
+	if (!HeapTupleIsValid(tup))
+		return InvalidOid;
+	am = ((Form_pg_class) GETSTRUCT(tup))->relam;
+	ReleaseSysCache(tup);
+	return am;
+}
+
 /*
  * A database that uses audit, restored by pg_restore: attaching a dumped
  * partition of the log (or of the seal digests) to the extension's
@@ -665,11 +682,15 @@ steward_audit_skip_utility(Node *parsetree)
 		!OidIsValid(ext = get_extension_oid(STEWARD_EXTENSION_NAME, true)))
 		return false;
 	relid = RangeVarGetRelid(stmt->relation, NoLock, true);
-	if (!OidIsValid(relid) || !get_rel_relispartition(relid))
+	/* only the restore's role, which owns the partition, is spared the error */
+	if (!OidIsValid(relid) || !get_rel_relispartition(relid) ||
+		!steward_class_ownercheck(relid, GetUserId()))
 		return false;
 	index = get_relname_relid(stmt->idxname, get_rel_namespace(relid));
 	if (!OidIsValid(index) || get_rel_relkind(index) != RELKIND_INDEX ||
-		!get_rel_relispartition(index) || IndexGetRelation(index, false) != relid)
+		!get_rel_relispartition(index) || IndexGetRelation(index, false) != relid ||
+		stmt->accessMethod == NULL ||
+		audit_index_am(index) != get_index_am_oid(stmt->accessMethod, true))
 		return false;
 	parent = get_partition_parent(index, true);
 	if (getExtensionOfObject(RelationRelationId, IndexGetRelation(parent, false)) != ext)

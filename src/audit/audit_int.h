@@ -50,6 +50,7 @@ extern void audit_record_relids(Oid relid);
 /* era.c */
 extern int64 audit_era_current(bool start);
 extern void audit_era_check(void);
+extern void audit_era_forget(void);
 
 /* seal.c */
 extern void audit_seal_init(void);

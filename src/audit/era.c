@@ -189,6 +189,16 @@ audit_seal_job_restored(void)
 }
 
 /*
+ * The log was made again (the extension dropped and created, a restore
+ * into this database): check its era again before the next row.
+ */
+void
+audit_era_forget(void)
+{
+	audit_era_known = false;
+}
+
+/*
  * Before a session's log rows: is the last era this cluster's, and does
  * the database seal them?
  */

@@ -440,6 +440,8 @@ audit_write(Oid relid, const char *schema, const char *table, const char *op,
 	{
 		Oid			nsp = get_namespace_oid(STEWARD_SCHEMA_NAME, false);
 
+		/* the log may have been made again since its era was checked */
+		audit_era_forget();
 		audit_register_callbacks();
 		audit_seq_oid = get_relname_relid("audit_event_id_seq", nsp);
 		audit_log_oid = get_relname_relid("audit_log", nsp);

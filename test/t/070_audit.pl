@@ -713,6 +713,40 @@ like($copy->safe_psql('later', "SELECT count(*) FILTER (WHERE NOT ok) || ' of ' 
 	'a copy of the cluster: every seal verifies, the restored ones and its own');
 $copy->stop;
 
+# A session that logged rows before the extension was made again (a
+# restore into the same database) checks the era of the new log: here the
+# new log holds another cluster's era, so its next row starts this one's.
+$db = new_db('remade');
+sql($db, "CREATE TABLE r (id int PRIMARY KEY, v text); SELECT steward.audit_enable('r')");
+my $sr = $node->background_psql($db);
+$sr->query_safe("INSERT INTO r VALUES (1, 'before')");
+sql($db, "DROP EXTENSION pg_steward CASCADE; CREATE EXTENSION pg_steward;
+          SELECT steward.alter_job('audit_seal', enabled => false);
+          SELECT steward.audit_enable('r');
+          INSERT INTO steward.audit_era (first_event_id, system_identifier) VALUES (0, 42)");
+$sr->query_safe("UPDATE r SET v = 'after' WHERE id = 1");
+$sr->quit;
+is(sql($db, "SELECT string_agg(format('%s %s', e.system_identifier = c.system_identifier,
+                                      e.first_event_id > 0), ',' ORDER BY e.first_event_id)
+             FROM steward.audit_era e, pg_control_system() c"),
+	'f f,t t', 'a session from before the extension was made again starts a new era for its next row');
+
+# The restore's skipping of a CREATE INDEX that attaching a log partition
+# made already is for the partition's owner and the same access method.
+my ($lpart, $lidx) = split /\|/, sql($db, "SELECT c.relname, i.relname FROM pg_inherits h
+	JOIN pg_class c ON c.oid = h.inhrelid JOIN pg_index x ON x.indrelid = c.oid
+	JOIN pg_class i ON i.oid = x.indexrelid AND i.relam = (SELECT oid FROM pg_am WHERE amname = 'brin')
+	WHERE h.inhparent = 'steward.audit_log'::regclass ORDER BY 1 LIMIT 1");
+sql($db, 'CREATE ROLE remade_user LOGIN');
+my ($rc, $out, $err) = $node->psql($db, "SET ROLE remade_user;
+	CREATE INDEX $lidx ON steward.$lpart USING brin (txid)");
+ok($rc != 0 && $err =~ /ERROR/ && $err !~ /skipping/,
+	'an ordinary role\'s CREATE INDEX on a log partition is refused, not skipped');
+($rc, $out, $err) = $node->psql($db, "CREATE INDEX $lidx ON steward.$lpart USING btree (txid)");
+like($err, qr/already exists/, 'a CREATE INDEX of another access method is not skipped');
+($rc, $out, $err) = $node->psql($db, "CREATE INDEX $lidx ON steward.$lpart USING brin (txid)");
+ok($rc == 0 && $err =~ /exists already, skipping/, 'the owner\'s CREATE INDEX of the same kind is skipped');
+
 ###########################################################################
 # 7. Restart and crash: audited DML goes on after a restart; a transaction
 #    cut by a crash leaves no audit row.
