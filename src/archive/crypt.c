@@ -203,6 +203,20 @@ crypt_seal_file(const char *from, const char *to, const WalKey *key,
 	return NULL;
 }
 
+/* Format an error into 'buf' (no allocation: checksum processes call this). */
+static char *crypt_errf(char *buf, size_t len, const char *fmt,...) pg_attribute_printf(3, 4);
+
+static char *
+crypt_errf(char *buf, size_t len, const char *fmt,...)
+{
+	va_list		ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, len, fmt, ap);
+	va_end(ap);
+	return buf;
+}
+
 /*
  * Seals the file 'path' in place, into the layout crypt_seal_file() writes
  * (no new file: a physical backup seals a thousand files while
@@ -211,12 +225,16 @@ crypt_seal_file(const char *from, const char *to, const WalKey *key,
  * piece after it has been read: the sealed text runs WALFILE_SEAL_HEADER
  * bytes ahead of the plaintext.  Not fsynced.  sha256_hex/outsize and
  * plain_sha256_hex/plain_size (each may be NULL) as in
- * crypt_seal_file_hashed().  On failure the file is left damaged: callers
- * seal files of a folder that they remove as a whole on error.
+ * crypt_seal_file_hashed().  False on failure, with the error in 'errbuf':
+ * nothing is allocated from the server's memory, so that checksum
+ * processes (backup/hasher.c) can call it.  On failure the file is left
+ * damaged: callers seal files of a folder that they remove as a whole on
+ * error.
  */
-char *
-crypt_seal_file_inplace(const char *path, const WalKey *key, char *sha256_hex,
-						int64 *outsize, char *plain_sha256_hex, int64 *plain_size)
+bool
+crypt_seal_inplace_noalloc(const char *path, const WalKey *key, char *sha256_hex,
+						   int64 *outsize, char *plain_sha256_hex, int64 *plain_size,
+						   char *errbuf, size_t errlen)
 {
 	unsigned char header[WALFILE_SEAL_HEADER];
 	unsigned char tag[WALFILE_TAG_LEN];
@@ -239,7 +257,10 @@ crypt_seal_file_inplace(const char *path, const WalKey *key, char *sha256_hex,
 
 	fd = open(path, O_RDWR | PG_BINARY, 0);
 	if (fd < 0)
-		return psprintf("could not open file \"%s\": %s", path, strerror(errno));
+	{
+		(void) crypt_errf(errbuf, errlen, "could not open file \"%s\": %s", path, strerror(errno));
+		return false;
+	}
 	cur = malloc(CRYPT_BUFSIZE);
 	next = malloc(CRYPT_BUFSIZE);
 	out = malloc(CRYPT_BUFSIZE);
@@ -249,9 +270,9 @@ crypt_seal_file_inplace(const char *path, const WalKey *key, char *sha256_hex,
 	sha = EVP_MD_CTX_new();
 	psha = EVP_MD_CTX_new();
 	if (cur == NULL || next == NULL || out == NULL)
-		err = psprintf("out of memory");
+		err = crypt_errf(errbuf, errlen, "out of memory");
 	else if (RAND_bytes(header + WALFILE_MAGIC_LEN + WALFILE_KEYID_LEN, WALFILE_NONCE_LEN) != 1)
-		err = psprintf("could not generate a random nonce");
+		err = crypt_errf(errbuf, errlen, "could not generate a random nonce");
 	else if (ctx == NULL || sha == NULL || psha == NULL ||
 			 EVP_DigestInit_ex(sha, EVP_sha256(), NULL) != 1 ||
 			 EVP_DigestInit_ex(psha, EVP_sha256(), NULL) != 1 ||
@@ -260,16 +281,16 @@ crypt_seal_file_inplace(const char *path, const WalKey *key, char *sha256_hex,
 			 EVP_EncryptInit_ex(ctx, NULL, NULL, key->key,
 								header + WALFILE_MAGIC_LEN + WALFILE_KEYID_LEN) != 1 ||
 			 EVP_EncryptUpdate(ctx, NULL, &n, header, WALFILE_MAGIC_LEN + WALFILE_KEYID_LEN) != 1)
-		err = psprintf("could not initialize AES-256-GCM encryption");
+		err = crypt_errf(errbuf, errlen, "could not initialize AES-256-GCM encryption");
 
 	/* the first piece is read before the header overwrites its start */
 	if (err == NULL && (ncur = crypt_read_at(fd, cur, CRYPT_BUFSIZE, roff)) < 0)
-		err = psprintf("could not read file \"%s\": %s", path, strerror(errno));
+		err = crypt_errf(errbuf, errlen, "could not read file \"%s\": %s", path, strerror(errno));
 	if (err == NULL)
 	{
 		roff += ncur;
 		if (!crypt_write_at(fd, header, sizeof(header), woff))
-			err = psprintf("could not write file \"%s\": %s", path, strerror(errno));
+			err = crypt_errf(errbuf, errlen, "could not write file \"%s\": %s", path, strerror(errno));
 		EVP_DigestUpdate(sha, header, sizeof(header));
 		woff += sizeof(header);
 	}
@@ -282,15 +303,15 @@ crypt_seal_file_inplace(const char *path, const WalKey *key, char *sha256_hex,
 		if (ncur == CRYPT_BUFSIZE &&
 			(nnext = crypt_read_at(fd, next, CRYPT_BUFSIZE, roff)) < 0)
 		{
-			err = psprintf("could not read file \"%s\": %s", path, strerror(errno));
+			err = crypt_errf(errbuf, errlen, "could not read file \"%s\": %s", path, strerror(errno));
 			break;
 		}
 		roff += nnext;
 		if (EVP_DigestUpdate(psha, cur, ncur) != 1 ||
 			EVP_EncryptUpdate(ctx, out, &n, cur, (int) ncur) != 1)
-			err = psprintf("could not encrypt");
+			err = crypt_errf(errbuf, errlen, "could not encrypt");
 		else if (!crypt_write_at(fd, out, n, woff))
-			err = psprintf("could not write file \"%s\": %s", path, strerror(errno));
+			err = crypt_errf(errbuf, errlen, "could not write file \"%s\": %s", path, strerror(errno));
 		else
 		{
 			EVP_DigestUpdate(sha, out, n);
@@ -305,10 +326,10 @@ crypt_seal_file_inplace(const char *path, const WalKey *key, char *sha256_hex,
 	{
 		if (EVP_EncryptFinal_ex(ctx, out, &n) != 1 ||
 			EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, WALFILE_TAG_LEN, tag) != 1)
-			err = psprintf("could not compute the authentication tag");
+			err = crypt_errf(errbuf, errlen, "could not compute the authentication tag");
 		else if (!crypt_write_at(fd, out, n, woff) ||
 				 !crypt_write_at(fd, tag, sizeof(tag), woff + n))
-			err = psprintf("could not write file \"%s\": %s", path, strerror(errno));
+			err = crypt_errf(errbuf, errlen, "could not write file \"%s\": %s", path, strerror(errno));
 		else
 		{
 			EVP_DigestUpdate(sha, out, n);
@@ -316,11 +337,11 @@ crypt_seal_file_inplace(const char *path, const WalKey *key, char *sha256_hex,
 			woff += n + sizeof(tag);
 			if (EVP_DigestFinal_ex(sha, md, &mdlen) != 1 ||
 				EVP_DigestFinal_ex(psha, pmd, &mdlen) != 1)
-				err = psprintf("could not compute SHA-256");
+				err = crypt_errf(errbuf, errlen, "could not compute SHA-256");
 		}
 	}
 	if (close(fd) != 0 && err == NULL)
-		err = psprintf("could not close file \"%s\": %s", path, strerror(errno));
+		err = crypt_errf(errbuf, errlen, "could not close file \"%s\": %s", path, strerror(errno));
 	EVP_CIPHER_CTX_free(ctx);
 	EVP_MD_CTX_free(sha);
 	EVP_MD_CTX_free(psha);
@@ -333,7 +354,7 @@ crypt_seal_file_inplace(const char *path, const WalKey *key, char *sha256_hex,
 	free(next);
 	free(out);
 	if (err)
-		return err;
+		return false;
 	if (sha256_hex)
 		for (i = 0; i < 32; i++)
 			snprintf(sha256_hex + 2 * i, 3, "%02x", md[i]);
@@ -344,7 +365,20 @@ crypt_seal_file_inplace(const char *path, const WalKey *key, char *sha256_hex,
 		*outsize = woff;
 	if (plain_size)
 		*plain_size = roff;
-	return NULL;
+	return true;
+}
+
+/* crypt_seal_inplace_noalloc(), with the error palloc'd (NULL: success). */
+char *
+crypt_seal_file_inplace(const char *path, const WalKey *key, char *sha256_hex,
+						int64 *outsize, char *plain_sha256_hex, int64 *plain_size)
+{
+	char		err[CRYPT_ERRLEN];
+
+	if (crypt_seal_inplace_noalloc(path, key, sha256_hex, outsize, plain_sha256_hex,
+								   plain_size, err, sizeof(err)))
+		return NULL;
+	return pstrdup(err);
 }
 
 /*

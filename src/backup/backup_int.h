@@ -94,11 +94,17 @@ typedef struct BackupHashed
 	int			err;			/* errno of what failed, 0: hashed */
 	int64		size;			/* bytes read */
 	struct stat st;				/* the file after it was read */
-	char		sha256[65];
+	char		sha256[65];		/* of the plaintext */
+	/* sealing checksum processes (a key given to backup_hasher_start()) */
+	int64		sealed_size;
+	char		sealed_sha256[65];
+	const char *errmsg;			/* err != 0: what failed, or "" */
 } BackupHashed;
 
+struct WalKey;
 extern BackupHasher *backup_hasher_start(const char *dir, int nprocs, int nice,
-										 const char *log_path);
+										 const char *log_path,
+										 const struct WalKey *seal_key);
 extern void backup_hasher_add(BackupHasher *h, const char *rel, int64 size);
 extern void backup_hasher_dispatch(BackupHasher *h);
 extern char *backup_hasher_take(BackupHasher *h);

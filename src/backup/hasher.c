@@ -14,6 +14,10 @@
  * has at most HASHER_DEPTH requests, so that the last to finish is not
  * the one that was handed the largest file last.
  *
+ * With a key, a child seals each file in place as it hashes it (the
+ * plaintext's digest and the sealed file's: crypt.c) and starts writing it
+ * to disk.
+ *
  * The children run at steward.backup_nice: the worker itself keeps the
  * server's priority.  A child that exits before it is told to fails the
  * backup, like any other child program.
@@ -35,6 +39,7 @@
 #include "utils/wait_event.h"
 
 #include "archive/crypt.h"
+#include "archive/walfile.h"
 #include "backup/backup_int.h"
 
 #define HASHER_MAX		4
@@ -51,8 +56,11 @@ typedef struct HasherResult
 	int			proc;			/* the process's index */
 	int			err;
 	int64		size;
+	int64		sealed_size;
 	struct stat st;
 	char		sha256[CRYPT_SHA256_HEX];
+	char		sealed_sha256[CRYPT_SHA256_HEX];
+	char		errmsg[CRYPT_ERRLEN];
 	char		rel[MAXPGPATH];
 } HasherResult;
 
@@ -73,6 +81,8 @@ struct BackupHasher
 {
 	const char *dir;
 	int			nice;
+	bool		seal;
+	WalKey		key;			/* seal: inherited by the children */
 	int			nprocs;
 	BackupChild procs[HASHER_MAX];
 	int			req_fd[HASHER_MAX]; /* write ends; -1: closed */
@@ -153,6 +163,37 @@ hasher_hash(const char *path, EVP_MD_CTX *md, unsigned char *buf,
 	return 0;
 }
 
+/*
+ * In the child: seal data/<rel> in place, with the digests of the
+ * plaintext and of the sealed file; 0, or EIO with res->errmsg.
+ */
+static int
+hasher_seal(BackupHasher *h, const char *path, HasherResult *res)
+{
+	int			fd;
+
+	if (!crypt_seal_inplace_noalloc(path, &h->key, res->sealed_sha256, &res->sealed_size,
+									res->sha256, &res->size, res->errmsg,
+									sizeof(res->errmsg)))
+		return EIO;
+	if (lstat(path, &res->st) != 0)
+	{
+		snprintf(res->errmsg, sizeof(res->errmsg), "could not stat \"%s\": %s",
+				 path, strerror(errno));
+		return EIO;
+	}
+	/* to disk now, not all at the end */
+	fd = open(path, O_RDONLY | PG_BINARY | O_CLOEXEC, 0);
+	if (fd >= 0)
+	{
+#ifdef __linux__
+		(void) sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+#endif
+		close(fd);
+	}
+	return 0;
+}
+
 /* Read exactly 'len' bytes; false at the end of the pipe. */
 static bool
 hasher_read_full(int fd, void *p, size_t len)
@@ -194,7 +235,10 @@ hasher_main(void *arg)
 		req.rel[MAXPGPATH - 1] = '\0';
 		memcpy(res.rel, req.rel, MAXPGPATH);
 		snprintf(path, sizeof(path), "%s/%s", h->dir, req.rel);
-		res.err = hasher_hash(path, md, buf, &res);
+		if (h->seal)
+			res.err = hasher_seal(h, path, &res);
+		else
+			res.err = hasher_hash(path, md, buf, &res);
 		if (write(1, &res, sizeof(res)) != sizeof(res))
 			_exit(1);
 	}
@@ -203,10 +247,12 @@ hasher_main(void *arg)
 
 /*
  * Start 'nprocs' processes (at most HASHER_MAX) that hash files under
- * 'dir' at nice value 'nice'; their errors go to 'log_path'.
+ * 'dir' at nice value 'nice', and seal them with 'seal_key' unless it is
+ * NULL; their errors go to 'log_path'.
  */
 BackupHasher *
-backup_hasher_start(const char *dir, int nprocs, int nice, const char *log_path)
+backup_hasher_start(const char *dir, int nprocs, int nice, const char *log_path,
+					const WalKey *seal_key)
 {
 	BackupHasher *h = palloc0(sizeof(BackupHasher));
 	int			res[2];
@@ -214,6 +260,11 @@ backup_hasher_start(const char *dir, int nprocs, int nice, const char *log_path)
 
 	h->dir = pstrdup(dir);
 	h->nice = nice;
+	if (seal_key != NULL)
+	{
+		h->seal = true;
+		h->key = *seal_key;
+	}
 	h->res_fd = -1;
 	for (i = 0; i < HASHER_MAX; i++)
 		h->req_fd[i] = -1;
@@ -395,6 +446,11 @@ backup_hasher_next(BackupHasher *h, BackupHashed *out)
 	out->st = h->res.st;
 	memcpy(out->sha256, h->res.sha256, CRYPT_SHA256_HEX);
 	out->sha256[CRYPT_SHA256_HEX - 1] = '\0';
+	out->sealed_size = h->res.sealed_size;
+	memcpy(out->sealed_sha256, h->res.sealed_sha256, CRYPT_SHA256_HEX);
+	out->sealed_sha256[CRYPT_SHA256_HEX - 1] = '\0';
+	h->res.errmsg[CRYPT_ERRLEN - 1] = '\0';
+	out->errmsg = h->res.errmsg;
 	return true;
 }
 
@@ -423,6 +479,7 @@ backup_hasher_abandon(void)
 	if (h == NULL)
 		return;
 	hasher_current = NULL;
+	explicit_bzero(&h->key, sizeof(h->key));
 	for (i = 0; i < HASHER_MAX; i++)
 		if (h->req_fd[i] >= 0)
 		{

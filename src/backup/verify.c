@@ -7,13 +7,12 @@
  * pg_basebackup (plain format) writes the files of the backup one after
  * another, then backup_manifest.tmp, then fsyncs them all.  On Linux the
  * runner watches data/ with inotify while it waits for pg_basebackup.
- * Without a key, the files it closes are queued, and once it has written
- * the manifest they are hashed (SHA-256, from the page cache) by checksum
- * processes (hasher.c), while pg_basebackup fsyncs: that way the checks
- * take no CPU from the copy.  With a key, each file is sealed in place by
- * the runner as soon as it is closed, and hashed in the same read
- * (crypt.c).  What the runner learns about each file is kept with the
- * file's identity then (device, inode, size, mtime, ctime).
+ * The files it closes are queued for checksum processes (hasher.c) that
+ * hash them (SHA-256, from the page cache) at a low priority, so that the
+ * checks take no CPU from the copy; with a key, they seal each file in
+ * place in the same read (crypt.c).  What the runner learns about each
+ * file is kept with the file's identity then (device, inode, size, mtime,
+ * ctime).
  *
  * When pg_basebackup has finished, backup_verifier_finish() makes the
  * checks of pg_verifybackup, and a few more, itself:
@@ -451,7 +450,9 @@ verify_early(BackupVerifier *v, const char *rel)
 		return;
 	if (v->hasher != NULL)
 	{
-		verify_start_writeback(v, rel);
+		/* with a key, only the sealed file goes to disk (the children) */
+		if (!v->encrypt)
+			verify_start_writeback(v, rel);
 		f->pending = true;
 		backup_hasher_add(v->hasher, rel, st.st_size);
 		return;
@@ -505,12 +506,13 @@ backup_verifier_begin(const char *data, const char *log_dir)
 	v->ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	if (v->ifd >= 0)
 		verify_watch(v, "");
-	if (v->ifd >= 0 && !v->encrypt)
+	if (v->ifd >= 0)
 	{
 		struct epoll_event ev = {.events = EPOLLIN};
 
 		v->hasher = backup_hasher_start(data, steward_backup_jobs, steward_backup_nice,
-										psprintf("%s/checksums.log", log_dir));
+										psprintf("%s/checksums.log", log_dir),
+										v->encrypt ? &v->keys[0] : NULL);
 		/* one descriptor to wait on for both (backup_verifier_fd()) */
 		v->efd = epoll_create1(EPOLL_CLOEXEC);
 		if (v->efd < 0 ||
@@ -613,12 +615,24 @@ verify_hashed(BackupVerifier *v, const BackupHashed *r)
 	if (f == NULL)
 		return;
 	f->pending = false;
-	if (r->err != 0)
+	if (v->encrypt)
+	{
+		/* sealed in place: a failure left the file damaged */
+		if (r->err != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_IO_ERROR),
+					 errmsg("could not encrypt the backup"),
+					 errdetail("%s.", r->errmsg[0] ? r->errmsg : strerror(r->err))));
+		memcpy(f->sealed_sha256, r->sealed_sha256, CRYPT_SHA256_HEX);
+		f->sealed_size = r->sealed_size;
+		f->sealed = true;
+	}
+	else if (r->err != 0)
 		return;					/* read again at the end, which reports it */
 	memcpy(f->sha256, r->sha256, CRYPT_SHA256_HEX);
 	f->size = r->size;
 	/* a file that grew or shrank while it was read is read again later */
-	if (st.st_size != f->size)
+	if (!f->sealed && st.st_size != f->size)
 		st.st_size = -1;
 	verify_remember(f, &st);
 	f->done = true;

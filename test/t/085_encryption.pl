@@ -127,6 +127,18 @@ like(PostgreSQL::Test::Utils::slurp_file("$bdir/$b2/backup.json"),
 	my $f = "$bdir/$id.partial/data/global/pg_control";
 	is(substr(PostgreSQL::Test::Utils::slurp_file($f), 0, 8), 'PGSTWE01',
 		'its files are sealed already') if $^O eq 'linux';
+	if ($^O eq 'linux')
+	{
+		# by the checksum processes, at steward.backup_nice (19 by default)
+		my $wpid = sql("SELECT pid FROM pg_stat_activity WHERE query = 'pg_steward backup: paused before the manifest check'");
+		my @nices = map {
+			my $st = PostgreSQL::Test::Utils::slurp_file("/proc/$_/stat");
+			$st =~ s/^.*\)\s+//s;
+			(split(' ', $st))[16];
+		} split(' ', PostgreSQL::Test::Utils::slurp_file("/proc/$wpid/task/$wpid/children"));
+		ok(@nices > 0 && !grep({ $_ != 19 } @nices),
+			'the files of an encrypted backup are sealed by its checksum processes at a low priority');
+	}
 	PostgreSQL::Test::Utils::append_to_file($f, 'x');
 	unlink($pause) or die "unlink $pause: $!";
 	wait_for($node, "SELECT status FROM steward.backups WHERE backup_id = $id", 'failed',
