@@ -415,7 +415,7 @@ steward_guc_init(void)
 
 	DefineCustomIntVariable("steward.backup_nice",
 							"Scheduling priority (nice value) of the processes that hash a physical backup's files.",
-							"They hash each file as soon as pg_basebackup has written it, yielding to the server and to pg_basebackup; what they have not hashed when pg_basebackup exits, the backup worker hashes at the server's priority.  0 keeps the server's priority.",
+							"They hash (and, with an encryption key, seal) each file as soon as pg_basebackup has written it, yielding to the server and to pg_basebackup; what they have not hashed when pg_basebackup exits, the backup worker hashes at the server's priority.  0 keeps the server's priority.",
 							&steward_backup_nice,
 							19,
 							0, 19,

@@ -14,6 +14,7 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use StewardTest;
 use Test::More;
+use Time::HiRes qw(usleep);
 
 my $bdir = PostgreSQL::Test::Utils::tempdir('backups');
 my $kdir = PostgreSQL::Test::Utils::tempdir('keys');
@@ -125,8 +126,18 @@ like(PostgreSQL::Test::Utils::slurp_file("$bdir/$b2/backup.json"),
 	wait_for($node, "SELECT count(*) FROM pg_stat_activity WHERE query = 'pg_steward backup: paused before the manifest check'",
 		'1', 'an encrypted backup waits before its manifest check');
 	my $f = "$bdir/$id.partial/data/global/pg_control";
-	is(substr(PostgreSQL::Test::Utils::slurp_file($f), 0, 8), 'PGSTWE01',
-		'its files are sealed already') if $^O eq 'linux';
+	if ($^O eq 'linux')
+	{
+		# the checksum processes seal the last file pg_basebackup wrote soon
+		my $magic = '';
+		foreach (1 .. 10 * $PostgreSQL::Test::Utils::timeout_default)
+		{
+			$magic = substr(PostgreSQL::Test::Utils::slurp_file($f), 0, 8);
+			last if $magic eq 'PGSTWE01';
+			usleep(100_000);
+		}
+		is($magic, 'PGSTWE01', 'its files are sealed while the worker waits');
+	}
 	if ($^O eq 'linux')
 	{
 		# by the checksum processes, at steward.backup_nice (19 by default)
