@@ -182,6 +182,9 @@ hasher_seal(BackupHasher *h, const char *path, HasherResult *res)
 				 path, strerror(errno));
 		return EIO;
 	}
+	/* written to while it was sealed: the manifest check reports it */
+	if (res->st.st_size != res->sealed_size)
+		res->st.st_size = -1;
 	/* to disk now, not all at the end */
 	fd = open(path, O_RDONLY | PG_BINARY | O_CLOEXEC, 0);
 	if (fd >= 0)
