@@ -612,7 +612,9 @@ backup_run(BackupRequest *req)
 			steward_xact_begin();
 			backup_catalog_finish(backup_id, NULL, "failed",
 								  edata->sqlerrcode == ERRCODE_QUERY_CANCELED ?
-								  "backup was cancelled" : edata->message);
+								  "backup was cancelled" :
+								  edata->detail ? psprintf("%s: %s", edata->message, edata->detail) :
+								  edata->message);
 			steward_xact_commit();
 		}
 		RESUME_CANCEL_INTERRUPTS();

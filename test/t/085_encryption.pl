@@ -154,6 +154,37 @@ like(PostgreSQL::Test::Utils::slurp_file("$bdir/$b2/backup.json"),
 	ok(!-e "$bdir/$id.partial", 'and removes the folder');
 	reload_settings($node, { 'steward.debug_backup_pause_file' => undef }, passes => 0);
 }
+# A file that cannot be sealed (here: not writable) fails the backup.
+if ($^O eq 'linux')
+{
+	my $pause = PostgreSQL::Test::Utils::tempdir('pause2') . '/hold';
+	reload_settings($node, { 'steward.debug_backup_pause_file' => $pause }, passes => 0);
+	PostgreSQL::Test::Utils::append_to_file($pause, '');
+	my $id = sql(q(SELECT steward.backup_now('physical', 'unsealable', wait => false)));
+	wait_for($node, "SELECT count(*) FROM pg_stat_activity WHERE query = 'pg_steward backup: paused before the manifest check'",
+		'1', 'another encrypted backup waits before its manifest check');
+	# the smallest file not sealed yet waits for the sealing after the pause
+	my $data = "$bdir/$id.partial/data";
+	my ($f) = map { $_->[0] }
+	  sort { length($a->[1]) <=> length($b->[1]) || $a->[0] cmp $b->[0] }
+	  grep { $_->[0] !~ m{/data/(pg_wal/|backup_manifest)} && substr($_->[1], 0, 8) ne 'PGSTWE01' }
+	  files_of($data);
+	SKIP:
+	{
+		skip 'every file was sealed before the pause', 2 unless defined $f;
+		chmod(0400, $f) or die "chmod $f: $!";
+		(my $frel = $f) =~ s{^\Q$data/\E}{};
+		unlink($pause) or die "unlink $pause: $!";
+		wait_for($node, "SELECT status FROM steward.backups WHERE backup_id = $id", 'failed',
+			'a file that cannot be sealed fails the backup');
+		like(sql("SELECT message FROM steward.backups WHERE backup_id = $id"),
+			qr/could not encrypt the backup.*\Q$frel\E.*Permission denied/s, 'naming the file and the error');
+	}
+	unlink($pause);
+	wait_for($node, "SELECT count(*) FROM steward.backups WHERE backup_id = $id AND status <> 'running'", '1',
+		'the unsealable backup has ended');
+	reload_settings($node, { 'steward.debug_backup_pause_file' => undef }, passes => 0);
+}
 ok(!-e "$bdir/drill-$b1" && !-e "$bdir/drill-$b2", 'the drills removed their plaintext copies');
 
 # logical round trip
