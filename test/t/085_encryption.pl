@@ -61,6 +61,32 @@ sub with_marker
 	return map { $_->[0] } grep { index($_->[1], 'XYZZY') >= 0 } files_of($dir);
 }
 
+# Start a physical backup that pauses before its manifest check; returns
+# its id, the pause file (remove it to go on) and its data folder.
+sub paused_backup
+{
+	my ($label, $name) = @_;
+	my $pause = PostgreSQL::Test::Utils::tempdir($label) . '/hold';
+	reload_settings($node, { 'steward.debug_backup_pause_file' => $pause }, passes => 0);
+	PostgreSQL::Test::Utils::append_to_file($pause, '');
+	my $id = sql("SELECT steward.backup_now('physical', '$label', wait => false)");
+	wait_for($node, "SELECT count(*) FROM pg_stat_activity WHERE query = 'pg_steward backup: paused before the manifest check'",
+		'1', $name);
+	return ($id, $pause, "$bdir/$id.partial/data");
+}
+
+# The smallest file of a backup's data folder (not pg_wal/, not the
+# manifest) that is sealed already, or not yet; undef if none.
+sub smallest_file
+{
+	my ($data, $sealed) = @_;
+	my ($f) = map { $_->[0] }
+	  sort { length($a->[1]) <=> length($b->[1]) || $a->[0] cmp $b->[0] }
+	  grep { $_->[0] !~ m{/data/(pg_wal/|backup_manifest)} && (substr($_->[1], 0, 8) eq 'PGSTWE01') == $sealed }
+	  files_of($data);
+	return $f;
+}
+
 sub set_keys
 {
 	my ($current, $old) = @_;
@@ -118,18 +144,9 @@ like(PostgreSQL::Test::Utils::slurp_file("$bdir/$b2/backup.json"),
 	'the physical backup was checked (and sealed) while it was copied')
   if $^O eq 'linux';
 {
-	my $pause = PostgreSQL::Test::Utils::tempdir('pause') . '/hold';
-	reload_settings($node, { 'steward.debug_backup_pause_file' => $pause }, passes => 0);
-	PostgreSQL::Test::Utils::append_to_file($pause, '');
-	my $id = sql(q(SELECT steward.backup_now('physical', 'tampered', wait => false)));
-	wait_for($node, "SELECT count(*) FROM pg_stat_activity WHERE query = 'pg_steward backup: paused before the manifest check'",
-		'1', 'an encrypted backup waits before its manifest check');
+	my ($id, $pause, $data) = paused_backup('tampered', 'an encrypted backup waits before its manifest check');
 	# the smallest file sealed by now (sealing is over for it), or pg_control
-	my $data = "$bdir/$id.partial/data";
-	my ($f) = map { $_->[0] }
-	  sort { length($a->[1]) <=> length($b->[1]) || $a->[0] cmp $b->[0] }
-	  grep { $_->[0] !~ m{/data/(pg_wal/|backup_manifest)} && substr($_->[1], 0, 8) eq 'PGSTWE01' }
-	  files_of($data);
+	my $f = smallest_file($data, 1);
 	ok(defined $f, 'its files are sealed while pg_basebackup copies') if $^O eq 'linux';
 	$f //= "$data/global/pg_control";
 	(my $frel = $f) =~ s{^\Q$data/\E}{};
@@ -157,18 +174,9 @@ like(PostgreSQL::Test::Utils::slurp_file("$bdir/$b2/backup.json"),
 # A file that cannot be sealed (here: not writable) fails the backup.
 if ($^O eq 'linux')
 {
-	my $pause = PostgreSQL::Test::Utils::tempdir('pause2') . '/hold';
-	reload_settings($node, { 'steward.debug_backup_pause_file' => $pause }, passes => 0);
-	PostgreSQL::Test::Utils::append_to_file($pause, '');
-	my $id = sql(q(SELECT steward.backup_now('physical', 'unsealable', wait => false)));
-	wait_for($node, "SELECT count(*) FROM pg_stat_activity WHERE query = 'pg_steward backup: paused before the manifest check'",
-		'1', 'another encrypted backup waits before its manifest check');
+	my ($id, $pause, $data) = paused_backup('unsealable', 'another encrypted backup waits before its manifest check');
 	# the smallest file not sealed yet waits for the sealing after the pause
-	my $data = "$bdir/$id.partial/data";
-	my ($f) = map { $_->[0] }
-	  sort { length($a->[1]) <=> length($b->[1]) || $a->[0] cmp $b->[0] }
-	  grep { $_->[0] !~ m{/data/(pg_wal/|backup_manifest)} && substr($_->[1], 0, 8) ne 'PGSTWE01' }
-	  files_of($data);
+	my $f = smallest_file($data, 0);
 	SKIP:
 	{
 		skip 'every file was sealed before the pause', 2 unless defined $f;
