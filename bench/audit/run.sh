@@ -24,7 +24,7 @@ DURATION=${DURATION:-30}                # (3), (4) seconds per pgbench run
 CLIENTS=${CLIENTS:-4}                   # (3) pgbench clients
 THREADS=${THREADS:-1}                   # (3) pgbench threads (-j)
 ROUNDS=${ROUNDS:-3}                     # rounds; the order of the systems rotates by one each round
-SYSTEMS=${SYSTEMS:-"none plpgsql pgaudit pg_steward"}
+SYSTEMS=${SYSTEMS:-"none plpgsql pgaudit rule pg_steward"}
 FSYNC=${FSYNC:-off}                     # as every cluster of tools/common.sh; see README.md
 WAL_LEVEL=${WAL_LEVEL:-replica}         # see README.md
 SHARED_BUFFERS=${SHARED_BUFFERS:-256MB}
@@ -36,7 +36,7 @@ KEEP=${KEEP:-0}                         # 1: keep the work directory (SQL, outpu
 
 full=0
 [ "$ROWS" -eq 200000 ] && [ "$UPDATE_ROWS" -eq 100000 ] && [ "$DURATION" -ge 30 ] && [ "$ROUNDS" -ge 3 ] &&
-	[ "$CLIENTS" -eq 4 ] && [ "$SYSTEMS" = "none plpgsql pgaudit pg_steward" ] && [ "$FSYNC" = off ] &&
+	[ "$CLIENTS" -eq 4 ] && [ "$SYSTEMS" = "none plpgsql pgaudit rule pg_steward" ] && [ "$FSYNC" = off ] &&
 	[ "$WAL_LEVEL" = replica ] && [ "$SHARED_BUFFERS" = 256MB ] && full=1
 STAMP=$(date -u +%Y-%m-%d)
 if [ -z "${RESULTS:-}" ]; then
@@ -120,14 +120,14 @@ SHAREDIR=$($PG_CONFIG --sharedir)
 declare -A SKIP=()   # system -> why it is not measured
 for s in $SYSTEMS; do
 	case $s in
-		none | plpgsql) ;;
+		none | plpgsql | rule) ;;
 		pgaudit)
 			[ -f "$PKGLIB/pgaudit.so" ] && [ -f "$SHAREDIR/extension/pgaudit.control" ] ||
 				SKIP[pgaudit]="pgaudit is not installed in $PKGLIB (apt-get install postgresql-$PGMAJOR-pgaudit)" ;;
 		pg_steward)
 			[ -f "$PKGLIB/pg_steward.so" ] && [ -f "$SHAREDIR/extension/pg_steward.control" ] ||
 				SKIP[pg_steward]="pg_steward is not installed in $PKGLIB (make install)" ;;
-		*) die "unknown system '$s' in SYSTEMS (known: none plpgsql pgaudit pg_steward)" ;;
+		*) die "unknown system '$s' in SYSTEMS (known: none plpgsql pgaudit rule pg_steward)" ;;
 	esac
 done
 PRELOAD=()
@@ -236,6 +236,8 @@ $f$;
 CREATE TRIGGER bench_t_audit AFTER INSERT OR UPDATE OR DELETE ON bench_t
     FOR EACH ROW EXECUTE FUNCTION bench_audit();
 EOF
+# A log row per change written by rules, without a trigger (rule.sql).
+cp "$HERE/rule.sql" "$WORK/rule.sql"
 cat >"$WORK/pgaudit.sql" <<'EOF'
 CREATE EXTENSION pgaudit;
 EOF
@@ -283,7 +285,7 @@ setup_db() {
 	q postgres "CREATE DATABASE $db" >/dev/null
 	run_file "$db" "$WORK/table.sql" "$WORK/setup_$db.out"
 	case $s in
-		plpgsql | pgaudit | pg_steward) run_file "$db" "$WORK/$s.sql" "$WORK/setup2_$db.out" ;;
+		plpgsql | pgaudit | rule | pg_steward) run_file "$db" "$WORK/$s.sql" "$WORK/setup2_$db.out" ;;
 	esac
 	[ "$s" = pgaudit ] && q postgres "ALTER DATABASE $db SET pgaudit.log = 'write'" >/dev/null
 	q "$db" "VACUUM ANALYZE" >/dev/null
@@ -296,6 +298,7 @@ records() {
 	case $s in
 		none) echo 0 ;;
 		plpgsql) q "$db" "SELECT count(*) FROM bench_audit_log" ;;
+		rule) q "$db" "SELECT count(*) FROM rule_log" ;;
 		pgaudit) grep -c 'AUDIT: SESSION' "$SLOG" || true ;;
 		pg_steward) q "$db" "SELECT count(*) FROM steward.audit_log WHERE relid = 'public.bench_t'::regclass" ;;
 	esac
@@ -438,7 +441,11 @@ fmt_ratio() {   # M "min med max"
 	fi
 }
 med_of() { local a; read -r -a a <<<"$1"; echo "${a[1]}"; }
-ALL=(none plpgsql pgaudit pg_steward)
+ALL=(none plpgsql pgaudit rule pg_steward)
+# the systems' header cells; as many separators; one empty cell fewer
+HDR=$(printf ' %s |' "${ALL[@]}")
+SEP=$(printf -- '---|%.0s' "${ALL[@]}")
+EMPTY=$(printf ' |%.0s' "${ALL[@]:1}")
 cell() {   # what a table cell says for a skipped or unselected system
 	if [ -n "${SKIP[$1]:-}" ]; then echo "skipped"; elif [[ " ${SYS[*]} " != *" $1 "* ]]; then echo "not run"; else echo "$2"; fi
 }
@@ -465,11 +472,11 @@ met() {   # M: does pg_steward's median ratio meet the target
 table() {
 	local m s row
 	if [ "$ROUNDS" -eq 1 ]; then
-		echo "| measure (one round) | none | plpgsql | pgaudit | pg_steward | target (pg_steward) | met |"
+		echo "| measure (one round) |$HDR target (pg_steward) | met |"
 	else
-		echo "| measure: min / median / max of $ROUNDS rounds; vs none: median (min-max) of the per-round ratios | none | plpgsql | pgaudit | pg_steward | target (pg_steward) | met |"
+		echo "| measure: min / median / max of $ROUNDS rounds; vs none: median (min-max) of the per-round ratios |$HDR target (pg_steward) | met |"
 	fi
-	echo "|---|---|---|---|---|---|---|"
+	echo "|---|$SEP---|---|"
 	for m in "${MEASURES[@]}"; do
 		row="| ${LABEL[$m]} |"
 		for s in "${ALL[@]}"; do row+=" $(cell "$s" "$(fmt_val "$m" "$(vals "$m" "$s" | mmm)")") |"; done
@@ -487,7 +494,7 @@ table() {
 		read -r -a a <<<"$(printf '%s\n' "${rates[@]}" | mmm)"
 		local rs
 		if [ "$ROUNDS" -eq 1 ]; then rs="${a[1]} rows/s"; else rs="${a[0]} / ${a[1]} / ${a[2]} rows/s"; fi
-		echo "| (info) steward.audit_seal_now() after the round, all rows it logged | | | | $rs ($(printf '%s\n' "${SEAL_ROWS[@]}" | mmm | awk '{ print $2 }') rows) | >= 20000 rows/s | $(awk -v x="${a[1]}" 'BEGIN { print (x >= 20000) ? "yes" : "NO" }') |"
+		echo "| (info) steward.audit_seal_now() after the round, all rows it logged |$EMPTY $rs ($(printf '%s\n' "${SEAL_ROWS[@]}" | mmm | awk '{ print $2 }') rows) | >= 20000 rows/s | $(awk -v x="${a[1]}" 'BEGIN { print (x >= 20000) ? "yes" : "NO" }') |"
 	fi
 }
 # CPU table: µs of server CPU per row / transaction, min / median / max, and vs none
@@ -501,8 +508,8 @@ cpuratios() {
 }
 cputable() {
 	local m s row a
-	echo "| server CPU time, µs per row changed ((1), (2)) or per transaction ((3), (4)): min / median / max; vs none: median (min-max) of the per-round ratios | none | plpgsql | pgaudit | pg_steward |"
-	echo "|---|---|---|---|---|"
+	echo "| server CPU time, µs per row changed ((1), (2)) or per transaction ((3), (4)): min / median / max; vs none: median (min-max) of the per-round ratios |$HDR"
+	echo "|---|$SEP"
 	for m in "${MEASURES[@]}"; do
 		row="| ${LABEL[$m]} |"
 		for s in "${ALL[@]}"; do
@@ -524,8 +531,8 @@ cputable() {
 }
 raw() {
 	local r m s row f
-	echo "| round | order | measure | none | plpgsql | pgaudit | pg_steward |"
-	echo "|---|---|---|---|---|---|---|"
+	echo "| round | order | measure |$HDR"
+	echo "|---|---|---|$SEP"
 	for r in $(seq 1 "$ROUNDS"); do
 		for m in "${MEASURES[@]}"; do
 			row="| $r | ${ORDERS[$((r - 1))]} | ${m} |"
@@ -539,7 +546,7 @@ raw() {
 			done
 			echo "$row"
 		done
-		[ -n "${SEAL_S[$r]:-}" ] && echo "| $r | | seal | | | | ${SEAL_ROWS[$r]} rows in ${SEAL_S[$r]} s |"
+		[ -n "${SEAL_S[$r]:-}" ] && echo "| $r | | seal |$EMPTY ${SEAL_ROWS[$r]} rows in ${SEAL_S[$r]} s |"
 	done
 	return 0
 }

@@ -9,7 +9,7 @@
  * costs one trigger call and a few batched inserts, not a trigger call and
  * an insert per row.  Each row's values become jsonb here, in C: common
  * types directly, the others through to_jsonb.  Rows are written in
- * batches by one prepared INSERT ... SELECT FROM unnest(...) with the
+ * batches straight into the log's partition (writer.c) with the
  * extension's rights, in the audited statement's transaction: a change and
  * its audit rows commit or roll back together (savepoints included).
  *
