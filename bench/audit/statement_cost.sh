@@ -16,7 +16,7 @@
 # each system, and each system's throughput as a share of none's (median
 # none time / median time).
 #
-#   bash bench/audit/statement_cost.sh              # N=100000, ROUNDS=5, about 5 minutes
+#   bash bench/audit/statement_cost.sh              # N=100000, ROUNDS=5, about 2 minutes
 #   N=20000 ROUNDS=3 bash bench/audit/statement_cost.sh
 #
 # Run as root (the cluster runs as the postgres OS user) or as an ordinary
